@@ -1,0 +1,22 @@
+// Every op's schema, in one place. Backends register implementations with
+// TORCH_LIBRARY_IMPL(distortx, CPU|CUDA, m) in their own files.
+#include <torch/library.h>
+#include <Python.h>
+
+// Importing distortx._C registers the ops below; the module itself has no Python functions.
+static struct PyModuleDef distortx_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&distortx_module); }
+
+#ifdef WITH_CUDA
+static bool cuda_compiled() { return true; }
+#else
+static bool cuda_compiled() { return false; }
+#endif
+
+TORCH_LIBRARY(distortx, m) {
+  m.def("cuda_compiled() -> bool", &cuda_compiled);
+
+  // ---- fused distortion (csrc/distort/) ------------------------------------------------------------
+
+  // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
+}

@@ -1,0 +1,83 @@
+"""distortx: synthesize, classify and localize image distortions at GPU speed.
+
+Quick use::
+
+    import distortx
+    spec = distortx.get_distortion("gaussian_blur")
+    params = spec.sample(len(images), generator=torch.Generator().manual_seed(0), levels="ahn")
+    out = spec.apply(images, params)                    # images: float Tensor[N, C, H, W] in [0, 1]
+    out = distortx.distort(images, "jpeg", level=2)      # one call, a level of the default level set
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+from .data.preset import PresetSpec
+from .distortions.regions import Region, apply_regions
+from .distortions.spec import DistortionSpec, LevelSet, Parameter, Params
+from .errors import (DatasetError, DistortxError, ImageError, NativeUnavailableError, ParameterError,
+                     PluginError, UnknownNameError)
+from .hookspecs import hookimpl
+from .models.spec import BackboneSpec, HeadSpec
+from .plugins import get_plugin_manager
+
+
+def get_distortion(name: str) -> DistortionSpec:
+    """The registered distortion called ``name`` (built-in or from a plugin)."""
+    return get_plugin_manager().get("distortx_distortions", name)
+
+
+def list_distortions() -> List[str]:
+    """Names of every registered distortion, sorted."""
+    return sorted(get_plugin_manager().registry("distortx_distortions"))
+
+
+def get_preset(name: str) -> PresetSpec:
+    """The registered dataset preset called ``name``."""
+    return get_plugin_manager().get("distortx_presets", name)
+
+
+def list_presets() -> List[str]:
+    return sorted(get_plugin_manager().registry("distortx_presets"))
+
+
+def distort(
+    images: Tensor,
+    name: str,
+    level: Optional[int] = None,
+    levels: Optional[str] = None,
+    value: Optional[float] = None,
+    seed: int = 0,
+) -> Tensor:
+    """Apply distortion ``name`` to ``images`` (Tensor[N, C, H, W] or Tensor[C, H, W], float in [0, 1]).
+
+    Give either ``level`` (index into level set ``levels``, default the distortion's default set) or
+    ``value`` (the severity parameter itself); secondary parameters are drawn from ``seed``.
+    """
+    spec = get_distortion(name)
+    single = images.dim() == 3
+    batch = images.unsqueeze(0) if single else images
+    g = torch.Generator().manual_seed(int(seed))
+    if value is not None and level is not None:
+        raise ParameterError("give either level or value, not both")
+    n = batch.shape[0] if batch.dim() == 4 else 1
+    if value is not None:
+        params = spec.sample(n, generator=g)
+        params.values[:, 0] = float(value)
+    else:
+        params = spec.sample(n, generator=g, levels=levels, level=level if level is not None else 0)
+    out = spec.apply(batch, params)
+    return out.squeeze(0) if single else out
+
+
+__all__ = [
+    "BackboneSpec", "DatasetError", "DistortionSpec", "DistortxError", "HeadSpec", "ImageError", "LevelSet",
+    "NativeUnavailableError", "Parameter", "ParameterError", "Params", "PluginError", "PresetSpec", "Region",
+    "UnknownNameError", "apply_regions", "distort", "get_distortion", "get_plugin_manager", "get_preset",
+    "hookimpl", "list_distortions", "list_presets", "__version__",
+]

@@ -1,0 +1,260 @@
+"""The typed objects a distortion plugin returns: parameters, level sets, the distortion itself.
+
+A distortion is data plus two functions, kornia-style: ``spec.sample(n, generator)`` draws parameters
+(the labels of a dataset), ``spec.apply(images, params)`` applies them. Sampling never touches pixels and
+applying never draws from torch's global RNG: stochastic distortions (noise) derive their noise from the
+per-sample ``seed`` through the counter-based generator in :mod:`distortx.distortions.rng`, which the native
+kernels implement identically.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ..errors import ImageError, ParameterError, UnknownNameError
+
+#: (images N,C,H,W float in [0,1], values N,P float32, seed N int64) -> images N,C,H,W
+ApplyFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One scalar parameter of a distortion with its valid closed range ``[low, high]``."""
+
+    name: str
+    low: float
+    high: float
+    doc: str = ""
+    integer: bool = False
+    sampling: Optional[tuple[float, float]] = None  # range drawn by ``sample`` for a secondary parameter
+
+    @property
+    def sample_range(self) -> tuple[float, float]:
+        return self.sampling if self.sampling is not None else (self.low, self.high)
+
+    def check(self, values: Tensor, distortion: str) -> None:
+        """Raise :class:`ParameterError` if any value is NaN/inf or outside ``[low, high]``."""
+        if values.numel() == 0:
+            return
+        v = values.detach().double()
+        if not torch.isfinite(v).all():
+            raise ParameterError(f"{distortion}: parameter {self.name!r} must be finite, got {v[~torch.isfinite(v)][0].item()}")
+        lo, hi = v.min().item(), v.max().item()
+        if lo < self.low - 1e-9 or hi > self.high + 1e-9:
+            bad = lo if lo < self.low - 1e-9 else hi
+            raise ParameterError(
+                f"{distortion}: parameter {self.name!r}={bad:g} is outside its range [{self.low:g}, {self.high:g}]"
+            )
+
+
+@dataclass(frozen=True)
+class LevelSet:
+    """A paper's named values of a distortion's first (severity) parameter, ordered mild -> severe
+    (level 0 is the mildest; for a "decreasing" distortion such as JPEG quality the values fall).
+
+    ``continuous=True`` means the paper samples uniformly between ``min(values)`` and ``max(values)``
+    ("variable" levels); otherwise a level is an index into ``values``.
+    """
+
+    name: str
+    values: tuple[float, ...]
+    source: str = ""
+    continuous: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+
+
+@dataclass(frozen=True)
+class Params:
+    """Sampled parameters of a batch for one distortion: these are a dataset's labels.
+
+    values: Tensor[N, P] float32, column ``j`` is ``spec.parameters[j]`` (column 0 = severity parameter).
+    seed:   Tensor[N] int64, counter-RNG seed of each sample (used by stochastic distortions).
+    level:  Tensor[N] int64, index into the level set used, or -1 when sampled from a continuous range.
+    """
+
+    values: Tensor
+    seed: Tensor
+    level: Tensor
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def __getitem__(self, idx) -> "Params":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1)
+        return Params(self.values[idx], self.seed[idx], self.level[idx])
+
+    def to(self, device) -> "Params":
+        return Params(self.values.to(device), self.seed.to(device), self.level.to(device))
+
+    @staticmethod
+    def cat(parts: Sequence["Params"]) -> "Params":
+        return Params(*(torch.cat([getattr(p, f) for p in parts]) for f in ("values", "seed", "level")))
+
+
+def check_images(images: Tensor, who: str = "images") -> None:
+    """Raise :class:`ImageError` unless ``images`` is a float Tensor[N, C, H, W] with C in {1, 3}."""
+    if not isinstance(images, Tensor):
+        raise ImageError(f"{who} must be a torch.Tensor, got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ImageError(f"{who} must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ImageError(f"{who} must be float in [0, 1], got dtype {images.dtype} (use distortx.to_float_image)")
+    if images.shape[1] not in (1, 3):
+        raise ImageError(f"{who} must have 1 or 3 channels, got {images.shape[1]}")
+    if images.shape[2] < 1 or images.shape[3] < 1:
+        raise ImageError(f"{who} must be at least 1x1, got {tuple(images.shape[2:])}")
+
+
+@dataclass(frozen=True, eq=False)
+class DistortionSpec:
+    """A distortion type, as a plugin registers it.
+
+    name:        unique lower-case identifier (``[a-z][a-z0-9_]*``).
+    parameters:  its scalar parameters; ``parameters[0]`` is the severity parameter that levels refer to.
+    reference:   the pure-PyTorch (or codec) implementation, ``(images, values, seed) -> images``.
+    levels:      the papers' named level sets of ``parameters[0]``; ``default_levels`` names one of them.
+    severity:    "increasing" if a larger ``parameters[0]`` is a stronger distortion, "decreasing" otherwise
+                 (JPEG quality, JPEG2000 target PSNR).
+    identity:    value of ``parameters[0]`` at which the distortion is the identity, if there is one.
+    simulation:  optional torch re-implementation of a codec that the native kernel mirrors (JPEG).
+    native_code: op code in the fused native kernel, or None when only the reference path exists.
+    stochastic:  True if the output depends on ``Params.seed``.
+    """
+
+    name: str
+    parameters: tuple[Parameter, ...]
+    reference: ApplyFn
+    levels: tuple[LevelSet, ...] = ()
+    default_levels: Optional[str] = None
+    description: str = ""
+    source: str = ""
+    severity: str = "increasing"
+    identity: Optional[float] = None
+    simulation: Optional[ApplyFn] = None
+    native_code: Optional[int] = None
+    stochastic: bool = False
+    plugin: str = field(default="", compare=False)  # filled in by the plugin manager
+
+    # -- level sets -------------------------------------------------------------------------------------
+    def level_set(self, name: Optional[str] = None) -> LevelSet:
+        """The named level set (default: ``default_levels``, else the first)."""
+        if not self.levels:
+            raise ParameterError(f"{self.name} declares no level sets; pass a parameter value instead")
+        name = name or self.default_levels or self.levels[0].name
+        for ls in self.levels:
+            if ls.name == name:
+                return ls
+        raise UnknownNameError(f"level set of {self.name}", name, [ls.name for ls in self.levels])
+
+    @property
+    def num_params(self) -> int:
+        return len(self.parameters)
+
+    # -- sampling ---------------------------------------------------------------------------------------
+    def sample(
+        self,
+        n: int,
+        generator: Optional[torch.Generator] = None,
+        levels: Optional[str] = None,
+        level: Optional[int] = None,
+        variable: bool = False,
+    ) -> Params:
+        """Draw parameters for ``n`` images.
+
+        levels:   name of the level set (default ``default_levels``).
+        level:    fix the level index (0 = mildest); default: uniform over the set's levels.
+        variable: sample the severity uniformly between the set's min and max (Ahn's detection protocol,
+                  Hsieh's variable levels) instead of picking one of its values.
+        Secondary parameters (``parameters[1:]``) are uniform in their ranges. Uses only ``generator``.
+        """
+        g = generator
+        ls = self.level_set(levels) if self.levels else None
+        p0 = self.parameters[0]
+        if ls is None:
+            lvl = torch.full((n,), -1, dtype=torch.long)
+            v0 = p0.low + (p0.high - p0.low) * torch.rand(n, generator=g, dtype=torch.float64)
+        elif variable or ls.continuous:
+            lo, hi = min(ls.values), max(ls.values)
+            lvl = torch.full((n,), -1, dtype=torch.long)
+            v0 = lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+        else:
+            if level is None:
+                lvl = torch.randint(len(ls.values), (n,), generator=g)
+            else:
+                if not 0 <= level < len(ls.values):
+                    raise ParameterError(
+                        f"{self.name}: level {level} does not exist in level set {ls.name!r} "
+                        f"(levels 0..{len(ls.values) - 1})"
+                    )
+                lvl = torch.full((n,), int(level), dtype=torch.long)
+            v0 = torch.tensor(ls.values, dtype=torch.float64)[lvl]
+        cols = [v0]
+        for p in self.parameters[1:]:
+            lo, hi = p.sample_range
+            cols.append(lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64))
+        values = torch.stack(cols, dim=1)
+        for j, p in enumerate(self.parameters):
+            if p.integer:
+                values[:, j] = values[:, j].round()
+        seed = torch.randint(0, 2**31 - 1, (n,), generator=g, dtype=torch.long)
+        return Params(values.float(), seed, lvl)
+
+    def params(self, *values: float, n: int = 1, seed: int = 0, **named: float) -> Params:
+        """Explicit parameters: ``spec.params(3.0)`` or ``spec.params(sigma=3.0)``; secondary parameters not
+        given take the middle of their range. Replicated ``n`` times with seeds ``seed, seed+1, ...``."""
+        row = []
+        for j, p in enumerate(self.parameters):
+            if j < len(values):
+                row.append(float(values[j]))
+            elif p.name in named:
+                row.append(float(named.pop(p.name)))
+            else:
+                row.append(0.5 * sum(p.sample_range))
+        if named:
+            raise UnknownNameError(f"parameter of {self.name}", next(iter(named)), [p.name for p in self.parameters])
+        vals = torch.tensor([row] * n, dtype=torch.float32)
+        return Params(vals, torch.arange(seed, seed + n, dtype=torch.long), torch.full((n,), -1, dtype=torch.long))
+
+    # -- applying ---------------------------------------------------------------------------------------
+    def check_params(self, params: Params, n: int) -> None:
+        if params.values.dim() != 2 or params.values.shape != (n, self.num_params):
+            raise ParameterError(
+                f"{self.name}: params.values must have shape ({n}, {self.num_params}), got {tuple(params.values.shape)}"
+            )
+        for j, p in enumerate(self.parameters):
+            p.check(params.values[:, j], self.name)
+
+    def apply(self, images: Tensor, params: Params, impl: str = "reference") -> Tensor:
+        """Distort ``images`` (Tensor[N, C, H, W], float in [0, 1]) with per-sample ``params``.
+
+        impl: "reference" (the ground truth; a real codec where there is one) or "simulation" (the torch
+        re-implementation the native kernel mirrors; equals "reference" when the spec has none).
+        Returns a new tensor of the same shape, dtype and device, clamped to [0, 1].
+        """
+        check_images(images)
+        self.check_params(params, images.shape[0])
+        if images.shape[0] == 0:
+            return images.clone()
+        fn = self.reference
+        if impl == "simulation":
+            fn = self.simulation or self.reference
+        elif impl != "reference":
+            raise ParameterError(f"impl must be 'reference' or 'simulation', got {impl!r}")
+        dtype = images.dtype
+        values = params.values.to(device=images.device, dtype=torch.float32)
+        seed = params.seed.to(device=images.device)
+        out = fn(images.float(), values, seed)
+        return out.clamp_(0.0, 1.0).to(dtype)
+
+    __call__ = apply
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
