@@ -17,6 +17,9 @@ TORCH_LIBRARY(distortx, m) {
   m.def("cuda_compiled() -> bool", &cuda_compiled);
 
   // ---- fused distortion (csrc/distort/) ------------------------------------------------------------
+  // images f32 [N,C,H,W], codes i32 [N,R] (0 = none), values f32 [N,R,P<=4], boxes i32 [N,R,4] xyxy, seeds i64 [N,R]
+  m.def("distort(Tensor images, Tensor codes, Tensor values, Tensor boxes, Tensor seeds) -> Tensor");
+  m.def("distort_native_codes() -> int[]");  // codes with a native kernel in this build
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
 }

@@ -1,2 +1,196 @@
-"""(being written)"""
-SPECS = ()
+"""Noise family: additive Gaussian noise (three parametrisations), salt-and-pepper, 1/f ("fnoise").
+
+All noise comes from the counter-based generator :mod:`distortx.distortions.rng`, keyed by the per-sample
+seed and the element's row-major index, so the reference path here and the native kernels draw the same
+values. Images are float N,C,H,W in [0, 1]; :meth:`DistortionSpec.apply` clamps the result to [0, 1].
+
+Math (x: clean image, idx: row-major index within the image, z = rng.normal, u = rng.uniform):
+
+* ``gaussian_noise`` (Ahn):        out = x + sqrt(variance) * z(seed, idx over (C,H,W), stream 0)
+* ``gaussian_noise_sigma`` (Endo, Dodge, Hsieh): out = x + sigma/255 * z(seed, idx over (C,H,W), stream 0)
+  -- the same kernel on the 0..255 scale: variance v and sigma = 255*sqrt(v) give identical outputs.
+* ``mono_gaussian_noise`` (Hsieh):  out = x + sigma/255 * z(seed, y*W + x, stream 0), one value per pixel
+  added to every channel (luminance noise).
+* ``salt_pepper`` (Ahn): per pixel (all channels together) u = u(seed, y*W + x, stream 0);
+  u < amount/2 -> 0 (pepper), amount/2 <= u < amount -> 1 (salt), otherwise unchanged.
+* ``fnoise`` (Ahn's "fnoise", 1/f or pink noise): per channel, white noise w = z(seed, idx over (C,H,W),
+  stream 1) is shaped in the Fourier domain, N = real(ifft2(fft2(w) / |k|)) with
+  |k| = sqrt(fy^2 + fx^2), fy = fftfreq(H), fx = fftfreq(W) (cycles/pixel) and the DC term set to 0
+  (so the amplitude spectrum falls as 1/f, the power as 1/f^2). N is normalised to zero mean and unit
+  (population) standard deviation per channel (N = 0 where the std is 0, e.g. a 1x1 image), and
+  out = x + (f/100) * N, i.e. the noise std is f/100 before clamping.
+
+Sources: Ahn, Kang, Sohn, *Image Distortion Detection using Convolutional Neural Network* (variances and
+S&P amounts {0.0125, 0.025, 0.05}; fnoise f in {2.5, 5, 10}); Hsieh, Duffau, He, *Distortion Classifier
+Using Deep CNNs* (colour and mono Gaussian noise, constant sigma 25 / variable 5..50); Endo, Tanaka,
+Okutomi, *CNN-based Classification of Degraded Images* (sigma ~ U[0, 50]); Dodge, Karam, *Understanding
+How Image Quality Affects Deep Neural Networks* (sigma 10..100 step 10).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import rng
+from .native_codes import NATIVE_CODES
+from .spec import DistortionSpec, LevelSet, Parameter
+
+AHN = "Ahn, Kang, Sohn - Image Distortion Detection using Convolutional Neural Network"
+HSIEH = "Hsieh, Duffau, He - Distortion Classifier Using Deep Convolutional Neural Networks"
+ENDO = "Endo, Tanaka, Okutomi - CNN-based Classification of Degraded Images"
+DODGE = "Dodge, Karam - Understanding How Image Quality Affects Deep Neural Networks"
+
+#: stream numbers of the counter RNG (rng.normal(stream=s) uses uniform streams 2s and 2s+1)
+STREAM_GAUSSIAN = 0
+STREAM_SALT_PEPPER = 0
+STREAM_FNOISE = 1
+
+
+def _col(values: Tensor, j: int = 0) -> Tensor:
+    """Column ``j`` of values (N, P) as (N, 1, 1, 1) for broadcasting against images."""
+    return values[:, j].reshape(-1, 1, 1, 1)
+
+
+def channel_noise(seed: Tensor, shape: tuple[int, int, int], device, stream: int = 0) -> Tensor:
+    """Standard normal noise (N, C, H, W), independent per element: index = row-major in (C, H, W)."""
+    idx = rng.element_index(shape, device=device).unsqueeze(0)
+    return rng.normal(rng.per_sample(seed, shape), idx, stream)
+
+
+def pixel_uniform(seed: Tensor, height: int, width: int, device, stream: int = 0) -> Tensor:
+    """Uniform (0, 1) per pixel (N, 1, H, W): index = y*W + x."""
+    idx = rng.element_index((1, height, width), device=device).unsqueeze(0)
+    return rng.uniform(rng.per_sample(seed, (1, height, width)), idx, stream)
+
+
+def pixel_noise(seed: Tensor, height: int, width: int, device, stream: int = 0) -> Tensor:
+    """Standard normal per pixel (N, 1, H, W): index = y*W + x (shared by all channels)."""
+    idx = rng.element_index((1, height, width), device=device).unsqueeze(0)
+    return rng.normal(rng.per_sample(seed, (1, height, width)), idx, stream)
+
+
+def add_gaussian(images: Tensor, std: Tensor, seed: Tensor) -> Tensor:
+    """images (N,C,H,W) + std (N,) * independent N(0,1) noise per channel (stream 0)."""
+    _, c, h, w = images.shape
+    z = channel_noise(seed, (c, h, w), images.device, STREAM_GAUSSIAN)
+    return images + std.reshape(-1, 1, 1, 1) * z
+
+
+def gaussian_noise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = variance (image in [0, 1]). (N,C,H,W) -> (N,C,H,W)."""
+    return add_gaussian(images, torch.sqrt(values[:, 0].clamp_min(0.0)), seed)
+
+
+def gaussian_noise_sigma_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = sigma on the 0..255 scale. (N,C,H,W) -> (N,C,H,W)."""
+    return add_gaussian(images, values[:, 0] / 255.0, seed)
+
+
+def mono_gaussian_noise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = sigma (0..255 scale); one N(0,1) draw per pixel added to all channels."""
+    _, _, h, w = images.shape
+    z = pixel_noise(seed, h, w, images.device, STREAM_GAUSSIAN)
+    return images + _col(values / 255.0) * z
+
+
+def salt_pepper_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = amount, the fraction of pixels replaced (half by 0, half by 1)."""
+    _, _, h, w = images.shape
+    u = pixel_uniform(seed, h, w, images.device, STREAM_SALT_PEPPER)
+    amount = _col(values)
+    out = torch.where(u < amount, torch.ones_like(images), images)
+    return torch.where(u < 0.5 * amount, torch.zeros_like(images), out)
+
+
+def pink_noise(seed: Tensor, shape: tuple[int, int, int], device) -> Tensor:
+    """1/f noise (N, C, H, W) with zero mean and unit population std per channel (0 where it is flat)."""
+    c, h, w = shape
+    white = channel_noise(seed, shape, device, STREAM_FNOISE)
+    fy = torch.fft.fftfreq(h, device=device).reshape(-1, 1)
+    fx = torch.fft.fftfreq(w, device=device).reshape(1, -1)
+    k = torch.sqrt(fy * fy + fx * fx)
+    inv = torch.where(k > 0, 1.0 / torch.where(k > 0, k, torch.ones_like(k)), torch.zeros_like(k))
+    n = torch.fft.ifft2(torch.fft.fft2(white) * inv).real
+    n = n - n.mean(dim=(2, 3), keepdim=True)
+    std = n.std(dim=(2, 3), unbiased=False, keepdim=True)
+    ok = std > 1e-12
+    return torch.where(ok, n / torch.where(ok, std, torch.ones_like(std)), torch.zeros_like(n))
+
+
+def fnoise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = f; adds 1/f noise of standard deviation f/100 per channel."""
+    _, c, h, w = images.shape
+    n = pink_noise(seed, (c, h, w), images.device).to(images.dtype)
+    return images + _col(values / 100.0) * n
+
+
+SPECS = (
+    DistortionSpec(
+        name="gaussian_noise",
+        parameters=(Parameter("variance", 0.0, 0.25, doc="noise variance, image in [0,1]"),),
+        reference=gaussian_noise_ref,
+        levels=(LevelSet("ahn", (0.0125, 0.025, 0.05), source=AHN),),
+        default_levels="ahn",
+        description="additive white Gaussian noise, independent per channel, given by its variance",
+        source=AHN,
+        identity=0.0,
+        stochastic=True,
+        native_code=NATIVE_CODES["gaussian_noise"],
+    ),
+    DistortionSpec(
+        name="gaussian_noise_sigma",
+        parameters=(Parameter("sigma", 0.0, 255.0, doc="noise standard deviation on the 0..255 scale"),),
+        reference=gaussian_noise_sigma_ref,
+        levels=(
+            LevelSet("endo", (0.0, 50.0), source=ENDO, continuous=True),
+            LevelSet("dodge", tuple(range(10, 101, 10)), source=DODGE),
+            LevelSet("hsieh_constant", (25.0,), source=HSIEH),
+            LevelSet("hsieh_variable", (5.0, 50.0), source=HSIEH, continuous=True),
+        ),
+        default_levels="dodge",
+        description="additive white Gaussian noise, independent per channel, given by sigma on 0..255",
+        source=f"{ENDO}; {DODGE}; {HSIEH}",
+        identity=0.0,
+        stochastic=True,
+        native_code=NATIVE_CODES["gaussian_noise_sigma"],
+    ),
+    DistortionSpec(
+        name="mono_gaussian_noise",
+        parameters=(Parameter("sigma", 0.0, 255.0, doc="noise standard deviation on the 0..255 scale"),),
+        reference=mono_gaussian_noise_ref,
+        levels=(
+            LevelSet("hsieh_constant", (25.0,), source=HSIEH),
+            LevelSet("hsieh_variable", (5.0, 50.0), source=HSIEH, continuous=True),
+        ),
+        default_levels="hsieh_variable",
+        description="additive Gaussian noise, one value per pixel shared by all channels",
+        source=HSIEH,
+        identity=0.0,
+        stochastic=True,
+        native_code=NATIVE_CODES["mono_gaussian_noise"],
+    ),
+    DistortionSpec(
+        name="salt_pepper",
+        parameters=(Parameter("amount", 0.0, 1.0, doc="fraction of pixels replaced by 0 or 1"),),
+        reference=salt_pepper_ref,
+        levels=(LevelSet("ahn", (0.0125, 0.025, 0.05), source=AHN),),
+        default_levels="ahn",
+        description="salt-and-pepper noise: a fraction of pixels set to black or white (all channels)",
+        source=AHN,
+        identity=0.0,
+        stochastic=True,
+        native_code=NATIVE_CODES["salt_pepper"],
+    ),
+    DistortionSpec(
+        name="fnoise",
+        parameters=(Parameter("f", 0.0, 50.0, doc="noise standard deviation in percent of the [0,1] range"),),
+        reference=fnoise_ref,
+        levels=(LevelSet("ahn", (2.5, 5.0, 10.0), source=AHN),),
+        default_levels="ahn",
+        description="additive 1/f (pink) noise per channel with standard deviation f/100",
+        source=AHN,
+        identity=0.0,
+        stochastic=True,
+        native_code=NATIVE_CODES["fnoise"],
+    ),
+)

@@ -1,0 +1,44 @@
+// The plan the host builds for the fused distortion kernel: one DxRegion per (image, region) slot.
+// Plain C++ (no torch): shared by the CPU loop, the CUDA kernels and the host-side planner.
+#pragma once
+#include <stdint.h>
+
+#include "common/rng.h"
+#include "distort/codes.h"
+
+namespace distortx {
+
+// One region of one image, everything a per-pixel body needs. POD, copied to the device as bytes.
+struct DxRegion {
+  int32_t code;              // DxCode; DX_NONE = skip
+  int32_t x0, y0, x1, y1;    // box, clipped, half-open; empty boxes are planned as DX_NONE
+  int32_t k[3];              // derived integers (kernel radius, ...), family specific
+  int64_t seed;              // counter-RNG seed of the region
+  int64_t off;               // offset (in floats) of this region's scratch data, -1 if none
+  int32_t sx0, sy0, sw, sh;  // scratch geometry: a [C][sh][sw] plane whose (0, 0) is image pixel (sx0, sy0)
+  float v[4];                // the distortion's parameter values (spec.parameters order), unused = 0
+  float a[4];                // derived floats (e.g. the contrast grey level), family specific
+};
+
+// Everything a launch needs, raw pointers only.
+struct DxBatch {
+  const float* in;         // [N, C, H, W] clean images
+  float* out;              // [N, C, H, W] result
+  const DxRegion* regs;    // [N, R]
+  const float* scratch;    // pre-pass results addressed by DxRegion::off (may be null)
+  int N, C, H, W, R;
+};
+
+// Index of the region whose box wins pixel (y, x) of image n (the last one containing it), or -1.
+DX_HD int dx_winner(const DxRegion* regs, int R, int y, int x) {
+  for (int r = R - 1; r >= 0; --r) {
+    const DxRegion& g = regs[r];
+    if (g.code != DX_NONE && x >= g.x0 && x < g.x1 && y >= g.y0 && y < g.y1) return r;
+  }
+  return -1;
+}
+
+DX_HD int dx_clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+DX_HD float dx_clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
+
+}  // namespace distortx

@@ -1,0 +1,40 @@
+"""``distortx`` command line: thin over the library. Subcommand groups live in sibling modules."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import DistortxError
+
+
+class _Group(click.Group):
+    """Turns any DistortxError into one line on stderr and exit status 2 (1 for other failures)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DistortxError as exc:
+            click.echo(f"distortx: error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="distortx")
+def main() -> None:
+    """Synthesize, classify and localize image distortions."""
+
+
+def _register() -> None:
+    from . import distortions, plugins  # noqa: F401  (each adds its commands to `main`)
+
+    try:
+        from . import dataset  # noqa: F401
+    except ImportError:  # the dataset commands arrive with the data package
+        pass
+
+
+_register()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Presets from TOML files, and the checks every preset (built-in, plugin or TOML) passes before generation.
+
+A TOML preset has the fields of :class:`distortx.PresetSpec`; ``extends`` starts from a registered preset::
+
+    name = "blur-noise-small"
+    extends = "ahn-detection-basic"      # optional: every field not given below comes from it
+    task = "detection"                   # "classification" | "detection"
+    distortions = ["gaussian_blur", "gaussian_noise"]
+    level_mode = "variable"              # "grid" | "random" | "variable"
+    crop = 128
+    resize = false
+    regions = [1, 4]
+    region_ratio = [0.3, 0.7]
+    per_image = 10
+    include_reference = false
+    description = "two types, small crops"
+
+    [level_sets]                         # distortion -> level-set name (default: the distortion's default)
+    gaussian_blur = "ahn"
+
+    [splits]                             # split -> fraction of the reference images (in this order)
+    train = 0.8
+    test = 0.2
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from ..errors import DatasetError, DistortxError
+from .preset import PresetSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+LEVEL_MODES = ("grid", "random", "variable")
+TASKS = ("classification", "detection")
+_SPLIT_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
+_FIELDS = {f.name for f in fields(PresetSpec)} - {"plugin"}
+
+
+def check_preset(preset: PresetSpec) -> None:
+    """Raise :class:`DatasetError` (or :class:`UnknownNameError`) if ``preset`` cannot generate a dataset."""
+    import distortx
+
+    who = f"preset {preset.name!r}"
+    if preset.task not in TASKS:
+        raise DatasetError(f"{who}: task must be one of {', '.join(TASKS)}, got {preset.task!r}")
+    if not preset.distortions:
+        raise DatasetError(f"{who}: names no distortions")
+    if len(set(preset.distortions)) != len(preset.distortions):
+        raise DatasetError(f"{who}: a distortion is listed twice in {list(preset.distortions)}")
+    if preset.level_mode not in LEVEL_MODES:
+        raise DatasetError(f"{who}: level_mode must be one of {', '.join(LEVEL_MODES)}, got {preset.level_mode!r}")
+    for name in preset.distortions:
+        distortx.get_distortion(name)  # UnknownNameError with close matches
+    sets = dict(preset.level_sets)
+    for name, set_name in sets.items():
+        if name not in preset.distortions:
+            raise DatasetError(f"{who}: level_sets names {name!r}, which is not one of its distortions")
+        distortx.get_distortion(name).level_set(set_name)
+    for name in preset.distortions:
+        spec = distortx.get_distortion(name)
+        if not spec.levels and preset.level_mode == "grid":
+            raise DatasetError(f"{who}: {name} declares no level sets, so level_mode 'grid' cannot enumerate it")
+    if not isinstance(preset.crop, int) or preset.crop < 8:
+        raise DatasetError(f"{who}: crop must be an integer >= 8, got {preset.crop!r}")
+    if not isinstance(preset.per_image, int) or preset.per_image < 1:
+        raise DatasetError(f"{who}: per_image must be an integer >= 1, got {preset.per_image!r}")
+    if preset.task == "detection":
+        if preset.regions is None or len(preset.regions) != 2:
+            raise DatasetError(f"{who}: a detection preset needs regions = (min, max)")
+        lo, hi = preset.regions
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+            raise DatasetError(f"{who}: regions must be integers with 1 <= min <= max, got {tuple(preset.regions)}")
+        if len(preset.region_ratio) != 2:
+            raise DatasetError(f"{who}: region_ratio must be (low, high)")
+        rlo, rhi = (float(v) for v in preset.region_ratio)
+        if not (0.0 < rlo <= rhi <= 1.0):
+            raise DatasetError(f"{who}: region_ratio must satisfy 0 < low <= high <= 1, got {tuple(preset.region_ratio)}")
+    if not preset.splits:
+        raise DatasetError(f"{who}: needs at least one split")
+    names = [s for s, _ in preset.splits]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"{who}: duplicate split names {names}")
+    for s, frac in preset.splits:
+        if not isinstance(s, str) or not _SPLIT_RE.match(s):
+            raise DatasetError(f"{who}: split name {s!r} must be lower-case letters, digits, '_' or '-'")
+        if not (isinstance(frac, (int, float)) and math.isfinite(frac) and 0.0 <= frac <= 1.0):
+            raise DatasetError(f"{who}: split {s!r} fraction must be in [0, 1], got {frac!r}")
+    total = sum(float(f) for _, f in preset.splits)
+    if abs(total - 1.0) > 1e-6:
+        raise DatasetError(f"{who}: split fractions must sum to 1, got {total:g}")
+
+
+def _pairs(value: Any, key: str, path: Path, cast) -> tuple:
+    if not isinstance(value, dict):
+        raise DatasetError(f"{path}: {key} must be a table ([{key}] with name = value lines)")
+    return tuple((str(k), cast(v)) for k, v in value.items())
+
+
+def load_preset_toml(path: Union[str, Path]) -> PresetSpec:
+    """Read and check a TOML preset (format in this module's docstring). Raises :class:`DatasetError`."""
+    import distortx
+
+    path = Path(path)
+    try:
+        data: Dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such preset file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read preset file ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DatasetError(f"{path}: invalid TOML ({exc})") from exc
+    unknown = sorted(set(data) - _FIELDS - {"extends"})
+    if unknown:
+        raise DatasetError(f"{path}: unknown preset field(s) {', '.join(unknown)} (known: {', '.join(sorted(_FIELDS | {'extends'}))})")
+    kw: Dict[str, Any] = {}
+    try:
+        for key, value in data.items():
+            if key == "extends":
+                continue
+            if key == "distortions":
+                if isinstance(value, str) or not isinstance(value, list):
+                    raise DatasetError(f"{path}: distortions must be a list of names")
+                kw[key] = tuple(str(v) for v in value)
+            elif key == "level_sets":
+                kw[key] = _pairs(value, key, path, str)
+            elif key == "splits":
+                kw[key] = _pairs(value, key, path, float)
+            elif key in ("regions", "region_ratio"):
+                if not isinstance(value, list) or len(value) != 2:
+                    raise DatasetError(f"{path}: {key} must be a list of two numbers, got {value!r}")
+                kw[key] = tuple(int(v) for v in value) if key == "regions" else tuple(float(v) for v in value)
+            elif key in ("crop", "per_image"):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise DatasetError(f"{path}: {key} must be an integer, got {value!r}")
+                kw[key] = value
+            elif key in ("resize", "include_reference"):
+                if not isinstance(value, bool):
+                    raise DatasetError(f"{path}: {key} must be true or false, got {value!r}")
+                kw[key] = value
+            else:
+                if not isinstance(value, str):
+                    raise DatasetError(f"{path}: {key} must be a string, got {value!r}")
+                kw[key] = value
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: malformed preset ({exc})") from exc
+    kw.setdefault("name", path.stem.lower().replace(" ", "-"))
+    if "extends" in data:
+        base = distortx.get_preset(str(data["extends"]))
+        if "distortions" in kw and "level_sets" not in kw:  # keep the base's level sets of the kept types
+            kw["level_sets"] = tuple((n, s) for n, s in base.level_sets if n in kw["distortions"])
+        preset = replace(base, plugin=f"toml:{path.name}", **kw)
+    else:
+        missing = [k for k in ("task", "distortions") if k not in kw]
+        if missing:
+            raise DatasetError(f"{path}: missing required field(s) {', '.join(missing)} (or use extends = \"PRESET\")")
+        preset = PresetSpec(plugin=f"toml:{path.name}", **kw)
+    try:
+        check_preset(preset)
+    except DistortxError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
+    return preset
+
+
+def resolve_preset(preset: Union[str, Path, PresetSpec]) -> PresetSpec:
+    """A checked preset from a registered name, a ``.toml`` path, or a :class:`PresetSpec`."""
+    import distortx
+
+    if isinstance(preset, PresetSpec):
+        check_preset(preset)
+        return preset
+    text = str(preset)
+    if text.lower().endswith(".toml") or isinstance(preset, Path):
+        return load_preset_toml(text)
+    spec = distortx.get_preset(text)  # UnknownNameError lists close matches
+    check_preset(spec)
+    return spec

@@ -1,0 +1,1 @@
+"""Example distortx plugin: vignetting and lateral chromatic aberration."""

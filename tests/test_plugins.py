@@ -1,0 +1,178 @@
+"""The plugin core: hooks documented and exercised, validation of what plugins return, entry-point loading."""
+from __future__ import annotations
+
+import inspect
+import types
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import distortx
+from distortx import BackboneSpec, DistortionSpec, HeadSpec, LevelSet, Parameter, PluginError, PresetSpec, hookimpl
+from distortx import hookspecs
+from distortx.plugins import DistortxPluginManager, PluginWarning, reset_plugin_manager
+
+HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("distortx_"))
+
+
+def _ident(images, values, seed):
+    return images.clone()
+
+
+def _spec(name="toy", low=0.0, high=1.0, levels=(0.1, 0.5), **kw):
+    return DistortionSpec(name=name, parameters=(Parameter("amount", low, high),), reference=_ident,
+                          levels=(LevelSet("demo", levels),) if levels else (), **kw)
+
+
+def _plugin(**hooks):
+    mod = types.ModuleType("fake_plugin")
+    for hook_name, value in hooks.items():
+        def impl(value=value):
+            return value() if callable(value) else value
+        impl.__name__ = hook_name
+        setattr(mod, hook_name, hookimpl(impl))
+    return mod
+
+
+class FakeDist:
+    def __init__(self, name="fake-dist", version="9.9"):
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+class FakeEntryPoint:
+    def __init__(self, name, loader, dist=None):
+        self.name, self._loader, self.dist = name, loader, dist or FakeDist()
+
+    def load(self):
+        return self._loader()
+
+
+def _manager_with(monkeypatch, *entry_points):
+    monkeypatch.setattr("distortx.plugins.metadata.entry_points", lambda group: list(entry_points))
+    return DistortxPluginManager(load_entrypoints=True)
+
+
+def test_every_hook_is_documented_with_an_example():
+    assert HOOKS == ["distortx_backbones", "distortx_distortions", "distortx_heads", "distortx_presets"]
+    for name in HOOKS:
+        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert "Called" in doc and "Return" in doc and "Example::" in doc and "@hookimpl" in doc, name
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_served_by_builtins_and_by_a_third_party(monkeypatch, hook):
+    """Each hook's built-in registry is non-empty and a third-party object shows up next to the built-ins."""
+    pm = DistortxPluginManager(load_entrypoints=False)
+    assert pm.registry(hook), f"no built-in registers anything through {hook}"
+    extra = {
+        "distortx_distortions": _spec("toy_extra"),
+        "distortx_backbones": BackboneSpec("toy_backbone", lambda **kw: nn.Conv2d(3, 4, 1), out_channels=4),
+        "distortx_heads": HeadSpec("toy_head", lambda in_channels, **kw: nn.Flatten(), task="classification"),
+        "distortx_presets": PresetSpec("toy-preset", task="classification", distortions=("gaussian_blur",)),
+    }[hook]
+    pm = _manager_with(monkeypatch, FakeEntryPoint("toy", lambda: _plugin(**{hook: [extra]})))
+    assert pm.get(hook, extra.name).plugin == "toy"
+    assert pm.infos["toy"].distribution == "fake-dist"
+    assert len(pm.registry(hook)) == len(DistortxPluginManager(load_entrypoints=False).registry(hook)) + 1
+
+
+def test_builtins_load_first_and_are_ordinary_plugins():
+    pm = DistortxPluginManager(load_entrypoints=False)
+    assert list(pm.infos)[:1] == ["distortx.distortions.builtin"]
+    assert pm.get("distortx_distortions", "gaussian_blur").plugin == "distortx.distortions.builtin"
+    assert all(i.builtin and i.distribution == "distortx" for i in pm.infos.values())
+
+
+@pytest.mark.parametrize(
+    "returned, message",
+    [
+        (lambda: [object()], "returned a object, expected DistortionSpec"),
+        (lambda: 42, "must return an iterable"),
+        (lambda: [_spec("Bad-Name")], "must be lower-case"),
+        (lambda: [_spec("gaussian_blur")], "registered by both"),
+        (lambda: [_spec("toy", low=1.0, high=0.0)], "invalid range"),
+        (lambda: [_spec("toy", low=0.0, high=float("inf"))], "invalid range"),
+        (lambda: [_spec("toy", levels=(0.1, 2.0))], "outside [0, 1]"),
+        (lambda: [_spec("toy", levels=(0.5, 0.1))], "ordered mild -> severe"),
+        (lambda: [_spec("toy", default_levels="nope")], "default_levels"),
+        (lambda: [_spec("toy", identity=5.0)], "identity value"),
+        (lambda: [_spec("toy", severity="sideways")], "severity"),
+        (lambda: 1 / 0, "raised ZeroDivisionError"),
+    ],
+)
+def test_malformed_plugin_objects_give_one_line_errors_naming_plugin_and_distribution(monkeypatch, returned, message):
+    with pytest.raises(PluginError) as err:
+        _manager_with(monkeypatch, FakeEntryPoint("broken", lambda: _plugin(distortx_distortions=returned)))
+    text = str(err.value)
+    assert message in text and "'broken'" in text and "fake-dist 9.9" in text and "\n" not in text
+
+
+def test_duplicate_names_across_two_plugins_name_both(monkeypatch):
+    a = FakeEntryPoint("one", lambda: _plugin(distortx_distortions=[_spec("twin")]), FakeDist("dist-a"))
+    b = FakeEntryPoint("two", lambda: _plugin(distortx_distortions=[_spec("twin")]), FakeDist("dist-b"))
+    with pytest.raises(PluginError, match=r"'twin' is registered by both plugin 'one' \(distribution dist-a.*plugin 'two' \(distribution dist-b"):
+        _manager_with(monkeypatch, a, b)
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_skipped(monkeypatch):
+    def boom():
+        raise ModuleNotFoundError("No module named 'missing_dep'")
+
+    with pytest.warns(PluginWarning, match=r"plugin 'sick' \(distribution fake-dist 9.9\) failed to load: ModuleNotFoundError"):
+        pm = _manager_with(monkeypatch, FakeEntryPoint("sick", boom))
+    assert pm.infos["sick"].error and "missing_dep" in pm.infos["sick"].error
+    assert "gaussian_blur" in pm.registry("distortx_distortions")
+
+
+def test_the_same_entry_point_name_twice_is_an_error(monkeypatch):
+    ok = lambda: _plugin(distortx_distortions=[])  # noqa: E731
+    with pytest.raises(PluginError, match="registered twice"):
+        _manager_with(monkeypatch, FakeEntryPoint("dup", ok), FakeEntryPoint("dup", ok))
+
+
+def test_misspelt_hook_names_are_caught(monkeypatch):
+    mod = types.ModuleType("typo")
+    mod.distortx_distortion = hookimpl(lambda: [])  # missing the final "s"
+    with pytest.raises(Exception, match="distortx_distortion"):
+        _manager_with(monkeypatch, FakeEntryPoint("typo", lambda: mod))
+
+
+def test_autoload_can_be_disabled(monkeypatch):
+    called = []
+    monkeypatch.setattr("distortx.plugins.metadata.entry_points", lambda group: called.append(group) or [])
+    monkeypatch.setenv("DISTORTX_DISABLE_PLUGIN_AUTOLOAD", "1")
+    DistortxPluginManager()
+    assert called == []
+    monkeypatch.setenv("DISTORTX_DISABLE_PLUGIN_AUTOLOAD", "0")
+    DistortxPluginManager()
+    assert called == ["distortx"]
+
+
+def test_plugin_distortion_is_usable_through_the_public_api(monkeypatch):
+    def invert(images, values, seed):
+        a = values[:, 0].view(-1, 1, 1, 1)
+        return (1 - a) * images + a * (1 - images)
+
+    spec = DistortionSpec("invert", (Parameter("amount", 0.0, 1.0),), invert, levels=(LevelSet("demo", (0.5, 1.0)),), identity=0.0)
+    pm = _manager_with(monkeypatch, FakeEntryPoint("inv", lambda: _plugin(distortx_distortions=[spec])))
+    monkeypatch.setattr("distortx.plugins._MANAGER", pm)
+    x = torch.rand(2, 3, 8, 8)
+    out = distortx.distort(x, "invert", level=1)
+    assert torch.allclose(out, 1 - x)
+    reset_plugin_manager()
+
+
+def test_builtin_backbones_and_heads_build_and_train():
+    pm = DistortxPluginManager(load_entrypoints=False)
+    bb = pm.get("distortx_backbones", "simple_cnn")
+    head = pm.get("distortx_heads", "classifier")
+    net = nn.Sequential(bb.build(width=8), head.build(in_channels=64, num_classes=5))
+    x = torch.rand(4, 3, 32, 32)
+    logits = net(x)
+    assert logits.shape == (4, 5)
+    logits.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters() if p.requires_grad)
+    assert bb.build().__class__ is nn.Sequential and bb.out_channels == 256
