@@ -84,7 +84,7 @@ def render_catalogue(
         y = 6 + r * (cell_h + 6)
         ls = spec.level_set().name if spec.levels else "range"
         draw.text((6, y + 4), spec.name, fill="black", font=big)
-        draw.text((6, y + 26), f"{spec.parameters[0].name}  ({ls} levels)", fill=(60, 60, 60), font=small)
+        draw.text((6, y + 26), f"{spec.parameters[0].name} ({ls} levels):", fill=(60, 60, 60), font=small)
         src = (spec.source or spec.plugin).split(" - ")[0]
         draw.text((6, y + 44), src[:28], fill=(110, 110, 110), font=small)
         sheet.paste(clean, (LABEL_W, y))
@@ -92,7 +92,7 @@ def render_catalogue(
         for c, (v, t) in enumerate(zip(values, tiles)):
             x = LABEL_W + (c + 1) * (tile + 4)
             sheet.paste(tensor_to_pil(t), (x, y))
-            draw.text((x + 2, y + tile + 2), f"{spec.parameters[0].name}={v:.4g}", fill="black", font=small)
+            draw.text((x + 2, y + tile + 2), f"{v:.4g}", fill="black", font=small)
             count += 1
     import io
 

@@ -82,7 +82,7 @@ class DistortxPluginManager(pluggy.PluginManager):
         self._registries: Dict[str, Dict[str, Any]] = {}
         for hook in REGISTRIES:
             self._registries[hook] = self._collect(hook)
-        # self._check_presets()  # LEAD: re-enable once the whole catalogue is registered
+        self._check_presets()
 
     # -- loading --------------------------------------------------------------------------------------
     def _load_entrypoints(self) -> None:

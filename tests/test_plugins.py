@@ -176,3 +176,12 @@ def test_builtin_backbones_and_heads_build_and_train():
     logits.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters() if p.requires_grad)
     assert bb.build().__class__ is nn.Sequential and bb.out_channels == 256
+
+
+def test_a_preset_naming_an_unknown_distortion_or_level_set_is_rejected(monkeypatch):
+    bad = PresetSpec("bad-preset", task="classification", distortions=("gaussian_blurr",))
+    with pytest.raises(PluginError, match="preset 'bad-preset' names unknown distortion 'gaussian_blurr'"):
+        _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad])))
+    bad_ls = PresetSpec("bad-ls", task="classification", distortions=("gaussian_blur",), level_sets=(("gaussian_blur", "nope"),))
+    with pytest.raises(PluginError, match="unknown level set 'nope'"):
+        _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad_ls])))
