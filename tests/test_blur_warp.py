@@ -138,6 +138,7 @@ def test_catalogue_entries():
     assert [specs[n].identity for n in NAMES] == [0.0, 0.0, 1.0, 0.0, 0.0]
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", NAMES)
 def test_cuda_tensors_match_cpu(name):
