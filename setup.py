@@ -68,7 +68,7 @@ def extensions():
         kwargs["library_dirs"] = [d for d in (os.path.join(cuda_home, "lib64"), os.path.join(cuda_home, "lib")) if os.path.isdir(d)]
         ext = cpp_extension.CUDAExtension(
             "distortx._C", cpp + cuda, define_macros=macros,
-            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-g0", "-lineinfo", "--use_fast_math", "-std=c++20"]},
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo", "-std=c++20"]},
             **kwargs,
         )
     else:

@@ -22,4 +22,11 @@ TORCH_LIBRARY(distortx, m) {
   m.def("distort_native_codes() -> int[]");  // codes with a native kernel in this build
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
+  // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)
+  m.def("batched_nms(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor");
+  // loc f32 [B,P,4], scores f32 [B,P,K], priors f32 [P,4] cxcywh -> boxes [B,M,4], scores [B,M], labels i64 [B,M]
+  // (padding 0, 0, -1), counts i64 [B]
+  m.def("ssd_postprocess(Tensor loc, Tensor scores, Tensor priors, float[2] variances, float score_threshold, "
+        "float iou_threshold, int topk_per_class, int max_detections, bool apply_softmax, int background_class=0) "
+        "-> (Tensor, Tensor, Tensor, Tensor)");
 }

@@ -153,5 +153,29 @@ DX_HD uint64_t candidate_key(float s, uint32_t index) {
 DX_HD uint32_t key_index(uint64_t key) { return 0xFFFFFFFFu - (uint32_t)(key & 0xFFFFFFFFull); }
 DX_HD uint32_t key_score(uint64_t key) { return (uint32_t)(key >> 32); }
 
+// SSD post-processing, stage 1, for prior p of image b (the same body runs in the CPU loop and the CUDA
+// kernel): decodes loc[b, p] against priors[p] into boxes[b, p] (xyxy) and writes the per-class scores,
+// transposed, into probT[b, c, p] (softmax of the logits when `softmax`, the raw scores otherwise).
+// A prior whose decoded box has a non-finite coordinate gets NaN scores: NaN is never above the score
+// threshold, so the box can never be selected.
+DX_HD void ssd_prepare_one(const float* loc, const float* scores, const float* priors, int64_t b, int64_t p,
+                           int64_t P, int64_t K, float v0, float v1, bool softmax, float* boxes, float* probT) {
+  const int64_t bp = b * P + p;
+  const float* l = loc + bp * 4;
+  const float* pr = priors + p * 4;
+  float* box = boxes + bp * 4;
+  decode_box(l[0], l[1], l[2], l[3], pr[0], pr[1], pr[2], pr[3], v0, v1, box);
+  const bool ok = finite_f(box[0]) && finite_f(box[1]) && finite_f(box[2]) && finite_f(box[3]);
+  const float* row = scores + bp * K;
+  float* out = probT + b * K * P + p;
+  if (!ok) {
+    for (int64_t c = 0; c < K; ++c) out[c * P] = NAN;
+  } else if (softmax) {
+    softmax_row(row, K, 1, out, P);
+  } else {
+    for (int64_t c = 0; c < K; ++c) out[c * P] = row[c];
+  }
+}
+
 }  // namespace boxes
 }  // namespace distortx
