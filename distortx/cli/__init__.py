@@ -26,12 +26,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import distortions, plugins  # noqa: F401  (each adds its commands to `main`)
-
-    try:
-        from . import dataset  # noqa: F401
-    except ImportError:  # the dataset commands arrive with the data package
-        pass
+    from . import dataset, distortions, plugins  # noqa: F401  (each adds its commands to `main`)
 
 
 _register()

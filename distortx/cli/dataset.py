@@ -1,0 +1,105 @@
+"""`distortx generate`, `distortx merge`, `distortx show`, `distortx presets`: datasets from the command line."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ..errors import DatasetError
+from . import main
+
+
+def _auto_workers() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)))
+
+
+@main.command()
+@click.option("--preset", required=True, help="Preset name (see `distortx presets`) or a path to a .toml preset.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Output folder (created; an unfinished run there is resumed). '{rank}' is replaced by the shard index.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of reference images (recursive). Default: the embedded photos + dead-leaves images.")
+@click.option("--count", type=int, default=None, help="Total images to generate.")
+@click.option("--per-image", type=int, default=None, help="Images per reference (overrides the preset).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count, at most 8). Does not change the output.")
+@click.option("--shard", default=None,
+              help="I/N: write only shard I of N (join with `distortx merge`). Default: RANK/WORLD_SIZE from the environment when WORLD_SIZE > 1.")
+@click.option("--impl", type=click.Choice(["auto", "fused", "grouped"]), default="auto", show_default=True,
+              help="fused: the native regional op; grouped: per-type batches of the reference implementations.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def generate(preset: str, out: str, images: Optional[Path], count: Optional[int], per_image: Optional[int], seed: int,
+             device: str, workers: Optional[int], shard: Optional[str], impl: str, as_json: bool, quiet: bool) -> None:
+    """Generate a dataset for a preset: lossless PNGs, COCO/JSONL labels, a manifest.
+
+    Deterministic: the same preset, images and seed give byte-identical files whatever --workers or
+    --shard; an interrupted run resumes from where it stopped when the same command is run again.
+    Images smaller than the crop are upscaled (shorter side to the crop, bicubic) and counted in the report;
+    unreadable files are skipped and listed.
+    """
+    from ..data.generate import generate as run
+
+    try:
+        report = run(preset, out, images=images, count=count, per_image=per_image, seed=seed, device=device,
+                     workers=workers if workers is not None else _auto_workers(), shard=shard, impl=impl,
+                     progress=not quiet)
+    except KeyboardInterrupt:
+        raise DatasetError(f"{out}: interrupted; everything written so far is kept, rerun the same command to resume") from None
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(report.summary())
+
+
+@main.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the merged manifest's counts as JSON.")
+def merge(out: Path, shards, as_json: bool) -> None:
+    """Join shard folders (from `generate --shard I/N`) into OUT, identical to a single-machine run."""
+    from ..data.merge import merge as run
+
+    manifest = run(out, shards)
+    if as_json:
+        click.echo(json.dumps({"out": str(out), **manifest["counts"]}, indent=2, sort_keys=True))
+    else:
+        c = manifest["counts"]
+        click.echo(f"{out}: merged {len(shards)} shard(s): {c['images']} images from {c['references']} references; "
+                   f"labels: {', '.join(manifest['label_files'].values())}")
+
+
+@main.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("sheet.png"), show_default=True)
+@click.option("--count", type=int, default=16, show_default=True, help="Images on the sheet.")
+@click.option("--columns", type=int, default=4, show_default=True)
+@click.option("--split", default=None, help="Only this split (default: all).")
+def show(root: Path, out: Path, count: int, columns: int, split: Optional[str]) -> None:
+    """Contact sheet of a generated dataset ROOT with boxes and labels."""
+    from ..data.show import contact_sheet
+
+    contact_sheet(root, out, count=count, columns=columns, split=split)
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def presets(as_json: bool) -> None:
+    """The registered dataset presets (use one with `distortx generate --preset NAME`)."""
+    import dataclasses
+
+    import distortx
+
+    rows = [dataclasses.asdict(distortx.get_preset(n)) for n in distortx.list_presets()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        extra = f", regions {r['regions'][0]}..{r['regions'][1]}" if r["regions"] else ""
+        click.echo(f"{r['name']:<24} {r['task']:<14} {len(r['distortions'])} types, {r['level_mode']} levels, "
+                   f"crop {r['crop']}{extra}   {r['description']}")

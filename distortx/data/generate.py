@@ -1,0 +1,357 @@
+"""Dataset generation: sources -> recipes -> rendered images -> files, with workers, shards and resume.
+
+Work is split into units, one per reference image. A unit renders all its samples in one batch and writes its
+PNGs, then its part file (``parts/<ref>.json``); the part's presence marks the unit done, so a run that was
+interrupted (crash, kill, full disk) resumes where it stopped and ends with exactly the bytes an
+uninterrupted run writes. Units are independent (each draws from ``mix_seed(seed, ref, j)``) and every
+process renders with one intra-op thread, so ``--workers`` changes the speed, never the bytes.
+
+Sharding: shard ``(i, n)`` renders the units ``ref % n == i`` into its own folder, with a manifest marking it a
+shard; :func:`distortx.data.merge.merge` joins the shards into the folder a single run would write. When no
+shard is given and ``WORLD_SIZE`` > 1 in the environment (torchrun), the shard is ``(RANK, WORLD_SIZE)``;
+``{rank}`` in the output path is replaced by the shard index so ranks can share one command line.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import errno
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from ..errors import DatasetError, ImageError
+from ..io import to_uint8_image
+from . import writers
+from .preset import PresetSpec
+from .sources import ImageSource, open_source, prepare_reference
+from .synthesis import Plan, impl_label, render, resolve_impl, torch_threads
+from .user_preset import resolve_preset
+
+#: keys of the manifest that identify a dataset (a resumed run must match them)
+CONFIG_KEYS = ("format", "distortx_version", "preset", "task", "seed", "count", "per_image", "device", "impl",
+               "sources", "references", "categories", "first_class_id")
+
+
+@dataclasses.dataclass
+class GenerateReport:
+    """What a generation run did (``--json`` prints :meth:`to_dict`)."""
+
+    out: str
+    preset: str
+    shard: Optional[Tuple[int, int]]
+    images: int               # images in the (shard's) dataset
+    written: int              # images rendered by this run (the rest were already there)
+    references: int
+    skipped: List[Dict[str, str]]
+    upscaled: List[str]
+    seconds: float
+    label_files: Dict[str, str]
+    complete: bool
+    requested: Optional[int] = None  # --count, when given
+
+    @property
+    def images_per_s(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["shard"] = list(self.shard) if self.shard else None
+        d["images_per_s"] = round(self.images_per_s, 3)
+        return d
+
+    def summary(self) -> str:
+        where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        lines = [f"{self.out}{where}: {self.images} images from {self.references} references, preset {self.preset}; "
+                 f"rendered {self.written} in {self.seconds:.1f} s ({self.images_per_s:.1f} images/s)"]
+        if self.requested is not None and self.images < self.requested and not self.shard:
+            lines.append(f"note: {self.requested} images requested; the sources give only {self.images}")
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} unreadable file(s): "
+                         + "; ".join(f"{s['reference']} ({s['reason']})" for s in self.skipped[:5])
+                         + (" ..." if len(self.skipped) > 5 else ""))
+        if self.upscaled:
+            lines.append(f"upscaled {len(self.upscaled)} image(s) smaller than the crop")
+        if self.label_files:
+            lines.append("labels: " + ", ".join(self.label_files[s] for s in self.label_files))
+        elif self.shard:
+            lines.append("shard done: join the shards with `distortx merge OUT SHARD_DIR...`")
+        return "\n".join(lines)
+
+
+def parse_shard(shard: Union[None, str, Tuple[int, int]]) -> Optional[Tuple[int, int]]:
+    """"I/N" or (I, N) -> (I, N); None -> (RANK, WORLD_SIZE) from the environment when WORLD_SIZE > 1."""
+    if shard is None:
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world > 1:
+            return int(os.environ.get("RANK", "0")), world
+        return None
+    if isinstance(shard, str):
+        try:
+            i, n = (int(v) for v in shard.split("/"))
+        except ValueError:
+            raise DatasetError(f"--shard must look like I/N (e.g. 0/4), got {shard!r}") from None
+    else:
+        i, n = (int(v) for v in shard)
+    if n < 1 or not 0 <= i < n:
+        raise DatasetError(f"shard {i}/{n}: need 0 <= I < N")
+    return None if n == 1 else (i, n)
+
+
+def _check_device(device: str) -> str:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DatasetError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise DatasetError(f"device must be cpu or cuda, got {device!r}")
+    return dev.type
+
+
+def build_config(preset: PresetSpec, plan: Plan, source: ImageSource, seed: int, count: Optional[int],
+                 device: str, impl: str) -> Dict[str, Any]:
+    from .. import __version__
+
+    categories = []
+    for name in plan.classes:
+        entry: Dict[str, Any] = {"id": plan.class_id(name), "name": name, "param_names": plan.param_names(name)}
+        if preset.task == "detection":
+            entry["supercategory"] = "distortion"
+        if name in plan.level_sets:
+            spec = plan.specs[name]
+            entry["level_set"] = spec.level_set(plan.level_sets[name]).name if spec.levels else None
+        categories.append(entry)
+    config = {
+        "format": writers.FORMAT, "distortx_version": __version__,
+        "preset": dataclasses.asdict(preset), "task": preset.task, "seed": int(seed),
+        "count": None if count is None else int(count), "per_image": plan.per_image,
+        "device": device, "impl": impl_label(impl, device), "sources": source.describe(), "references": plan.n_refs,
+        "categories": categories, "first_class_id": plan.class_offset,
+    }
+    return json.loads(writers.json_bytes(config))  # JSON types (lists, not tuples): compares with a manifest
+
+
+# -- one unit -----------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Job:
+    plan: Plan
+    source: ImageSource
+    out: Path
+    device: str
+    impl: str
+
+
+def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None) -> int:
+    """Render reference ``ref``'s samples, write their PNGs then the part file. Returns images written."""
+    plan, S = job.plan, job.plan.preset.crop
+    name = job.source.name(ref)
+    part: Dict[str, Any] = {"reference": name, "reference_id": ref, "split": plan.splits[ref]}
+    try:
+        img = job.source.load(ref)
+    except ImageError as exc:
+        part.update(status="skipped", reason=str(exc), upscaled=False, samples=[])
+        writers.write_bytes(job.out / writers.part_relpath(ref), writers.json_bytes(part))
+        return 0
+    crop, upscaled = prepare_reference(img, S, plan.preset.resize)
+    recipes = plan.recipes(ref)
+    with torch_threads(1 if job.device == "cpu" else None):
+        clean = crop.to(job.device).float().div_(255.0)
+        images = to_uint8_image(render(clean, recipes, job.impl)).cpu()
+
+    def write(b: int) -> None:
+        rec = recipes[b]
+        writers.write_bytes(job.out / writers.image_relpath(rec.split, rec.reference, rec.index), writers.encode_png(images[b]))
+
+    if pool is not None:
+        list(pool.map(write, range(len(recipes))))
+    else:
+        for b in range(len(recipes)):
+            write(b)
+    part.update(status="ok", reason="", upscaled=bool(upscaled),
+                samples=[writers.sample_record(plan, r, name, S) for r in recipes])
+    writers.write_bytes(job.out / writers.part_relpath(ref), writers.json_bytes(part))
+    return len(recipes)
+
+
+_WORKER_JOB: Optional[_Job] = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+    torch.set_num_threads(1)
+
+
+def _worker_unit(ref: int) -> Tuple[int, int]:
+    return ref, run_unit(_WORKER_JOB, ref)
+
+
+# -- the output folder --------------------------------------------------------------------------------------
+def _prepare_out(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Create/check the output folder; returns the existing manifest (resume) or None. Removes stale temp files."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise DatasetError(f"{out}: output folder is not writable (choose another --out)")
+    mpath = out / writers.MANIFEST
+    existing = None
+    if mpath.exists():
+        try:
+            existing = writers.read_json(mpath)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{mpath}: unreadable manifest ({exc}); remove the folder or choose another --out") from exc
+        diff = [k for k in CONFIG_KEYS if existing.get(k) != config.get(k)]
+        if existing.get("shard") != config.get("shard"):
+            diff.append("shard")
+        if diff:
+            raise DatasetError(
+                f"{out} holds a different dataset ({', '.join(diff)} differ); use a new --out or delete it to regenerate"
+            )
+    else:
+        foreign = [p.name for p in out.iterdir() if p.name not in ("images", "parts", "annotations", "labels")
+                   and not p.name.startswith(".")]
+        if foreign:
+            raise DatasetError(f"{out} is not empty and holds no distortx manifest (found {foreign[0]!r}); choose an empty or new --out")
+    for tmp in out.rglob(".*.tmp"):  # left by a killed run (atomic writes never leave partial real files)
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+    return existing
+
+
+def _read_parts(out: Path, refs: Sequence[int]) -> List[Dict[str, Any]]:
+    return [writers.read_json(out / writers.part_relpath(r)) for r in refs]
+
+
+def finalize(out: Path, config: Dict[str, Any], units: Sequence[int]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Write label files (unsharded only) and the complete manifest from the parts of ``units``."""
+    parts = _read_parts(out, units)
+    report = writers.summarize(config, parts)
+    if report["counts"]["images"] == 0:
+        n = len(report["skipped"])
+        first = "; ".join(f"{s['reference']} ({s['reason']})" for s in report["skipped"][:3])
+        raise DatasetError(f"no readable images: all {n} reference(s) were skipped: {first}")
+    files: Dict[str, str] = {}
+    if config.get("shard") is None:
+        files = writers.write_labels(out, config, parts)
+    manifest = dict(config, status="complete", label_files=files, **report)
+    writers.write_bytes(out / writers.MANIFEST, writers.manifest_bytes(manifest))
+    return manifest, files
+
+
+def _disk_error(exc: OSError, out: Path, written: int) -> DatasetError:
+    what = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
+    return DatasetError(
+        f"{out}: {what} after {written} new image(s); everything written so far is kept: "
+        f"fix it and rerun the same command to resume"
+    )
+
+
+# -- entry point --------------------------------------------------------------------------------------------
+def plan_dataset(preset, images=None, count: Optional[int] = None, per_image: Optional[int] = None,
+                 seed: int = 0) -> Tuple[PresetSpec, ImageSource, Plan]:
+    """Resolve the preset, open the source (embedded: enough references for ``count``) and compile the plan."""
+    preset = resolve_preset(preset)
+    if count is not None and count < 1:
+        raise DatasetError(f"--count must be >= 1, got {count}")
+    if per_image is not None and per_image < 1:
+        raise DatasetError(f"--per-image must be >= 1, got {per_image}")
+    per_ref = Plan(preset, seed, 1, per_image=per_image).per_reference
+    n_needed = Plan.references_for(count, per_ref) if count is not None else None
+    source = open_source(images, n_needed, size=preset.crop)
+    plan = Plan(preset, seed, len(source), count=count, per_image=per_image)
+    return preset, source, plan
+
+
+def generate(
+    preset: Union[str, Path, PresetSpec],
+    out: Union[str, Path],
+    images=None,
+    count: Optional[int] = None,
+    per_image: Optional[int] = None,
+    seed: int = 0,
+    device: str = "cpu",
+    workers: int = 1,
+    shard: Union[None, str, Tuple[int, int]] = None,
+    impl: str = "auto",
+    progress: bool = True,
+) -> GenerateReport:
+    """Generate (or resume) a dataset in ``out``. See the module docstring and ``distortx generate --help``.
+
+    images: folder path, tensors, an :class:`ImageSource`, or None (embedded samples + dead leaves).
+    count: total images (default: every reference x the preset's images per reference).
+    workers: processes (CPU); the output does not depend on it.
+    """
+    t0 = time.perf_counter()
+    preset, source, plan = plan_dataset(preset, images, count, per_image, seed)
+    device = _check_device(device)
+    impl = resolve_impl(impl)
+    shard_t = parse_shard(shard)
+    out = Path(str(out).replace("{rank}", str(shard_t[0] if shard_t else 0)))
+    config = build_config(preset, plan, source, seed, count, device, impl)
+    config["shard"] = list(shard_t) if shard_t else None
+    existing = _prepare_out(out, config)
+    units = plan.units(shard_t or (0, 1))
+    done = [r for r in units if (out / writers.part_relpath(r)).exists()]
+    done_set = set(done)
+    todo = [r for r in units if r not in done_set]
+    if existing is None or existing.get("status") != "complete" or todo:
+        try:
+            writers.write_bytes(out / writers.MANIFEST, writers.manifest_bytes(dict(config, status="running")))
+        except OSError as exc:
+            raise _disk_error(exc, out, 0) from exc
+    total = sum(plan.num_samples(r) for r in units)
+    initial = sum(plan.num_samples(r) for r in done)
+    job = _Job(plan, source, out, device, impl)
+    written = 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="img", desc=f"generate {preset.name}", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    try:
+        if workers <= 1 or len(todo) <= 1 or device != "cpu":
+            with cf.ThreadPoolExecutor(max_workers=4) as pool:  # PNG encoding releases the GIL
+                for r in todo:
+                    n = run_unit(job, r, pool)
+                    written += n
+                    bar.update(plan.num_samples(r))
+        else:
+            ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+            ex = cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                        initializer=_init_worker, initargs=(job,))
+            try:
+                futures = [ex.submit(_worker_unit, r) for r in todo]
+                for fut in cf.as_completed(futures):
+                    r, n = fut.result()
+                    written += n
+                    bar.update(plan.num_samples(r))
+            except BaseException:
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
+            ex.shutdown(wait=True)
+    except OSError as exc:
+        raise _disk_error(exc, out, written) from exc
+    except cf.process.BrokenProcessPool as exc:
+        raise DatasetError(f"{out}: a worker process died ({exc}); rerun the same command to resume") from exc
+    finally:
+        bar.close()
+    try:
+        manifest, files = finalize(out, config, units)
+    except OSError as exc:
+        raise _disk_error(exc, out, written) from exc
+    return GenerateReport(
+        out=str(out), preset=preset.name, shard=shard_t, images=manifest["counts"]["images"], written=written,
+        references=manifest["counts"]["references"], skipped=manifest["skipped"], upscaled=manifest["upscaled"],
+        seconds=time.perf_counter() - t0, label_files=files, complete=True, requested=count,
+    )
+
+
+__all__ = ["GenerateReport", "finalize", "generate", "parse_shard", "plan_dataset", "run_unit"]

@@ -1,0 +1,197 @@
+"""Streaming synthesis: distorted batches straight from the recipes, on the chosen device, no disk.
+
+:class:`SynthesisStream` is a torch ``IterableDataset`` that yields ready batches (use it with
+``DataLoader(stream, batch_size=None)`` or iterate it directly). It renders exactly the samples
+``distortx generate`` writes for the same preset, sources and seed (epoch 0; with ``quantize=True`` the
+images even equal the PNGs), so a model can train on an endless supply and be evaluated on a saved copy.
+
+- Determinism: batch contents depend only on (preset, sources, seed, epoch, split, rank/world, worker).
+  ``set_epoch(e)`` draws fresh distortions for epoch ``e`` (e > 0) while the splits stay those of ``seed``.
+- Splits: only references of ``split`` are used (the split assignment of the generator: no leakage).
+- DDP: when ``torch.distributed`` is initialised, rank ``r`` of ``w`` takes every w-th unit of the
+  (shuffled) unit list, padded by repetition so every rank yields the same number of batches. DataLoader
+  workers split a rank's units the same way.
+- Mixing: ``mix_units`` references are rendered, their samples shuffled together (seeded) and cut into
+  batches, so a batch is not 20 views of one photo.
+
+Each batch is a dict: ``images`` float Tensor[B, 3, S, S] on ``device``, ``reference_id`` int64 Tensor[B],
+and for classification ``labels`` int64 Tensor[B], ``levels`` int64 Tensor[B], ``params`` float32
+Tensor[B, P] (NaN-padded); for detection ``targets``, a list of B dicts in torchvision's format (``boxes``
+xyxy float32 Tensor[K, 4], ``labels`` int64 Tensor[K], ``params``, ``levels``) on ``device``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..errors import DatasetError, ImageError
+from .generate import _check_device, plan_dataset
+from .sources import prepare_reference
+from .synthesis import Plan, SampleRecipe, generator, mix_seed, render, resolve_impl, torch_threads, visible_fractions
+
+
+def _rank_world() -> Tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class SynthesisStream(IterableDataset):
+    """Endless-quality, zero-disk training data (see the module docstring).
+
+    preset: name, .toml path or PresetSpec; images: folder, tensors, source or None (embedded);
+    count/per_image/seed: as for ``distortx generate``; split: split name (None = all splits);
+    batch_size: images per batch; device: where images are rendered and returned;
+    shuffle: shuffle units and samples per epoch; mix_units: references mixed per shuffle window;
+    quantize: round images to 8-bit levels (equal to the saved PNGs); deterministic: render CPU batches
+    with one intra-op thread (bit-identical to ``generate``); cache: keep clean crops in memory.
+    """
+
+    def __init__(self, preset, images=None, split: Optional[str] = "train", seed: int = 0,
+                 count: Optional[int] = None, per_image: Optional[int] = None, batch_size: int = 16,
+                 device: str = "cpu", shuffle: bool = True, mix_units: int = 4, drop_last: bool = False,
+                 quantize: bool = True, deterministic: bool = True, impl: str = "auto", cache: bool = True):
+        super().__init__()
+        self.preset, self.source, self.plan = plan_dataset(preset, images, count, per_image, seed)
+        self.seed, self.split = int(seed), split
+        if split is not None and split not in [s for s, _ in self.preset.splits]:
+            raise DatasetError(f"preset {self.preset.name!r} has no split {split!r} "
+                               f"(splits: {', '.join(s for s, _ in self.preset.splits)})")
+        if batch_size < 1:
+            raise DatasetError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size, self.device = int(batch_size), _check_device(device)
+        self.shuffle, self.mix_units, self.drop_last = shuffle, max(1, int(mix_units)), drop_last
+        self.quantize, self.deterministic, self.impl = quantize, deterministic, resolve_impl(impl)
+        self.cache = cache
+        self._crops: Dict[int, Optional[Tensor]] = {}
+        self.epoch = 0
+        self.units = [r for r in range(self.plan.n_refs)
+                      if self.plan.num_samples(r) > 0 and (split is None or self.plan.splits[r] == split)]
+        if not self.units:
+            raise DatasetError(f"split {split!r} of preset {self.preset.name!r} has no references with these sources/count")
+
+    # -- epochs and partitioning -------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch ``e`` > 0 renders new distortions of the same references (splits unchanged)."""
+        self.epoch = int(epoch)
+
+    def _plan(self) -> Plan:
+        if self.epoch == 0:
+            return self.plan
+        p = Plan(self.preset, mix_seed(self.seed, 0xE90C, self.epoch), self.plan.n_refs,
+                 count=self.plan.total, per_image=self.plan.per_image)
+        p.splits = self.plan.splits
+        return p
+
+    def _rank_units(self) -> List[int]:
+        """This rank's units of the current epoch (shuffled, padded by repetition to equal length)."""
+        units = list(self.units)
+        if self.shuffle:
+            perm = torch.randperm(len(units), generator=generator(self.seed, 0x5EF1E, self.epoch)).tolist()
+            units = [units[i] for i in perm]
+        rank, world = _rank_world()
+        if world > 1:
+            per = math.ceil(len(units) / world)
+            units = (units * math.ceil(per * world / len(units)))[: per * world]
+            units = units[rank::world]
+        return units
+
+    def _my_units(self) -> List[int]:
+        units = self._rank_units()
+        info = get_worker_info()
+        if info is not None and info.num_workers > 1:
+            units = units[info.id::info.num_workers]
+        return units
+
+    @property
+    def num_samples(self) -> int:
+        """Samples of one epoch on this rank (all DataLoader workers together)."""
+        return sum(self.plan.num_samples(u) for u in self._rank_units())
+
+    # -- rendering -----------------------------------------------------------------------------------------
+    def _crop(self, ref: int) -> Optional[Tensor]:
+        if ref in self._crops:
+            return self._crops[ref]
+        try:
+            img = self.source.load(ref)
+        except ImageError:
+            crop = None  # unreadable file: skipped, as by the generator
+        else:
+            crop = prepare_reference(img, self.preset.crop, self.preset.resize)[0].to(self.device)
+        if self.cache:
+            self._crops[ref] = crop
+        return crop
+
+    def render_unit(self, ref: int, plan: Optional[Plan] = None) -> Tuple[Tensor, List[SampleRecipe]]:
+        """Images float Tensor[B, 3, S, S] (on the device) and recipes of reference ``ref``."""
+        plan = plan or self.plan
+        crop = self._crop(ref)
+        if crop is None:
+            return torch.empty(0, 3, self.preset.crop, self.preset.crop, device=self.device), []
+        recipes = plan.recipes(ref)
+        with torch_threads(1 if (self.deterministic and self.device == "cpu") else None):
+            out = render(crop.float().div(255.0), recipes, self.impl)
+            if self.quantize:
+                out = out.clamp_(0, 1).mul_(255.0).round_().div_(255.0)
+        return out, recipes
+
+    def _targets(self, recipes: List[SampleRecipe]) -> Dict[str, Any]:
+        plan, dev = self.plan, self.device
+        P = plan.max_params
+        nan = float("nan")
+        out: Dict[str, Any] = {"reference_id": torch.tensor([r.reference for r in recipes], dtype=torch.int64, device=dev)}
+        if self.preset.task == "classification":
+            vals = [list(r.regions[0].values) if r.regions else [] for r in recipes]
+            out["labels"] = torch.tensor([r.class_id for r in recipes], dtype=torch.int64, device=dev)
+            out["levels"] = torch.tensor([r.regions[0].level if r.regions else -1 for r in recipes],
+                                         dtype=torch.int64, device=dev)
+            out["params"] = torch.tensor([v + [nan] * (P - len(v)) for v in vals], dtype=torch.float32,
+                                         device=dev).reshape(-1, P)
+            return out
+        S = self.preset.crop
+        targets = []
+        for r in recipes:
+            vis = visible_fractions([g.box for g in r.regions], S, S)
+            keep = [g for g, v in zip(r.regions, vis) if v > 0]
+            targets.append({
+                "boxes": torch.tensor([list(g.box) for g in keep], dtype=torch.float32, device=dev).reshape(-1, 4),
+                "labels": torch.tensor([plan.class_id(g.name) for g in keep], dtype=torch.int64, device=dev),
+                "params": torch.tensor([list(g.values) + [nan] * (P - len(g.values)) for g in keep],
+                                       dtype=torch.float32, device=dev).reshape(-1, P),
+                "levels": torch.tensor([g.level for g in keep], dtype=torch.int64, device=dev),
+            })
+        out["targets"] = targets
+        return out
+
+    def _batch(self, images: List[Tensor], recipes: List[SampleRecipe]) -> Dict[str, Any]:
+        batch = {"images": torch.stack(images)}
+        batch.update(self._targets(recipes))
+        return batch
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        plan = self._plan()
+        units = self._my_units()
+        pend_img: List[Tensor] = []
+        pend_rec: List[SampleRecipe] = []
+        step = self.mix_units if self.shuffle else 1
+        for w in range(0, len(units), step):
+            imgs: List[Tensor] = []
+            recs: List[SampleRecipe] = []
+            for ref in units[w:w + step]:
+                out, recipes = self.render_unit(ref, plan)
+                imgs.extend(out.unbind(0))
+                recs.extend(recipes)
+            if self.shuffle and recs:
+                perm = torch.randperm(len(recs), generator=generator(self.seed, 0x313, self.epoch, units[w])).tolist()
+                imgs, recs = [imgs[i] for i in perm], [recs[i] for i in perm]
+            pend_img.extend(imgs)
+            pend_rec.extend(recs)
+            while len(pend_rec) >= self.batch_size:
+                yield self._batch(pend_img[: self.batch_size], pend_rec[: self.batch_size])
+                pend_img, pend_rec = pend_img[self.batch_size:], pend_rec[self.batch_size:]
+        if pend_rec and not self.drop_last:
+            yield self._batch(pend_img, pend_rec)
