@@ -21,6 +21,7 @@ from torch import Tensor
 from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .warp import bilinear, pixel_grid
+from .papers import AHN, DODGE, HSIEH
 
 #: sigma below this is the identity
 SIGMA_EPS = 1e-6
@@ -140,10 +141,10 @@ SPECS = (
         parameters=(Parameter("sigma", 0.0, 20.0, doc="standard deviation in pixels (radius ceil(2 sigma))"),),
         reference=gaussian_blur,
         levels=(
-            LevelSet("ahn", (1.5, 3.0, 6.0), source="Ahn"),
-            LevelSet("dodge", tuple(range(1, 10)), source="Dodge & Karam"),
-            LevelSet("hsieh_constant", (3.0,), source="Hsieh"),
-            LevelSet("hsieh_variable", (1.0, 6.0), source="Hsieh", continuous=True),
+            LevelSet("ahn", (1.5, 3.0, 6.0), source=AHN),
+            LevelSet("dodge", tuple(range(1, 10)), source=DODGE),
+            LevelSet("hsieh_constant", (3.0,), source=HSIEH),
+            LevelSet("hsieh_variable", (1.0, 6.0), source=HSIEH, continuous=True),
         ),
         default_levels="ahn",
         description="separable Gaussian blur, window 4 sigma, replicate border",
@@ -159,8 +160,8 @@ SPECS = (
         ),
         reference=motion_blur,
         levels=(
-            LevelSet("hsieh_constant", (15.0,), source="Hsieh"),
-            LevelSet("hsieh_variable", (5.0, 30.0), source="Hsieh", continuous=True),
+            LevelSet("hsieh_constant", (15.0,), source=HSIEH),
+            LevelSet("hsieh_variable", (5.0, 30.0), source=HSIEH, continuous=True),
         ),
         default_levels="hsieh_variable",
         description="linear motion blur: mean of bilinear samples along a centred line",
@@ -172,10 +173,10 @@ SPECS = (
         name="lowpass",
         parameters=(Parameter("scale", 0.01, 1.0, doc="downscale ratio before upscaling back"),),
         reference=lowpass,
-        levels=(LevelSet("ahn", (0.3, 0.1, 0.03), source="Ahn"),),
+        levels=(LevelSet("ahn", (0.3, 0.1, 0.03), source=AHN),),
         default_levels="ahn",
         description="low-pass noise: area downscale by `scale`, bilinear upscale to the original size",
-        source="Ahn",
+        source=AHN,
         severity="decreasing",
         identity=1.0,
         native_code=NATIVE_CODES["lowpass"],

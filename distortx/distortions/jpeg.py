@@ -61,10 +61,8 @@ from torch import Tensor
 from ..io import tensor_to_pil, to_uint8_image
 from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
+from .papers import AHN, DODGE, ENDO
 
-AHN = "Ahn, Kang, Sohn - Image Distortion Detection using Convolutional Neural Network"
-ENDO = "Endo, Tanaka, Okutomi - CNN-based Classification of Degraded Images"
-DODGE = "Dodge, Karam - Understanding How Image Quality Affects Deep Neural Networks"
 
 #: IJG standard tables (JPEG spec Annex K), natural (row-major) order: row = vertical frequency.
 LUMA_TABLE = (

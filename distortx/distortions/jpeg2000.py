@@ -37,8 +37,8 @@ from torch import Tensor
 
 from ..io import to_uint8_image
 from .spec import DistortionSpec, LevelSet, Parameter
+from .papers import DODGE
 
-DODGE = "Dodge, Karam - Understanding How Image Quality Affects Deep Neural Networks"
 
 TOLERANCE_DB = 0.25
 MAX_ENCODES = 8

@@ -43,8 +43,8 @@ from torch import Tensor
 
 from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
+from .papers import AHN
 
-AHN = "Ahn, Kang, Sohn - Image Distortion Detection using Convolutional Neural Network"
 
 PATCH_SIZE = 7
 PATCH_DISTANCE = 11

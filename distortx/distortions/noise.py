@@ -34,11 +34,8 @@ from torch import Tensor
 from . import rng
 from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
+from .papers import AHN, DODGE, ENDO, HSIEH
 
-AHN = "Ahn, Kang, Sohn - Image Distortion Detection using Convolutional Neural Network"
-HSIEH = "Hsieh, Duffau, He - Distortion Classifier Using Deep Convolutional Neural Networks"
-ENDO = "Endo, Tanaka, Okutomi - CNN-based Classification of Degraded Images"
-DODGE = "Dodge, Karam - Understanding How Image Quality Affects Deep Neural Networks"
 
 #: stream numbers of the counter RNG (rng.normal(stream=s) uses uniform streams 2s and 2s+1)
 STREAM_GAUSSIAN = 0

@@ -23,9 +23,8 @@ from torch import Tensor
 
 from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
+from .papers import AHN, DODGE
 
-AHN = "Ahn, Kang, Sohn - Image Distortion Detection using Convolutional Neural Network"
-DODGE = "Dodge, Karam - Understanding How Image Quality Affects Deep Neural Networks"
 
 #: ITU-R BT.601 luma weights used for the grey image of ``contrast``
 LUMA = (0.299, 0.587, 0.114)

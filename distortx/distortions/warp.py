@@ -26,6 +26,7 @@ from torch import Tensor
 from . import rng
 from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
+from .papers import HSIEH
 
 #: counter-RNG stream of the marble gradient lattice
 MARBLE_STREAM = 2
@@ -176,8 +177,8 @@ SPECS = (
         ),
         reference=twirl,
         levels=(
-            LevelSet("hsieh_constant", (180.0,), source="Hsieh"),
-            LevelSet("hsieh_variable", (45.0, 360.0), source="Hsieh", continuous=True),
+            LevelSet("hsieh_constant", (180.0,), source=HSIEH),
+            LevelSet("hsieh_variable", (45.0, 360.0), source=HSIEH, continuous=True),
         ),
         default_levels="hsieh_variable",
         description="swirl: rotation by `angle` at the centre falling off linearly to 0 at the radius",
@@ -193,8 +194,8 @@ SPECS = (
         ),
         reference=marble,
         levels=(
-            LevelSet("hsieh_constant", (1.0,), source="Hsieh"),
-            LevelSet("hsieh_variable", (0.25, 2.0), source="Hsieh", continuous=True),
+            LevelSet("hsieh_constant", (1.0,), source=HSIEH),
+            LevelSet("hsieh_variable", (0.25, 2.0), source=HSIEH, continuous=True),
         ),
         default_levels="hsieh_variable",
         description="marble: resampling displaced along directions given by Perlin noise (seeded)",
