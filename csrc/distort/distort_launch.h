@@ -13,6 +13,9 @@ namespace distortx {
 // out[k, i] = normal01(seeds[k], i, rng_stream), out float32 [K, L], seeds int64 [K] (device pointers).
 int dx_launch_fill_normal(float* out, const int64_t* seeds, int64_t K, int64_t L, uint32_t rng_stream, void* stream);
 
+// The pre-pass jobs: elements [0, total) of passes[0..np-1] (+ sentinel), writing into scratch.
+int dx_launch_prepass(const DxBatch& b, float* scratch, const DxPass* passes, int np, int64_t total, void* stream);
+
 // The main pass: every output pixel of the batch (b.regs and b.scratch are device pointers).
 int dx_launch_distort(const DxBatch& b, void* stream);
 

@@ -3,18 +3,30 @@
 // device): the contrast grey level and the fnoise 1/f field (FFT).
 #include "distort/distort_plan.h"
 
+#include "distort/blur.h"
+
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace distortx {
+
+// IJG standard tables (JPEG Annex K), row-major; chroma rows 4..7 are all 99.
+static const int kJpegLuma[64] = {16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+                                  14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+                                  18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                                  49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99};
+static const int kJpegChroma[32] = {17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+                                    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99};
 
 static bool dx_has_native(int code) {
   switch (code) {
     case DX_GAUSSIAN_NOISE: case DX_GAUSSIAN_NOISE_SIGMA: case DX_MONO_GAUSSIAN_NOISE: case DX_SALT_PEPPER:
-    case DX_QUANTIZATION: case DX_CONTRAST: case DX_FNOISE:
+    case DX_QUANTIZATION: case DX_CONTRAST: case DX_FNOISE: case DX_GAUSSIAN_BLUR: case DX_MOTION_BLUR:
+    case DX_LOWPASS: case DX_TWIRL: case DX_MARBLE: case DX_JPEG: case DX_NLM_DENOISE:
       return true;
     default:
       return false;
@@ -34,6 +46,8 @@ void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::
   TORCH_CHECK(images.scalar_type() == at::kFloat, "distortx.distort: images must be float32, got ", images.scalar_type());
   TORCH_CHECK(images.size(1) == 1 || images.size(1) == 3, "distortx.distort: images must have 1 or 3 channels, got ", images.size(1));
   TORCH_CHECK(images.is_contiguous(), "distortx.distort: images must be contiguous (call .contiguous())");
+  TORCH_CHECK(images.size(1) * images.size(2) * images.size(3) < (int64_t(1) << 31),
+              "distortx.distort: one image must have fewer than 2^31 elements, got ", images.sizes());
   const int64_t N = images.size(0);
   TORCH_CHECK(codes.dim() == 2 && codes.size(0) == N && codes.scalar_type() == at::kInt,
               "distortx.distort: codes must be int32 Tensor[N, R] with N = ", N, ", got ", codes.scalar_type(), " ", codes.sizes());
@@ -53,7 +67,7 @@ void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::
 }
 
 DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at::Tensor& values_,
-                    const at::Tensor& boxes_, const at::Tensor& seeds_, const DxFillNormal& fill_normal) {
+                    const at::Tensor& boxes_, const at::Tensor& seeds_, const DxBackend& backend) {
   const int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
   const int64_t R = codes_.size(1), P = values_.size(2);
   const at::Tensor codes = codes_.to(at::kCPU).contiguous(), values = values_.to(at::kCPU).contiguous();
@@ -66,7 +80,10 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
   DxPlan plan;
   plan.regs.assign(N * R, DxRegion{});
   bool any_contrast = false;
-  std::vector<int64_t> fnoise_slots;
+  std::vector<int64_t> fnoise_slots, pass_slots;
+  std::vector<int64_t> pass_sizes;
+  std::vector<float> consts;  // host constants, copied to the start of the scratch buffer
+  std::map<int64_t, int64_t> scratch_sizes_extra;  // slot -> scratch floats when != its pre-pass elements
   for (int64_t i = 0; i < N * R; ++i) {
     DxRegion& g = plan.regs[i];
     g.code = cp[i];
@@ -88,41 +105,155 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
       case DX_GAUSSIAN_NOISE: g.a[0] = std::sqrt(std::max(g.v[0], 0.0f)); break;
       case DX_GAUSSIAN_NOISE_SIGMA: g.a[0] = g.v[0] / 255.0f; break;
       case DX_QUANTIZATION: g.a[0] = std::max(std::nearbyint(g.v[0]) - 1.0f, 1.0f); break;
-      case DX_CONTRAST: any_contrast = true; g.off = i / R; break;  // grey level of image n at scratch[n]
+      case DX_CONTRAST: any_contrast = true; break;  // grey level of the image: see the scratch layout
       case DX_FNOISE: fnoise_slots.push_back(i); break;
+      case DX_GAUSSIAN_BLUR: {  // = blur.gaussian_kernel1d; rows the vertical pass of the box reads
+        const double sigma = (double)g.v[0];
+        if (sigma < 1e-6) { g.code = DX_IDENTITY; break; }
+        const int r = std::max(1, (int)std::ceil(2.0 * sigma));
+        std::vector<double> w(2 * r + 1);
+        double sum = 0.0;
+        for (int k = -r; k <= r; ++k) sum += (w[k + r] = std::exp(-(double)(k * k) / (2.0 * sigma * sigma)));
+        g.k[0] = r;
+        g.k[1] = (int32_t)consts.size();
+        for (double wk : w) consts.push_back((float)(wk / sum));
+        g.sx0 = g.x0, g.sw = g.x1 - g.x0;
+        g.sy0 = std::max<int>(0, g.y0 - r);
+        g.sh = std::min<int>((int)H, g.y1 + r) - g.sy0;
+        pass_slots.push_back(i);
+        pass_sizes.push_back(C * (int64_t)g.sh * g.sw);
+        break;
+      }
+      case DX_MOTION_BLUR: {
+        const float L = g.v[0];
+        if (L == 0.0f) { g.code = DX_IDENTITY; break; }
+        g.k[0] = (int)(std::max(1.0f, std::ceil(L)) + 1.0f);
+        const float a = g.v[1] * (float)(M_PI / 180.0);
+        g.a[0] = std::cos(a), g.a[1] = std::sin(a);
+        break;
+      }
+      case DX_LOWPASS: {  // = blur.lowpass_one; down cells the box's bilinear upsampling reads
+        const double s = (double)g.v[0];
+        if (s >= 1.0) { g.code = DX_IDENTITY; break; }
+        const int h = std::max(1, (int)std::floor(H * s + 0.5)), w = std::max(1, (int)std::floor(W * s + 0.5));
+        g.k[0] = h, g.k[1] = w;
+        g.a[0] = (float)h / (float)H, g.a[1] = (float)w / (float)W;
+        int i0, i1, j0, j1, unused;
+        float f;
+        dx_linear_src(g.y0, g.a[0], h, i0, unused, f);
+        dx_linear_src(g.y1 - 1, g.a[0], h, unused, i1, f);
+        dx_linear_src(g.x0, g.a[1], w, j0, unused, f);
+        dx_linear_src(g.x1 - 1, g.a[1], w, unused, j1, f);
+        g.sy0 = i0, g.sh = i1 - i0 + 1, g.sx0 = j0, g.sw = j1 - j0 + 1;
+        pass_slots.push_back(i);
+        pass_sizes.push_back(C * (int64_t)g.sh * g.sw);
+        break;
+      }
+      case DX_TWIRL: {
+        g.a[0] = g.v[0] * (float)(M_PI / 180.0);
+        g.a[1] = g.v[1] * (float)(std::min(H, W) / 2.0);
+        g.a[2] = g.v[2] * (float)(W - 1);
+        g.a[3] = g.v[3] * (float)(H - 1);
+        g.k[0] = (g.a[0] != 0.0f && g.a[1] > 0.0f) ? 1 : 0;
+        break;
+      }
+      case DX_JPEG: {  // 8x8 blocks the box needs: luma under the box, chroma under it +-1 sample (upsampling)
+        const int q = (int)std::clamp(std::nearbyint(g.v[0]), 1.0f, 100.0f);
+        g.k[0] = q;
+        g.k[5] = (int32_t)consts.size();  // = jpeg.quant_tables: IJG tables scaled by quality, baseline
+        const int scale = q < 50 ? 5000 / q : 200 - 2 * q;
+        for (int t = 0; t < 2; ++t)
+          for (int idx = 0; idx < 64; ++idx) {
+            const int base = t == 0 ? kJpegLuma[idx] : (idx < 32 ? kJpegChroma[idx] : 99);
+            consts.push_back((float)std::clamp((base * scale + 50) / 100, 1, 255));
+          }
+        g.sy0 = g.y0 / 8, g.sh = (g.y1 - 1) / 8 - g.sy0 + 1;
+        g.sx0 = g.x0 / 8, g.sw = (g.x1 - 1) / 8 - g.sx0 + 1;
+        int64_t elements = (int64_t)g.sh * g.sw, floats = 64 * elements;
+        if (C == 3) {
+          const int hc = (int)(H + 1) / 2, wc = (int)(W + 1) / 2;
+          const int i0 = std::max(0, g.y0 / 2 - 1), i1 = std::min(hc - 1, (g.y1 - 1) / 2 + 1);
+          const int j0 = std::max(0, g.x0 / 2 - 1), j1 = std::min(wc - 1, (g.x1 - 1) / 2 + 1);
+          g.k[1] = i0 / 8, g.k[3] = i1 / 8 - g.k[1] + 1;
+          g.k[2] = j0 / 8, g.k[4] = j1 / 8 - g.k[2] + 1;
+          elements += (int64_t)g.k[3] * g.k[4];        // one element per chroma block position (Cb + Cr)
+          floats += 2 * 64 * (int64_t)g.k[3] * g.k[4];
+        }
+        pass_slots.push_back(i);
+        pass_sizes.push_back(elements);
+        scratch_sizes_extra[i] = floats;
+        break;
+      }
+      case DX_MARBLE: {  // lattice corners under the box: floor(x / scale) .. floor((x1-1) / scale) + 1
+        const float scale = g.v[1];
+        g.sx0 = (int)std::floor((float)g.x0 / scale), g.sw = (int)std::floor((float)(g.x1 - 1) / scale) + 2 - g.sx0;
+        g.sy0 = (int)std::floor((float)g.y0 / scale), g.sh = (int)std::floor((float)(g.y1 - 1) / scale) + 2 - g.sy0;
+        pass_slots.push_back(i);
+        pass_sizes.push_back((int64_t)g.sw * g.sh);
+        scratch_sizes_extra[i] = 2 * (int64_t)g.sw * g.sh;
+        break;
+      }
+      case DX_NLM_DENOISE: {
+        if (!(g.v[0] > 0.0f)) { g.code = DX_IDENTITY; break; }  // h = 0: identity (as the reference)
+        pass_slots.push_back(i);
+        pass_sizes.push_back((int64_t)(g.y1 - g.y0) * (g.x1 - g.x0));  // one element per box pixel
+        scratch_sizes_extra[i] = C * (int64_t)(g.y1 - g.y0) * (g.x1 - g.x0);
+        break;
+      }
       default: break;
     }
   }
 
-  // scratch layout: [grey levels N] [fnoise fields K x C x H x W] [backend pre-passes]
+  // scratch layout: [host constants] [grey levels N] [fnoise fields K x C x H x W] [pre-pass outputs]
   const at::TensorOptions fopt = images.options().dtype(at::kFloat);
-  int64_t total = 0;
+  int64_t total = (int64_t)consts.size();
   const int64_t gray_off = total;
-  if (any_contrast) total += N;
+  std::vector<int64_t> gray_images;  // images with a contrast region; grey level k at scratch[gray_off + k]
+  if (any_contrast) {
+    for (int64_t n = 0; n < N; ++n) {
+      bool used = false;
+      for (int64_t r = 0; r < R; ++r)
+        if (plan.regs[n * R + r].code == DX_CONTRAST) {
+          plan.regs[n * R + r].off = gray_off + (int64_t)gray_images.size();
+          used = true;
+        }
+      if (used) gray_images.push_back(n);
+    }
+    total += (int64_t)gray_images.size();
+  }
   const int64_t fnoise_off = total, chw = C * H * W;
   for (size_t k = 0; k < fnoise_slots.size(); ++k) plan.regs[fnoise_slots[k]].off = fnoise_off + (int64_t)k * chw;
   total += (int64_t)fnoise_slots.size() * chw;
-  plan.scratch = at::empty({std::max<int64_t>(total, 1)}, fopt);
-
-  if (any_contrast) {  // = tone.mean_luminance: BT.601 luma (RGB) or the channel, averaged over pixels
-    at::Tensor lum = C == 3 ? (images * at::tensor({0.299f, 0.587f, 0.114f}, fopt).reshape({1, 3, 1, 1})).sum(1)
-                            : images.select(1, 0);
-    plan.scratch.narrow(0, gray_off, N).copy_(lum.mean(at::IntArrayRef{1, 2}));
+  for (size_t k = 0; k < pass_slots.size(); ++k) {
+    plan.regs[pass_slots[k]].off = total;
+    plan.passes.push_back(DxPass{(int32_t)pass_slots[k], 0, plan.pass_total});
+    plan.pass_total += pass_sizes[k];
+    auto it = scratch_sizes_extra.find(pass_slots[k]);
+    total += it == scratch_sizes_extra.end() ? pass_sizes[k] : it->second;
   }
+  plan.passes.push_back(DxPass{-1, 0, plan.pass_total});  // sentinel
+  plan.scratch = at::empty({std::max<int64_t>(total, 1)}, fopt);
+  if (!consts.empty()) {
+    at::Tensor host = at::from_blob(consts.data(), {(int64_t)consts.size()}, at::TensorOptions().dtype(at::kFloat));
+    plan.scratch.narrow(0, 0, (int64_t)consts.size()).copy_(host);
+  }
+
+  if (any_contrast)  // = tone.mean_luminance
+    backend.mean_luma(images, gray_images, plan.scratch.data_ptr<float>() + gray_off);
   if (!fnoise_slots.empty()) {  // = noise.pink_noise: white noise (stream 1) shaped by 1/|k|, normalised
     const int64_t K = (int64_t)fnoise_slots.size();
     std::vector<int64_t> kseeds(K);
     for (int64_t k = 0; k < K; ++k) kseeds[k] = sp[fnoise_slots[k]];
     at::Tensor seed_t = at::tensor(kseeds, at::TensorOptions().dtype(at::kLong)).to(images.device());
     at::Tensor white = at::empty({K, chw}, fopt);
-    fill_normal(white, seed_t, 1u);
+    backend.fill_normal(white, seed_t, 1u);
     white = white.view({K, C, H, W});
     at::Tensor fy = at::fft_fftfreq(H, 1.0, fopt).reshape({-1, 1});
-    at::Tensor fx = at::fft_fftfreq(W, 1.0, fopt).reshape({1, -1});
+    at::Tensor fx = at::fft_rfftfreq(W, 1.0, fopt).reshape({1, -1});  // |k| is even: real transforms suffice
     at::Tensor k = at::sqrt(fy * fy + fx * fx);
     at::Tensor pos = k > 0;
     at::Tensor inv = at::where(pos, at::where(pos, k, at::ones_like(k)).reciprocal(), at::zeros_like(k));
-    at::Tensor n = at::real(at::fft_ifft2(at::fft_fft2(white) * inv));
+    at::Tensor n = at::fft_irfft2(at::fft_rfft2(white) * inv, at::IntArrayRef{H, W});
     n = n - n.mean(at::IntArrayRef{2, 3}, true);
     at::Tensor sd = n.std(at::IntArrayRef{2, 3}, /*unbiased=*/false, /*keepdim=*/true);
     at::Tensor ok = sd > 1e-12;

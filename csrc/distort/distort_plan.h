@@ -9,14 +9,21 @@
 
 namespace distortx {
 
-// Fills out (float32 [K, L], on the images' device) with normal01(seeds[k], i, stream), i = 0..L-1.
-using DxFillNormal = std::function<void(at::Tensor out, const at::Tensor& seeds, uint32_t stream)>;
+// Backend hooks of the planner's torch-side pre-passes.
+struct DxBackend {
+  // Fills out (float32 [K, L], on the images' device) with rng.normal(seeds[k], i, stream), i = 0..L-1;
+  // seeds int64 [K] on the images' device.
+  std::function<void(at::Tensor out, const at::Tensor& seeds, uint32_t stream)> fill_normal;
+  // Writes the mean BT.601 luminance of images[which[k]] to out[k] (float32 [K] on the images' device).
+  std::function<void(const at::Tensor& images, const std::vector<int64_t>& which, float* out)> mean_luma;
+};
 
 struct DxPlan {
   std::vector<DxRegion> regs;  // [N * R], host copy
+  std::vector<DxPass> passes;  // backend pre-pass jobs, plus a sentinel whose begin = pass_total
+  int64_t pass_total = 0;      // number of pre-pass elements (one thread / iteration each)
   at::Tensor scratch;          // float32 on the images' device, at least 1 element
   int64_t active = 0;          // number of regions with a non-empty box and a code
-  bool any_blur_rows = false;  // gaussian_blur regions need the horizontal pre-pass
 };
 
 // Checks the op's arguments (shapes, dtypes, devices); throws with a readable message.
@@ -24,9 +31,10 @@ void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::
                    const at::Tensor& boxes, const at::Tensor& seeds);
 
 // Builds the regions, allocates the scratch buffer and fills the torch-computed pre-passes
-// (contrast grey levels, fnoise fields). Backend pre-passes (blur rows, ...) are left to the caller.
+// (contrast grey levels, fnoise fields) and the host constants (blur weights). The backend then runs the
+// pre-pass jobs (dx_prepass over [0, pass_total)) and the main per-pixel pass.
 DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
-                    const at::Tensor& boxes, const at::Tensor& seeds, const DxFillNormal& fill_normal);
+                    const at::Tensor& boxes, const at::Tensor& seeds, const DxBackend& backend);
 
 // Codes with a native body (the Python wrapper routes the others to the reference path).
 std::vector<int64_t> dx_native_codes();

@@ -6,18 +6,34 @@
 #include "common/rng.h"
 #include "distort/codes.h"
 
+// Like DX_HD, but forces inlining on the host too (the CPU loops need it to vectorise).
+#if defined(__CUDACC__)
+#define DX_HDI __host__ __device__ __forceinline__
+#else
+#define DX_HDI inline __attribute__((always_inline))
+#endif
+
 namespace distortx {
 
 // One region of one image, everything a per-pixel body needs. POD, copied to the device as bytes.
 struct DxRegion {
   int32_t code;              // DxCode; DX_NONE = skip
   int32_t x0, y0, x1, y1;    // box, clipped, half-open; empty boxes are planned as DX_NONE
-  int32_t k[3];              // derived integers (kernel radius, ...), family specific
+  int32_t k[7];              // derived integers (kernel radius, block ranges, ...), family specific
   int64_t seed;              // counter-RNG seed of the region
   int64_t off;               // offset (in floats) of this region's scratch data, -1 if none
   int32_t sx0, sy0, sw, sh;  // scratch geometry: a [C][sh][sw] plane whose (0, 0) is image pixel (sx0, sy0)
   float v[4];                // the distortion's parameter values (spec.parameters order), unused = 0
   float a[4];                // derived floats (e.g. the contrast grey level), family specific
+};
+
+static_assert(sizeof(DxRegion) % 8 == 0, "DxPass records follow DxRegion records in one upload buffer");
+
+// A pre-pass job: the scratch elements [begin, next job's begin) belong to region slot `slot` (n * R + r).
+struct DxPass {
+  int32_t slot;
+  int32_t pad;
+  int64_t begin;
 };
 
 // Everything a launch needs, raw pointers only.
@@ -38,7 +54,8 @@ DX_HD int dx_winner(const DxRegion* regs, int R, int y, int x) {
   return -1;
 }
 
-DX_HD int dx_clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
-DX_HD float dx_clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
+DX_HDI int dx_clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+DX_HDI float dx_clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+DX_HDI float dx_clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
 
 }  // namespace distortx

@@ -1,1 +1,10 @@
-"""Python face of the native ops: each op has a pure-PyTorch reference path and ``impl="auto"|"native"|"python"``."""
+"""Python face of the native ops: each op has a pure-PyTorch reference path and ``impl="auto"|"native"|"python"``.
+
+- :func:`distort`, :func:`distort_batch`: the fused batched distortion (every image its own regions and types).
+- :func:`batched_nms`, :func:`ssd_postprocess`: SSD box post-processing.
+"""
+from .distort import distort, distort_batch
+from .nms import batched_nms
+from .ssd_postprocess import ssd_postprocess
+
+__all__ = ["batched_nms", "distort", "distort_batch", "ssd_postprocess"]

@@ -19,8 +19,14 @@ __global__ void fill_normal_kernel(float* out, const int64_t* seeds, int64_t K, 
   const int64_t total = K * L;
   for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
     const int64_t k = t / L, i = t - k * L;
-    out[t] = normal01(seeds[k], i, rs);
+    out[t] = dx_normal(seeds[k], i, rs);
   }
+}
+
+// One thread per pre-pass element (a blur row sample, a lowpass cell, a JPEG 8x8 block, an NL-means pixel).
+__global__ void prepass_kernel(DxBatch b, float* scratch, const DxPass* passes, int np, int64_t total) {
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x)
+    dx_prepass(b, scratch, passes, np, t);
 }
 
 // One thread per output pixel (grid-stride over N * H * W).
@@ -39,6 +45,12 @@ __global__ void distort_kernel(DxBatch b) {
 int dx_launch_fill_normal(float* out, const int64_t* seeds, int64_t K, int64_t L, uint32_t rng_stream, void* stream) {
   if (K * L == 0) return 0;
   fill_normal_kernel<<<blocks_for(K * L), kThreads, 0, (cudaStream_t)stream>>>(out, seeds, K, L, rng_stream);
+  return (int)cudaGetLastError();
+}
+
+int dx_launch_prepass(const DxBatch& b, float* scratch, const DxPass* passes, int np, int64_t total, void* stream) {
+  if (total == 0) return 0;
+  prepass_kernel<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(b, scratch, passes, np, total);
   return (int)cudaGetLastError();
 }
 

@@ -1,0 +1,100 @@
+// Blur family bodies (twin of distortx/distortions/blur.py; formulas in its docstrings).
+#pragma once
+#include "distort/region.h"
+#include "distort/warp.h"
+
+namespace distortx {
+
+// ---- gaussian_blur: separable, radius r = k[0], weights w[2r+1] at scratch[k[1]] (host-computed in float64,
+// then float32), horizontal pass for rows sy0..sy0+sh-1 / columns x0..x1-1 at scratch[off] ([C][sh][sw]).
+
+// Pre-pass element e of the horizontal pass: tmp(x, y) = sum_{k=-r..r} w_k in(clamp(x + k), y), in k order.
+DX_HDI void dx_gaussian_rows(const DxRegion& g, float* scratch, const float* img, int H, int W, int64_t e) {
+  const int r = g.k[0];
+  const float* w = scratch + g.k[1];
+  const int64_t per_c = (int64_t)g.sh * g.sw;
+  const int c = (int)(e / per_c);
+  const int64_t rem = e - c * per_c;
+  const int yy = g.sy0 + (int)(rem / g.sw), xx = g.sx0 + (int)(rem % g.sw);
+  const float* row = img + ((int64_t)c * H + yy) * W;
+  float acc = w[0] * row[dx_clampi(xx - r, 0, W - 1)];
+  for (int k = 1; k <= 2 * r; ++k) acc = acc + w[k] * row[dx_clampi(xx - r + k, 0, W - 1)];
+  scratch[g.off + e] = acc;
+}
+
+// Vertical pass at (y, x): out = sum_{k=-r..r} w_k tmp(x, clamp(y + k)), in k order.
+DX_HD void dx_gaussian_blur(const DxRegion& g, const float* scratch, int C, int H, int y, int x, float* o) {
+  const int r = g.k[0];
+  const float* w = scratch + g.k[1];
+  const float* tmp = scratch + g.off;
+  const int64_t per_c = (int64_t)g.sh * g.sw;
+  const int col = x - g.sx0;
+  for (int c = 0; c < C; ++c) {
+    const float* t = tmp + c * per_c + col;
+    float acc = w[0] * t[(int64_t)(dx_clampi(y - r, 0, H - 1) - g.sy0) * g.sw];
+    for (int k = 1; k <= 2 * r; ++k) acc = acc + w[k] * t[(int64_t)(dx_clampi(y - r + k, 0, H - 1) - g.sy0) * g.sw];
+    o[c] = acc;
+  }
+}
+
+// ---- motion_blur: v = (length L, angle deg); n = max(1, ceil(L)) + 1 taps (host: k[0] = n),
+// t_i = -L/2 + L * i / (n - 1); out = (1/n) sum_i bilinear(x + t_i cos a, y - t_i sin a), cos/sin in a[0..1].
+DX_HD void dx_motion_blur(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
+  const int n = g.k[0];
+  const float L = g.v[0], nf = (float)n, ca = g.a[0], sa = g.a[1];
+  const float xs = (float)x, ys = (float)y;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f}, s[4];
+  for (int i = 0; i < n; ++i) {
+    const float t = (-0.5f * L) + (L * (float)i) / (nf - 1.0f);
+    dx_bilinear(img, C, H, W, xs + t * ca, ys - t * sa, s);
+    for (int c = 0; c < C; ++c) acc[c] = acc[c] + s[c];
+  }
+  for (int c = 0; c < C; ++c) o[c] = acc[c] / nf;
+}
+
+// ---- lowpass: down = adaptive average pooling to h x w = k[0] x k[1]; cells i in [sy0, sy0+sh), j in
+// [sx0, sx0+sw) at scratch[off] ([C][sh][sw]); up = bilinear, half-pixel centres, scale a[0] = h/H, a[1] = w/W.
+
+// Pre-pass element e: one cell of the downscaled image (mean over its input window, then / kh / kw).
+DX_HDI void dx_lowpass_cell(const DxRegion& g, float* scratch, const float* img, int H, int W, int64_t e) {
+  const int h = g.k[0], w = g.k[1];
+  const int64_t per_c = (int64_t)g.sh * g.sw;
+  const int c = (int)(e / per_c);
+  const int64_t rem = e - c * per_c;
+  const int i = g.sy0 + (int)(rem / g.sw), j = g.sx0 + (int)(rem % g.sw);
+  const int ys = (int)(((int64_t)i * H) / h), ye = (int)(((int64_t)(i + 1) * H + h - 1) / h);
+  const int xs = (int)(((int64_t)j * W) / w), xe = (int)(((int64_t)(j + 1) * W + w - 1) / w);
+  const float* plane = img + (int64_t)c * H * W;
+  float sum = 0.f;
+  for (int yy = ys; yy < ye; ++yy)
+    for (int xx = xs; xx < xe; ++xx) sum = sum + plane[(int64_t)yy * W + xx];
+  scratch[g.off + e] = sum / (float)(ye - ys) / (float)(xe - xs);
+}
+
+// Source coordinate of output index d on a grid scaled by s (align_corners=False, clamped at 0), the cell
+// pair (i0, i1) and the weight of i1.
+DX_HDI void dx_linear_src(int d, float s, int n, int& i0, int& i1, float& f) {
+  float src = s * ((float)d + 0.5f) - 0.5f;
+  if (src < 0.f) src = 0.f;
+  i0 = (int)src;
+  if (i0 > n - 1) i0 = n - 1;
+  i1 = i0 + (i0 < n - 1 ? 1 : 0);
+  f = src - (float)i0;
+}
+
+DX_HD void dx_lowpass(const DxRegion& g, const float* scratch, int C, int y, int x, float* o) {
+  int i0, i1, j0, j1;
+  float fy, fx;
+  dx_linear_src(y, g.a[0], g.k[0], i0, i1, fy);
+  dx_linear_src(x, g.a[1], g.k[1], j0, j1, fx);
+  const float* d = scratch + g.off;
+  const int64_t per_c = (int64_t)g.sh * g.sw;
+  const int64_t r0 = (int64_t)(i0 - g.sy0) * g.sw, r1 = (int64_t)(i1 - g.sy0) * g.sw;
+  const int c0 = j0 - g.sx0, c1 = j1 - g.sx0;
+  for (int c = 0; c < C; ++c) {
+    const float* p = d + c * per_c;
+    o[c] = (1.0f - fy) * ((1.0f - fx) * p[r0 + c0] + fx * p[r0 + c1]) + fy * ((1.0f - fx) * p[r1 + c0] + fx * p[r1 + c1]);
+  }
+}
+
+}  // namespace distortx

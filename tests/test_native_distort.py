@@ -1,0 +1,282 @@
+"""The fused native distortion op (csrc/distort/) against its pure-PyTorch path (= apply_regions).
+
+Tolerances (max |native - python| per pixel, images in [0, 1]):
+  exact (0):      quantization, salt_pepper, jpeg (integer pipeline, bit-exact with the torch simulation),
+                  identities (sigma 0, L 0, scale 1, h 0, ...), pixels outside every box (bit-identical)
+  1e-5:           gaussian_noise(_sigma), mono_gaussian_noise, fnoise (shared counter RNG; our polynomial
+                  log/cos (<= 2 ulp) vs torch's, real vs complex FFT), contrast (mean luminance summed in double vs
+                  torch's float32), gaussian_blur, motion_blur, lowpass (float32 sums, same order; torch may fuse
+                  multiply-adds), nlm_denoise (float64 maths, box sums in another order, float32 result)
+  1e-4:           twirl, marble (source positions carry sin/cos/atan2 rounding times a displacement of up to
+                  hundreds of pixels, ~1e-5 px, times the image gradient)
+CUDA tests (``-m gpu``) compare the CUDA kernel with the CPU kernel (nvcc's --use_fast_math: 1e-4, jpeg exact).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import distortx
+from distortx import Region, apply_regions
+from distortx._ext import native_available
+from distortx.distortions.native_codes import NATIVE_CODES
+from distortx.errors import ParameterError
+
+if not native_available() or not hasattr(torch.ops.distortx, "distort"):
+    pytest.skip("distortx._C (with the distort op) is not built", allow_module_level=True)
+
+from distortx.ops.distort import distort, distort_batch, native_codes  # noqa: E402
+
+EXACT = ("quantization", "salt_pepper", "jpeg")
+LOOSE = ("twirl", "marble")
+NATIVE = tuple(sorted(NATIVE_CODES, key=NATIVE_CODES.get))
+SLOW = ("nlm_denoise",)  # slow python reference: smaller images
+
+
+def tol(name: str) -> float:
+    return 0.0 if name in EXACT else (1e-4 if name in LOOSE else 1e-5)
+
+
+def make_image(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Texture + gradient + a saturated patch: exercises clamping, edges and flat areas."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    base = 0.5 + 0.35 * torch.sin(7 * xx + 3 * yy) * torch.cos(5 * yy)
+    img = base + 0.25 * torch.rand(n, c, h, w, generator=g)
+    img[..., : max(1, h // 5), : max(1, w // 6)] = 1.0
+    return img.clamp(0, 1)
+
+
+def random_values(spec, n: int, g: torch.Generator) -> torch.Tensor:
+    """(n, 4) float32 values uniform over each parameter's full range (integers rounded), zero padded."""
+    v = torch.zeros(n, 4)
+    for j, p in enumerate(spec.parameters):
+        col = p.low + (p.high - p.low) * torch.rand(n, generator=g, dtype=torch.float64)
+        v[:, j] = (col.round() if p.integer else col).float()
+    return v
+
+
+def random_case(names, n, c, h, w, r, seed=0):
+    """Packed (images, codes, values, boxes, seeds) with r regions per image of the given types; boxes are
+    random and may stick out of the image (clipped) or be empty."""
+    g = torch.Generator().manual_seed(seed)
+    codes = torch.zeros(n, r, dtype=torch.int32)
+    values = torch.zeros(n, r, 4)
+    boxes = torch.zeros(n, r, 4, dtype=torch.int32)
+    for i in range(n):
+        for k in range(r):
+            name = names[(i * r + k) % len(names)]
+            spec = distortx.get_distortion(name)
+            codes[i, k] = spec.native_code
+            values[i, k] = random_values(spec, 1, g)[0]
+            x0 = int(torch.randint(-w // 4, w, (1,), generator=g))
+            y0 = int(torch.randint(-h // 4, h, (1,), generator=g))
+            bw = int(torch.randint(1, w + 2, (1,), generator=g))
+            bh = int(torch.randint(1, h + 2, (1,), generator=g))
+            boxes[i, k] = torch.tensor([x0, y0, x0 + bw, y0 + bh])
+    seeds = torch.randint(0, 2**40, (n, r), generator=g)
+    return make_image(n, c, h, w, seed), codes, values, boxes, seeds
+
+
+def reference(images, codes, values, boxes, seeds):
+    """apply_regions image by image (the semantics the op implements), with the simulation paths."""
+    by_code = {spec.native_code: spec for spec in map(distortx.get_distortion, distortx.list_distortions())}
+    outs = []
+    for i in range(images.shape[0]):
+        regs = []
+        for k in range(codes.shape[1]):
+            code = int(codes[i, k])
+            if code == 0:
+                continue
+            spec = by_code[code]
+            regs.append(Region(spec.name, tuple(values[i, k, : spec.num_params].tolist()),
+                               tuple(boxes[i, k].tolist()), seed=int(seeds[i, k])))
+        outs.append(apply_regions(images[i : i + 1], regs, impl="simulation"))
+    return torch.cat(outs)
+
+
+def outside_mask(codes, boxes, h, w):
+    """Bool (N, 1, H, W): True outside every non-empty region."""
+    from distortx.ops.distort import winner_map
+
+    return (winner_map(codes, boxes, h, w) < 0).unsqueeze(1)
+
+
+# -- the twin files -----------------------------------------------------------------------------------------
+def test_codes_header_mirrors_python():
+    text = (Path(__file__).resolve().parents[1] / "csrc" / "distort" / "codes.h").read_text()
+    found = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"DX_([A-Z_]+) = (\d+),", text)}
+    for name, code in NATIVE_CODES.items():
+        assert found[name] == code, name
+    assert native_codes() == frozenset(NATIVE_CODES.values())  # every catalogue code has a native kernel
+
+
+# -- native CPU vs the python path, per type ----------------------------------------------------------------
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_matches_python_rgb(name):
+    h, w = (15, 13) if name in SLOW else (37, 29)
+    case = random_case([name], n=2 if name in SLOW else 3, c=3, h=h, w=w, r=2, seed=NATIVE_CODES[name])
+    nat = distort(*case, impl="native")
+    py = distort(*case, impl="python")
+    assert (nat - py).abs().max().item() <= tol(name)
+    images, codes, _, boxes, _ = case
+    out = outside_mask(codes, boxes, h, w).expand_as(images)
+    assert torch.equal(nat[out], images[out])  # untouched pixels are bit-identical
+    assert not torch.equal(nat, images) or name in ("quantization",)  # something was distorted
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_matches_python_grey_odd_sizes(name):
+    for (h, w) in ((1, 1), (2, 3), (9, 16) if name in SLOW else (19, 33)):
+        case = random_case([name], n=2, c=1, h=h, w=w, r=2, seed=h * 100 + w)
+        nat = distort(*case, impl="native")
+        py = distort(*case, impl="python")
+        assert (nat - py).abs().max().item() <= tol(name), (h, w)
+
+
+def test_python_path_equals_apply_regions():
+    names = [n for n in NATIVE if n not in SLOW]
+    case = random_case(names, n=4, c=3, h=24, w=30, r=4, seed=7)
+    ref = reference(*case)
+    torch.testing.assert_close(distort(*case, impl="python"), ref, atol=1e-6, rtol=0)
+    assert (distort(*case, impl="native") - ref).abs().max().item() <= 1e-4
+
+
+def test_mixed_types_full_image_and_1x1():
+    names = list(NATIVE)
+    case = random_case(names, n=len(names), c=3, h=1, w=1, r=3, seed=3)
+    assert (distort(*case, impl="native") - distort(*case, impl="python")).abs().max().item() <= 1e-4
+
+
+# -- semantics: empty, overlaps, borders ---------------------------------------------------------------------
+def test_no_regions_is_a_bitwise_copy():
+    images = make_image(2, 3, 11, 13)
+    for r in (0, 3):
+        codes = torch.zeros(2, r, dtype=torch.int32)
+        out = distort(images, codes, torch.zeros(2, r, 4), torch.zeros(2, r, 4, dtype=torch.int32),
+                      torch.zeros(2, r, dtype=torch.int64), impl="native")
+        assert torch.equal(out, images) and out.data_ptr() != images.data_ptr()
+    # empty and fully outside boxes with a real code change nothing either
+    codes = torch.full((2, 2), NATIVE_CODES["gaussian_noise"], dtype=torch.int32)
+    values = torch.full((2, 2, 4), 0.2)
+    boxes = torch.tensor([[[3, 3, 3, 9], [20, 0, 30, 5]], [[5, 6, 2, 9], [-9, -9, 0, 0]]], dtype=torch.int32)
+    out = torch.ops.distortx.distort(images, codes, values, boxes, torch.zeros(2, 2, dtype=torch.int64))
+    assert torch.equal(out, images)
+
+
+def test_later_region_wins_on_overlap():
+    images = make_image(1, 3, 20, 24)
+    q, c = NATIVE_CODES["quantization"], NATIVE_CODES["contrast"]
+    codes = torch.tensor([[q, c]], dtype=torch.int32)
+    values = torch.tensor([[[2.0, 0, 0, 0], [1.0, 0, 0, 0]]])  # 2 levels, then flat grey
+    boxes = torch.tensor([[[0, 0, 16, 16], [8, 8, 24, 20]]], dtype=torch.int32)
+    seeds = torch.zeros(1, 2, dtype=torch.int64)
+    out = distort(images, codes, values, boxes, seeds, impl="native")
+    grey = out[0, :, 8:, 8:]
+    assert torch.allclose(grey, grey[:, :1, :1].expand_as(grey))  # the contrast box wins its whole area
+    assert set(out[0, :, :8, :8].unique().tolist()) <= {0.0, 1.0}  # quantization where only it applies
+    swapped = distort(images, codes.flip(1), values.flip(1), boxes.flip(1), seeds, impl="native")
+    assert set(swapped[0, :, 8:16, 8:16].unique().tolist()) <= {0.0, 1.0}  # order decides
+    torch.testing.assert_close(out, distort(images, codes, values, boxes, seeds, impl="python"), atol=1e-6, rtol=0)
+
+
+def test_boxes_touching_borders_and_huge_blur():
+    h, w = 16, 12
+    images = make_image(2, 3, h, w)
+    b = NATIVE_CODES["gaussian_blur"]
+    codes = torch.tensor([[b, b], [b, 0]], dtype=torch.int32)
+    values = torch.tensor([[[20.0, 0, 0, 0], [0.5, 0, 0, 0]], [[7.0, 0, 0, 0], [0, 0, 0, 0]]])
+    boxes = torch.tensor([[[0, 0, 12, 3], [11, 0, 99, 16]], [[-5, 10, 4, 40], [0, 0, 0, 0]]], dtype=torch.int32)
+    seeds = torch.zeros(2, 2, dtype=torch.int64)
+    nat = distort(images, codes, values, boxes, seeds, impl="native")
+    assert (nat - distort(images, codes, values, boxes, seeds, impl="python")).abs().max() <= 1e-5
+    # sigma 20 on a 16 px image: radius 40 >> size, replicate border -> close to the per-column mean blur
+    assert nat[0, :, :3].std() < images[0, :, :3].std()
+
+
+def test_identities():
+    images = make_image(1, 3, 15, 14)
+    for name, value in (("gaussian_blur", 0.0), ("motion_blur", 0.0), ("lowpass", 1.0), ("twirl", 0.0),
+                        ("marble", 0.0), ("gaussian_noise", 0.0), ("contrast", 0.0), ("nlm_denoise", 0.0)):
+        spec = distortx.get_distortion(name)
+        vals = torch.zeros(1, 1, 4)
+        vals[0, 0, : spec.num_params] = torch.tensor([0.5 * sum(p.sample_range) for p in spec.parameters])
+        vals[0, 0, 0] = value
+        codes = torch.tensor([[spec.native_code]], dtype=torch.int32)
+        boxes = torch.tensor([[[2, 3, 12, 14]]], dtype=torch.int32)
+        out = distort(images, codes, vals, boxes, torch.zeros(1, 1, dtype=torch.int64), impl="native")
+        assert torch.equal(out, images), name
+
+
+def test_nlm_cuda_body_on_cpu(monkeypatch):
+    """DISTORTX_NLM_DIRECT=1 makes the CPU run the per-pixel NL-means body that the CUDA kernel runs."""
+    case = random_case(["nlm_denoise"], n=1, c=3, h=14, w=13, r=1, seed=5)
+    band = distort(*case, impl="native")
+    monkeypatch.setenv("DISTORTX_NLM_DIRECT", "1")
+    direct = distort(*case, impl="native")
+    assert (band - direct).abs().max() <= 1e-6
+    assert (direct - distort(*case, impl="python")).abs().max() <= 1e-5
+
+
+def test_jpeg_native_matches_pillow():
+    images = make_image(1, 3, 27, 35)
+    codes = torch.tensor([[NATIVE_CODES["jpeg"]]], dtype=torch.int32)
+    boxes = torch.tensor([[[0, 0, 35, 27]]], dtype=torch.int32)
+    for q in (5.0, 50.0, 95.0):
+        vals = torch.tensor([[[q, 0, 0, 0]]])
+        nat = distort(images, codes, vals, boxes, torch.zeros(1, 1, dtype=torch.int64), impl="native")
+        pil = distortx.get_distortion("jpeg").apply(images, distortx.get_distortion("jpeg").params(q))
+        assert (nat - pil).abs().max() <= 1.0 / 255 + 1e-6  # the simulation claims bit-exactness
+
+
+# -- distort_batch: Regions, python-only types mixed in -------------------------------------------------------
+def test_distort_batch_mixed_with_python_only_types():
+    images = make_image(2, 3, 24, 20)
+    regions = [
+        [Region("gaussian_blur", (2.0,), (0, 0, 12, 12)), Region("jpeg2000", (30.0,), (6, 6, 20, 24), seed=1),
+         Region("salt_pepper", (0.3,), (10, 10, 20, 20), seed=4)],
+        [Region("twirl", (200.0, 0.8, 0.5, 0.5), None), Region("jpeg", (10.0,), (3, 5, 15, 22))],
+    ]
+    nat = distort_batch(images, regions, impl="native")
+    ref = torch.cat([apply_regions(images[i : i + 1], regions[i], impl="simulation") for i in range(2)])
+    assert (nat - ref).abs().max() <= 1e-4
+    torch.testing.assert_close(distort_batch(images, regions, impl="python"), ref, atol=1e-6, rtol=0)
+
+
+# -- errors and op registration ------------------------------------------------------------------------------
+def test_bad_inputs_raise_clear_errors():
+    images = make_image(1, 3, 8, 8)
+    codes = torch.tensor([[NATIVE_CODES["gaussian_noise"]]], dtype=torch.int32)
+    boxes = torch.tensor([[[0, 0, 8, 8]]], dtype=torch.int32)
+    seeds = torch.zeros(1, 1, dtype=torch.int64)
+    with pytest.raises(ParameterError, match="variance"):
+        distort(images, codes, torch.tensor([[[0.9, 0, 0, 0]]]), boxes, seeds)
+    with pytest.raises(ParameterError, match="unknown distortion code"):
+        distort(images, torch.tensor([[77]], dtype=torch.int32), torch.zeros(1, 1, 4), boxes, seeds)
+    with pytest.raises(ParameterError, match="boxes"):
+        distort(images, codes, torch.zeros(1, 1, 4), boxes[:, :, :3], seeds)
+    with pytest.raises(RuntimeError, match="codes must be int32"):
+        torch.ops.distortx.distort(images, codes.long(), torch.zeros(1, 1, 4), boxes, seeds)
+    with pytest.raises(RuntimeError, match="unknown distortion code"):
+        torch.ops.distortx.distort(images, torch.tensor([[99]], dtype=torch.int32), torch.zeros(1, 1, 4), boxes, seeds)
+
+
+def test_opcheck():
+    for seed, names in ((0, ["gaussian_noise", "gaussian_blur", "jpeg"]), (1, ["fnoise", "twirl", "lowpass"])):
+        case = random_case(names, n=2, c=3, h=12, w=10, r=3, seed=seed)
+        torch.library.opcheck(torch.ops.distortx.distort.default, case)
+
+
+# -- CUDA vs CPU ---------------------------------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", NATIVE)
+def test_cuda_matches_cpu(name):
+    for c, (h, w) in ((3, (45, 37)), (1, (17, 9)), (3, (1, 1))):
+        images, codes, values, boxes, seeds = random_case([name], n=3, c=c, h=h, w=w, r=3, seed=11)
+        cpu = torch.ops.distortx.distort(images, codes, values, boxes, seeds)
+        gpu = torch.ops.distortx.distort(images.cuda(), codes, values, boxes, seeds).cpu()
+        assert (cpu - gpu).abs().max() <= (0.0 if name == "jpeg" else 1e-4), (name, c, h, w)
