@@ -20,6 +20,7 @@ import pluggy
 
 from . import hookspecs
 from .data.preset import PresetSpec
+from .distortions.native_codes import NATIVE_CODES
 from .distortions.spec import DistortionSpec
 from .errors import PluginError, UnknownNameError
 from .models.spec import BackboneSpec, HeadSpec
@@ -34,6 +35,7 @@ BUILTIN_PLUGINS = (
     "distortx.data.presets",
 )
 
+MAX_NATIVE_PARAMS = 4  # columns of the fused op's values tensor
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 #: hook name -> (spec type, what it is called in messages)
@@ -197,6 +199,11 @@ def _validate(obj: Any) -> Optional[str]:
                 return f"level set {ls.name!r} must be ordered mild -> severe ({obj.severity} severity), got {ls.values}"
         if obj.default_levels is not None and obj.default_levels not in names:
             return f"default_levels {obj.default_levels!r} is not one of its level sets {names}"
+        if obj.native_code is not None and NATIVE_CODES.get(obj.name) != obj.native_code:
+            return (f"native_code {obj.native_code} does not belong to it: native codes name the built-in kernels "
+                    f"{NATIVE_CODES} (leave native_code=None; the fused op then runs the reference path)")
+        if len(obj.parameters) > MAX_NATIVE_PARAMS and obj.native_code is not None:
+            return f"a native kernel takes at most {MAX_NATIVE_PARAMS} parameters"
         if obj.identity is not None and not (p0.low <= obj.identity <= p0.high):
             return f"identity value {obj.identity} is outside the range of {p0.name!r}"
     elif isinstance(obj, (BackboneSpec, HeadSpec)):

@@ -100,6 +100,7 @@ def test_builtins_load_first_and_are_ordinary_plugins():
         (lambda: [_spec("toy", default_levels="nope")], "default_levels"),
         (lambda: [_spec("toy", identity=5.0)], "identity value"),
         (lambda: [_spec("toy", severity="sideways")], "severity"),
+        (lambda: [_spec("toy", native_code=1)], "native_code 1 does not belong to it"),
         (lambda: 1 / 0, "raised ZeroDivisionError"),
     ],
 )
@@ -185,3 +186,26 @@ def test_a_preset_naming_an_unknown_distortion_or_level_set_is_rejected(monkeypa
     bad_ls = PresetSpec("bad-ls", task="classification", distortions=("gaussian_blur",), level_sets=(("gaussian_blur", "nope"),))
     with pytest.raises(PluginError, match="unknown level set 'nope'"):
         _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad_ls])))
+
+
+@pytest.mark.parametrize("impl", ["python", "auto"])
+def test_plugin_distortion_with_many_parameters_runs_in_the_fused_op(monkeypatch, impl):
+    """Plugin types take the python path inside distort_batch, next to native built-ins, whatever their width."""
+    from distortx.ops import distort_batch
+
+    def tint(images, values, seed):  # five parameters: per-channel gains, an offset, a mix
+        gains = values[:, :3].view(-1, 3, 1, 1)
+        return (1 - values[:, 4].view(-1, 1, 1, 1)) * images + values[:, 4].view(-1, 1, 1, 1) * (images * gains + values[:, 3].view(-1, 1, 1, 1))
+
+    params = tuple(Parameter(n, 0.0, 2.0) for n in ("r", "g", "b", "offset", "mix"))
+    spec = DistortionSpec("tint", params, tint, levels=(LevelSet("demo", (0.5, 1.0)),))
+    pm = _manager_with(monkeypatch, FakeEntryPoint("tint", lambda: _plugin(distortx_distortions=[spec])))
+    monkeypatch.setattr("distortx.plugins._MANAGER", pm)
+    images = torch.rand(2, 3, 20, 24)
+    regions = [[distortx.Region("tint", (0.5, 1.0, 1.5, 0.1, 0.8), (2, 3, 15, 18)), distortx.Region("gaussian_blur", (2.0,), (10, 0, 24, 10))],
+               [distortx.Region("tint", (1.0, 0.2, 0.3, 0.0, 1.0), None)]]
+    out = distort_batch(images, regions, impl=impl)
+    for n in range(2):
+        expected = distortx.apply_regions(images[n], regions[n])
+        assert torch.allclose(out[n], expected, atol=1e-5)
+    reset_plugin_manager()

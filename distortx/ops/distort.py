@@ -208,6 +208,7 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
     vals = values
     if vals.shape[2] < MAX_PARAMS:
         vals = torch.cat([vals, vals.new_zeros(N, vals.shape[1], MAX_PARAMS - vals.shape[2])], dim=2)
+    vals = vals[:, :, :MAX_PARAMS]  # native kernels read at most MAX_PARAMS columns
     out = torch.ops.distortx.distort(x, codes_n, vals.contiguous(), boxes.contiguous(), seeds.contiguous())
     if python_codes:
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
@@ -222,8 +223,9 @@ def pack_regions(regions_per_image: Sequence[Sequence[Region]], height: int, wid
 
     N = len(regions_per_image)
     R = max([len(r) for r in regions_per_image] + [0])
+    P = max([MAX_PARAMS] + [get_distortion(reg.name).num_params for regs in regions_per_image for reg in regs])
     codes = torch.zeros(N, R, dtype=torch.int32)
-    values = torch.zeros(N, R, MAX_PARAMS, dtype=torch.float32)
+    values = torch.zeros(N, R, P, dtype=torch.float32)  # plugins (python path) may take more than MAX_PARAMS
     boxes = torch.zeros(N, R, 4, dtype=torch.int32)
     seeds = torch.zeros(N, R, dtype=torch.int64)
     specs: Dict[int, DistortionSpec] = {}
