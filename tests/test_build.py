@@ -35,3 +35,18 @@ def test_impl_resolution():
     assert _ext.resolve_impl("auto", "x", torch.device("cpu")) == ("native" if _ext.native_available() else "python")
     with pytest.raises(ParameterError, match="impl must be"):
         _ext.resolve_impl("fast", "x", torch.device("cpu"))
+
+
+def test_without_the_extension_the_python_paths_run_and_native_says_how_to_build(monkeypatch):
+    from distortx.errors import NativeUnavailableError
+    from distortx.ops import distort_batch
+    import distortx
+
+    monkeypatch.setattr(_ext, "_loaded", False)
+    monkeypatch.setattr(_ext, "_error", "No module named 'distortx._C'")
+    assert _ext.resolve_impl("auto", "distort", torch.device("cpu")) == "python"
+    with pytest.raises(NativeUnavailableError, match=r"distort needs the native core distortx._C.*pip install --no-build-isolation"):
+        _ext.resolve_impl("native", "distort", torch.device("cpu"))
+    x = torch.rand(1, 3, 16, 16)
+    regions = [[distortx.Region("gaussian_blur", (2.0,), (0, 0, 8, 8))]]
+    assert torch.allclose(distort_batch(x, regions, impl="auto"), distortx.apply_regions(x[0], regions[0]).unsqueeze(0))
