@@ -20,7 +20,8 @@ def test_native_core_is_built():
     assert _ext.native_available(), "distortx._C is missing: pip install --no-build-isolation -e ."
 
 
-@pytest.mark.skipif(torch.version.cuda is None or not _nvcc_available(), reason="CPU-only torch or no nvcc: CPU-only build")
+@pytest.mark.skipif(torch.version.cuda is None or not _nvcc_available() or os.environ.get("DISTORTX_FORCE_CUDA") == "0",
+                    reason="CPU-only torch, no nvcc, or DISTORTX_FORCE_CUDA=0: a CPU-only build")
 def test_cuda_sources_were_compiled():
     assert _ext.cuda_compiled()
     assert {"distort", "batched_nms", "ssd_postprocess"} <= set(dir(torch.ops.distortx)) | {
