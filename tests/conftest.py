@@ -1,19 +1,8 @@
 """Shared fixtures: small natural-looking test images that need nothing outside the package."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
-
-SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "photos"
-
-
-def cpu_and_cuda():
-    """Devices to parametrize over; CUDA carries the ``gpu`` mark (deselected by default, skipped without CUDA)."""
-    return ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")])]
-
 
 @pytest.fixture(scope="session")
 def photo() -> torch.Tensor:
@@ -31,13 +20,3 @@ def photos() -> torch.Tensor:
     from distortx.data.samples import sample_images
 
     return torch.cat([tile_image(img, 64) for _, img in sample_images()])
-
-
-@pytest.fixture(autouse=True)
-def _fresh_plugin_manager(monkeypatch):
-    """Tests that fiddle with plugins get a fresh manager; everyone else shares the cached one."""
-    yield
-    if os.environ.get("_DISTORTX_TEST_RESET"):
-        from distortx.plugins import reset_plugin_manager
-
-        reset_plugin_manager()
