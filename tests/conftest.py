@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+
 @pytest.fixture(scope="session")
 def photo() -> torch.Tensor:
     """float Tensor[1, 3, 96, 96]: a downscaled crop of the embedded astronaut photo."""
