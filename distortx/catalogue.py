@@ -53,19 +53,22 @@ def render_catalogue(
     names: Optional[Sequence[str]] = None,
     tile: int = 160,
     seed: int = 0,
+    progress: bool = False,
 ) -> int:
     """Write the contact sheet PNG to ``out``; returns the number of distorted tiles.
 
     image: uint8 or float Tensor[3, H, W]; default the embedded ``astronaut`` photo.
-    names: distortions to show; default every registered one.
+    names: distortions to show; default every registered one. progress: show a tqdm bar (stderr).
     """
     import distortx
     from .data.samples import load_sample
 
     base = tile_image(image if image is not None else load_sample("astronaut"), tile)
     names = list(names) if names is not None else distortx.list_distortions()
+    from tqdm import tqdm
+
     rows = []
-    for name in names:
+    for name in tqdm(names, desc="catalogue", unit="distortion", disable=not progress, leave=False):
         spec = distortx.get_distortion(name)
         values = level_values(spec)
         g = torch.Generator().manual_seed(seed)

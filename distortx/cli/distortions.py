@@ -84,5 +84,5 @@ def catalogue(out: Path, image: Optional[Path], size: int, seed: int) -> None:
     from ..io import read_image
 
     img = read_image(image) if image is not None else None
-    n = render_catalogue(out, image=img, tile=size, seed=seed)
+    n = render_catalogue(out, image=img, tile=size, seed=seed, progress=True)
     click.echo(f"wrote {out} ({n} tiles)")
