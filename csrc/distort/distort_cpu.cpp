@@ -36,7 +36,8 @@ inline void sqrt_n(float* x, int n) {
 }
 
 // ---- torch-side pre-pass hooks ---------------------------------------------------------------------------------
-// out[k, i] = rng.normal(seeds[k], i, stream): the same two-factor evaluation as dx_normal, vectorised.
+// o[j] = rng.normal(seed, i0 + j, stream) for j < len (p1, p2: the stream pair's prefixes): the same two-factor
+// evaluation as dx_normal, vectorised; A, B are scratch (o may be A).
 DX_CLONES void fill_normal_row(float* o, uint32_t p1, uint32_t p2, int64_t i0, int64_t len, float* A, float* B) {
   const uint32_t lo = (uint32_t)i0, hi = (uint32_t)((uint64_t)i0 >> 32);
 #pragma omp simd
@@ -293,29 +294,18 @@ DX_CLONES void row_segment(const DxBatch& b, const DxRegion& g, int n, int y, in
       const uint32_t p1 = dx_bits_prefix(g.seed, 0u), p2 = dx_bits_prefix(g.seed, 1u);
       for (int c = 0; c < C; ++c) {
         const int64_t base = c * plane + rowoff;
-        const uint32_t lo = (uint32_t)base;
+        fill_normal_row(A, p1, p2, base, len, A, B);  // per-image index < 2^32: high word 0
 #pragma omp simd
-        for (int j = 0; j < len; ++j) {
-          A[j] = -2.0f * dx_logf(dx_uniform_at(p1, lo + (uint32_t)j, 0u));
-          B[j] = dx_cosf_small(6.283185307179586f * dx_uniform_at(p2, lo + (uint32_t)j, 0u));
-        }
-        sqrt_n(A, len);
-#pragma omp simd
-        for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(img[base + j] + sd * (A[j] * B[j]));
+        for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(img[base + j] + sd * A[j]);
       }
       return;
     }
     case DX_MONO_GAUSSIAN_NOISE: {  // = dx_mono_noise
       const float sd = g.v[0] / 255.0f;
-      const uint32_t p1 = dx_bits_prefix(g.seed, 0u), p2 = dx_bits_prefix(g.seed, 1u), lo = (uint32_t)rowoff;
+      const uint32_t p1 = dx_bits_prefix(g.seed, 0u), p2 = dx_bits_prefix(g.seed, 1u);
+      fill_normal_row(A, p1, p2, rowoff, len, A, B);
 #pragma omp simd
-      for (int j = 0; j < len; ++j) {
-        A[j] = -2.0f * dx_logf(dx_uniform_at(p1, lo + (uint32_t)j, 0u));
-        B[j] = dx_cosf_small(6.283185307179586f * dx_uniform_at(p2, lo + (uint32_t)j, 0u));
-      }
-      sqrt_n(A, len);
-#pragma omp simd
-      for (int j = 0; j < len; ++j) A[j] = sd * (A[j] * B[j]);
+      for (int j = 0; j < len; ++j) A[j] = sd * A[j];
       for (int c = 0; c < C; ++c) {
         const int64_t base = c * plane + rowoff;
 #pragma omp simd
