@@ -325,7 +325,8 @@ class ClassificationResult:
         out.update({f"top{k}": _num(v) for k, v in self.topk.items()})
         out["confusion"] = self.confusion.tolist()
         out.update(self.scores.to_dict(names))
-        out["accuracy_per_level"] = {(names[ty] if 0 <= ty < len(names) else str(ty)): {str(lv): _num(a) for lv, a in row.items()}
+        type_name = (lambda ty: names[ty] if 0 <= ty < len(names) else str(ty))
+        out["accuracy_per_level"] = {type_name(ty): {str(lv): _num(a) for lv, a in row.items()}
                                      for ty, row in self.per_level.items()}
         if self.parameter_curve is not None:
             out["accuracy_per_parameter"] = self.parameter_curve.to_dict()
