@@ -336,7 +336,7 @@ class ClassificationResult:
 class ClassificationMetrics:
     """Streaming classification metrics: ``update`` per batch, ``compute`` at the end (keeps ids, not scores).
 
-    num_classes: C, the size of the vocabulary. topk: the k of top-k accuracies (each <= C; needs scores).
+    num_classes: C, the size of the vocabulary. topk: the k of top-k accuracies (needs scores; k > C dropped).
     """
 
     def __init__(self, num_classes: int, topk: Sequence[int] = (1, 5)):
