@@ -192,3 +192,15 @@ def test_codecs_on_cuda():
         assert out.is_cuda and torch.equal(out.cpu(), spec.apply(img, p, impl=impl))
     out = distortx.get_distortion("jpeg2000").apply(img.cuda(), params([20.0, 30.0, 40.0]))
     assert out.is_cuda and out.shape == img.shape
+
+
+def test_simulation_output_scaling_is_exact_on_every_device():
+    """The simulation maps samples k to k / 255 through a CPU-computed table. A plain `x / 255.0` is a true
+    division on the CPU but a multiplication by the reciprocal on CUDA (126 of the 256 values then differ by
+    1 ulp): that made the GPU's JPEG simulation differ from the CPU's (found on the first H100 run)."""
+    from distortx.distortions.jpeg import _unit
+
+    k = torch.arange(256)
+    assert torch.equal(_unit(k, torch.float32), k.float() / 255.0)
+    reciprocal = k.float() * (1.0 / torch.tensor(255.0)).item()
+    assert (reciprocal != k.float() / 255.0).sum() == 126  # why the table matters

@@ -284,6 +284,15 @@ def ycc_to_rgb(y: Tensor, cb: Tensor, cr: Tensor) -> Tensor:
     return torch.stack([r, g, b], dim=1).clamp_(0, 255)
 
 
+_UNIT = torch.arange(256, dtype=torch.float32) / 255.0  # computed once on the CPU: k -> k / 255
+
+
+def _unit(samples: Tensor, dtype: torch.dtype) -> Tensor:
+    """int64 samples in [0, 255] -> k / 255 with the CPU's bits on every device (CUDA divides a tensor by a
+    Python scalar as a multiplication by its reciprocal, which is 1 ulp off for some k)."""
+    return _UNIT.to(samples.device)[samples].to(dtype)
+
+
 def jpeg_simulate(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """Simulation: libjpeg's baseline pipeline in batched integer torch, values[:, 0] = quality (per sample).
     (N,C,H,W) float -> (N,C,H,W) float (multiples of 1/255), on the input's device. Bit-exact with
@@ -294,13 +303,13 @@ def jpeg_simulate(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     hp, wp = 8 * _ceil_div(h, 8), 8 * _ceil_div(w, 8)
     if c == 1:
         y = code_plane(_replicate(u[:, 0], hp, wp), luma_q)[:, :h, :w]
-        return y.unsqueeze(1).to(images.dtype) / 255.0
+        return _unit(y.unsqueeze(1), images.dtype)
     y, cb, cr = rgb_to_ycc(u[:, 0], u[:, 1], u[:, 2])
     y = code_plane(_replicate(y, hp, wp), luma_q)[:, :h, :w]
     hc, wc = _ceil_div(h, 2), _ceil_div(w, 2)
     chroma = [upsample_h2v2_fancy(code_plane(downsample_h2v2(p, h, w), chroma_q)[:, :hc, :wc])[:, :h, :w]
               for p in (cb, cr)]
-    return ycc_to_rgb(y, *chroma).to(images.dtype) / 255.0
+    return _unit(ycc_to_rgb(y, *chroma), images.dtype)
 
 
 SPECS = (
