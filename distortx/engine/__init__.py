@@ -1,0 +1,1 @@
+"""Engine: training, evaluation, metrics and robustness sweeps over distortx models and any classifier."""
