@@ -1,0 +1,7 @@
+"""``python -m distortx ...`` (also what ``torchrun -m distortx train ...`` runs)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Prediction on a user's own photos, any size: ``distortx predict`` and :func:`predict`.
+
+Tiling rule (distortions live at the pixel scale, so photos are NOT resized to the model's input: a
+downscaled noisy photo looks clean). A photo is cut into ``tile`` x ``tile`` tiles (the model's training
+crop, 300 for the Ahn detection presets) overlapping by ``overlap`` pixels, the last row/column shifted to
+end at the border; a photo smaller than a tile is padded by reflection (the padding is excluded from the
+boxes). Classification = the mean of the tiles' class probabilities. Detection = every tile's decoded
+boxes moved to photo coordinates, boxes cut by a tile border that lies inside the photo dropped when a
+neighbouring tile sees more of them, then class-wise NMS over the whole photo. Photos whose longer side
+exceeds ``max_side`` (default 3000) are first downscaled by an integer factor with area averaging (this
+weakens noise; the result says so) so the tile count stays bounded.
+
+Outputs: :class:`Prediction` objects (Python), one JSON record per photo (``--json``), COCO results JSON and
+one PNG per photo with the boxes drawn (``--out``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import DistortxError, ImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass
+class Region:
+    """A detected distorted region: ``box`` (x0, y0, x1, y1) in the photo's pixels."""
+
+    type: str
+    score: float
+    box: Tuple[float, float, float, float]
+
+
+@dataclass
+class Prediction:
+    """What the model says about one photo."""
+
+    file: str
+    width: int
+    height: int
+    label: Optional[str] = None                                   # most likely class ("clean" or a type)
+    probabilities: List[Tuple[str, float]] = field(default_factory=list)   # every class, most likely first
+    regions: List[Region] = field(default_factory=list)
+    tiles: int = 1
+    downscale: int = 1
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["probabilities"] = [[n, round(p, 6)] for n, p in self.probabilities]
+        d["regions"] = [{"type": r.type, "score": round(r.score, 6), "box": [round(v, 1) for v in r.box]}
+                        for r in self.regions]
+        return d
+
+    def summary(self, top: int = 3) -> str:
+        parts = [f"{self.file} ({self.width}x{self.height}"
+                 + (f", downscaled 1/{self.downscale}" if self.downscale > 1 else "") + ")"]
+        if self.probabilities:
+            parts.append("  class: " + ", ".join(f"{n} {p:.2f}" for n, p in self.probabilities[:top]))
+        if self.regions:
+            for r in self.regions:
+                x0, y0, x1, y1 = r.box
+                parts.append(f"  region: {r.type} {r.score:.2f} at ({x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f})")
+        elif self.regions is not None and self.label is not None:
+            parts.append("  regions: none above the threshold")
+        return "\n".join(parts)
+
+
+# -- tiling ---------------------------------------------------------------------------------------------------------
+def tile_origins(length: int, tile: int, overlap: int) -> List[int]:
+    """Start offsets of tiles covering [0, length): step tile - overlap, the last one ending at the border."""
+    if length <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    starts = list(range(0, length - tile + 1, step))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def _downscale(image: Tensor, max_side: int) -> Tuple[Tensor, int]:
+    h, w = image.shape[-2:]
+    k = max(1, math.ceil(max(h, w) / max_side))
+    if k == 1:
+        return image, 1
+    return F.avg_pool2d(image.unsqueeze(0), k, ceil_mode=False).squeeze(0), k
+
+
+def _pad_to(image: Tensor, tile: int) -> Tensor:
+    h, w = image.shape[-2:]
+    ph, pw = max(0, tile - h), max(0, tile - w)
+    if ph == 0 and pw == 0:
+        return image
+    mode = "reflect" if (ph < h and pw < w) else "replicate"
+    return F.pad(image.unsqueeze(0), (0, pw, 0, ph), mode=mode).squeeze(0)
+
+
+class Predictor:
+    """Runs a model over photos of any size by tiles (see the module docstring)."""
+
+    def __init__(self, model, device: str = "cpu", tile: Optional[int] = None, overlap: int = 50,
+                 batch_size: int = 16, score_threshold: float = 0.5, iou_threshold: float = 0.45,
+                 max_side: int = 3000):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.tile = int(tile or model.config.get("image_size") or 300)
+        if overlap < 0 or overlap >= self.tile:
+            raise DistortxError(f"overlap must be in [0, {self.tile}), got {overlap}")
+        self.overlap, self.batch_size = int(overlap), int(batch_size)
+        self.score_threshold, self.iou_threshold = float(score_threshold), float(iou_threshold)
+        self.max_side = int(max_side)
+
+    @torch.no_grad()
+    def __call__(self, image: Tensor, name: str = "image") -> Prediction:
+        """image: float Tensor[3, H, W] in [0, 1] or uint8."""
+        from ..ops.nms import batched_nms
+
+        if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3:
+            raise ImageError(f"{name}: expected an RGB image Tensor[3, H, W], got "
+                             f"{tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__}")
+        img = image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
+        H0, W0 = img.shape[-2:]
+        img, k = _downscale(img, self.max_side)
+        H, W = img.shape[-2:]
+        padded = _pad_to(img, self.tile)
+        T = self.tile
+        ys, xs = tile_origins(H, T, self.overlap), tile_origins(W, T, self.overlap)
+        origins = [(y, x) for y in ys for x in xs]
+        probs: List[Tensor] = []
+        boxes, scores, labels = [], [], []
+        model = self.model
+        for i in range(0, len(origins), self.batch_size):
+            chunk = origins[i:i + self.batch_size]
+            batch = torch.stack([padded[:, y:y + T, x:x + T] for y, x in chunk]).to(self.device)
+            out = model(batch)
+            if out.logits is not None:
+                probs.append(out.logits.float().softmax(1).cpu())
+            if out.detections is not None:
+                for (y, x), det in zip(chunk, out.detections):
+                    b = det["boxes"].float().cpu()
+                    keep = det["scores"].float().cpu() >= self.score_threshold
+                    keep &= self._inside_tile_rule(b, x, y, W, H)
+                    b = b[keep] + torch.tensor([x, y, x, y], dtype=torch.float32)
+                    b[:, 0::2] = b[:, 0::2].clamp(0, W)
+                    b[:, 1::2] = b[:, 1::2].clamp(0, H)
+                    boxes.append(b)
+                    scores.append(det["scores"].float().cpu()[keep])
+                    labels.append(det["labels"].cpu()[keep])
+        pred = Prediction(file=name, width=int(W0), height=int(H0), tiles=len(origins), downscale=k)
+        if probs:
+            p = torch.cat(probs).mean(0)
+            order = p.argsort(descending=True).tolist()
+            pred.probabilities = [(model.classes[j], float(p[j])) for j in order]
+            pred.label = pred.probabilities[0][0]
+        if boxes:
+            b, s, lab = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+            keep = batched_nms(b, s, lab, self.iou_threshold) if b.numel() else torch.zeros(0, dtype=torch.int64)
+            pred.regions = [Region(model.det_classes[int(lab[j])], float(s[j]),
+                                   tuple(float(v) * k for v in b[j].tolist())) for j in keep.tolist()]
+        return pred
+
+    def _inside_tile_rule(self, b: Tensor, x: int, y: int, W: int, H: int) -> Tensor:
+        """Drop boxes touching a tile edge that lies inside the photo, when they sit in the overlap band that
+        the neighbouring tile sees whole (so each region is reported by the tile that contains it best)."""
+        T, half = self.tile, self.overlap / 2
+        keep = torch.ones(b.shape[0], dtype=torch.bool)
+        if x > 0:
+            keep &= b[:, 2] > half          # box reaches past the left half of the overlap
+        if x + T < W:
+            keep &= b[:, 0] < T - half
+        if y > 0:
+            keep &= b[:, 3] > half
+        if y + T < H:
+            keep &= b[:, 1] < T - half
+        return keep
+
+
+# -- files -----------------------------------------------------------------------------------------------------------
+def collect_images(paths: Sequence[Union[str, Path]]) -> List[Path]:
+    """Files given, and the image files inside folders given (sorted)."""
+    out: List[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                raise ImageError(f"{p}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ImageError(f"no such image or folder: {p}")
+    return out
+
+
+def draw(image: Tensor, pred: Prediction) -> Tensor:
+    """uint8 Tensor[3, H, W] with the regions drawn and labelled (torchvision.utils.draw_bounding_boxes)."""
+    from torchvision.utils import draw_bounding_boxes
+
+    from ..io import to_uint8_image
+
+    u8 = to_uint8_image(image)
+    if not pred.regions:
+        return u8
+    boxes = torch.tensor([r.box for r in pred.regions], dtype=torch.float32)
+    palette = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+               "#bcf60c", "#fabebe", "#008080", "#e6beff"]
+    names = sorted({r.type for r in pred.regions})
+    colors = [palette[names.index(r.type) % len(palette)] for r in pred.regions]
+    width = max(2, round(max(u8.shape[-2:]) / 300))
+    return draw_bounding_boxes(u8, boxes, labels=[f"{r.type} {r.score:.2f}" for r in pred.regions],
+                               colors=colors, width=width)
+
+
+def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]], model=None,
+            device: str = "cpu", out: Optional[Union[str, Path]] = None, **kwargs) -> List[Prediction]:
+    """Predict on photos (paths, folders, or float/uint8 Tensor[3, H, W]); ``model`` a model, checkpoint,
+    run folder or None (the shipped default model). With ``out``: ``predictions.json`` (one record per
+    photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``kwargs`` go to
+    :class:`Predictor` (tile, overlap, score_threshold, ...)."""
+    from ..io import read_image, save_image
+    from .checkpoint import load_model
+
+    if model is None:
+        from .default_model import load_default_model
+
+        model = load_default_model()
+    elif isinstance(model, (str, Path)):
+        model = load_model(model)
+    predictor = Predictor(model, device=device, **kwargs)
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    tensors = [x for x in items if isinstance(x, Tensor)]
+    files = collect_images([x for x in items if not isinstance(x, Tensor)])
+    results: List[Prediction] = []
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    named: List[Tuple[str, Any]] = [(f"image_{i}", t) for i, t in enumerate(tensors)] + [(str(f), f) for f in files]
+    for name, src in named:
+        image = read_image(src) if not isinstance(src, Tensor) else src
+        pred = predictor(image, name)
+        results.append(pred)
+        if out_dir is not None:
+            save_image(out_dir / f"{Path(name).stem}.png", draw(image, pred))
+    if out_dir is not None:
+        (out_dir / "predictions.json").write_text(json.dumps([p.to_dict() for p in results], indent=1) + "\n")
+        (out_dir / "coco_results.json").write_text(json.dumps(coco_results(results, model), indent=1) + "\n")
+    return results
+
+
+def coco_results(preds: Sequence[Prediction], model) -> Dict[str, Any]:
+    """COCO-style results: images (id, file_name, size), categories (the model's types) and one record per
+    region (image_id, category_id, bbox [x, y, w, h], score)."""
+    cats = [{"id": i, "name": n} for i, n in enumerate(model.det_classes or []) if i > 0]
+    by_name = {c["name"]: c["id"] for c in cats}
+    images, anns = [], []
+    for i, p in enumerate(preds, start=1):
+        images.append({"id": i, "file_name": p.file, "width": p.width, "height": p.height,
+                       "label": p.label})
+        for r in p.regions:
+            x0, y0, x1, y1 = r.box
+            anns.append({"image_id": i, "category_id": by_name[r.type], "score": round(r.score, 6),
+                         "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]})
+    return {"images": images, "categories": cats, "annotations": anns}
