@@ -23,6 +23,7 @@ from .distortions.spec import DistortionSpec, LevelSet, Parameter, Params
 from .errors import (DatasetError, DistortxError, ImageError, NativeUnavailableError, ParameterError,
                      PluginError, UnknownNameError)
 from .hookspecs import hookimpl
+from .models.registry import create_model, list_backbones, list_heads, list_models
 from .models.spec import BackboneSpec, HeadSpec
 from .plugins import get_plugin_manager
 
@@ -75,9 +76,17 @@ def distort(
     return out.squeeze(0) if single else out
 
 
+def estimate(images, what: str = "jpeg_quality", **kwargs):
+    """Estimate a degradation parameter of images from their pixels (Endo/Uchida's CNN, shipped weights):
+    ``what`` = "jpeg_quality" (1..100) or "noise_sigma" (0..255 scale); returns Tensor[N]. See
+    :func:`distortx.estimation.estimate` for ``return_map``, ``weights``, ``device``."""
+    from .estimation import estimate as _estimate
+
+    return _estimate(images, what=what, **kwargs)
+
 __all__ = [
     "BackboneSpec", "DatasetError", "DistortionSpec", "DistortxError", "HeadSpec", "ImageError", "LevelSet",
     "NativeUnavailableError", "Parameter", "ParameterError", "Params", "PluginError", "PresetSpec", "Region",
-    "UnknownNameError", "apply_regions", "distort", "get_distortion", "get_plugin_manager", "get_preset",
-    "hookimpl", "list_distortions", "list_presets", "__version__",
+    "UnknownNameError", "apply_regions", "create_model", "distort", "estimate", "get_distortion", "get_plugin_manager", "get_preset",
+    "hookimpl", "list_backbones", "list_distortions", "list_heads", "list_models", "list_presets", "__version__",
 ]

@@ -1,73 +1,41 @@
-"""Built-in backbones and heads, registered through ``distortx_backbones`` / ``distortx_heads``.
-
-Backbones map Tensor[N, 3, H, W] to a feature map Tensor[N, out_channels, h, w]. torchvision's definitions
-are used where they exist; no pretrained weights are downloaded: pass ``weights=PATH`` to load a state dict
-you supply. The SSD-specific pieces (atrous VGG, SSD head, parameter estimator) arrive with the model wave.
+"""Built-in backbones and heads, registered through ``distortx_backbones`` / ``distortx_heads`` (the same
+hooks plugins use). No pretrained weights are downloaded: every backbone takes ``weights=PATH``.
 """
 from __future__ import annotations
 
-from typing import Optional
-
-import torch
-from torch import nn
-
 from ..hookspecs import hookimpl
+from . import backbones as bb
+from . import heads
 from .spec import BackboneSpec, HeadSpec
-
-
-def _load(module: nn.Module, weights: Optional[str]) -> nn.Module:
-    if weights:
-        from ..errors import DistortxError
-
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            module.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-        except (OSError, RuntimeError, KeyError) as exc:
-            raise DistortxError(f"cannot load backbone weights from {weights}: {exc}") from exc
-    return module
-
-
-def simple_cnn(width: int = 32, weights: Optional[str] = None) -> nn.Module:
-    """Four conv-BN-ReLU blocks with stride-2 pooling: small enough to train on a CPU in minutes."""
-    layers, c_in = [], 3
-    for k in range(4):
-        c_out = width * 2**k
-        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-        if k < 3:
-            layers.append(nn.MaxPool2d(2))
-        c_in = c_out
-    return _load(nn.Sequential(*layers), weights)
-
-
-def vgg16(weights: Optional[str] = None) -> nn.Module:
-    """torchvision VGG-16 convolutional trunk (``features``), 512 output channels."""
-    from torchvision.models import vgg16 as tv_vgg16
-
-    return _load(tv_vgg16(weights=None).features, weights)
-
-
-def resnet101(weights: Optional[str] = None) -> nn.Module:
-    """torchvision ResNet-101 without its pooling and FC layers, 2048 output channels."""
-    from torchvision.models import resnet101 as tv_resnet101
-
-    net = tv_resnet101(weights=None)
-    return _load(nn.Sequential(*list(net.children())[:-2]), weights)
-
-
-def classifier(in_channels: int, num_classes: int, dropout: float = 0.0) -> nn.Module:
-    """Global average pool + (dropout) + linear: Tensor[N, C, h, w] -> logits Tensor[N, num_classes]."""
-    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_channels, num_classes))
 
 
 @hookimpl
 def distortx_backbones():
     return [
-        BackboneSpec("simple_cnn", simple_cnn, out_channels=256, description="4 conv blocks, CPU-trainable"),
-        BackboneSpec("vgg16", vgg16, out_channels=512, description="torchvision VGG-16 features"),
-        BackboneSpec("resnet101", resnet101, out_channels=2048, description="torchvision ResNet-101 trunk"),
+        BackboneSpec("dx_small", bb.dx_small, channels=(96, 160, 256), strides=(8, 16, 32),
+                     description="distortx's small depthwise-separable net (0.2 M params), the default; CPU-trainable"),
+        BackboneSpec("simple_cnn", bb.simple_cnn, channels=(256,), strides=(8,),
+                     description="4 conv-BN-ReLU blocks, one map"),
+        BackboneSpec("iqa_cnn", bb.iqa_cnn, channels=(800,), strides=(32,),
+                     description="Kang et al.'s IQA-CNN+ (Ahn's baseline): 50 7x7 kernels, min+max pool, FC 800 x2"),
+        BackboneSpec("vgg16", bb.vgg16, channels=(256, 512, 512, 512), strides=(4, 8, 16, 32),
+                     description="torchvision VGG-16: conv3_3, conv4_3, conv5_3, pool5"),
+        BackboneSpec("atrous_vgg16", bb.atrous_vgg16, channels=(512, 1024), strides=(8, 16),
+                     description="SSD's atrous VGG-16: L2Norm(conv4_3), fc7 (dilated fc6)"),
+        BackboneSpec("resnet18", bb.resnet18, channels=(64, 128, 256, 512), strides=(4, 8, 16, 32),
+                     description="torchvision ResNet-18 layer1..4"),
+        BackboneSpec("resnet50", bb.resnet50, channels=(256, 512, 1024, 2048), strides=(4, 8, 16, 32),
+                     description="torchvision ResNet-50 layer1..4"),
+        BackboneSpec("resnet101", bb.resnet101, channels=(256, 512, 1024, 2048), strides=(4, 8, 16, 32),
+                     description="torchvision ResNet-101 layer1..4"),
     ]
 
 
 @hookimpl
 def distortx_heads():
-    return [HeadSpec("classifier", classifier, task="classification", description="global pool + FC")]
+    return [
+        HeadSpec("classifier", heads.classifier, task="classification", consumes="last",
+                 description="global average pool + dropout + FC"),
+        HeadSpec("ssd", heads.ssd, task="detection", consumes="all",
+                 description="SSD: extra layers to 1x1, multibox convs, default boxes, MultiBoxLoss, fused NMS"),
+    ]

@@ -1,0 +1,76 @@
+"""Loading user weight files into backbones and models, with one-line errors on any mismatch.
+
+No weights are ever downloaded: a user passes a file holding a state dict (``torch.save(module.state_dict())``,
+or a checkpoint dict with a ``state_dict`` / ``model`` entry). Files are read with ``weights_only=True``, so
+loading never runs pickled code.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterable, Mapping, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import DistortxError
+
+
+def _shown(keys, n: int = 3) -> str:
+    keys = list(keys)
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def read_state_dict(path: Union[str, os.PathLike], what: str = "weights") -> Dict[str, Tensor]:
+    """The state dict in the file ``path`` (read with ``weights_only=True``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DistortxError(f"{what}: no file {os.fspath(path)!r}; give the path of a saved state dict") from None
+    except Exception as exc:  # unpickling errors of every kind: one line, no traceback from inside torch
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DistortxError(f"{what}: cannot read {os.fspath(path)!r} as a weights-only state dict ({first})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise DistortxError(f"{what}: {os.fspath(path)!r} holds no state dict (a mapping of names to tensors)")
+    return dict(state)
+
+
+def load_state(module: nn.Module, state: Mapping[str, Tensor], what: str,
+               ignore_prefixes: Iterable[str] = ()) -> nn.Module:
+    """Copy ``state`` into ``module``; raise one :class:`DistortxError` line listing every kind of mismatch.
+
+    Keys under ``ignore_prefixes`` (e.g. the ImageNet classifier ``fc.`` of a torchvision state dict loaded
+    into its backbone) are skipped. Missing keys, unexpected keys and shape mismatches are all errors.
+    """
+    ignore = tuple(ignore_prefixes)
+    state = {k: v for k, v in state.items() if not (ignore and k.startswith(ignore))}
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and state[k].shape != own[k].shape]
+    problems = []
+    if shapes:
+        problems.append(f"wrong shapes: {_shown(shapes)}")
+    if missing:
+        problems.append(f"missing: {_shown(missing)}")
+    if unexpected:
+        problems.append(f"unexpected: {_shown(unexpected)}")
+    if problems:
+        raise DistortxError(f"{what} do not fit the model ({'; '.join(problems)}); "
+                            f"were they saved from the same architecture and build arguments?")
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def load_weights(module: nn.Module, weights: Optional[Union[str, os.PathLike, Mapping[str, Tensor]]],
+                 what: str = "weights", ignore_prefixes: Iterable[str] = ()) -> nn.Module:
+    """Load ``weights`` (a path or a state dict; None = leave the module as initialised) into ``module``."""
+    if weights is None or weights == "":
+        return module
+    state = weights if isinstance(weights, Mapping) else read_state_dict(weights, what)
+    label = what if isinstance(weights, Mapping) else f"{what} {os.fspath(weights)!r}"
+    return load_state(module, state, label, ignore_prefixes)
