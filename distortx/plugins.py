@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = (
     "distortx.distortions.builtin",
     "distortx.models.builtin",
     "distortx.data.presets",
+    "distortx.estimation.plugin",
 )
 
 MAX_NATIVE_PARAMS = 4  # columns of the fused op's values tensor

@@ -28,6 +28,7 @@ def main() -> None:
 def _register() -> None:
     from . import dataset, distortions, plugins  # noqa: F401  (each adds its commands to `main`)
     from . import robustness  # noqa: F401  (`distortx robustness`)
+    from . import estimate  # noqa: F401  (`distortx estimate`)
 
 
 _register()

@@ -1,0 +1,26 @@
+"""Degradation-parameter estimation and the parameter-aware classifier (Endo, Tanaka, Okutomi).
+
+* :class:`ParamEstimator`: Uchida's dilated CNN predicting a JPEG quality or a noise sigma per pixel,
+  averaged over the image; :func:`estimate` runs the shipped estimators.
+* :class:`ParamAwareClassifier`: Endo's VGG-like classifier with the parameter as a second input,
+  estimated by a frozen estimator when unknown.
+* :func:`quality_from_jpeg`: the quality a JPEG file's own quantisation tables say (the exact baseline).
+* :func:`interval_mean_accuracy`: Endo's Eq. 1.
+"""
+from .api import estimate, get_estimator
+from .checkpoint import load_estimator, read_checkpoint_meta, save_estimator, shipped_weights
+from .metrics import JPEG_INTERVALS, NOISE_INTERVALS, interval_mean_accuracy, interval_table
+from .models import ParamAwareClassifier, ParamEstimator
+from .qtables import TableQuality, quality_from_jpeg, quality_from_tables
+from .targets import TARGETS, get_target
+
+try:  # the model registry (distortx.models.registry) lists Endo's two architectures
+    from . import archs  # noqa: F401
+except ImportError:  # an older distortx without the registry: the modules above still work
+    pass
+
+__all__ = [
+    "JPEG_INTERVALS", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
+    "estimate", "get_estimator", "get_target", "interval_mean_accuracy", "interval_table", "load_estimator", "read_checkpoint_meta",
+    "quality_from_jpeg", "quality_from_tables", "save_estimator", "shipped_weights",
+]

@@ -1,0 +1,90 @@
+"""``distortx.estimate``: the degradation parameter of images from their pixels alone, with the shipped
+(or your own) estimator. Large images are processed in tiles whose halo covers the receptive field, so
+the per-pixel map equals that of one pass over the whole image."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from ..errors import ImageError
+from .checkpoint import load_estimator, shipped_weights
+from .dilated import receptive_field
+from .models import ParamEstimator
+from .targets import get_target
+
+ImagesLike = Union[Tensor, Sequence[Tensor]]
+_CACHE: Dict[Tuple[str, str], ParamEstimator] = {}
+
+
+def get_estimator(what: str = "jpeg_quality", weights: Optional[str] = None,
+                  device: Union[str, torch.device] = "cpu") -> ParamEstimator:
+    """The estimator for ``what`` (shipped weights unless ``weights=PATH``), cached per file and device."""
+    path = weights or shipped_weights(what)
+    key = (str(path), str(torch.device(device)))
+    if key not in _CACHE:
+        _CACHE[key] = load_estimator(path, device)
+    return _CACHE[key]
+
+
+def _as_float(image: Tensor) -> Tensor:
+    if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3):
+        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+        raise ImageError(f"estimate needs images Tensor[N, 3, H, W] or a list of Tensor[3, H, W], got an image of {shape}")
+    if not image.is_floating_point() and image.dtype != torch.uint8:
+        raise ImageError(f"estimate needs float images in [0, 1] or uint8, got {image.dtype}")
+    x = image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
+    return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+
+
+def pixel_map(model: ParamEstimator, image: Tensor, tile: int = 512) -> Tensor:
+    """Per-pixel estimates Tensor[P, H, W] of one float image Tensor[3, H, W] (tiled past ``tile`` pixels)."""
+    _, h, w = image.shape
+    dev = next(model.parameters()).device
+    x = image.to(dev).unsqueeze(0)
+    if h <= tile and w <= tile:
+        return model.pixel_map(x)[0]
+    halo = receptive_field(model.config["dilations"] + [1]) // 2
+    out = torch.empty(model.config["num_params"], h, w, device=dev)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+            ya, xa = max(0, y0 - halo), max(0, x0 - halo)
+            part = model.pixel_map(x[:, :, ya: min(h, y1 + halo), xa: min(w, x1 + halo)])[0]
+            out[:, y0:y1, x0:x1] = part[:, y0 - ya: y0 - ya + (y1 - y0), x0 - xa: x0 - xa + (x1 - x0)]
+    return out
+
+
+def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = False,
+             weights: Optional[str] = None, device: Union[str, torch.device, None] = None, tile: int = 512):
+    """Estimate a degradation parameter of each image.
+
+    images: float Tensor[N, 3, H, W] in [0, 1] (uint8 accepted), one Tensor[3, H, W], or a list of
+    Tensor[3, H, W] of different sizes. what: "jpeg_quality" (IJG quality 1..100) or "noise_sigma"
+    (Gaussian sigma on the 0..255 scale). weights: an estimator checkpoint (default: the shipped one).
+    device: where to run (default: the images' device).
+    Returns Tensor[N] (float, on the CPU): the spatial mean of the per-pixel map, clamped to the
+    parameter's range; with ``return_map=True`` also the maps, a list of N Tensor[H, W] (clamped).
+    """
+    target = get_target(what)
+    if isinstance(images, Tensor):
+        if images.dim() == 3:
+            images = images.unsqueeze(0)
+        if images.dim() != 4:
+            raise ImageError(f"estimate needs images Tensor[N, 3, H, W], got {tuple(images.shape)}")
+        items: List[Tensor] = list(images.unbind(0))
+    else:
+        items = list(images)
+    if not items:
+        raise ImageError("estimate got no images")
+    dev = torch.device(device) if device is not None else items[0].device
+    model = get_estimator(what, weights, dev)
+    values, maps = [], []
+    with torch.inference_mode():
+        for img in items:
+            m = pixel_map(model, _as_float(img), tile)[0].clamp(target.low, target.high)
+            values.append(m.mean().cpu())
+            maps.append(m.cpu())
+    out = torch.stack(values).clamp(target.low, target.high)
+    return (out, maps) if return_map else out

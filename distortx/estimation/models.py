@@ -1,0 +1,111 @@
+"""Endo et al.'s two networks as ready modules: the parameter estimator and the parameter-aware classifier.
+
+Both keep a JSON-able ``config`` so ``ParamEstimator(**config)`` / ``ParamAwareClassifier(**config)``
+rebuild the architecture a state dict belongs to (see :mod:`distortx.estimation.checkpoint`).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ImageError
+from .dilated import UCHIDA_DILATIONS, DilatedBackbone
+from .endo_vgg import EndoVGG
+from .heads import ParamAwareHead, ParamEstimatorHead
+from .targets import get_target
+
+
+def _check_images(images: Tensor, who: str) -> None:
+    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3 or not images.is_floating_point():
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ImageError(f"{who} needs float images Tensor[N, 3, H, W] in [0, 1], got {shape}")
+
+
+class ParamEstimator(nn.Module):
+    """Degradation-parameter estimator (Endo's Fig. 2, top): per-pixel regression, averaged spatially.
+
+    what: "jpeg_quality" | "noise_sigma" (sets ``scale``) or None with an explicit ``scale``.
+    forward(images Tensor[N, 3, H, W] in [0, 1]) -> Tensor[N, P] (the spatial mean of :meth:`pixel_map`).
+    """
+
+    def __init__(self, what: Optional[str] = "jpeg_quality", width: int = 64,
+                 dilations: Sequence[int] = UCHIDA_DILATIONS, num_params: int = 1, scale: Optional[float] = None):
+        super().__init__()
+        if scale is None:
+            scale = get_target(what).scale if what else 1.0
+        self.config: Dict[str, Any] = {"what": what, "width": int(width), "dilations": [int(d) for d in dilations],
+                                       "num_params": int(num_params), "scale": float(scale)}
+        self.backbone = DilatedBackbone(width, dilations)
+        self.head = ParamEstimatorHead(self.backbone.channels, num_params, scale)
+
+    def pixel_map(self, images: Tensor) -> Tensor:
+        """Per-pixel estimates Tensor[N, P, H, W] in physical units (the map ``distortx estimate --map`` draws)."""
+        _check_images(images, "ParamEstimator")
+        return self.head.pixel_map(self.backbone(images))
+
+    def forward(self, images: Tensor) -> Tensor:
+        _check_images(images, "ParamEstimator")
+        return self.head(self.backbone(images))
+
+    def loss(self, images: Tensor, target: Tensor) -> Tensor:
+        """Pixel-wise MSE on the normalised scale: mean((map / scale - target / scale)^2); target Tensor[N] or [N, P]."""
+        _check_images(images, "ParamEstimator")
+        pred = self.head.normalised(self.backbone(images))
+        t = target.reshape(pred.shape[0], -1).float() / self.head.scale.view(1, -1)
+        return torch.mean((pred - t[:, :, None, None]) ** 2)
+
+
+class ParamAwareClassifier(nn.Module):
+    """Classifier with two inputs, the image and its degradation parameter (Endo's Fig. 1-b/c, Fig. 2 bottom).
+
+    num_params=0 gives the image-only network of the same trunk and head ("Org", "Jpg" in Endo's tables).
+    estimator: a trained :class:`ParamEstimator`, frozen (no gradient, always in eval mode); it supplies the
+    parameter when ``forward`` is called without one (Fig. 1-c). With known parameters pass ``params``
+    (Fig. 1-b; the estimator is skipped).
+    forward(images Tensor[N, 3, H, W] in [0, 1], params Tensor[N, P] | Tensor[N] | None) -> logits Tensor[N, K].
+    """
+
+    def __init__(self, num_classes: int = 10, num_params: int = 1, param_scale: float = 100.0, width: int = 64,
+                 stages: int = 3, spatial_dropout: float = 0.1, dropout: float = 0.5, batch_norm: bool = True,
+                 hidden: int = 256, estimator: Optional[ParamEstimator] = None):
+        super().__init__()
+        self.config: Dict[str, Any] = {"num_classes": int(num_classes), "num_params": int(num_params),
+                                       "param_scale": float(param_scale), "width": int(width), "stages": int(stages),
+                                       "spatial_dropout": float(spatial_dropout), "dropout": float(dropout),
+                                       "batch_norm": bool(batch_norm), "hidden": int(hidden)}
+        self.backbone = EndoVGG(width, stages, spatial_dropout, batch_norm)
+        self.head = ParamAwareHead(self.backbone.channels, num_classes, num_params, param_scale, hidden,
+                                   dropout=dropout)
+        self.estimator = None
+        if estimator is not None:
+            self.set_estimator(estimator)
+
+    def set_estimator(self, estimator: ParamEstimator) -> None:
+        """Attach a trained estimator, frozen."""
+        estimator.eval()
+        for p in estimator.parameters():
+            p.requires_grad_(False)
+        self.estimator = estimator
+
+    def train(self, mode: bool = True) -> "ParamAwareClassifier":
+        super().train(mode)
+        if self.estimator is not None:
+            self.estimator.eval()  # frozen: never back in training mode
+        return self
+
+    def estimate(self, images: Tensor) -> Tensor:
+        """The estimator's parameters Tensor[N, P] (no gradient)."""
+        if self.estimator is None:
+            from ..errors import ParameterError
+
+            raise ParameterError("this classifier has no estimator: pass params=Tensor[N, P] to forward")
+        with torch.no_grad():
+            return self.estimator(images).float()
+
+    def forward(self, images: Tensor, params: Optional[Tensor] = None) -> Tensor:
+        _check_images(images, "ParamAwareClassifier")
+        if self.head.num_params > 0 and params is None:
+            params = self.estimate(images)
+        return self.head(self.backbone(images), params)

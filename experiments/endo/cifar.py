@@ -1,0 +1,185 @@
+"""CIFAR-10 for Endo's experiment: loading the shared npz files, Keras-style augmentation on the GPU, and
+training the three compared classifiers."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from distortx.errors import DatasetError
+from distortx.estimation import ParamAwareClassifier, ParamEstimator
+from distortx.estimation.degrade import degrade, quantize8, sample_params
+from distortx.estimation.schedule import BudgetSchedule
+from distortx.estimation.targets import Target
+
+
+def load_split(folder: Path, split: str, limit: int = 0) -> Tuple[Tensor, Tensor]:
+    """uint8 Tensor[N, 3, 32, 32] and int64 labels Tensor[N] of ``cifar10_{train_20k,test}.npz`` in ``folder``
+    (or of the lossless WebP mosaics ``pack_data.py`` writes)."""
+    stem = {"train": "cifar10_train_20k", "test": "cifar10_test"}[split]
+    folder = Path(folder)
+    if (folder / f"{stem}.npz").is_file():
+        with np.load(folder / f"{stem}.npz") as z:
+            x, y = z["x"], z["y"]
+    elif (folder / f"{stem}.webp").is_file():
+        from PIL import Image
+
+        from pack_data import unmosaic
+
+        with np.load(folder / "cifar10_labels.npz") as z:
+            y = z[f"y_{split}"]
+        with Image.open(folder / f"{stem}.webp") as im:
+            x = unmosaic(np.asarray(im.convert("RGB")), y.shape[0])
+    else:
+        raise DatasetError(f"{folder / (stem + '.npz')} not found: pass --cifar DIR holding it "
+                           f"(see /work/shared/data/README.md) or pack_data.py's WebP files")
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y.astype(np.int64))
+
+
+@dataclass
+class Augment:
+    """Endo's CIFAR augmentation (zoom, shear, horizontal flip, rotation, vertical/horizontal shift; the
+    paper gives no ranges, these are common Keras settings), one random affine map per image, bilinear,
+    edges repeated (Keras ``fill_mode="nearest"``)."""
+
+    rotation_deg: float = 15.0
+    shift: float = 0.1
+    shear_deg: float = 10.0
+    zoom: float = 0.1
+    flip: bool = True
+
+    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
+        """float Tensor[N, 3, H, W] -> augmented, 8-bit quantised, same shape and device."""
+        n = x.shape[0]
+        r = torch.rand(n, 6, generator=g, dtype=torch.float64) * 2 - 1
+        rot = torch.deg2rad(r[:, 0] * self.rotation_deg)
+        shear = torch.deg2rad(r[:, 1] * self.shear_deg)
+        zx, zy = 1 + r[:, 2] * self.zoom, 1 + r[:, 3] * self.zoom
+        tx, ty = r[:, 4] * self.shift * 2, r[:, 5] * self.shift * 2  # affine_grid spans [-1, 1]
+        flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).double() if self.flip else torch.ones(n).double()
+        cos, sin = torch.cos(rot), torch.sin(rot)
+        # output -> input sampling map: rotation * shear * zoom, then the flip of x
+        a11 = (cos * zx) * flip
+        a12 = -sin * zy + cos * torch.tan(shear) * zy
+        a21 = (sin * zx) * flip
+        a22 = cos * zy + sin * torch.tan(shear) * zy
+        theta = torch.stack([torch.stack([a11, a12, tx], 1), torch.stack([a21, a22, ty], 1)], 1).float().to(x.device)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return quantize8(F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False))
+
+
+@dataclass
+class ClassifierTraining:
+    epochs: float = 30.0
+    batch_size: int = 256
+    lr: float = 2e-3
+    warmup: int = 100
+    width: int = 64
+    seconds: Optional[float] = None
+    seed: int = 0
+    amp: bool = True
+    log_every: int = 200
+
+
+def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor, cfg: ClassifierTraining,
+                     estimator: Optional[ParamEstimator] = None, log: Callable[[str], None] = print) -> Tuple[ParamAwareClassifier, dict]:
+    """Train one of Endo's three networks on (uint8) ``train_x`` on its device.
+
+    kind: "org" (clean images, image only), "deg" (degraded images, image only), "est" (degraded images +
+    the frozen ``estimator``'s parameter; Endo's proposed network)."""
+    dev = train_x.device
+    torch.manual_seed(cfg.seed)
+    model = ParamAwareClassifier(num_classes=10, num_params=1 if kind == "est" else 0, param_scale=target.scale,
+                                 width=cfg.width, estimator=estimator if kind == "est" else None).to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adamax(params, lr=cfg.lr)
+    n = train_x.shape[0]
+    per_epoch = max(1, n // cfg.batch_size)
+    sched = BudgetSchedule(int(math.ceil(cfg.epochs * per_epoch)), cfg.lr, min(cfg.warmup, per_epoch), cfg.seconds, dev)
+    g = torch.Generator().manual_seed(cfg.seed + {"org": 1, "deg": 2, "est": 3}[kind])
+    aug = Augment()
+    step, seen, correct, total = 0, 0, 0.0, 0
+    perm = torch.randperm(n, generator=g)
+    autocast = cfg.amp and dev.type == "cuda"
+    while not sched.done(step):
+        if seen + cfg.batch_size > n:
+            perm, seen = torch.randperm(n, generator=g), 0
+        idx = perm[seen: seen + cfg.batch_size].to(dev)
+        seen += cfg.batch_size
+        x = aug(train_x[idx].float().div_(255.0), g)
+        y = train_y[idx]
+        p = None
+        if kind != "org":
+            prm = sample_params(target.preset, x.shape[0], g)
+            x = degrade(x, target.distortion, prm.values[:, 0], prm.seed)
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        for group in opt.param_groups:
+            group["lr"] = sched.lr(step)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
+            if kind == "est":
+                p = model.estimate(x)
+            logits = model(x, p)
+            loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.after_step(step)
+        step += 1
+        if step % cfg.log_every == 0 or step == sched.steps:
+            acc = float((logits.argmax(1) == y).float().mean())
+            log(f"  {kind:>3} step {step}/{sched.steps}  loss {float(loss):.3f}  batch acc {acc:.3f}  {sched.elapsed:.0f}s")
+    model.eval()
+    return model, {"steps": step, "epochs": round(step * cfg.batch_size / n, 2), "seconds": round(sched.elapsed, 1)}
+
+
+@torch.no_grad()
+def sweep(models: dict, estimator: ParamEstimator, target: Target, test_x: Tensor, test_y: Tensor, values,
+          batch: int = 2500, amp: bool = True, known: Optional[str] = None) -> dict:
+    """Accuracy of every model and the estimator's per-image estimates at every parameter value.
+
+    models: name -> (model, uses_param). Images of value v are ``degrade(test, v)`` with seed = image index
+    (identical for every model). ``known``: name of a param-aware model also scored with the true value
+    (Endo's Fig. 1-b), reported as ``<known>_known``. Returns {"acc": {name: {v: acc}}, "est_mean": {v: ..},
+    "est_sd": {v: ..}}."""
+    dev = test_x.device
+    n = test_x.shape[0]
+    names = list(models) + ([f"{known}_known"] if known else [])
+    acc = {k: {} for k in names}
+    est_mean, est_sd = {}, {}
+    autocast = amp and dev.type == "cuda"
+    for v in values:
+        hits = {k: 0 for k in names}
+        ests = []
+        for s in range(0, n, batch):
+            clean = test_x[s: s + batch].float().div_(255.0)
+            x = degrade(clean, target.distortion, torch.full((clean.shape[0],), float(v)),
+                        torch.arange(s, s + clean.shape[0]))
+            y = test_y[s: s + batch]
+            if dev.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
+                est = estimator(x).float()
+                ests.append(est[:, 0])
+                for k, (m, uses) in models.items():
+                    hits[k] += int((m(x, est if uses else None).argmax(1) == y).sum())
+                if known:
+                    m = models[known][0]
+                    truth = torch.full_like(est, float(v))
+                    hits[f"{known}_known"] += int((m(x, truth).argmax(1) == y).sum())
+        e = torch.cat(ests)
+        est_mean[int(v)], est_sd[int(v)] = float(e.mean()), float(e.std(unbiased=False))
+        for k in names:
+            acc[k][int(v)] = hits[k] / n
+    return {"acc": acc, "est_mean": est_mean, "est_sd": est_sd}

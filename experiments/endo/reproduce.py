@@ -1,0 +1,241 @@
+"""Endo, Tanaka, Okutomi, *CNN-based Classification of Degraded Images*, reproduced on CIFAR-10.
+
+    python experiments/endo/reproduce.py --what jpeg|noise|both --device cpu|cuda --out DIR [--quick]
+
+For each experiment (JPEG quality / Gaussian noise sigma):
+1. train the degradation-parameter estimator (Uchida's dilated CNN, pixel-wise MSE, Adamax) on 64x64
+   patches of --photos, degraded as the ``endo-jpeg`` / ``endo-noise`` preset draws (q ~ U{1..100},
+   sigma ~ U[0, 50]) by distortx's synthesis (JPEG bit-exact with Pillow);
+2. train the three CIFAR-10 classifiers of Endo's Table 1 on --cifar (20k train images): Org (clean
+   images), Jpg / Noisy (degraded images, image only) and Jpg + Est. Q.F. / Noisy + Est. N.L. (degraded
+   images + the frozen estimator's parameter), the same trunk and head for all three;
+3. degrade the 10k test images at every q in 1..100 (every sigma in 0..50), score the three networks
+   (and the parameter-aware one fed the true value), record the estimator's mean and S.D.;
+4. write to --out: results.json, tables.md (the paper's Tables 2/3, 5/6 with its numbers beside ours and
+   the baselines: JPEG quality from the file's quantisation tables; skimage's estimate_sigma),
+   fig_accuracy_*.png, fig_estimator_*.png, the estimator weights (jpeg_quality.pt, noise_sigma.pt,
+   loadable with weights_only=True) and log.txt.
+
+Sizing: with --device cuda the training phases run on wall-clock budgets (--est-seconds, --cls-seconds;
+the step count is re-planned after 25 steps), so both experiments take about 3 minutes on an H100.
+--quick shrinks everything so the whole pipeline runs on one CPU thread in under 3 minutes (a smoke test,
+not a result).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))  # a source checkout works without installing distortx
+
+from distortx.estimation import get_target, load_estimator, save_estimator  # noqa: E402
+from distortx.estimation.baselines import jpeg_quality_pillow_tables, noise_sigma_skimage  # noqa: E402
+from distortx.estimation.degrade import degrade  # noqa: E402
+from distortx.estimation.patches import PatchBank, load_photos  # noqa: E402
+from distortx.estimation.train import EstimatorTraining, train_estimator  # noqa: E402
+
+import cifar  # noqa: E402
+import paper  # noqa: E402
+import report  # noqa: E402
+
+EXPERIMENTS = {
+    "jpeg": {"target": "jpeg_quality", "values": list(range(1, 101))},
+    "noise": {"target": "noise_sigma", "values": list(range(0, 51))},
+}
+
+#: (cuda defaults, --quick defaults); any flag given on the command line wins
+PROFILES = {
+    "full": dict(est_steps=20000, est_seconds=25.0, est_batch=256, est_width=64, cls_epochs=100.0, cls_seconds=14.0,
+                 cls_batch=256, width=64, train_limit=0, test_limit=0, baseline_limit=1000, eval_batch=2500,
+                 photo_limit=0),
+    "quick": dict(est_steps=12, est_seconds=None, est_batch=8, est_width=16, cls_epochs=1.0, cls_seconds=None,
+                  cls_batch=100, width=8, train_limit=1000, test_limit=100, baseline_limit=10, eval_batch=100,
+                  photo_limit=8),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--what", choices=["jpeg", "noise", "both"], default="both")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run (CPU, < 3 minutes)")
+    ap.add_argument("--photos", type=Path, default=Path("/work/shared/data/photos"))
+    ap.add_argument("--cifar", type=Path, default=Path("/work/shared/data/cifar10"))
+    ap.add_argument("--estimator-weights", type=Path, default=None,
+                    help="folder with jpeg_quality.pt / noise_sigma.pt: skip estimator training")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs)")
+    for name, typ in (("est_steps", int), ("est_seconds", float), ("est_batch", int), ("est_width", int),
+                      ("cls_epochs", float), ("cls_seconds", float), ("cls_batch", int), ("width", int),
+                      ("train_limit", int), ("test_limit", int), ("baseline_limit", int), ("eval_batch", int),
+                      ("photo_limit", int)):
+        ap.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    a = ap.parse_args(argv)
+    prof = PROFILES["quick" if a.quick else "full"]
+    for k, v in prof.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    if a.est_seconds is not None and a.est_seconds <= 0:
+        a.est_seconds = None
+    if a.cls_seconds is not None and a.cls_seconds <= 0:
+        a.cls_seconds = None
+    return a
+
+
+class Logger:
+    def __init__(self, path: Path):
+        self.f = open(path, "a")
+        self.t0 = time.time()
+
+    def __call__(self, msg: str) -> None:
+        line = f"[{time.time() - self.t0:6.1f}s] {msg}"
+        print(line, flush=True)
+        self.f.write(line + "\n")
+        self.f.flush()
+
+
+def baseline(what: str, clean: torch.Tensor, truths) -> dict:
+    """Mean and S.D. of the non-learned baseline at each truth value on ``clean`` (CPU float images)."""
+    out = {}
+    for t in truths:
+        if what == "jpeg":
+            est = jpeg_quality_pillow_tables(clean, t)
+        else:
+            noisy = degrade(clean, "gaussian_noise_sigma", torch.full((clean.shape[0],), float(t)),
+                            torch.arange(clean.shape[0]))
+            est = noise_sigma_skimage(noisy)
+        out[str(t)] = {"mean": float(est.mean()), "sd": float(est.std(unbiased=False)), "n": int(clean.shape[0])}
+    return out
+
+
+def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> dict:
+    target = get_target(EXPERIMENTS[what]["target"])
+    timings = {}
+    t = time.time()
+    if a.estimator_weights is not None:
+        estimator = load_estimator(a.estimator_weights / f"{target.name}.pt", dev)
+        log(f"[{what}] estimator loaded from {a.estimator_weights / (target.name + '.pt')}")
+        est_info = {"loaded_from": str(a.estimator_weights / f"{target.name}.pt")}
+    else:
+        cfg = EstimatorTraining(steps=a.est_steps, batch_size=a.est_batch, width=a.est_width,
+                                max_seconds=a.est_seconds, seed=a.seed, warmup=min(100, max(1, a.est_steps // 10)),
+                                log_every=max(1, min(200, a.est_steps // 4)))
+        log(f"[{what}] training the {target.name} estimator (width {a.est_width}, batch {a.est_batch} x 64x64, "
+            f"budget {a.est_seconds or '-'} s)")
+        res = train_estimator(target.name, data["bank"], cfg, log=log)
+        estimator = res.model
+        est_info = {"steps": res.steps, "batch_size": a.est_batch, "width": a.est_width, "seconds": round(res.seconds, 1),
+                    "patches": res.steps * a.est_batch, "history": res.history}
+        save_estimator(estimator, a.out / f"{target.name}.pt",
+                       {"trained_on": f"{len(data['bank'])} photos, 64x64 patches", "steps": res.steps,
+                        "batch_size": a.est_batch, "device": str(dev), "seconds": round(res.seconds, 1),
+                        "script": "experiments/endo/reproduce.py"})
+    timings["estimator"] = round(time.time() - t, 1)
+
+    ccfg = cifar.ClassifierTraining(epochs=a.cls_epochs, batch_size=a.cls_batch, width=a.width, seconds=a.cls_seconds,
+                                    seed=a.seed, log_every=max(1, min(200, int(a.cls_epochs * 20000 / a.cls_batch) // 4)))
+    models, cls_info = {}, {}
+    for kind in ("org", "deg", "est"):
+        t = time.time()
+        log(f"[{what}] training classifier {kind} ({paper.NETWORKS[what][('org', 'deg', 'est').index(kind)]})")
+        m, info = cifar.train_classifier(kind, target, data["train_x"], data["train_y"], ccfg,
+                                         estimator=estimator if kind == "est" else None, log=log)
+        models[kind] = (m, kind == "est")
+        cls_info[kind] = info
+        timings[f"classifier_{kind}"] = round(time.time() - t, 1)
+
+    t = time.time()
+    log(f"[{what}] evaluating on {data['test_x'].shape[0]} test images at {len(EXPERIMENTS[what]['values'])} values")
+    res = cifar.sweep(models, estimator, target, data["test_x"], data["test_y"], EXPERIMENTS[what]["values"],
+                      batch=a.eval_batch, known="est")
+    timings["evaluation"] = round(time.time() - t, 1)
+
+    t = time.time()
+    n_base = min(a.baseline_limit, data["test_x"].shape[0])
+    try:
+        res["baseline"] = baseline(what, data["test_x"][:n_base].cpu().float().div(255.0), sorted(paper.ESTIMATOR[what]))
+    except Exception as exc:  # a missing optional package must not cost the whole run
+        log(f"[{what}] baseline skipped: {type(exc).__name__}: {exc}")
+        res["baseline"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+    timings["baseline"] = round(time.time() - t, 1)
+    res.update({"estimator": est_info, "classifiers": cls_info, "timings_s": timings,
+                "intervals": report.interval_rows(what, res)})
+    return res
+
+
+def write_outputs(a, results: dict, meta: dict) -> None:
+    def keys_to_str(d):
+        if isinstance(d, dict):
+            return {str(k): keys_to_str(v) for k, v in d.items()}
+        if isinstance(d, list):
+            return [keys_to_str(v) for v in d]
+        return d
+
+    (a.out / "results.json").write_text(json.dumps(keys_to_str({"meta": meta, "experiments": results}), indent=1))
+    md = [f"# Endo et al. reproduced: {meta['device_name']}, total {meta.get('total_s', '?')} s"
+          f"{' (--quick smoke run: not a result)' if a.quick else ''}\n"]
+    for what, res in results.items():
+        n = {"jpeg": (2, 3), "noise": (5, 6)}[what]
+        md.append(f"## {what}: estimator (Table {n[0]})\n\n" + report.estimator_table(what, res))
+        md.append(f"## {what}: interval mean accuracy (Table {n[1]})\n\n" + report.interval_table(what, res))
+        figs = report.figures(what, res, a.out)
+        md.append("\n".join(f"![{f}]({f})" for f in figs) + "\n")
+        md.append(f"timings (s): {json.dumps(res['timings_s'])}\n")
+    (a.out / "tables.md").write_text("\n".join(md))
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    t_start = time.time()
+    a.out.mkdir(parents=True, exist_ok=True)
+    log = Logger(a.out / "log.txt")
+    dev = torch.device(a.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(a.threads)
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or 'cpu'}, {a.threads} thread(s))"
+    log(f"device {name}; torch {torch.__version__}; args {vars(a)}")
+    from distortx._ext import native_available
+
+    meta = {"device_name": name, "torch": torch.__version__, "python": platform.python_version(),
+            "native_core": native_available(), "args": {k: str(v) for k, v in vars(a).items()}}
+    t = time.time()
+    data = {}
+    train_x, train_y = cifar.load_split(a.cifar, "train", a.train_limit)
+    test_x, test_y = cifar.load_split(a.cifar, "test", a.test_limit)
+    data.update(train_x=train_x.to(dev), train_y=train_y.to(dev), test_x=test_x.to(dev), test_y=test_y.to(dev))
+    if a.estimator_weights is None:
+        data["bank"] = PatchBank(load_photos(a.photos, 64, a.photo_limit), 64, dev)
+    meta["load_s"] = round(time.time() - t, 1)
+    log(f"data: {train_x.shape[0]} train / {test_x.shape[0]} test CIFAR images, "
+        f"{len(data['bank']) if 'bank' in data else 0} photos ({meta['load_s']} s)")
+    whats = ["jpeg", "noise"] if a.what == "both" else [a.what]
+    results = {}
+    for what in whats:
+        results[what] = run_experiment(what, a, dev, data, log)
+        meta["total_s"] = round(time.time() - t_start, 1)
+        write_outputs(a, results, meta)
+        for row in results[what]["intervals"]:
+            log(f"[{what}] Acc{tuple(row['interval'])}: org {row['org']:.3f}  deg {row['deg']:.3f}  "
+                f"est {row['est']:.3f}  (known {row['est_known']:.3f})")
+    meta["total_s"] = round(time.time() - t_start, 1)
+    write_outputs(a, results, meta)
+    log(f"done in {meta['total_s']} s; wrote {a.out}/results.json, tables.md, figures, estimator weights")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Train one degradation-parameter estimator on photo patches and save it as a checkpoint.
+
+    python experiments/endo/train_estimator.py --what jpeg_quality --out jpeg_quality.pt \
+        [--photos /work/shared/data/photos] [--device cpu|cuda] [--steps N] [--seconds S] [--width 64]
+
+(`reproduce.py` trains both estimators as part of the full experiment; this script is the estimator alone,
+e.g. for the small CPU-trained weights shipped in distortx/estimation/weights/.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a source checkout without installing
+
+from distortx.estimation.checkpoint import save_estimator  # noqa: E402
+from distortx.estimation.patches import PatchBank, load_photos  # noqa: E402
+from distortx.estimation.train import EstimatorTraining, train_estimator  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--what", choices=["jpeg_quality", "noise_sigma"], required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--photos", type=Path, default=Path("/work/shared/data/photos"))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--seconds", type=float, default=None, help="wall-clock budget (re-plans the step count)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    if a.device == "cpu":
+        torch.set_num_threads(a.threads)
+    photos = load_photos(a.photos)
+    bank = PatchBank(photos, a.patch, a.device)
+    cfg = EstimatorTraining(steps=a.steps, batch_size=a.batch, lr=a.lr, warmup=min(100, a.steps // 10),
+                            width=a.width, max_seconds=a.seconds, seed=a.seed, log_every=100)
+    t0 = time.time()
+    res = train_estimator(a.what, bank, cfg, log=lambda m: print(m, flush=True))
+    meta = {"trained_on": f"{len(photos)} photos of {a.photos.name}, {a.patch}x{a.patch} patches", "steps": res.steps,
+            "batch_size": a.batch, "device": a.device, "seconds": round(time.time() - t0, 1),
+            "final_pixel_rmse": res.history[-1]["pixel_rmse"] if res.history else None,
+            "script": "experiments/endo/train_estimator.py"}
+    save_estimator(res.model, a.out, meta)
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""`distortx estimate` end to end (user weights here; the shipped ones in test_estimation_shipped.py)."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from distortx.cli import main
+from distortx.estimation import ParamEstimator, save_estimator
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "jpeg.pt"
+    save_estimator(ParamEstimator("jpeg_quality", width=4), path)
+    return str(path)
+
+
+@pytest.fixture()
+def jpeg_file(tmp_path, photo):
+    path = tmp_path / "photo.jpg"
+    arr = (photo[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    Image.fromarray(arr).save(path, quality=42)
+    return path
+
+
+def test_estimate_prints_the_estimate_and_the_files_tables(jpeg_file, weights, tmp_path):
+    out_png = tmp_path / "map.png"
+    r = CliRunner().invoke(main, ["estimate", str(jpeg_file), "--weights", weights, "--map", str(out_png)])
+    assert r.exit_code == 0, r.output
+    assert "JPEG quality" in r.output and "quantisation tables say quality 42 (exact IJG tables)" in r.output
+    with Image.open(out_png) as im:
+        assert im.size == (96, 96) and im.mode == "RGB"
+
+
+def test_estimate_json(jpeg_file, weights):
+    r = CliRunner().invoke(main, ["estimate", str(jpeg_file), "--weights", weights, "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["what"] == "jpeg_quality" and 1 <= data["estimate"] <= 100
+    assert data["quantisation_tables"] == {"quality": 42, "exact": True}
+    assert data["map_min"] <= data["estimate"] <= data["map_max"]
+
+
+def test_estimate_errors_are_one_line(tmp_path, weights):
+    r = CliRunner().invoke(main, ["estimate", str(tmp_path / "nope.png"), "--weights", weights])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "error" in r.output
+    r = CliRunner().invoke(main, ["estimate", str(tmp_path / "nope.png"), "--what", "blur"])
+    assert r.exit_code == 2 and "blur" in r.output
