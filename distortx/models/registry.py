@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 from ..errors import ParameterError, UnknownNameError
 
-ARCH_MODULES = ["distortx.models.assemble"]
+ARCH_MODULES = ["distortx.models.assemble", "distortx.estimation.archs"]
 """Modules whose import registers architectures (append yours, or import it before create_model)."""
 
 _MODELS: Dict[str, Callable] = {}
