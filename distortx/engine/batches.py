@@ -37,7 +37,43 @@ def class_lookup(source_classes: Sequence[str], model_classes: Sequence[str], of
 
 
 class BatchStream:
-    """Endless batches of one task from one source (see the module docstring)."""
+    """Endless batches of one task (see the module docstring). A source whose ``preset`` is a list of presets
+    takes its batches from each preset in turn (e.g. Ahn's basic and difficult detection protocols)."""
+
+    def __init__(self, task: str, source: SourceConfig, model, images: Optional[str], seed: int,
+                 device: str, split: str, shuffle: bool = True, mix_units: int = 4):
+        from dataclasses import replace
+
+        presets = source.preset if isinstance(source.preset, (list, tuple)) else [source.preset]
+        self.task, self.split = task, split
+        self.parts = [_OneSource(task, replace(source, preset=p), model, images, seed, device, split, shuffle,
+                                 mix_units) for p in presets]
+        self.k = 0
+
+    def state(self) -> Dict[str, Any]:
+        return {"k": self.k, "parts": [p.state() for p in self.parts]}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.k = int(state["k"])
+        for p, st in zip(self.parts, state["parts"]):
+            p.load_state(st)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Dict[str, Any]:
+        part = self.parts[self.k % len(self.parts)]
+        self.k += 1
+        return next(part)
+
+    def epoch_batches(self, limit: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+        """One pass over epoch 0 of every preset (validation), at most ``limit`` batches from each."""
+        for p in self.parts:
+            yield from p.epoch_batches(limit)
+
+
+class _OneSource:
+    """Endless batches of one task from one preset or folder."""
 
     def __init__(self, task: str, source: SourceConfig, model, images: Optional[str], seed: int,
                  device: str, split: str, shuffle: bool = True, mix_units: int = 4):
@@ -199,11 +235,10 @@ def default_val_split(stream_or_splits: Sequence[str]) -> Optional[str]:
 
 def source_splits(source: SourceConfig) -> List[str]:
     if source.preset is not None:
-        from .. import get_preset
         from ..data.user_preset import resolve_preset
 
-        preset = resolve_preset(source.preset) if source.preset.endswith(".toml") else get_preset(source.preset)
-        return [s for s, _ in preset.splits]
+        first = source.preset[0] if isinstance(source.preset, (list, tuple)) else source.preset
+        return [s for s, _ in resolve_preset(first).splits]
     from ..data.datasets import load_manifest
 
     return [s for s, _ in load_manifest(source.folder)["preset"]["splits"]]

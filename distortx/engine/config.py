@@ -64,7 +64,7 @@ class ModelConfig:
 class SourceConfig:
     """One stream of batches for one task: a preset rendered on the fly, or a folder of `distortx generate`."""
 
-    preset: Optional[str] = None
+    preset: Any = None                     # a preset name / .toml path, or a list of them (taken in turn)
     folder: Optional[str] = None
     batch_size: int = 16
     split: str = "train"
@@ -77,6 +77,7 @@ class SourceConfig:
 @dataclass
 class DataConfig:
     images: Optional[str] = None           # reference photos for presets (None: embedded samples)
+    val_images: Optional[str] = None       # photos for validation (default: `images`, split val_split)
     seed: int = 0
     classification: Optional[SourceConfig] = None
     detection: Optional[SourceConfig] = None
@@ -132,6 +133,7 @@ class TrainSettings:
     best_metric: Optional[str] = None      # e.g. "detection/map50" (default: detection mAP@0.5, else accuracy)
     stages: List[StageConfig] = field(default_factory=list)
     threads: Optional[int] = None          # torch intra-op threads on CPU
+    max_minutes: Optional[float] = None    # time budget: after 20 timed steps, train.steps shrinks to fit it
 
 
 @dataclass
@@ -261,6 +263,9 @@ def check_config(cfg: TrainConfig) -> None:
     for task, s in sources.items():
         if (s.preset is None) == (s.folder is None):
             raise ConfigError(f"[data.{task}] needs exactly one of preset or folder")
+        presets = s.preset if isinstance(s.preset, list) else [s.preset]
+        if s.preset is not None and (not presets or not all(isinstance(p, str) for p in presets)):
+            raise ConfigError(f"data.{task}.preset must be a preset name or .toml path, or a list of them")
         if s.batch_size < 1:
             raise ConfigError(f"data.{task}.batch_size must be >= 1, got {s.batch_size}")
         if not s.weight > 0:

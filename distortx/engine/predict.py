@@ -2,7 +2,7 @@
 
 Tiling rule (distortions live at the pixel scale, so photos are NOT resized to the model's input: a
 downscaled noisy photo looks clean). A photo is cut into ``tile`` x ``tile`` tiles (the model's training
-crop, 300 for the Ahn detection presets) overlapping by ``overlap`` pixels, the last row/column shifted to
+crop, 300 for the Ahn detection presets) overlapping by ``overlap`` pixels (default tile / 6: 50 px), the last row/column shifted to
 end at the border; a photo smaller than a tile is padded by reflection (the padding is excluded from the
 boxes). Classification = the mean of the tiles' class probabilities. Detection = every tile's decoded
 boxes moved to photo coordinates, boxes cut by a tile border that lies inside the photo dropped when a
@@ -105,12 +105,13 @@ def _pad_to(image: Tensor, tile: int) -> Tensor:
 class Predictor:
     """Runs a model over photos of any size by tiles (see the module docstring)."""
 
-    def __init__(self, model, device: str = "cpu", tile: Optional[int] = None, overlap: int = 50,
+    def __init__(self, model, device: str = "cpu", tile: Optional[int] = None, overlap: Optional[int] = None,
                  batch_size: int = 16, score_threshold: float = 0.5, iou_threshold: float = 0.45,
                  max_side: int = 3000):
         self.model = model.to(device).eval()
         self.device = device
         self.tile = int(tile or model.config.get("image_size") or 300)
+        overlap = self.tile // 6 if overlap is None else overlap
         if overlap < 0 or overlap >= self.tile:
             raise DistortxError(f"overlap must be in [0, {self.tile}), got {overlap}")
         self.overlap, self.batch_size = int(overlap), int(batch_size)

@@ -218,6 +218,9 @@ def build_model(cfg: TrainConfig):
     if classes is None:
         classes = _types_of_sources(cfg)
     kwargs = dict(cfg.model.kwargs)
+    crop = _crop_of_sources(cfg)
+    if crop is not None:
+        kwargs.setdefault("image_size", crop)  # the training crop: predict's tile size
     try:
         model = create_model(cfg.model.arch, backbone=cfg.model.backbone, classes=list(classes), **kwargs)
     except TypeError as exc:
@@ -232,15 +235,28 @@ def build_model(cfg: TrainConfig):
     return model
 
 
+def _crop_of_sources(cfg: TrainConfig) -> Optional[int]:
+    """Crop side of the detection source (else the first source), None for folders."""
+    from ..data.user_preset import resolve_preset
+
+    sources = cfg.data.sources()
+    for task in ("detection", *sources):
+        s = sources.get(task)
+        if s is not None and s.preset is not None:
+            first = s.preset[0] if isinstance(s.preset, list) else s.preset
+            return int(resolve_preset(first).crop)
+    return None
+
+
 def _types_of_sources(cfg: TrainConfig) -> List[str]:
     types: List[str] = []
     for s in cfg.data.sources().values():
         if s.preset is not None:
-            from .. import get_preset
             from ..data.user_preset import resolve_preset
 
-            preset = resolve_preset(s.preset) if s.preset.endswith(".toml") else get_preset(s.preset)
-            names = list(preset.distortions)
+            names = []
+            for p in (s.preset if isinstance(s.preset, list) else [s.preset]):
+                names += [n for n in resolve_preset(p).distortions if n not in names]
         else:
             from ..data.datasets import load_manifest
 
@@ -392,8 +408,8 @@ class Trainer:
             if split is None:
                 continue
             try:
-                stream = BatchStream(task, s, self.model, self.cfg.data.images, self.cfg.data.seed, self.device,
-                                     split, shuffle=False, mix_units=1)
+                stream = BatchStream(task, s, self.model, self.cfg.data.val_images or self.cfg.data.images,
+                                     self.cfg.data.seed, self.device, split, shuffle=False, mix_units=1)
             except DistortxError as exc:  # e.g. an empty validation split with few photos
                 self.log.write({"step": self.step, "warning": f"no {task} validation: {exc}"})
                 continue
@@ -401,6 +417,24 @@ class Trainer:
                                       amp=self.cuda and self.cfg.train.amp)
             results.update(report.summary())
         return results
+
+    def _fit_budget(self, seconds_left: float, per_step: float, stop_at: Optional[int]) -> int:
+        """Shrink train.steps (and the stages, proportionally) so the rest fits ``seconds_left`` (10 % kept
+        for evaluations and checkpoints); returns the new end step. Logged as a "budget" record."""
+        cfg = self.cfg.train
+        fit = self.step + max(1, int(0.9 * seconds_left / max(per_step, 1e-9)))
+        if fit < cfg.steps:
+            old = cfg.steps
+            if cfg.stages:
+                scale = fit / old
+                for st in cfg.stages:
+                    st.steps = max(1, round(st.steps * scale))
+                cfg.stages[-1].steps += fit - sum(st.steps for st in cfg.stages)
+            cfg.steps = fit
+            self.schedule = self._schedule()
+            self.log.write({"step": self.step, "budget": {"steps_before": old, "steps": fit,
+                                                           "seconds_per_step": round(per_step, 4)}})
+        return cfg.steps if stop_at is None else min(cfg.steps, int(stop_at))
 
     def _best_key(self) -> str:
         if self.cfg.train.best_metric:
@@ -421,6 +455,7 @@ class Trainer:
         window_images, window_t = 0, time.perf_counter()
         current_stage: Optional[StageConfig] = None
         last_parts: Dict[str, float] = {}
+        first_step, t_timed = self.step, t_start
         try:
             while self.step < end:
                 task, stage = self.schedule[self.step]
@@ -429,6 +464,11 @@ class Trainer:
                     current_stage = stage
                 parts = self.train_step(task)
                 self.step += 1
+                if cfg.max_minutes and self.step == first_step + 1:
+                    t_timed = time.perf_counter()  # the first step (warm-up, allocations) is not timed
+                if cfg.max_minutes and self.step == first_step + 21:
+                    end = self._fit_budget(cfg.max_minutes * 60 - (time.perf_counter() - t_start),
+                                           (time.perf_counter() - t_timed) / 20, stop_at)
                 window_images += parts["images"] * self.world
                 if not all(math.isfinite(v) for v in parts.values()):
                     raise DistortxError(f"loss became {parts.get('loss')} at step {self.step} ({task}); "

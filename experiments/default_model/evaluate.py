@@ -1,0 +1,191 @@
+"""Measure the default model on the held-out test photos of split.json (the numbers of docs/model_card.md).
+
+    python experiments/default_model/prepare.py            # once: crops in experiments/default_model/photos
+    python experiments/default_model/evaluate.py [--model distortx/weights/ynet_dx_small.pt] [--out DIR]
+
+Writes DIR/results.json, DIR/tables.md and the figures (confusion matrix, PR curves, mAP vs IoU, AP vs region
+size, accuracy per level, learning curve when --log is given):
+  1. classification on the test photos: clean + Ahn's 8 types x Ahn's 3 levels (cls_test.toml);
+  2. detection on the test photos: Ahn basic and difficult protocols (det_basic.toml / det_difficult.toml);
+  3. false alarms on clean photos saved by Pillow as JPEG at quality 90 and 95 (a camera's own compression);
+  4. other photos and independently made distortions: scikit-image's bundled sample photos (never used in
+     training), clean and distorted by scikit-image / Pillow (random_noise, gaussian filter, Pillow JPEG);
+  5. CPU speed at 300 x 300 (batch 1 and 16, forward + decode + NMS).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _pillow_jpeg(u8: torch.Tensor, q: int) -> torch.Tensor:
+    buf = io.BytesIO()
+    Image.fromarray(u8.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=q)
+    return torch.from_numpy(np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))).permute(2, 0, 1)
+
+
+def classify(model, images: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Class probabilities [N, K] of 300 x 300 float images."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, images.shape[0], batch):
+            out.append(model(images[i:i + batch], postprocess=False).logits.float().softmax(1))
+    return torch.cat(out)
+
+
+def load_test_crops(folder: Path) -> torch.Tensor:
+    from distortx.io import read_image
+
+    files = sorted(folder.glob("*.png"))
+    return torch.stack([read_image(f) for f in files])
+
+
+def skimage_photos(size: int = 300) -> torch.Tensor:
+    """scikit-image's bundled colour photos (not the three distortx embeds) as 300 x 300 centre crops."""
+    from skimage import data
+
+    from distortx.data.sources import prepare_reference
+
+    names = ["rocket", "coffee", "chelsea", "astronaut", "hubble_deep_field", "immunohistochemistry",
+             "retina", "colorwheel", "cat", "motorcycle_left", "logo"]
+    crops = []
+    for n in names:
+        if n in ("coffee", "chelsea", "astronaut", "cat", "colorwheel", "logo"):  # embedded / not photos
+            continue
+        try:
+            img = getattr(data, n)()
+        except Exception:
+            continue
+        img = img[0] if isinstance(img, tuple) else img
+        if img.ndim != 3 or img.shape[2] < 3:
+            continue
+        t = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1)
+        crops.append(prepare_reference(t, size, resize=True)[0])
+    return torch.stack(crops)
+
+
+def independent_distortions(u8: torch.Tensor):
+    """(name, uint8 images) made by scikit-image / Pillow, not distortx, at Ahn-like strengths."""
+    from skimage.filters import gaussian
+    from skimage.util import random_noise
+
+    x = u8.permute(0, 2, 3, 1).numpy()
+    rng = np.random.default_rng(0)
+    to_t = (lambda a: torch.from_numpy((np.clip(a, 0, 1) * 255).round().astype(np.uint8)).permute(0, 3, 1, 2))
+    yield "gaussian_noise", to_t(np.stack([random_noise(i, mode="gaussian", var=0.025, rng=rng) for i in x]))
+    yield "gaussian_blur", to_t(np.stack([gaussian(i / 255.0, sigma=3, channel_axis=-1) for i in x]))
+    yield "salt_pepper", to_t(np.stack([random_noise(i, mode="s&p", amount=0.025, rng=rng) for i in x]))
+    yield "jpeg", torch.stack([_pillow_jpeg(t, 10) for t in u8])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
+    ap.add_argument("--photos", default=str(HERE / "photos" / "test"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "model_card"))
+    ap.add_argument("--log", default=None, help="the training run's log.jsonl (learning curve)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from distortx.engine.checkpoint import load_model
+    from distortx.engine.evaluate import evaluate
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(args.model)
+    results, tables = {}, []
+
+    # 1-2. classification grid and detection protocols on the held-out photos
+    for key, data in (("classification", "cls_test.toml"), ("detection_basic", "det_basic.toml"),
+                      ("detection_difficult", "det_difficult.toml")):
+        t0 = time.perf_counter()
+        rep = evaluate(model, str(HERE / data), images=args.photos, split="all", batch_size=16,
+                       out=out / key)
+        results[key] = rep.to_dict()
+        results[key]["seconds"] = round(time.perf_counter() - t0, 1)
+        tables += [f"### {key}", "", rep.tables(), ""]
+
+    # 3. clean test photos through Pillow JPEG at q 90 / 95: called distorted?
+    clean = load_test_crops(Path(args.photos))
+    far = {}
+    for q in (None, 95, 90):
+        imgs = clean if q is None else torch.stack([_pillow_jpeg(t, q) for t in clean])
+        p = classify(model, imgs.float() / 255)
+        label = p.argmax(1)
+        with torch.no_grad():
+            dets = model(imgs.float() / 255).detections
+        regions = [int((d["scores"] >= 0.5).sum()) for d in dets]
+        far["png" if q is None else f"jpeg{q}"] = {
+            "called_distorted": float((label != 0).float().mean()),
+            "called": {model.classes[k]: int((label == k).sum()) for k in label.unique().tolist()},
+            "images_with_a_region": float(np.mean([r > 0 for r in regions])),
+            "n": int(clean.shape[0])}
+    results["clean_false_alarms"] = far
+
+    # 4. other photos, independent distortions
+    other = skimage_photos()
+    rows = {"clean": classify(model, other.float() / 255).argmax(1)}
+    for name, imgs in independent_distortions(other):
+        rows[name] = classify(model, imgs.float() / 255).argmax(1)
+    results["other_photos"] = {
+        name: {"accuracy": float((pred == model.classes.index("clean" if name == "clean" else name)).float().mean()),
+               "called": [model.classes[k] for k in pred.tolist()]} for name, pred in rows.items()}
+    results["other_photos"]["n"] = int(other.shape[0])
+
+    # 5. CPU speed
+    speed = {}
+    with torch.no_grad():
+        for b in (1, 16):
+            x = torch.rand(b, 3, 300, 300)
+            model(x)
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < 5:
+                model(x)
+                n += b
+            speed[f"batch{b}"] = round(n / (time.perf_counter() - t0), 1)
+    results["cpu_images_per_s"] = speed
+    results["threads"] = torch.get_num_threads()
+
+    if args.log:
+        plot_learning_curve(Path(args.log), out / "learning_curve.png")
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "tables.md").write_text("\n".join(tables) + "\n")
+    print("\n".join(tables))
+    print(json.dumps({k: results[k] for k in ("clean_false_alarms", "other_photos", "cpu_images_per_s")}, indent=1))
+
+
+def plot_learning_curve(log: Path, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for task in ("detection", "classification"):
+        pts = [(r["step"], r["loss"]) for r in recs if r.get("task") == task]
+        if pts:
+            a.plot(*zip(*pts), label=f"{task} loss", lw=0.8)
+    a.set_xlabel("step"), a.set_ylabel("training loss"), a.set_yscale("log"), a.legend(), a.grid(alpha=0.3)
+    ev = [r for r in recs if "eval" in r]
+    for key in ("classification/accuracy", "detection/map50", "detection/map75", "detection/map90"):
+        pts = [(r["step"], r["eval"][key]) for r in ev if key in r["eval"]]
+        if pts:
+            b.plot(*zip(*pts), marker="o", ms=3, label=key)
+    b.set_xlabel("step"), b.set_ylabel("validation (val photos)"), b.set_ylim(0, 1), b.legend(), b.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()
