@@ -84,9 +84,31 @@ def estimate(images, what: str = "jpeg_quality", **kwargs):
 
     return _estimate(images, what=what, **kwargs)
 
+def load_default_model(device=None):
+    """The shipped default Y-net (Ahn's 8 types + clean; classification and SSD detection), in eval mode."""
+    from .engine.default_model import load_default_model as _load
+
+    return _load(device)
+
+
+def predict(inputs, model=None, **kwargs):
+    """Which distortion, and where: photos (paths, folders or Tensor[3, H, W]) of any size, tiled; ``model``
+    a checkpoint / run folder / model, or None for the shipped default. See :func:`distortx.engine.predict.predict`."""
+    from .engine.predict import predict as _predict
+
+    return _predict(inputs, model=model, **kwargs)
+
+
+def train(config, overrides=(), **kwargs):
+    """Train as ``distortx train`` does (config: TOML path, dict or TrainConfig). See :mod:`distortx.engine.train`."""
+    from .engine.train import train as _train
+
+    return _train(config, overrides, **kwargs)
+
+
 __all__ = [
     "BackboneSpec", "DatasetError", "DistortionSpec", "DistortxError", "HeadSpec", "ImageError", "LevelSet",
     "NativeUnavailableError", "Parameter", "ParameterError", "Params", "PluginError", "PresetSpec", "Region",
     "UnknownNameError", "apply_regions", "create_model", "distort", "estimate", "get_distortion", "get_plugin_manager", "get_preset",
-    "hookimpl", "list_backbones", "list_distortions", "list_heads", "list_models", "list_presets", "__version__",
+    "hookimpl", "list_backbones", "load_default_model", "predict", "train", "list_distortions", "list_heads", "list_models", "list_presets", "__version__",
 ]
