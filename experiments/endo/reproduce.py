@@ -73,6 +73,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--cifar", type=Path, default=Path("/work/shared/data/cifar10"))
     ap.add_argument("--estimator-weights", type=Path, default=None,
                     help="folder with jpeg_quality.pt / noise_sigma.pt: skip estimator training")
+    ap.add_argument("--estimators-only", action="store_true",
+                    help="train and save the estimators only (no CIFAR needed); reuse them with --estimator-weights")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs)")
     for name, typ in (("est_steps", int), ("est_seconds", float), ("est_batch", int), ("est_width", int),
@@ -118,6 +120,24 @@ def baseline(what: str, clean: torch.Tensor, truths) -> dict:
     return out
 
 
+def train_estimator_only(what: str, a, dev: torch.device, bank: PatchBank, log: Logger):
+    """Train the estimator of experiment ``what`` on ``bank``; save it to --out. Returns (model, info)."""
+    target = get_target(EXPERIMENTS[what]["target"])
+    cfg = EstimatorTraining(steps=a.est_steps, batch_size=a.est_batch, width=a.est_width,
+                            max_seconds=a.est_seconds, seed=a.seed, warmup=min(100, max(1, a.est_steps // 10)),
+                            log_every=max(1, min(200, a.est_steps // 4)))
+    log(f"[{what}] training the {target.name} estimator (width {a.est_width}, batch {a.est_batch} x 64x64, "
+        f"budget {a.est_seconds or '-'} s)")
+    res = train_estimator(target.name, bank, cfg, log=log)
+    info = {"steps": res.steps, "batch_size": a.est_batch, "width": a.est_width, "seconds": round(res.seconds, 1),
+            "patches": res.steps * a.est_batch, "history": res.history}
+    save_estimator(res.model, a.out / f"{target.name}.pt",
+                   {"trained_on": f"{len(bank)} photos, 64x64 patches", "steps": res.steps,
+                    "batch_size": a.est_batch, "device": str(dev), "seconds": round(res.seconds, 1),
+                    "script": "experiments/endo/reproduce.py"})
+    return res.model, info
+
+
 def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> dict:
     target = get_target(EXPERIMENTS[what]["target"])
     timings = {}
@@ -127,19 +147,7 @@ def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> 
         log(f"[{what}] estimator loaded from {a.estimator_weights / (target.name + '.pt')}")
         est_info = {"loaded_from": str(a.estimator_weights / f"{target.name}.pt")}
     else:
-        cfg = EstimatorTraining(steps=a.est_steps, batch_size=a.est_batch, width=a.est_width,
-                                max_seconds=a.est_seconds, seed=a.seed, warmup=min(100, max(1, a.est_steps // 10)),
-                                log_every=max(1, min(200, a.est_steps // 4)))
-        log(f"[{what}] training the {target.name} estimator (width {a.est_width}, batch {a.est_batch} x 64x64, "
-            f"budget {a.est_seconds or '-'} s)")
-        res = train_estimator(target.name, data["bank"], cfg, log=log)
-        estimator = res.model
-        est_info = {"steps": res.steps, "batch_size": a.est_batch, "width": a.est_width, "seconds": round(res.seconds, 1),
-                    "patches": res.steps * a.est_batch, "history": res.history}
-        save_estimator(estimator, a.out / f"{target.name}.pt",
-                       {"trained_on": f"{len(data['bank'])} photos, 64x64 patches", "steps": res.steps,
-                        "batch_size": a.est_batch, "device": str(dev), "seconds": round(res.seconds, 1),
-                        "script": "experiments/endo/reproduce.py"})
+        estimator, est_info = train_estimator_only(what, a, dev, data["bank"], log)
     timings["estimator"] = round(time.time() - t, 1)
 
     ccfg = cifar.ClassifierTraining(epochs=a.cls_epochs, batch_size=a.cls_batch, width=a.width, seconds=a.cls_seconds,
@@ -212,6 +220,16 @@ def main(argv=None) -> int:
 
     meta = {"device_name": name, "torch": torch.__version__, "python": platform.python_version(),
             "native_core": native_available(), "args": {k: str(v) for k, v in vars(a).items()}}
+    whats = ["jpeg", "noise"] if a.what == "both" else [a.what]
+    if a.estimators_only:
+        bank = PatchBank(load_photos(a.photos, 64, a.photo_limit), 64, dev)
+        info = {}
+        for what in whats:
+            info[what] = train_estimator_only(what, a, dev, bank, log)[1]
+        meta["total_s"] = round(time.time() - t_start, 1)
+        (a.out / "estimators.json").write_text(json.dumps({"meta": meta, "estimators": info}, indent=1))
+        log(f"done in {meta['total_s']} s; wrote the estimator weights to {a.out}")
+        return 0
     t = time.time()
     data = {}
     train_x, train_y = cifar.load_split(a.cifar, "train", a.train_limit)
@@ -222,7 +240,6 @@ def main(argv=None) -> int:
     meta["load_s"] = round(time.time() - t, 1)
     log(f"data: {train_x.shape[0]} train / {test_x.shape[0]} test CIFAR images, "
         f"{len(data['bank']) if 'bank' in data else 0} photos ({meta['load_s']} s)")
-    whats = ["jpeg", "noise"] if a.what == "both" else [a.what]
     results = {}
     for what in whats:
         results[what] = run_experiment(what, a, dev, data, log)
