@@ -1,12 +1,12 @@
 """The fused native distortion op (csrc/distort/) against its pure-PyTorch path (= apply_regions).
 
 Tolerances (max |native - python| per pixel, images in [0, 1]):
-  exact (0):      quantization, salt_pepper, jpeg (integer pipeline, bit-exact with the torch simulation),
+  exact (0):      quantization, salt_pepper, mono_salt_pepper, jpeg (integer pipeline, bit-exact with the torch simulation),
                   identities (sigma 0, L 0, scale 1, h 0, ...), pixels outside every box (bit-identical)
   1e-5:           gaussian_noise(_sigma), mono_gaussian_noise, fnoise (shared counter RNG; our polynomial
                   log/cos (<= 2 ulp) vs torch's, real vs complex FFT), contrast (mean luminance summed in double vs
                   torch's float32), gaussian_blur, motion_blur, lowpass (float32 sums, same order; torch may fuse
-                  multiply-adds), nlm_denoise (float64 maths, box sums in another order, float32 result)
+                  multiply-adds; lowpass's cells in double), nlm_denoise (float64 maths, box sums in another order, float32 result)
   1e-4:           twirl, marble (source positions carry sin/cos/atan2 rounding times a displacement of up to
                   hundreds of pixels, ~1e-5 px, times the image gradient)
 CUDA tests (``-m gpu``) compare the CUDA kernel with the CPU kernel (nvcc's --use_fast_math: 1e-4, jpeg exact).
@@ -30,7 +30,7 @@ if not native_available() or not hasattr(torch.ops.distortx, "distort"):
 
 from distortx.ops.distort import distort, distort_batch, native_codes  # noqa: E402
 
-EXACT = ("quantization", "salt_pepper", "jpeg")
+EXACT = ("quantization", "salt_pepper", "mono_salt_pepper", "jpeg")
 LOOSE = ("twirl", "marble")
 NATIVE = tuple(sorted(NATIVE_CODES, key=NATIVE_CODES.get))
 SLOW = ("nlm_denoise",)  # slow python reference: smaller images
@@ -175,11 +175,12 @@ def test_later_region_wins_on_overlap():
     boxes = torch.tensor([[[0, 0, 16, 16], [8, 8, 24, 20]]], dtype=torch.int32)
     seeds = torch.zeros(1, 2, dtype=torch.int64)
     out = distort(images, codes, values, boxes, seeds, impl="native")
+    two_bins = {0.0, torch.tensor(128 / 255).item()}  # the lower edges of 2 bins, float32
     grey = out[0, :, 8:, 8:]
     assert torch.allclose(grey, grey[:, :1, :1].expand_as(grey))  # the contrast box wins its whole area
-    assert set(out[0, :, :8, :8].unique().tolist()) <= {0.0, 1.0}  # quantization where only it applies
+    assert set(out[0, :, :8, :8].unique().tolist()) <= two_bins  # quantization where only it applies
     swapped = distort(images, codes.flip(1), values.flip(1), boxes.flip(1), seeds, impl="native")
-    assert set(swapped[0, :, 8:16, 8:16].unique().tolist()) <= {0.0, 1.0}  # order decides
+    assert set(swapped[0, :, 8:16, 8:16].unique().tolist()) <= two_bins  # order decides
     torch.testing.assert_close(out, distort(images, codes, values, boxes, seeds, impl="python"), atol=1e-6, rtol=0)
 
 

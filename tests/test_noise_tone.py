@@ -12,7 +12,7 @@ from distortx.distortions import noise, rng
 from distortx.distortions.native_codes import NATIVE_CODES
 from distortx.distortions.spec import Params
 
-NOISE = ("gaussian_noise", "gaussian_noise_sigma", "mono_gaussian_noise", "salt_pepper", "fnoise")
+NOISE = ("gaussian_noise", "gaussian_noise_sigma", "mono_gaussian_noise", "salt_pepper", "mono_salt_pepper", "fnoise")
 TONE = ("quantization", "contrast")
 ALL = NOISE + TONE
 STOCHASTIC = NOISE
@@ -119,7 +119,7 @@ def test_psnr_falls_across_levels(name, levels, vals):
 def test_seed_determines_output(name):
     spec = distortx.get_distortion(name)
     x = natural_image(48)
-    v = spec.level_set("ahn" if name in ("gaussian_noise", "salt_pepper", "fnoise") else None).values[-1]
+    v = spec.level_set("ahn" if name in ("gaussian_noise", "salt_pepper", "mono_salt_pepper", "fnoise") else None).values[-1]
     a = spec.apply(x, params(spec, [v], seeds=[123]))
     b = spec.apply(x, params(spec, [v], seeds=[123]))
     c = spec.apply(x, params(spec, [v], seeds=[124]))
@@ -223,20 +223,37 @@ def test_salt_pepper_statistics():
     x = grey()
     amount = 0.05
     out = spec.apply(x, params(spec, [amount], seeds=[4]))
+    changed = out != x  # (N, C, H, W): each channel value on its own
+    assert abs(changed.float().mean().item() / amount - 1) < 0.1
+    vals = out[changed]
+    assert ((vals == 0) | (vals == 1)).all()
+    assert 0.4 < (vals == 0).float().mean().item() < 0.6
+    # channels decide independently: P(exactly one of 3 channels hit) = 3 a (1 - a)^2
+    hits = changed.sum(dim=1)
+    assert abs((hits == 1).float().mean().item() / (3 * amount * (1 - amount) ** 2) - 1) < 0.1
+    # formula: u < a/2 -> 0, a/2 <= u < a -> 1, with u indexed over (C, H, W)
+    u = rng.uniform(torch.tensor(4), rng.element_index((3, 128, 128)), noise.STREAM_SALT_PEPPER).unsqueeze(0)
+    assert torch.equal(u < amount, changed)
+    assert torch.equal(u < amount / 2, changed & (out == 0))
+    # nested: a larger amount changes a superset of values (same seed)
+    more = spec.apply(x, params(spec, [0.1], seeds=[4])) != x
+    assert (more | ~changed).all()
+
+
+def test_mono_salt_pepper_statistics():
+    spec = distortx.get_distortion("mono_salt_pepper")
+    x = grey()
+    amount = 0.05
+    out = spec.apply(x, params(spec, [amount], seeds=[4]))
     changed = (out != x).any(dim=1)  # (N, H, W)
     assert abs(changed.float().mean().item() / amount - 1) < 0.15
     # whole pixels: every channel is replaced together, by 0 or by 1
     vals = out.permute(0, 2, 3, 1)[changed]
     assert ((vals == 0).all(dim=1) | (vals == 1).all(dim=1)).all()
-    pepper = (vals[:, 0] == 0).float().mean().item()
-    assert 0.4 < pepper < 0.6
-    # formula: u < a/2 -> 0, a/2 <= u < a -> 1
+    assert 0.4 < (vals[:, 0] == 0).float().mean().item() < 0.6
     u = noise.pixel_uniform(torch.tensor([4]), 128, 128, "cpu")
     assert torch.equal((u < amount)[:, 0], changed)
     assert torch.equal((u < amount / 2)[:, 0], changed & (out[:, 0] == 0))
-    # nested: a larger amount changes a superset of pixels (same seed)
-    more = (spec.apply(x, params(spec, [0.1], seeds=[4])) != x).any(dim=1)
-    assert (more | ~changed).all()
 
 
 def test_fnoise_std_and_spectrum():
@@ -245,7 +262,7 @@ def test_fnoise_std_and_spectrum():
     f = 2.5
     d = (spec.apply(x, params(spec, [f], seeds=[6])) - x).double()
     std = d.std(dim=(2, 3), unbiased=False)
-    assert torch.allclose(std, torch.full_like(std, f / 100), rtol=0.01)
+    assert torch.allclose(std, torch.full_like(std, f * noise.FNOISE_STD_PER_F), rtol=0.01)
     assert d.mean(dim=(2, 3)).abs().max().item() < 1e-5
     # power falls with frequency: mean power at |k| <= 0.05 vs at |k| >= 0.3 (cycles/pixel)
     power = torch.fft.fft2(d).abs().pow(2).mean(dim=(0, 1))
@@ -260,17 +277,29 @@ def test_fnoise_std_and_spectrum():
     assert not torch.equal(d[0, 0], d[0, 1])
 
 
+@pytest.mark.parametrize("size", [32, 96, 300])
+def test_fnoise_strength_does_not_depend_on_the_image_size(size):
+    spec = distortx.get_distortion("fnoise")
+    x = grey(size=size)
+    d = (spec.apply(x, params(spec, [5.0], seeds=[1])) - x).double()
+    std = d.std(dim=(2, 3), unbiased=False)
+    assert torch.allclose(std, torch.full_like(std, 5.0 * 0.0154), rtol=0.01)
+
+
 def test_quantization_formula_and_levels():
     spec = distortx.get_distortion("quantization")
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     levels = [16, 8, 4]
     out = spec.apply(x, params(spec, levels))
+    v = torch.round(x * 255)
     for i, L in enumerate(levels):
-        assert out[i].unique().numel() <= L
-        assert torch.equal(out[i], torch.round(x[i] * (L - 1)) / (L - 1))
-        assert (out[i] - x[i]).abs().max().item() <= 0.5 / (L - 1) + 1e-6
+        edges = torch.arange(L) * (256 // L) / 255.0  # the L bins' lower edges
+        assert set(out[i].unique().tolist()) <= set(edges.tolist())
+        assert torch.equal(out[i], torch.floor(v[i] / (256 // L)) * (256 // L) / 255)
+        assert (x[i] - out[i]).min().item() >= -0.5 / 255 - 1e-7  # never brighter (lower edge)
+        assert (x[i] - out[i]).max().item() <= (256 // L - 0.5) / 255 + 1e-6
     two = spec.apply(x[:1], params(spec, [2]))
-    assert set(two.unique().tolist()) <= {0.0, 1.0}
+    assert set((two * 255).round().unique().tolist()) <= {0.0, 128.0}
 
 
 def test_contrast_values():

@@ -1,5 +1,7 @@
 // Blur family bodies (twin of distortx/distortions/blur.py; formulas in its docstrings).
 #pragma once
+#include <math.h>
+
 #include "distort/region.h"
 #include "distort/warp.h"
 
@@ -52,30 +54,52 @@ DX_HD void dx_motion_blur(const DxRegion& g, const float* img, int C, int H, int
   for (int c = 0; c < C; ++c) o[c] = acc[c] / nf;
 }
 
-// ---- lowpass: down = adaptive average pooling to h x w = k[0] x k[1]; cells i in [sy0, sy0+sh), j in
-// [sx0, sx0+sw) at scratch[off] ([C][sh][sw]); up = bilinear, half-pixel centres, scale a[0] = h/H, a[1] = w/W.
+// ---- lowpass (= blur.lowpass_one, scikit-image's rescale + resize): down = anti-aliased downscale to
+// h x w = k[0] x k[1]; cells i in [sy0, sy0+sh), j in [sx0, sx0+sw) at scratch[off] ([C][sh][sw]);
+// up = bilinear, half-pixel centres, mirrored border, scale a[0] = h/H, a[1] = w/W (float32).
 
-// Pre-pass element e: one cell of the downscaled image (mean over its input window, then / kh / kw).
+// Pre-pass element e: one cell (i, j) of the downscaled image = blur.antialias_taps along rows and columns:
+// a Gaussian prefilter (sigma = max(0, (n_in/n_out - 1) / 2), radius r = int(4 sigma + 0.5)) and linear
+// interpolation at c = (i + 0.5) n_in/n_out - 0.5 folded into 2r + 2 weights
+// w[t] = (1 - f) g[t] + f g[t - 1] for the taps floor(c) - r + t (mirrored), f = c - floor(c).
+// Host data: radii k[2] (y), k[3] (x); the normalised Gaussians, zero-padded on both sides ([0, g_0..g_2r, 0],
+// float32), at scratch[k[4]] (y) and scratch[k[5]] (x). Sums in double.
 DX_HDI void dx_lowpass_cell(const DxRegion& g, float* scratch, const float* img, int H, int W, int64_t e) {
-  const int h = g.k[0], w = g.k[1];
+  const int h = g.k[0], w = g.k[1], ry = g.k[2], rx = g.k[3];
+  const float* gy = scratch + g.k[4];
+  const float* gx = scratch + g.k[5];
   const int64_t per_c = (int64_t)g.sh * g.sw;
   const int c = (int)(e / per_c);
   const int64_t rem = e - c * per_c;
   const int i = g.sy0 + (int)(rem / g.sw), j = g.sx0 + (int)(rem % g.sw);
-  const int ys = (int)(((int64_t)i * H) / h), ye = (int)(((int64_t)(i + 1) * H + h - 1) / h);
-  const int xs = (int)(((int64_t)j * W) / w), xe = (int)(((int64_t)(j + 1) * W + w - 1) / w);
+  const double cy = ((double)i + 0.5) * ((double)H / (double)h) - 0.5, cx = ((double)j + 0.5) * ((double)W / (double)w) - 0.5;
+  const double fy0 = floor(cy), fx0 = floor(cx), ty = cy - fy0, tx = cx - fx0;
+  const int y0 = (int)fy0 - ry, x0 = (int)fx0 - rx;
   const float* plane = img + (int64_t)c * H * W;
-  float sum = 0.f;
-  for (int yy = ys; yy < ye; ++yy)
-    for (int xx = xs; xx < xe; ++xx) sum = sum + plane[(int64_t)yy * W + xx];
-  scratch[g.off + e] = sum / (float)(ye - ys) / (float)(xe - xs);
+  double sum = 0.0;
+  for (int a = 0; a < 2 * ry + 2; ++a) {
+    const double wa = (1.0 - ty) * (double)gy[a + 1] + ty * (double)gy[a];
+    if (wa == 0.0) continue;
+    const float* row = plane + (int64_t)dx_reflect(y0 + a, H) * W;
+    double acc = 0.0;
+    for (int b = 0; b < 2 * rx + 2; ++b)
+      acc += ((1.0 - tx) * (double)gx[b + 1] + tx * (double)gx[b]) * (double)row[dx_reflect(x0 + b, W)];
+    sum += wa * acc;
+  }
+  scratch[g.off + e] = (float)sum;
 }
 
-// Source coordinate of output index d on a grid scaled by s (align_corners=False, clamped at 0), the cell
-// pair (i0, i1) and the weight of i1.
+// Source coordinate of output index d on a grid scaled by s (half-pixel centres, mirrored into [0, n-1];
+// 0 when n = 1), the cell pair (i0, i1) and the weight of i1.
 DX_HDI void dx_linear_src(int d, float s, int n, int& i0, int& i1, float& f) {
   float src = s * ((float)d + 0.5f) - 0.5f;
-  if (src < 0.f) src = 0.f;
+  if (n == 1) {
+    src = 0.f;
+  } else {
+    const float top = (float)(n - 1);
+    if (src < 0.f) src = -src;
+    if (src > top) src = (top + top) - src;
+  }
   i0 = (int)src;
   if (i0 > n - 1) i0 = n - 1;
   i1 = i0 + (i0 < n - 1 ? 1 : 0);

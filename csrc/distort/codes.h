@@ -19,7 +19,8 @@ enum DxCode : int {
   DX_TWIRL = 12,
   DX_JPEG = 13,
   DX_NLM_DENOISE = 14,
-  DX_NUM_CODES = 15,
+  DX_MONO_SALT_PEPPER = 15,
+  DX_NUM_CODES = 16,
   // internal, set by the planner only: the region keeps its pixels (e.g. blur with sigma 0) but still wins them
   DX_IDENTITY = 100,
 };

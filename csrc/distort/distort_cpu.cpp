@@ -313,7 +313,20 @@ DX_CLONES void row_segment(const DxBatch& b, const DxRegion& g, int n, int y, in
       }
       return;
     }
-    case DX_SALT_PEPPER: {  // = dx_salt_pepper
+    case DX_SALT_PEPPER: {  // = dx_salt_pepper: one draw per channel value
+      const float amount = g.v[0], half = 0.5f * amount;
+      const uint32_t p1 = dx_bits_prefix(g.seed, 0u);
+      for (int c = 0; c < C; ++c) {
+        const int64_t base = c * plane + rowoff;
+        const uint32_t lo = (uint32_t)base;  // per-image index < 2^31: high word 0
+#pragma omp simd
+        for (int j = 0; j < len; ++j) A[j] = dx_uniform_at(p1, lo + (uint32_t)j, 0u);
+#pragma omp simd
+        for (int j = 0; j < len; ++j) out[base + j] = A[j] < half ? 0.0f : (A[j] < amount ? 1.0f : dx_clamp01(img[base + j]));
+      }
+      return;
+    }
+    case DX_MONO_SALT_PEPPER: {  // = dx_mono_salt_pepper: one draw per pixel
       const float amount = g.v[0], half = 0.5f * amount;
       const uint32_t p1 = dx_bits_prefix(g.seed, 0u), lo = (uint32_t)rowoff;
 #pragma omp simd
@@ -326,11 +339,11 @@ DX_CLONES void row_segment(const DxBatch& b, const DxRegion& g, int n, int y, in
       return;
     }
     case DX_QUANTIZATION: {  // = dx_quantization
-      const float steps = g.a[0];
+      const float L = g.a[0];
       for (int c = 0; c < C; ++c) {
         const int64_t base = c * plane + rowoff;
 #pragma omp simd
-        for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(rintf(img[base + j] * steps) / steps);
+        for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(dx_quantize(img[base + j], L));
       }
       return;
     }
@@ -344,7 +357,7 @@ DX_CLONES void row_segment(const DxBatch& b, const DxRegion& g, int n, int y, in
       return;
     }
     case DX_FNOISE: {  // = dx_fnoise
-      const float sc = g.v[0] / 100.0f;
+      const float sc = g.v[0] * DX_FNOISE_STD_PER_F;
       const float* field = b.scratch + g.off;
       for (int c = 0; c < C; ++c) {
         const int64_t base = c * plane + rowoff;

@@ -26,7 +26,7 @@ static bool dx_has_native(int code) {
   switch (code) {
     case DX_GAUSSIAN_NOISE: case DX_GAUSSIAN_NOISE_SIGMA: case DX_MONO_GAUSSIAN_NOISE: case DX_SALT_PEPPER:
     case DX_QUANTIZATION: case DX_CONTRAST: case DX_FNOISE: case DX_GAUSSIAN_BLUR: case DX_MOTION_BLUR:
-    case DX_LOWPASS: case DX_TWIRL: case DX_MARBLE: case DX_JPEG: case DX_NLM_DENOISE:
+    case DX_LOWPASS: case DX_TWIRL: case DX_MARBLE: case DX_JPEG: case DX_NLM_DENOISE: case DX_MONO_SALT_PEPPER:
       return true;
     default:
       return false;
@@ -104,7 +104,7 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
     switch (g.code) {
       case DX_GAUSSIAN_NOISE: g.a[0] = std::sqrt(std::max(g.v[0], 0.0f)); break;
       case DX_GAUSSIAN_NOISE_SIGMA: g.a[0] = g.v[0] / 255.0f; break;
-      case DX_QUANTIZATION: g.a[0] = std::max(std::nearbyint(g.v[0]) - 1.0f, 1.0f); break;
+      case DX_QUANTIZATION: g.a[0] = std::clamp(std::nearbyint(g.v[0]), 2.0f, 256.0f); break;
       case DX_CONTRAST: any_contrast = true; break;  // grey level of the image: see the scratch layout
       case DX_FNOISE: fnoise_slots.push_back(i); break;
       case DX_GAUSSIAN_BLUR: {  // = blur.gaussian_kernel1d; rows the vertical pass of the box reads
@@ -135,16 +135,31 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
       case DX_LOWPASS: {  // = blur.lowpass_one; down cells the box's bilinear upsampling reads
         const double s = (double)g.v[0];
         if (s >= 1.0) { g.code = DX_IDENTITY; break; }
-        const int h = std::max(1, (int)std::floor(H * s + 0.5)), w = std::max(1, (int)std::floor(W * s + 0.5));
+        const int h = std::max(1, (int)std::nearbyint(H * s)), w = std::max(1, (int)std::nearbyint(W * s));  // half to even
         g.k[0] = h, g.k[1] = w;
         g.a[0] = (float)h / (float)H, g.a[1] = (float)w / (float)W;
-        int i0, i1, j0, j1, unused;
+        for (int axis = 0; axis < 2; ++axis) {  // = blur.antialias_taps: the normalised Gaussian, zero-padded
+          const double factor = axis == 0 ? (double)H / h : (double)W / w;
+          const double sigma = std::max(0.0, (factor - 1.0) / 2.0);
+          const int r = sigma > 1e-15 ? (int)(4.0 * sigma + 0.5) : 0;
+          std::vector<double> gk(2 * r + 1);
+          double sum = 0.0;
+          for (int d = -r; d <= r; ++d) sum += (gk[d + r] = r > 0 ? std::exp(-0.5 / (sigma * sigma) * (double)d * d) : 1.0);
+          g.k[2 + axis] = r;
+          g.k[4 + axis] = (int32_t)consts.size();
+          consts.push_back(0.0f);
+          for (double v : gk) consts.push_back((float)(v / sum));
+          consts.push_back(0.0f);
+        }
+        // mirrored source rows are not monotonic near the borders: take both ends' extremes
+        int i0a, i1a, i0b, i1b, j0a, j1a, j0b, j1b;
         float f;
-        dx_linear_src(g.y0, g.a[0], h, i0, unused, f);
-        dx_linear_src(g.y1 - 1, g.a[0], h, unused, i1, f);
-        dx_linear_src(g.x0, g.a[1], w, j0, unused, f);
-        dx_linear_src(g.x1 - 1, g.a[1], w, unused, j1, f);
-        g.sy0 = i0, g.sh = i1 - i0 + 1, g.sx0 = j0, g.sw = j1 - j0 + 1;
+        dx_linear_src(g.y0, g.a[0], h, i0a, i1a, f);
+        dx_linear_src(g.y1 - 1, g.a[0], h, i0b, i1b, f);
+        dx_linear_src(g.x0, g.a[1], w, j0a, j1a, f);
+        dx_linear_src(g.x1 - 1, g.a[1], w, j0b, j1b, f);
+        g.sy0 = std::min(i0a, i0b), g.sh = std::max(i1a, i1b) - g.sy0 + 1;
+        g.sx0 = std::min(j0a, j0b), g.sw = std::max(j1a, j1b) - g.sx0 + 1;
         pass_slots.push_back(i);
         pass_sizes.push_back(C * (int64_t)g.sh * g.sw);
         break;
@@ -240,7 +255,7 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
 
   if (any_contrast)  // = tone.mean_luminance
     backend.mean_luma(images, gray_images, plan.scratch.data_ptr<float>() + gray_off);
-  if (!fnoise_slots.empty()) {  // = noise.pink_noise: white noise (stream 1) shaped by 1/|k|, normalised
+  if (!fnoise_slots.empty()) {  // = noise.pink_noise: white noise (stream 1) shaped by 1/sqrt(|k|^2 + 1e-5), normalised
     const int64_t K = (int64_t)fnoise_slots.size();
     std::vector<int64_t> kseeds(K);
     for (int64_t k = 0; k < K; ++k) kseeds[k] = sp[fnoise_slots[k]];
@@ -250,10 +265,9 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
     white = white.view({K, C, H, W});
     at::Tensor fy = at::fft_fftfreq(H, 1.0, fopt).reshape({-1, 1});
     at::Tensor fx = at::fft_rfftfreq(W, 1.0, fopt).reshape({1, -1});  // |k| is even: real transforms suffice
-    at::Tensor k = at::sqrt(fy * fy + fx * fx);
-    at::Tensor pos = k > 0;
-    at::Tensor inv = at::where(pos, at::where(pos, k, at::ones_like(k)).reciprocal(), at::zeros_like(k));
-    at::Tensor n = at::fft_irfft2(at::fft_rfft2(white) * inv, at::IntArrayRef{H, W});
+    at::Tensor k2 = fy * fy + fx * fx;
+    at::Tensor amp = at::where(k2 > 0, (k2 + 1e-5).rsqrt(), at::zeros_like(k2));  // Ahn: 1 / sqrt(f^2 + 1e-5)
+    at::Tensor n = at::fft_irfft2(at::fft_rfft2(white) * amp, at::IntArrayRef{H, W});
     n = n - n.mean(at::IntArrayRef{2, 3}, true);
     at::Tensor sd = n.std(at::IntArrayRef{2, 3}, /*unbiased=*/false, /*keepdim=*/true);
     at::Tensor ok = sd > 1e-12;

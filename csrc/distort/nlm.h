@@ -17,15 +17,6 @@ namespace distortx {
 #define DXN_O 3          // patch_size // 2
 #define DXN_CUTOFF 5.0
 
-// numpy np.pad(mode="reflect") source index of i for an axis of length n (period 2(n-1), n = 1 -> 0).
-DX_HD int dx_reflect(int i, int n) {
-  if (n == 1) return 0;
-  const int period = 2 * (n - 1);
-  i %= period;
-  if (i < 0) i += period;
-  return i >= n ? period - i : i;
-}
-
 // skimage's fast_exp (Schraudolph) for -5 <= y <= 0: the double whose high 32-bit word is
 // k = trunc(A y) + BC and whose low word is 0 (= 2^((k >> 20) - 1023) (1 + (k & 0xFFFFF) / 2^20)).
 DX_HDI double dx_fast_exp(double y) {

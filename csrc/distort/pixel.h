@@ -43,6 +43,7 @@ DX_HD void dx_pixel(const DxBatch& b, const DxRegion& g, int n, int y, int x, fl
     case DX_GAUSSIAN_NOISE_SIGMA: dx_gaussian_noise(g, g.a[0], img, C, H, W, y, x, o); break;
     case DX_MONO_GAUSSIAN_NOISE: dx_mono_noise(g, img, C, H, W, y, x, o); break;
     case DX_SALT_PEPPER: dx_salt_pepper(g, img, C, H, W, y, x, o); break;
+    case DX_MONO_SALT_PEPPER: dx_mono_salt_pepper(g, img, C, H, W, y, x, o); break;
     case DX_FNOISE: dx_fnoise(g, b.scratch, img, C, H, W, y, x, o); break;
     case DX_QUANTIZATION: dx_quantization(g, img, C, H, W, y, x, o); break;
     case DX_CONTRAST: dx_contrast(g, b.scratch, img, C, H, W, y, x, o); break;

@@ -58,4 +58,14 @@ DX_HDI int dx_clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi 
 DX_HDI float dx_clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 DX_HDI float dx_clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
 
+// numpy np.pad(mode="reflect") / scipy.ndimage "mirror" source index of i for an axis of length n
+// (period 2(n-1), n = 1 -> 0), any distance out.
+DX_HD int dx_reflect(int i, int n) {
+  if (n == 1) return 0;
+  const int period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i >= n ? period - i : i;
+}
+
 }  // namespace distortx

@@ -4,11 +4,17 @@
 
 namespace distortx {
 
-// quantization: steps = max(round(L) - 1, 1) (host: a[0]); round-half-even(x * steps) / steps
+// quantization: L bins (host: a[0] = clamp(round(L), 2, 256)); the 8-bit value v = clamp(rint(255 x), 0, 255)
+// becomes its bin's lower edge floor(floor(v * L / 256) * 256 / L) / 255 (float32, exact on these integers)
+DX_HDI float dx_quantize(float x, float L) {
+  const float v = dx_clampf(rintf(x * 255.0f), 0.0f, 255.0f);
+  return floorf(floorf(v * L / 256.0f) * 256.0f / L) / 255.0f;
+}
+
 DX_HD void dx_quantization(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
   const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
-  const float steps = g.a[0];
-  for (int c = 0; c < C; ++c) o[c] = rintf(img[c * plane + p] * steps) / steps;
+  const float L = g.a[0];
+  for (int c = 0; c < C; ++c) o[c] = dx_quantize(img[c * plane + p], L);
 }
 
 // contrast: (1 - a) * x + a * gray, gray = the image's mean BT.601 luminance (pre-pass: scratch[off])

@@ -7,15 +7,16 @@ All filters use the replicate border (coordinates clamped to the image) and pixe
   weights exp(-k^2 / (2 sigma^2)), k = -r..r, normalised to sum 1; horizontal pass, then vertical pass.
 * ``motion_blur``: mean of n bilinear samples along a centred line of length L at angle a (JH Labs
   MotionBlurFilter-like line kernel, Hsieh et al.).
-* ``lowpass``: Ahn's "low-pass noise": area-average down to h x w = floor(s*H + 0.5) x floor(s*W + 0.5)
-  (at least 1), bilinear (half-pixel centres) back up.
+* ``lowpass``: Ahn's "low-pass noise", computed as Ahn's generator does with scikit-image (>= 0.19):
+  ``resize(rescale(x, s, channel_axis=-1), (H, W))``: an anti-aliased downscale to h x w = round(s*H) x
+  round(s*W) (half to even, at least 1), then bilinear back up; mirror borders throughout (see
+  :func:`lowpass_one`). Older scikit-image (< 0.15) did not anti-alias the downscale (aliased, blockier).
 """
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .native_codes import NATIVE_CODES
@@ -107,27 +108,95 @@ def motion_blur(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 
 # -- low-pass (downscale + upscale) -------------------------------------------------------------------------
 def lowpass_size(size: int, scale: float) -> int:
-    """max(1, floor(size * scale + 0.5)), evaluated in float64 from the float32 ``scale``."""
-    return max(1, int(math.floor(size * scale + 0.5)))
+    """max(1, round(size * scale)) with round half to even (numpy's ``np.round``, as scikit-image's
+    ``rescale``), evaluated in float64 from the float32 ``scale``."""
+    return max(1, round(size * float(scale)))
+
+
+def mirror_index(i: Tensor, n: int) -> Tensor:
+    """Index ``i`` folded into 0..n-1 by mirroring about the end samples (scipy.ndimage's "mirror",
+    numpy's "reflect": ... 2 1 | 0 1 2 | 1 0 ...), any distance out."""
+    if n == 1:
+        return torch.zeros_like(i)
+    period = 2 * (n - 1)
+    i = torch.remainder(i, period)
+    return torch.where(i >= n, period - i, i)
+
+
+def antialias_taps(n_in: int, n_out: int) -> tuple[Tensor, Tensor]:
+    """Downsampling ``n_in`` -> ``n_out`` samples as scikit-image's anti-aliased ``resize`` does it:
+    out[i] = sum_t weight[i, t] * in[index[i, t]]  (int64 / float64 Tensors[n_out, 2r + 2]).
+
+    It is a Gaussian prefilter (scipy.ndimage.gaussian_filter: sigma = max(0, (n_in/n_out - 1) / 2),
+    radius r = int(4 sigma + 0.5), weights exp(-d^2 / (2 sigma^2)) normalised) followed by linear
+    interpolation at c = (i + 0.5) * n_in/n_out - 0.5 (scipy.ndimage.zoom, grid_mode=True), both folded
+    into one set of weights; taps beyond the border are mirrored (:func:`mirror_index`).
+    """
+    factor = n_in / n_out
+    sigma = max(0.0, (factor - 1.0) / 2.0)
+    r = int(4.0 * sigma + 0.5) if sigma > 1e-15 else 0
+    d = torch.arange(-r, r + 1, dtype=torch.float64)
+    g = torch.exp(-0.5 / (sigma * sigma) * d * d) if r > 0 else torch.ones(1, dtype=torch.float64)
+    g = g / g.sum()
+    c = (torch.arange(n_out, dtype=torch.float64) + 0.5) * factor - 0.5
+    i0 = torch.floor(c)
+    t = (c - i0).unsqueeze(1)
+    g0 = torch.cat([g, torch.zeros(1, dtype=torch.float64)])  # tap i0 + d, d = -r..r+1: the Gaussian at i0
+    g1 = torch.cat([torch.zeros(1, dtype=torch.float64), g])  # ... and at i0 + 1
+    weight = (1.0 - t) * g0 + t * g1
+    index = i0.long().unsqueeze(1) + torch.arange(-r, r + 2).unsqueeze(0)
+    return mirror_index(index, n_in), weight
+
+
+def resample_matrix(n_in: int, n_out: int, device=None) -> Tensor:
+    """The taps of :func:`antialias_taps` as a dense float64 Tensor[n_out, n_in] (mirrored taps summed)."""
+    index, weight = antialias_taps(n_in, n_out)
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    m.scatter_add_(1, index, weight)
+    return m.to(device)
+
+
+def upsample_taps(n_in: int, n_out: int, device=None) -> tuple[Tensor, Tensor, Tensor]:
+    """Linear upsampling ``n_in`` -> ``n_out`` (float32, as the native kernel): for output index d,
+    src = s * (d + 0.5) - 0.5 with s = float32(n_in) / float32(n_out), mirrored into [0, n_in - 1]
+    (0 when n_in = 1); returns (i0, i1, f): out[d] = (1 - f) * in[i0] + f * in[i1], i1 = min(i0 + 1, n_in - 1)."""
+    s = torch.tensor(float(n_in), dtype=torch.float32) / torch.tensor(float(n_out), dtype=torch.float32)
+    src = s * (torch.arange(n_out, dtype=torch.float32) + 0.5) - 0.5
+    if n_in == 1:
+        src = torch.zeros_like(src)
+    else:
+        top = float(n_in - 1)
+        src = torch.where(src < 0, -src, src)
+        src = torch.where(src > top, (top + top) - src, src)
+    i0 = src.long().clamp_(max=n_in - 1)
+    i1 = (i0 + 1).clamp_(max=n_in - 1)
+    f = src - i0.float()
+    return i0.to(device), i1.to(device), f.to(device)
 
 
 def lowpass_one(images: Tensor, scale: float) -> Tensor:
-    """Down- then up-sample Tensor[N, C, H, W] with one scale s (s >= 1: copy).
+    """Down- then up-sample Tensor[N, C, H, W] with one scale s (s >= 1: copy), as Ahn's generator does with
+    scikit-image: ``resize(rescale(x, s, channel_axis=-1), (H, W))`` (order 1, mode "reflect", anti-aliased).
 
     h = lowpass_size(H, s), w = lowpass_size(W, s)
-    down[i, j] = mean of in[y, x] over rows floor(i*H/h) <= y < ceil((i+1)*H/h) and
-                 columns floor(j*W/w) <= x < ceil((j+1)*W/w)           (adaptive average pooling)
-    up: for output row y: sy = max(0, (y + 0.5) * (h / H) - 0.5), y0 = floor(sy), y1 = min(y0 + 1, h-1),
-        fy = sy - y0; columns likewise with (w / W); h/H and w/W are float32 quotients;
-        out = (1-fy) * ((1-fx) * down[y0, x0] + fx * down[y0, x1]) + fy * ((1-fx) * down[y1, x0] + fx * down[y1, x1])
-    (= F.adaptive_avg_pool2d then F.interpolate(mode="bilinear", align_corners=False, antialias=False))
+    down = R_h @ in @ R_w^T, the anti-aliased downscale (:func:`resample_matrix`; float64, then float32)
+    up: out[y, x] = (1-fy) * ((1-fx) * down[y0, x0] + fx * down[y0, x1]) + fy * ((1-fx) * down[y1, x0]
+        + fx * down[y1, x1]) with (y0, y1, fy), (x0, x1, fx) from :func:`upsample_taps` (float32)
     """
     N, C, H, W = images.shape
     if scale >= 1.0:
         return images.clone()
     h, w = lowpass_size(H, scale), lowpass_size(W, scale)
-    down = F.adaptive_avg_pool2d(images, (h, w))
-    return F.interpolate(down, size=(H, W), mode="bilinear", align_corners=False, antialias=False)
+    dev = images.device
+    down = (resample_matrix(H, h, dev) @ images.double() @ resample_matrix(W, w, dev).T).float()  # (N, C, h, w)
+    y0, y1, fy = upsample_taps(h, H, dev)
+    x0, x1, fx = upsample_taps(w, W, dev)
+    fy, fx = fy.view(-1, 1), fx.view(1, -1)
+    top = down[:, :, y0, :]
+    bot = down[:, :, y1, :]
+    t = (1.0 - fx) * top[..., x0] + fx * top[..., x1]
+    b = (1.0 - fx) * bot[..., x0] + fx * bot[..., x1]
+    return (1.0 - fy) * t + fy * b
 
 
 def lowpass(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
@@ -175,7 +244,8 @@ SPECS = (
         reference=lowpass,
         levels=(LevelSet("ahn", (0.3, 0.1, 0.03), source=AHN),),
         default_levels="ahn",
-        description="low-pass noise: area downscale by `scale`, bilinear upscale to the original size",
+        description="low-pass noise: anti-aliased downscale by `scale`, bilinear upscale to the original size "
+                    "(scikit-image rescale + resize, as Ahn's generator)",
         source=AHN,
         severity="decreasing",
         identity=1.0,

@@ -15,4 +15,5 @@ NATIVE_CODES = {
     "twirl": 12,
     "jpeg": 13,
     "nlm_denoise": 14,
+    "mono_salt_pepper": 15,
 }

@@ -1,4 +1,5 @@
-"""Noise family: additive Gaussian noise (three parametrisations), salt-and-pepper, 1/f ("fnoise").
+"""Noise family: additive Gaussian noise (three parametrisations), salt-and-pepper (per channel or per
+pixel), 1/f ("fnoise").
 
 All noise comes from the counter-based generator :mod:`distortx.distortions.rng`, keyed by the per-sample
 seed and the element's row-major index, so the reference path here and the native kernels draw the same
@@ -11,14 +12,21 @@ Math (x: clean image, idx: row-major index within the image, z = rng.normal, u =
   -- the same kernel on the 0..255 scale: variance v and sigma = 255*sqrt(v) give identical outputs.
 * ``mono_gaussian_noise`` (Hsieh):  out = x + sigma/255 * z(seed, y*W + x, stream 0), one value per pixel
   added to every channel (luminance noise).
-* ``salt_pepper`` (Ahn): per pixel (all channels together) u = u(seed, y*W + x, stream 0);
-  u < amount/2 -> 0 (pepper), amount/2 <= u < amount -> 1 (salt), otherwise unchanged.
+* ``salt_pepper`` (Ahn): every channel value decides alone (coloured specks, as scikit-image's
+  ``random_noise(mode="s&p")`` on an RGB array, which Ahn's generator and ImageNet-C's impulse noise call):
+  u = u(seed, idx over (C,H,W), stream 0); u < amount/2 -> 0 (pepper), amount/2 <= u < amount -> 1 (salt),
+  otherwise unchanged. A fraction ``amount`` of the channel values is replaced.
+* ``mono_salt_pepper``: the per-pixel form (black and white specks): u = u(seed, y*W + x, stream 0) decides
+  for all channels of the pixel together; a fraction ``amount`` of the pixels is replaced.
 * ``fnoise`` (Ahn's "fnoise", 1/f or pink noise): per channel, white noise w = z(seed, idx over (C,H,W),
-  stream 1) is shaped in the Fourier domain, N = real(ifft2(fft2(w) / |k|)) with
-  |k| = sqrt(fy^2 + fx^2), fy = fftfreq(H), fx = fftfreq(W) (cycles/pixel) and the DC term set to 0
-  (so the amplitude spectrum falls as 1/f, the power as 1/f^2). N is normalised to zero mean and unit
-  (population) standard deviation per channel (N = 0 where the std is 0, e.g. a 1x1 image), and
-  out = x + (f/100) * N, i.e. the noise std is f/100 before clamping.
+  stream 1) is shaped in the Fourier domain with the amplitude of Ahn's generator,
+  N = real(ifft2(fft2(w) * A)), A = 1 / sqrt(fy^2 + fx^2 + 1e-5), fy = fftfreq(H), fx = fftfreq(W)
+  (cycles/pixel: the power falls as 1/f^2, flattened below ~0.003 cycles/pixel), and the DC term set to 0.
+  N is normalised to zero mean and unit (population) standard deviation per channel (N = 0 where the std
+  is 0, e.g. a 1x1 image), and out = x + f * 0.0154 * N: the noise std is 0.0154 f at every image size.
+  That is the strength of Ahn's ``f * real(ifft2(...))`` at 256x256, where its spatial std is 0.0154 f;
+  Ahn's std falls roughly as 1/side on larger images (0.0078 f at 512x512), so the paper's f has a meaning
+  at one size only: we calibrate at 256x256 (the scale of the paper's crops) and stay size-independent.
 
 Sources: Ahn, Kang, Sohn, *Image Distortion Detection using Convolutional Neural Network* (variances and
 S&P amounts {0.0125, 0.025, 0.05}; fnoise f in {2.5, 5, 10}); Hsieh, Duffau, He, *Distortion Classifier
@@ -41,6 +49,10 @@ from .papers import AHN, DODGE, ENDO, HSIEH
 STREAM_GAUSSIAN = 0
 STREAM_SALT_PEPPER = 0
 STREAM_FNOISE = 1
+
+#: fnoise: noise std per unit of f (Ahn's generator at 256x256), and the regulariser of its 1/f amplitude
+FNOISE_STD_PER_F = 0.0154
+FNOISE_EPS = 1e-5
 
 
 def _col(values: Tensor, j: int = 0) -> Tensor:
@@ -91,23 +103,37 @@ def mono_gaussian_noise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Ten
 
 
 def salt_pepper_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
-    """values[:, 0] = amount, the fraction of pixels replaced (half by 0, half by 1)."""
+    """values[:, 0] = amount, the fraction of channel values replaced (half by 0, half by 1), each channel
+    value independently. (N,C,H,W) -> (N,C,H,W)."""
+    _, c, h, w = images.shape
+    idx = rng.element_index((c, h, w), device=images.device).unsqueeze(0)
+    u = rng.uniform(rng.per_sample(seed, (c, h, w)), idx, STREAM_SALT_PEPPER)
+    return _salt_and_pepper(images, u, _col(values))
+
+
+def mono_salt_pepper_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = amount, the fraction of pixels replaced (all channels together: black or white)."""
     _, _, h, w = images.shape
     u = pixel_uniform(seed, h, w, images.device, STREAM_SALT_PEPPER)
-    amount = _col(values)
+    return _salt_and_pepper(images, u, _col(values))
+
+
+def _salt_and_pepper(images: Tensor, u: Tensor, amount: Tensor) -> Tensor:
+    """u < amount/2 -> 0, amount/2 <= u < amount -> 1, else unchanged; u broadcasts against images."""
     out = torch.where(u < amount, torch.ones_like(images), images)
     return torch.where(u < 0.5 * amount, torch.zeros_like(images), out)
 
 
 def pink_noise(seed: Tensor, shape: tuple[int, int, int], device) -> Tensor:
-    """1/f noise (N, C, H, W) with zero mean and unit population std per channel (0 where it is flat)."""
+    """1/f noise (N, C, H, W), amplitude 1/sqrt(f^2 + 1e-5), zero mean and unit population std per channel
+    (0 where it is flat)."""
     c, h, w = shape
     white = channel_noise(seed, shape, device, STREAM_FNOISE)
     fy = torch.fft.fftfreq(h, device=device).reshape(-1, 1)
     fx = torch.fft.fftfreq(w, device=device).reshape(1, -1)
-    k = torch.sqrt(fy * fy + fx * fx)
-    inv = torch.where(k > 0, 1.0 / torch.where(k > 0, k, torch.ones_like(k)), torch.zeros_like(k))
-    n = torch.fft.ifft2(torch.fft.fft2(white) * inv).real
+    k2 = fy * fy + fx * fx
+    amp = torch.where(k2 > 0, torch.rsqrt(k2 + FNOISE_EPS), torch.zeros_like(k2))
+    n = torch.fft.ifft2(torch.fft.fft2(white) * amp).real
     n = n - n.mean(dim=(2, 3), keepdim=True)
     std = n.std(dim=(2, 3), unbiased=False, keepdim=True)
     ok = std > 1e-12
@@ -115,10 +141,10 @@ def pink_noise(seed: Tensor, shape: tuple[int, int, int], device) -> Tensor:
 
 
 def fnoise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
-    """values[:, 0] = f; adds 1/f noise of standard deviation f/100 per channel."""
+    """values[:, 0] = f; adds 1/f noise of standard deviation 0.0154 f per channel (Ahn's strength at 256x256)."""
     _, c, h, w = images.shape
     n = pink_noise(seed, (c, h, w), images.device).to(images.dtype)
-    return images + _col(values / 100.0) * n
+    return images + _col(values * FNOISE_STD_PER_F) * n
 
 
 SPECS = (
@@ -168,23 +194,38 @@ SPECS = (
     ),
     DistortionSpec(
         name="salt_pepper",
-        parameters=(Parameter("amount", 0.0, 1.0, doc="fraction of pixels replaced by 0 or 1"),),
+        parameters=(Parameter("amount", 0.0, 1.0, doc="fraction of channel values replaced by 0 or 1"),),
         reference=salt_pepper_ref,
         levels=(LevelSet("ahn", (0.0125, 0.025, 0.05), source=AHN),),
         default_levels="ahn",
-        description="salt-and-pepper noise: a fraction of pixels set to black or white (all channels)",
+        description="salt-and-pepper noise: a fraction of the channel values set to 0 or 1, each channel "
+                    "independently (coloured specks, as scikit-image's random_noise 's&p')",
         source=AHN,
         identity=0.0,
         stochastic=True,
         native_code=NATIVE_CODES["salt_pepper"],
     ),
     DistortionSpec(
+        name="mono_salt_pepper",
+        parameters=(Parameter("amount", 0.0, 1.0, doc="fraction of pixels replaced by black or white"),),
+        reference=mono_salt_pepper_ref,
+        levels=(LevelSet("ahn", (0.0125, 0.025, 0.05), source=AHN),),
+        default_levels="ahn",
+        description="salt-and-pepper noise per pixel: a fraction of the pixels set to black or white (all "
+                    "channels together)",
+        source=AHN,
+        identity=0.0,
+        stochastic=True,
+        native_code=NATIVE_CODES["mono_salt_pepper"],
+    ),
+    DistortionSpec(
         name="fnoise",
-        parameters=(Parameter("f", 0.0, 50.0, doc="noise standard deviation in percent of the [0,1] range"),),
+        parameters=(Parameter("f", 0.0, 50.0, doc="strength: noise standard deviation 0.0154 f (Ahn's f at 256x256)"),),
         reference=fnoise_ref,
         levels=(LevelSet("ahn", (2.5, 5.0, 10.0), source=AHN),),
         default_levels="ahn",
-        description="additive 1/f (pink) noise per channel with standard deviation f/100",
+        description="additive 1/f (pink) noise per channel, standard deviation 0.0154 f at any size (Ahn's "
+                    "strength at 256x256)",
         source=AHN,
         identity=0.0,
         stochastic=True,
