@@ -7,6 +7,8 @@ Quick use::
     params = spec.sample(len(images), generator=torch.Generator().manual_seed(0), levels="ahn")
     out = spec.apply(images, params)                    # images: float Tensor[N, C, H, W] in [0, 1]
     out = distortx.distort(images, "jpeg", level=2)      # one call, a level of the default level set
+    out = distortx.corrupt(img_hwc_uint8, "jpeg", severity=3)   # numpy / uint8 in, the same type out
+    aug = distortx.RandomDistortion(p=0.8)               # nn.Module; aug.last_params holds the labels
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import torch
 from torch import Tensor
 
 from .data.preset import PresetSpec
+from .distortions.functional import corrupt, distort, severity_value
+from .distortions.random_distortion import RandomDistortion
 from .distortions.regions import Region, apply_regions
 from .distortions.spec import DistortionSpec, LevelSet, Parameter, Params
 from .errors import (DatasetError, DistortxError, ImageError, NativeUnavailableError, ParameterError,
@@ -45,35 +49,6 @@ def get_preset(name: str) -> PresetSpec:
 
 def list_presets() -> List[str]:
     return sorted(get_plugin_manager().registry("distortx_presets"))
-
-
-def distort(
-    images: Tensor,
-    name: str,
-    level: Optional[int] = None,
-    levels: Optional[str] = None,
-    value: Optional[float] = None,
-    seed: int = 0,
-) -> Tensor:
-    """Apply distortion ``name`` to ``images`` (Tensor[N, C, H, W] or Tensor[C, H, W], float in [0, 1]).
-
-    Give either ``level`` (index into level set ``levels``, default the distortion's default set) or
-    ``value`` (the severity parameter itself); secondary parameters are drawn from ``seed``.
-    """
-    spec = get_distortion(name)
-    single = images.dim() == 3
-    batch = images.unsqueeze(0) if single else images
-    g = torch.Generator().manual_seed(int(seed))
-    if value is not None and level is not None:
-        raise ParameterError("give either level or value, not both")
-    n = batch.shape[0] if batch.dim() == 4 else 1
-    if value is not None:
-        params = spec.sample(n, generator=g)
-        params.values[:, 0] = float(value)
-    else:
-        params = spec.sample(n, generator=g, levels=levels, level=level if level is not None else 0)
-    out = spec.apply(batch, params)
-    return out.squeeze(0) if single else out
 
 
 def estimate(images, what: str = "jpeg_quality", **kwargs):
@@ -108,7 +83,7 @@ def train(config, overrides=(), **kwargs):
 
 __all__ = [
     "BackboneSpec", "DatasetError", "DistortionSpec", "DistortxError", "HeadSpec", "ImageError", "LevelSet",
-    "NativeUnavailableError", "Parameter", "ParameterError", "Params", "PluginError", "PresetSpec", "Region",
-    "UnknownNameError", "apply_regions", "create_model", "distort", "estimate", "get_distortion", "get_plugin_manager", "get_preset",
-    "hookimpl", "list_backbones", "load_default_model", "predict", "train", "list_distortions", "list_heads", "list_models", "list_presets", "__version__",
+    "NativeUnavailableError", "Parameter", "ParameterError", "Params", "PluginError", "PresetSpec", "RandomDistortion", "Region",
+    "UnknownNameError", "apply_regions", "corrupt", "create_model", "distort", "estimate", "get_distortion", "get_plugin_manager", "get_preset",
+    "hookimpl", "list_backbones", "load_default_model", "predict", "train", "list_distortions", "list_heads", "list_models", "list_presets", "severity_value", "__version__",
 ]

@@ -44,10 +44,11 @@ def test_params_of_the_wrong_shape():
 @pytest.mark.parametrize(
     "images, message",
     [
-        (torch.rand(3, 8, 8), "shape"),
+        (torch.rand(2, 1, 3, 8, 8), "shape"),
         (torch.rand(1, 4, 8, 8), "1 or 3 channels"),
-        (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), "float"),
-        (np.zeros((1, 3, 8, 8), dtype=np.float32), "torch.Tensor"),
+        (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.int32), "float in"),
+        (np.zeros((1, 3, 8, 8), dtype=np.float32), "1 or 3 channels"),
+        ([[0.5]], "torch.Tensor"),
     ],
 )
 def test_wrong_tensor_shape_or_dtype(images, message):

@@ -54,15 +54,17 @@ def clip_box(box: Optional[Sequence[int]], height: int, width: int) -> tuple[int
     return x0, y0, max(x0, x1), max(y0, y1)
 
 
-def apply_regions(image: Tensor, regions: Sequence[Region], impl: str = "reference") -> Tensor:
-    """Apply ``regions`` to one image Tensor[C, H, W] (or Tensor[1, C, H, W]); returns a new tensor.
+def apply_regions(image, regions: Sequence[Region], impl: str = "reference"):
+    """Apply ``regions`` to one image; returns a new image of the type, layout and dtype given.
 
-    ``impl`` is passed to :meth:`DistortionSpec.apply` ("reference" or "simulation").
+    image: Tensor[C, H, W] or Tensor[1, C, H, W] (float in [0, 1] or uint8), or a numpy array (H, W) /
+    (H, W, C) (uint8 or float). ``impl`` is passed to :meth:`DistortionSpec.apply` ("reference" or
+    "simulation"). With a uint8 image the distortions are computed in float and the result rounded once.
     """
     from .. import get_distortion
+    from .edges import from_batch, to_batch
 
-    batched = image.dim() == 4
-    img = image if batched else image.unsqueeze(0)
+    img, fmt = to_batch(image, "image")
     check_images(img, "image")
     if img.shape[0] != 1:
         raise ParameterError(f"apply_regions takes one image, got a batch of {img.shape[0]}")
@@ -73,9 +75,9 @@ def apply_regions(image: Tensor, regions: Sequence[Region], impl: str = "referen
         if x1 <= x0 or y1 <= y0:
             continue
         spec: DistortionSpec = get_distortion(r.name)
-        distorted = spec.apply(img, r.params(), impl=impl)
+        distorted = spec._apply_batch(img, r.params(), impl)
         out[..., y0:y1, x0:x1] = distorted[..., y0:y1, x0:x1]
-    return out if batched else out.squeeze(0)
+    return from_batch(out, fmt)
 
 
 def region_mask(boxes: Sequence[Optional[Sequence[int]]], height: int, width: int) -> Tensor:

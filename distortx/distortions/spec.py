@@ -9,6 +9,7 @@ kernels implement identically.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
@@ -98,6 +99,19 @@ class Params:
         return Params(*(torch.cat([getattr(p, f) for p in parts]) for f in ("values", "seed", "level")))
 
 
+#: seeds are non-negative 63-bit integers (torch.Generator, the counter RNG and the manifests all hold them)
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, who: str = "seed") -> int:
+    """``seed`` as an int, or :class:`ParameterError` unless it is an integer in [0, 2^63 - 1]."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ParameterError(f"{who} must be an integer in [0, 2^63 - 1], got {seed!r}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ParameterError(f"{who} must be an integer in [0, 2^63 - 1], got {int(seed)}")
+    return int(seed)
+
+
 def check_images(images: Tensor, who: str = "images") -> None:
     """Raise :class:`ImageError` unless ``images`` is a float Tensor[N, C, H, W] with C in {1, 3}."""
     if not isinstance(images, Tensor):
@@ -105,7 +119,7 @@ def check_images(images: Tensor, who: str = "images") -> None:
     if images.dim() != 4:
         raise ImageError(f"{who} must have shape (N, C, H, W), got {tuple(images.shape)}")
     if not images.is_floating_point():
-        raise ImageError(f"{who} must be float in [0, 1], got dtype {images.dtype} (use distortx.to_float_image)")
+        raise ImageError(f"{who} must be float in [0, 1], got dtype {images.dtype} (convert with x.float() / 255)")
     if images.shape[1] not in (1, 3):
         raise ImageError(f"{who} must have 1 or 3 channels, got {images.shape[1]}")
     if images.shape[2] < 1 or images.shape[3] < 1:
@@ -165,46 +179,65 @@ class DistortionSpec:
         levels: Optional[str] = None,
         level: Optional[int] = None,
         variable: bool = False,
+        device=None,
     ) -> Params:
         """Draw parameters for ``n`` images.
 
         levels:   name of the level set (default ``default_levels``).
-        level:    fix the level index (0 = mildest); default: uniform over the set's levels.
+        level:    fix the level index (0 = mildest) of a discrete set; default: uniform over the set's levels.
+                  A continuous set (uniform between its min and max) has no levels: a level is refused.
         variable: sample the severity uniformly between the set's min and max (Ahn's detection protocol,
                   Hsieh's variable levels) instead of picking one of its values.
+        device:   where the parameters are drawn and returned (default: ``generator``'s device, else CPU);
+                  ``generator=None`` uses torch's default generator of that device.
         Secondary parameters (``parameters[1:]``) are uniform in their ranges. Uses only ``generator``.
         """
         g = generator
+        dev = torch.device(device) if device is not None else (g.device if g is not None else torch.device("cpu"))
         ls = self.level_set(levels) if self.levels else None
         p0 = self.parameters[0]
+
+        def uniform(lo: float, hi: float) -> Tensor:
+            return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64, device=dev)
+
+        if level is not None and (ls is None or variable or ls.continuous):
+            raise ParameterError(self._no_levels_message(ls, level, variable))
         if ls is None:
-            lvl = torch.full((n,), -1, dtype=torch.long)
-            v0 = p0.low + (p0.high - p0.low) * torch.rand(n, generator=g, dtype=torch.float64)
+            lvl = torch.full((n,), -1, dtype=torch.long, device=dev)
+            v0 = uniform(p0.low, p0.high)
         elif variable or ls.continuous:
-            lo, hi = min(ls.values), max(ls.values)
-            lvl = torch.full((n,), -1, dtype=torch.long)
-            v0 = lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+            lvl = torch.full((n,), -1, dtype=torch.long, device=dev)
+            v0 = uniform(min(ls.values), max(ls.values))
         else:
             if level is None:
-                lvl = torch.randint(len(ls.values), (n,), generator=g)
+                lvl = torch.randint(len(ls.values), (n,), generator=g, device=dev)
             else:
                 if not 0 <= level < len(ls.values):
                     raise ParameterError(
                         f"{self.name}: level {level} does not exist in level set {ls.name!r} "
                         f"(levels 0..{len(ls.values) - 1})"
                     )
-                lvl = torch.full((n,), int(level), dtype=torch.long)
-            v0 = torch.tensor(ls.values, dtype=torch.float64)[lvl]
+                lvl = torch.full((n,), int(level), dtype=torch.long, device=dev)
+            v0 = torch.tensor(ls.values, dtype=torch.float64, device=dev)[lvl]
         cols = [v0]
         for p in self.parameters[1:]:
-            lo, hi = p.sample_range
-            cols.append(lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64))
+            cols.append(uniform(*p.sample_range))
         values = torch.stack(cols, dim=1)
         for j, p in enumerate(self.parameters):
             if p.integer:
                 values[:, j] = values[:, j].round()
-        seed = torch.randint(0, 2**31 - 1, (n,), generator=g, dtype=torch.long)
+        seed = torch.randint(0, 2**31 - 1, (n,), generator=g, dtype=torch.long, device=dev)
         return Params(values.float(), seed, lvl)
+
+    def _no_levels_message(self, ls: Optional[LevelSet], level: int, variable: bool) -> str:
+        if ls is None:
+            return f"{self.name} declares no level sets, so level {level} means nothing: give a parameter value"
+        discrete = [s.name for s in self.levels if not s.continuous]
+        other = f", or a discrete level set ({', '.join(discrete)})" if discrete else ""
+        lo, hi = min(ls.values), max(ls.values)
+        why = "variable=True draws" if variable and not ls.continuous else f"level set {ls.name!r} is continuous: it draws"
+        return (f"{self.name}: {why} {self.parameters[0].name} uniformly in [{lo:g}, {hi:g}], so level {level} means "
+                f"nothing; give a value in that range instead (--param){other}")
 
     def params(self, *values: float, n: int = 1, seed: int = 0, **named: float) -> Params:
         """Explicit parameters: ``spec.params(3.0)`` or ``spec.params(sigma=3.0)``; secondary parameters not
@@ -231,13 +264,22 @@ class DistortionSpec:
         for j, p in enumerate(self.parameters):
             p.check(params.values[:, j], self.name)
 
-    def apply(self, images: Tensor, params: Params, impl: str = "reference") -> Tensor:
-        """Distort ``images`` (Tensor[N, C, H, W], float in [0, 1]) with per-sample ``params``.
+    def apply(self, images, params: Params, impl: str = "reference"):
+        """Distort ``images`` with per-sample ``params`` (one row per image).
 
+        images: Tensor[N, C, H, W] or Tensor[C, H, W] (float in [0, 1] or uint8, any device), or a numpy
+        array (H, W), (H, W, C) or (N, H, W, C) (uint8 or float); C in {1, 3}.
         impl: "reference" (the ground truth; a real codec where there is one) or "simulation" (the torch
         re-implementation the native kernel mirrors; equals "reference" when the spec has none).
-        Returns a new tensor of the same shape, dtype and device, clamped to [0, 1].
+        Returns a new image of the type, layout, dtype and device given, clamped to [0, 1] (0..255 for uint8).
         """
+        from .edges import from_batch, to_batch
+
+        batch, fmt = to_batch(images)
+        return from_batch(self._apply_batch(batch, params, impl), fmt)
+
+    def _apply_batch(self, images: Tensor, params: Params, impl: str) -> Tensor:
+        """:meth:`apply` on a float Tensor[N, C, H, W]."""
         check_images(images)
         self.check_params(params, images.shape[0])
         if images.shape[0] == 0:
