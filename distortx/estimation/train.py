@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -33,6 +33,8 @@ class EstimatorTraining:
     seed: int = 0
     log_every: int = 100
     amp: bool = True          # bf16 autocast of the backbone on CUDA
+    pool_batches: int = 1     # degrade this many batches of patches at once (amortises the codec on a GPU)
+    chunk: int = 2048         # patches per degradation call when filling the pool
 
 
 @dataclass
@@ -41,6 +43,18 @@ class TrainResult:
     steps: int
     seconds: float
     history: List[Dict[str, float]] = field(default_factory=list)
+
+
+def degraded_pool(bank: PatchBank, preset: str, distortion: str, n: int, g: torch.Generator,
+                  chunk: int = 2048) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``n`` fresh patches degraded as ``preset`` draws: (uint8 Tensor[n, 3, s, s], float targets Tensor[n, 1])
+    on the bank's device. uint8 is exact: :func:`degrade` returns 8-bit levels."""
+    clean = bank.sample(n, g)
+    params = sample_params(preset, n, g)
+    parts = [degrade(clean[i: i + chunk], distortion, params.values[i: i + chunk, 0], params.seed[i: i + chunk])
+             for i in range(0, n, chunk)]
+    images = torch.cat(parts).mul_(255.0).round_().to(torch.uint8)
+    return images, params.values[:, :1].to(bank.device)
 
 
 def train_estimator(what: str, bank: PatchBank, cfg: EstimatorTraining,
@@ -55,17 +69,20 @@ def train_estimator(what: str, bank: PatchBank, cfg: EstimatorTraining,
     opt = torch.optim.Adamax(model.parameters(), lr=cfg.lr)
     sched = BudgetSchedule(cfg.steps, cfg.lr, cfg.warmup, cfg.max_seconds, dev)
     g = torch.Generator().manual_seed(cfg.seed)
-    history, step = [], 0
+    history, step, pool, cursor = [], 0, None, 0
     while not sched.done(step):
         for group in opt.param_groups:
             group["lr"] = sched.lr(step)
-        clean = bank.sample(cfg.batch_size, g)
-        params = sample_params(target.preset, cfg.batch_size, g)
-        x = degrade(clean, target.distortion, params.values[:, 0], params.seed)
+        if pool is None or cursor >= pool[0].shape[0]:
+            pool, cursor = degraded_pool(bank, target.preset, target.distortion,
+                                         cfg.batch_size * max(1, cfg.pool_batches), g, cfg.chunk), 0
+        x = pool[0][cursor: cursor + cfg.batch_size].float().div_(255.0)
+        target_values = pool[1][cursor: cursor + cfg.batch_size]
+        cursor += cfg.batch_size
         if dev.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cfg.amp and dev.type == "cuda"):
-            loss = model.loss(x, params.values[:, :1].to(dev))
+            loss = model.loss(x, target_values)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -87,6 +87,30 @@ class ClassifierTraining:
     seed: int = 0
     amp: bool = True
     log_every: int = 200
+    chunk: int = 5000         # images per augmentation / degradation call when an epoch is prepared
+
+
+@torch.no_grad()
+def epoch_pool(kind: str, target: Target, train_x: Tensor, train_y: Tensor, aug: Augment, g: torch.Generator,
+               model: Optional[ParamAwareClassifier], chunk: int, autocast: bool):
+    """One epoch of training data, prepared in large batches (amortises the codec on a GPU): a shuffled
+    pass over ``train_x``, augmented, degraded as ``target.preset`` draws (not for "org"), with the frozen
+    estimator's parameter for "est". Returns (uint8 images Tensor[N, 3, H, W], labels Tensor[N],
+    params Tensor[N, 1] or None); uint8 is exact (images are 8-bit levels)."""
+    dev = train_x.device
+    perm = torch.randperm(train_x.shape[0], generator=g).to(dev)
+    xs, ps = [], []
+    for s in range(0, perm.numel(), chunk):
+        idx = perm[s: s + chunk]
+        x = aug(train_x[idx].float().div_(255.0), g)
+        if kind != "org":
+            prm = sample_params(target.preset, x.shape[0], g)
+            x = degrade(x, target.distortion, prm.values[:, 0], prm.seed)
+        if kind == "est":
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
+                ps.append(model.estimate(x.contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else x))
+        xs.append(x.mul_(255.0).round_().to(torch.uint8))
+    return torch.cat(xs), train_y[perm], (torch.cat(ps) if ps else None)
 
 
 def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor, cfg: ClassifierTraining,
@@ -109,27 +133,21 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
     sched = BudgetSchedule(int(math.ceil(cfg.epochs * per_epoch)), cfg.lr, min(cfg.warmup, per_epoch), cfg.seconds, dev)
     g = torch.Generator().manual_seed(cfg.seed + {"org": 1, "deg": 2, "est": 3}[kind])
     aug = Augment()
-    step, seen, correct, total = 0, 0, 0.0, 0
-    perm = torch.randperm(n, generator=g)
+    step, pool, cursor = 0, None, 0
     autocast = cfg.amp and dev.type == "cuda"
     while not sched.done(step):
-        if seen + cfg.batch_size > n:
-            perm, seen = torch.randperm(n, generator=g), 0
-        idx = perm[seen: seen + cfg.batch_size].to(dev)
-        seen += cfg.batch_size
-        x = aug(train_x[idx].float().div_(255.0), g)
-        y = train_y[idx]
-        p = None
-        if kind != "org":
-            prm = sample_params(target.preset, x.shape[0], g)
-            x = degrade(x, target.distortion, prm.values[:, 0], prm.seed)
+        if pool is None or cursor + cfg.batch_size > pool[0].shape[0]:
+            pool, cursor = epoch_pool(kind, target, train_x, train_y, aug, g, model if kind == "est" else None,
+                                      cfg.chunk, autocast), 0
+        x = pool[0][cursor: cursor + cfg.batch_size].float().div_(255.0)
+        y = pool[1][cursor: cursor + cfg.batch_size]
+        p = None if pool[2] is None else pool[2][cursor: cursor + cfg.batch_size]
+        cursor += cfg.batch_size
         if dev.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = sched.lr(step)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
-            if kind == "est":
-                p = model.estimate(x)
             logits = model(x, p)
             loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)

@@ -1,7 +1,7 @@
 """Train one degradation-parameter estimator on photo patches and save it as a checkpoint.
 
     python experiments/endo/train_estimator.py --what jpeg_quality --out jpeg_quality.pt \
-        [--photos /work/shared/data/photos] [--device cpu|cuda] [--steps N] [--seconds S] [--width 64]
+        [--photos /work/shared/data/photos] [--device cpu|cuda] [--steps N] [--seconds S] [--width 64] [--pool 32]
 
 (`reproduce.py` trains both estimators as part of the full experiment; this script is the estimator alone,
 e.g. for the small CPU-trained weights shipped in distortx/estimation/weights/.)
@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seconds", type=float, default=None, help="wall-clock budget (re-plans the step count)")
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--pool", type=int, default=1, help="degrade this many batches at once (32 on a GPU)")
+    ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -43,7 +45,8 @@ def main() -> None:
     photos = load_photos(a.photos)
     bank = PatchBank(photos, a.patch, a.device)
     cfg = EstimatorTraining(steps=a.steps, batch_size=a.batch, lr=a.lr, warmup=min(100, a.steps // 10),
-                            width=a.width, max_seconds=a.seconds, seed=a.seed, log_every=100)
+                            width=a.width, max_seconds=a.seconds, seed=a.seed, log_every=a.log_every,
+                            pool_batches=a.pool)
     t0 = time.time()
     res = train_estimator(a.what, bank, cfg, log=lambda m: print(m, flush=True))
     meta = {"trained_on": f"{len(photos)} photos of {a.photos.name}, {a.patch}x{a.patch} patches", "steps": res.steps,
