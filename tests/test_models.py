@@ -27,6 +27,15 @@ BUILTIN_BACKBONES = ["atrous_vgg16", "dx_small", "iqa_cnn", "resnet101", "resnet
 FAST = dict(backbone="dx_small", image_size=128)  # small models for the assembly tests
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A single intra-op thread: as fast for these sizes, and immune to a busy shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def as_list(out):
     return [out] if isinstance(out, torch.Tensor) else list(out)
 

@@ -131,6 +131,18 @@ def test_hard_negative_mining_keeps_three_negatives_per_positive_or_all():
     assert hard_negative_mask(torch.zeros(1, 10), one, 3.0).nonzero()[:, 1].tolist() == [1, 2, 3]
 
 
+def test_batched_matching_equals_the_per_image_matcher_with_its_tie_breaks():
+    boxes, labels = scene(5, seed=3)
+    boxes[3] = torch.tensor([[0.1, 0.1, 0.4, 0.4], [0.1, 0.1, 0.4, 0.4], [0.0, 0.0, 0.02, 0.02]])  # twins force one prior
+    labels[3] = torch.tensor([1, 2, 3])
+    boxes[4], labels[4] = torch.tensor([[2.0, 2.0, 3.0, 3.0]]), torch.tensor([2])  # overlaps no prior
+    loc_t, lab_t = MultiBoxLoss().targets(PRIORS, boxes, labels)
+    for i, (b, lab) in enumerate(zip(boxes, labels)):
+        ref_loc, ref_lab = assign_targets(b, lab, PRIORS)
+        assert torch.equal(lab_t[i], ref_lab) and torch.equal(loc_t[i], ref_loc), i
+    assert (lab_t[3] == 2).any() and int((lab_t[4] > 0).sum()) == 0
+
+
 def test_the_loss_is_zero_when_predictions_equal_the_targets():
     boxes, labels = scene()
     crit = MultiBoxLoss()

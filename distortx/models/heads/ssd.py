@@ -150,10 +150,12 @@ class SSDHead(nn.Module):
         scale = torch.tensor([w, h, w, h], device=loc.device)
         boxes = [t["boxes"].to(loc.device, torch.float32).reshape(-1, 4) / scale for t in targets]
         labels = [t["labels"].to(loc.device, torch.int64).reshape(-1) for t in targets]
-        for lab in labels:
-            if lab.numel() and (int(lab.min()) < 1 or int(lab.max()) >= self.num_classes):
+        every = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.int64)
+        if every.numel():
+            lo, hi = torch.stack([every.min(), every.max()]).tolist()  # one host sync per batch
+            if lo < 1 or hi >= self.num_classes:
                 raise ParameterError(f"detection labels must be in 1..{self.num_classes - 1} (0 is background), "
-                                     f"got {lab.min().item()}..{lab.max().item()}")
+                                     f"got {lo}..{hi}")
         loc_loss, conf_loss = self.criterion(loc, conf, priors, boxes, labels)
         return {"loc": loc_loss, "conf": conf_loss}
 

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...detection.coder import SSD_VARIANCES
-from ...detection.matching import assign_targets
+from ...detection.coder import SSD_VARIANCES, cxcywh_to_xyxy, encode
+from ...detection.matching import BACKGROUND
 from ...errors import ParameterError
 
 
@@ -37,6 +37,17 @@ def hard_negative_mask(neg_loss: Tensor, positive: Tensor, neg_pos_ratio: float 
     return (rank < num_neg) & ~positive
 
 
+def _batched_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU Tensor[N, G, P] of xyxy boxes a [N, G, 4] and b [P, 4] (as :func:`distortx.detection.box_iou`)."""
+    lt = torch.maximum(a[..., None, :2], b[:, :2])
+    rb = torch.minimum(a[..., None, 2:], b[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]))[..., None]
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / ((area_a + area_b) - inter)
+
+
 class MultiBoxLoss(nn.Module):
     """forward(loc [N, P, 4], conf [N, P, K], priors [P, 4] (cx, cy, w, h), gt_boxes: N x Tensor[G, 4] xyxy in
     the priors' units, gt_labels: N x int64 Tensor[G] in 1..K-1) -> (loc loss, conf loss), each / N_pos."""
@@ -50,10 +61,37 @@ class MultiBoxLoss(nn.Module):
         self.variances = tuple(float(v) for v in variances)
 
     def targets(self, priors: Tensor, gt_boxes: Sequence[Tensor], gt_labels: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Encoded regression targets Tensor[N, P, 4] and labels int64 Tensor[N, P] (0 = background)."""
-        pairs = [assign_targets(b.to(priors), l, priors, self.iou_threshold, self.variances)
-                 for b, l in zip(gt_boxes, gt_labels)]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        """Encoded regression targets Tensor[N, P, 4] and labels int64 Tensor[N, P] (0 = background).
+
+        All images at once (ground truths padded to the largest count), with exactly the rules and tie-breaks
+        of :func:`distortx.detection.match` / :func:`~distortx.detection.assign_targets` per image.
+        """
+        n, p, device = len(gt_boxes), priors.shape[0], priors.device
+        g = max([int(b.shape[0]) for b in gt_boxes] + [1])
+        boxes = torch.zeros(n, g, 4, device=device)
+        labels = torch.zeros(n, g, dtype=torch.int64, device=device)
+        valid = torch.zeros(n, g, dtype=torch.bool, device=device)
+        for i, (b, lab) in enumerate(zip(gt_boxes, gt_labels)):
+            k = int(b.shape[0])
+            boxes[i, :k], labels[i, :k], valid[i, :k] = b.reshape(k, 4), lab.reshape(k), True
+        if not bool(torch.isfinite(boxes).all()):
+            raise ParameterError("MultiBoxLoss: ground-truth boxes must be finite")
+        iou = _batched_iou(boxes, cxcywh_to_xyxy(priors))  # [N, G, P]
+        iou = iou.masked_fill(~valid[..., None], -1.0)      # padding never matches
+        best_iou, best_gt = iou.max(1)                       # per prior: lowest gt index on ties
+        matched = torch.where(best_iou >= self.iou_threshold, best_gt, torch.full_like(best_gt, BACKGROUND))
+        gt_best_iou, best_prior = iou.max(2)                 # per gt: lowest prior index on ties
+        ok = valid & (gt_best_iou > 0)
+        forced = torch.full((n, p + 1), BACKGROUND, dtype=torch.int64, device=device)  # column p: discarded
+        gts = torch.arange(g, device=device).expand(n, g)
+        forced.scatter_reduce_(1, torch.where(ok, best_prior, torch.full_like(best_prior, p)), gts, reduce="amax")
+        idx = torch.where(forced[:, :p] >= 0, forced[:, :p], matched)  # [N, P]
+        fg = idx >= 0
+        safe = idx.clamp(min=0)
+        cls = torch.where(fg, labels.gather(1, safe), torch.zeros_like(safe))
+        matched_boxes = boxes.gather(1, safe[..., None].expand(n, p, 4))
+        loc = encode(matched_boxes, priors, self.variances)
+        return torch.where(fg[..., None], loc, torch.zeros_like(loc)), cls
 
     def forward(self, loc: Tensor, conf: Tensor, priors: Tensor, gt_boxes: Sequence[Tensor],
                 gt_labels: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
