@@ -79,6 +79,7 @@ class Augment:
 @dataclass
 class ClassifierTraining:
     epochs: float = 30.0
+    steps: Optional[int] = None  # overrides epochs
     batch_size: int = 256
     lr: float = 2e-3
     warmup: int = 100
@@ -130,7 +131,8 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
     opt = torch.optim.Adamax(params, lr=cfg.lr)
     n = train_x.shape[0]
     per_epoch = max(1, n // cfg.batch_size)
-    sched = BudgetSchedule(int(math.ceil(cfg.epochs * per_epoch)), cfg.lr, min(cfg.warmup, per_epoch), cfg.seconds, dev)
+    planned = cfg.steps if cfg.steps is not None else int(math.ceil(cfg.epochs * per_epoch))
+    sched = BudgetSchedule(planned, cfg.lr, min(cfg.warmup, per_epoch), cfg.seconds, dev)
     g = torch.Generator().manual_seed(cfg.seed + {"org": 1, "deg": 2, "est": 3}[kind])
     aug = Augment()
     step, pool, cursor = 0, None, 0

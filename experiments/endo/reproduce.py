@@ -17,8 +17,9 @@ For each experiment (JPEG quality / Gaussian noise sigma):
    loadable with weights_only=True) and log.txt.
 
 Sizing: with --device cuda the training phases run on wall-clock budgets (--est-seconds JPEG_S,NOISE_S,
-default 55,15; --cls-seconds, default 13 per classifier; the step count is re-planned from the measured
-time per step), so both experiments take about 3 minutes on an H100. Degradation is done in large batches
+default 55,15; --cls-seconds, default 13, budgets the first classifier, Org, whose step count the other two
+then train for: equal steps, a fair comparison; the step count is re-planned from the measured time per
+step), so both experiments take about 3 minutes on an H100. Degradation is done in large batches
 (an epoch of CIFAR at once, 32 batches of patches at once) so the codec does not dominate the steps.
 --quick shrinks everything so the whole pipeline runs on one CPU thread in under 3 minutes (a smoke test,
 not a result).
@@ -26,6 +27,7 @@ not a result).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import sys
@@ -157,6 +159,9 @@ def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> 
                                     seed=a.seed, log_every=max(1, min(200, int(a.cls_epochs * 20000 / a.cls_batch) // 4)))
     models, cls_info = {}, {}
     for kind in ("org", "deg", "est"):
+        if kind == "deg" and ccfg.seconds is not None:
+            # equal training for the three networks: the first one's budget fixes the step count of the others
+            ccfg = dataclasses.replace(ccfg, seconds=None, steps=cls_info["org"]["steps"])
         t = time.time()
         log(f"[{what}] training classifier {kind} ({paper.NETWORKS[what][('org', 'deg', 'est').index(kind)]})")
         m, info = cifar.train_classifier(kind, target, data["train_x"], data["train_y"], ccfg,
