@@ -451,3 +451,34 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, ynet):
         for e, g in zip(ynet.raw_outputs(x), got):
             assert torch.allclose(e, torch.from_numpy(g), atol=1e-4)
     ynet.train()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_ynet_runs_on_cuda_like_on_the_cpu():
+    import copy
+
+    torch.manual_seed(0)
+    cpu_model = create_model("ynet", **FAST).eval()
+    gpu_model = copy.deepcopy(cpu_model).cuda()
+    x = torch.rand(4, 3, 128, 128)
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.no_grad():
+            cpu, gpu = cpu_model(x), gpu_model(x.cuda())
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    for name in ("logits", "loc", "conf"):
+        assert torch.allclose(getattr(gpu, name).cpu(), getattr(cpu, name), atol=1e-3, rtol=1e-3), name
+    assert gpu.priors.is_cuda and torch.equal(gpu.priors.cpu(), cpu.priors)
+    for d_cpu, d_gpu in zip(cpu.detections, gpu.detections):
+        assert d_gpu["boxes"].is_cuda and torch.allclose(d_gpu["boxes"][:5].cpu(), d_cpu["boxes"][:5], atol=1e-2)
+    gpu_model.train()
+    targets = [{"boxes": torch.tensor([[10.0, 20.0, 80.0, 100.0]], device="cuda"), "labels": torch.tensor([3], device="cuda")}] * 4
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = gpu_model(x.cuda().contiguous(memory_format=torch.channels_last))
+    loss, parts = gpu_model.loss(out, {"labels": torch.tensor([0, 1, 2, 3], device="cuda"), "targets": targets})
+    loss.backward()
+    assert math.isfinite(parts["loss"])
+    assert_grads(gpu_model)
