@@ -1,11 +1,16 @@
-"""Reading and writing images: every mode converted to 8-bit RGB, every failure one clear error, atomic writes."""
+"""Reading and writing images: every mode converted to 8-bit RGB, every failure one clear error, atomic writes.
+
+Written files get the permissions a plain ``open()`` gives (0666 minus the process umask), although they are
+written through a private temporary file and renamed into place.
+"""
 from __future__ import annotations
 
 import io
 import os
 import tempfile
+import threading
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -39,6 +44,10 @@ def pil_to_rgb8(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+#: what Pillow raises for files it cannot decode
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
 def read_image(path: PathLike) -> Tensor:
     """Read an image file as uint8 Tensor[3, H, W] (RGB). Raises :class:`ImageError` if unreadable/truncated."""
     path = Path(path)
@@ -48,9 +57,27 @@ def read_image(path: PathLike) -> Tensor:
         with Image.open(path) as im:
             im.load()
             rgb = pil_to_rgb8(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except _DECODE_ERRORS as exc:
         raise ImageError(f"{path}: cannot read image ({exc})") from exc
     return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def probe_image_bytes(data: bytes) -> Optional[str]:
+    """Why the bytes of an image file cannot be read, or None if they can, without decoding when possible:
+    the header is parsed; a PNG's chunks are checked (CRCs up to IEND: catches truncation); a JPEG must end
+    with its EOI marker (entropy-coded data never contains one, so a truncated file cannot), else it is
+    decoded to be sure (trailing data after EOI); other formats are decoded."""
+    if not data:
+        return "cannot read image (empty file)"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format == "PNG":
+                im.verify()
+            elif im.format != "JPEG" or b"\xff\xd9" not in data[-32:]:
+                im.load()
+    except _DECODE_ERRORS as exc:
+        return f"cannot read image ({exc})"
+    return None
 
 
 def to_float_image(x: Tensor) -> Tensor:
@@ -78,12 +105,32 @@ def tensor_to_pil(x: Tensor) -> Image.Image:
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system tells (Linux: /proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore (racy only against other threads changing it)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder + rename: never a partial file."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder + rename: never a partial file.
+    The file gets mode 0666 & ~umask, as ``open(path, "wb")`` would give it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -95,6 +142,15 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         raise
 
 
+def write_output(path: PathLike, data: bytes) -> None:
+    """:func:`atomic_write_bytes` for a file the user named: an OSError (read-only folder, full disk, a
+    folder in the way) becomes one :class:`ImageError` line saying what to do."""
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from exc
+
+
 def encode_png(x: Tensor) -> bytes:
     """Lossless PNG bytes of Tensor[3|1, H, W] (deterministic: no timestamps, fixed compression)."""
     buf = io.BytesIO()
@@ -102,15 +158,38 @@ def encode_png(x: Tensor) -> bytes:
     return buf.getvalue()
 
 
-def save_image(path: PathLike, x: Tensor) -> None:
-    """Save Tensor[3|1, H, W] atomically; format from the suffix (PNG recommended: lossless)."""
+#: default quality of lossy formats written by :func:`save_image` (Pillow's own default is 75)
+DEFAULT_QUALITY = 95
+LOSSY_FORMATS = ("JPEG", "WEBP", "JPEG2000")  # what the CLI warns about
+
+
+def image_format(path: PathLike) -> str:
+    """Pillow's format name for ``path``'s suffix, or :class:`ImageError` naming the ones to use."""
     path = Path(path)
-    if path.suffix.lower() == ".png":
-        atomic_write_bytes(path, encode_png(x))
-        return
-    buf = io.BytesIO()
     fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ImageError(f"{path}: unknown image format {path.suffix!r} (use .png)")
-    tensor_to_pil(x).save(buf, format=fmt)
-    atomic_write_bytes(path, buf.getvalue())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ImageError(f"{path}: unknown image format {path.suffix!r} (use .png, lossless; or .jpg, .webp, .tif, .bmp)")
+    return fmt
+
+
+def encode_image(x, fmt: str, quality: int = DEFAULT_QUALITY) -> bytes:
+    """Bytes of Tensor[3|1, H, W] (or a PIL image) in Pillow format ``fmt``; ``quality`` for JPEG and WebP."""
+    img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
+    buf = io.BytesIO()
+    if fmt == "PNG":
+        img.save(buf, format="PNG", compress_level=6)
+    elif fmt in ("JPEG", "WEBP"):
+        img.save(buf, format=fmt, quality=int(quality))
+    else:
+        img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def save_image(path: PathLike, x, quality: int = DEFAULT_QUALITY) -> None:
+    """Save Tensor[3|1, H, W] (or a PIL image) atomically; format from the suffix (PNG recommended:
+    lossless; JPEG and WebP are written at ``quality``, 1..100). Raises :class:`ImageError` for an unknown
+    suffix, a bad quality or a file that cannot be written."""
+    fmt = image_format(path)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ImageError(f"quality must be an integer from 1 to 100, got {quality!r}")
+    write_output(path, encode_image(x, fmt, quality))

@@ -9,16 +9,22 @@ process renders with one intra-op thread, so ``--workers`` changes the speed, ne
 Sharding: shard ``(i, n)`` renders the units ``ref % n == i`` into its own folder, with a manifest marking it a
 shard; :func:`distortx.data.merge.merge` joins the shards into the folder a single run would write. When no
 shard is given and ``WORLD_SIZE`` > 1 in the environment (torchrun), the shard is ``(RANK, WORLD_SIZE)``;
-``{rank}`` in the output path is replaced by the shard index so ranks can share one command line.
+``{rank}`` in the output path is replaced by the shard index so ranks can share one command line. A shard
+with no reference (more shards than references) is complete and empty, and merges like any other.
+
+A run that stops before writing any image (bad sources, Ctrl-C at once) removes the output folder it created,
+so the corrected command can reuse it; a folder left holding no image by a killed run is reused too.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import dataclasses
 import errno
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,6 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from ..distortions.spec import check_seed
 from ..errors import DatasetError, ImageError
 from ..io import to_uint8_image
 from . import writers
@@ -55,6 +62,8 @@ class GenerateReport:
     label_files: Dict[str, str]
     complete: bool
     requested: Optional[int] = None  # --count, when given
+    references_per_split: Dict[str, int] = dataclasses.field(default_factory=dict)  # references used
+    warnings: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def images_per_s(self) -> float:
@@ -68,10 +77,13 @@ class GenerateReport:
 
     def summary(self) -> str:
         where = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
-        lines = [f"{self.out}{where}: {self.images} images from {self.references} references, preset {self.preset}; "
+        per = ", ".join(f"{s} {n}" for s, n in self.references_per_split.items())
+        per = f" ({per})" if per and not self.shard else ""
+        lines = [f"{self.out}{where}: {self.images} images from {self.references} references{per}, preset {self.preset}; "
                  f"rendered {self.written} in {self.seconds:.1f} s ({self.images_per_s:.1f} images/s)"]
         if self.requested is not None and self.images < self.requested and not self.shard:
             lines.append(f"note: {self.requested} images requested; the sources give only {self.images}")
+        lines += [f"warning: {w}" for w in self.warnings]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} unreadable file(s): "
                          + "; ".join(f"{s['reference']} ({s['reason']})" for s in self.skipped[:5])
@@ -105,12 +117,51 @@ def parse_shard(shard: Union[None, str, Tuple[int, int]]) -> Optional[Tuple[int,
 
 
 def _check_device(device: str) -> str:
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DatasetError(f"device must be cpu or cuda (cuda:0, ...), got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DatasetError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
     if dev.type not in ("cpu", "cuda"):
         raise DatasetError(f"device must be cpu or cuda, got {device!r}")
     return dev.type
+
+
+def check_memory(preset: PresetSpec, plan: Plan, workers: int = 1) -> None:
+    """Refuse a run whose rendering would not fit in memory: each worker holds one reference's images as
+    float32 several times over (clean copies, the result, scratch, the PNGs): ~4 x images x 3 x crop^2 x 4 bytes."""
+    per_unit = 4 * max(plan.samples + [1]) * 3 * preset.crop ** 2 * 4
+    need = per_unit * max(1, min(workers, len(plan.units())))
+    have = available_memory()
+    if have is not None and need > 0.8 * have:
+        gib = 2.0 ** 30
+        raise DatasetError(
+            f"preset {preset.name!r}: crop {preset.crop} x {max(plan.samples)} images per reference needs about "
+            f"{per_unit / gib:.1f} GiB per worker ({need / gib:.1f} GiB with {max(1, workers)} worker(s)), more than "
+            f"the {have / gib:.1f} GiB available; lower crop or per_image, or use fewer --workers")
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux MemAvailable, else physical memory), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def describe_images(images) -> Optional[Dict[str, str]]:
+    """The ``--images`` folder as given and resolved (the manifest's ``images``), or None for other sources."""
+    if isinstance(images, (str, os.PathLike)):
+        return {"given": str(images), "resolved": str(Path(images).resolve())}
+    return None
 
 
 def build_config(preset: PresetSpec, plan: Plan, source: ImageSource, seed: int, count: Optional[int],
@@ -192,6 +243,26 @@ def _worker_unit(ref: int) -> Tuple[int, int]:
 
 
 # -- the output folder --------------------------------------------------------------------------------------
+def _holds_images(out: Path) -> bool:
+    return (out / "images").is_dir() and any(p.is_file() for p in (out / "images").rglob("*.png"))
+
+
+def _sources_text(m: Dict[str, Any]) -> str:
+    images = m.get("images")
+    if images:
+        where = images["given"] if images["given"] == images["resolved"] else f"{images['given']} ({images['resolved']})"
+        return f"--images {where}"
+    return f"{(m.get('sources') or {}).get('kind', 'unknown')} images"
+
+
+def _reset_imageless(out: Path) -> None:
+    """Remove the manifest and part files of a run that wrote no image (what a new run may replace)."""
+    (out / writers.MANIFEST).unlink(missing_ok=True)
+    if (out / "parts").is_dir():
+        for p in (out / "parts").glob("*.json"):
+            p.unlink()
+
+
 def _prepare_out(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Create/check the output folder; returns the existing manifest (resume) or None. Removes stale temp files."""
     try:
@@ -210,9 +281,15 @@ def _prepare_out(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         diff = [k for k in CONFIG_KEYS if existing.get(k) != config.get(k)]
         if existing.get("shard") != config.get("shard"):
             diff.append("shard")
+        if diff and existing.get("status") != "complete" and not _holds_images(out):
+            _reset_imageless(out)  # an earlier run stopped before its first image: nothing to keep
+            existing, diff = None, []
         if diff:
+            why = ""
+            if "sources" in diff:
+                why = f": it was made from {_sources_text(existing)}, this run reads {_sources_text(config)}"
             raise DatasetError(
-                f"{out} holds a different dataset ({', '.join(diff)} differ); use a new --out or delete it to regenerate"
+                f"{out} holds a different dataset ({', '.join(diff)} differ{why}); use a new --out or delete it to regenerate"
             )
     else:
         foreign = [p.name for p in out.iterdir() if p.name not in ("images", "parts", "annotations", "labels")
@@ -232,10 +309,11 @@ def _read_parts(out: Path, refs: Sequence[int]) -> List[Dict[str, Any]]:
 
 
 def finalize(out: Path, config: Dict[str, Any], units: Sequence[int]) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """Write label files (unsharded only) and the complete manifest from the parts of ``units``."""
+    """Write label files (unsharded only) and the complete manifest from the parts of ``units``. A shard
+    may be empty; a whole dataset needs an image."""
     parts = _read_parts(out, units)
     report = writers.summarize(config, parts)
-    if report["counts"]["images"] == 0:
+    if report["counts"]["images"] == 0 and config.get("shard") is None:
         n = len(report["skipped"])
         first = "; ".join(f"{s['reference']} ({s['reason']})" for s in report["skipped"][:3])
         raise DatasetError(f"no readable images: all {n} reference(s) were skipped: {first}")
@@ -260,14 +338,19 @@ def plan_dataset(preset, images=None, count: Optional[int] = None, per_image: Op
                  seed: int = 0) -> Tuple[PresetSpec, ImageSource, Plan]:
     """Resolve the preset, open the source (embedded: enough references for ``count``) and compile the plan."""
     preset = resolve_preset(preset)
-    if count is not None and count < 1:
-        raise DatasetError(f"--count must be >= 1, got {count}")
-    if per_image is not None and per_image < 1:
-        raise DatasetError(f"--per-image must be >= 1, got {per_image}")
+    seed = check_seed(seed)
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise DatasetError(f"--count must be an integer >= 1, got {count!r}")
+    if per_image is not None and (isinstance(per_image, bool) or not isinstance(per_image, int) or per_image < 1):
+        raise DatasetError(f"--per-image must be an integer >= 1, got {per_image!r}")
     per_ref = Plan(preset, seed, 1, per_image=per_image).per_reference
     n_needed = Plan.references_for(count, per_ref) if count is not None else None
     source = open_source(images, n_needed, size=preset.crop)
-    plan = Plan(preset, seed, len(source), count=count, per_image=per_image)
+    problems = source.problems()
+    if len(problems) == len(source):
+        first = "; ".join(f"{source.name(i)} ({problems[i]})" for i in sorted(problems)[:3])
+        raise DatasetError(f"no readable images: all {len(source)} reference(s) are unreadable: {first}")
+    plan = Plan(preset, seed, len(source), count=count, per_image=per_image, unusable=problems)
     return preset, source, plan
 
 
@@ -291,14 +374,43 @@ def generate(
     workers: processes (CPU); the output does not depend on it.
     """
     t0 = time.perf_counter()
-    preset, source, plan = plan_dataset(preset, images, count, per_image, seed)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DatasetError(f"--workers must be an integer >= 1, got {workers!r}")
     device = _check_device(device)
-    impl = resolve_impl(impl)
     shard_t = parse_shard(shard)
+    preset, source, plan = plan_dataset(preset, images, count, per_image, seed)
+    impl = resolve_impl(impl)
+    check_memory(preset, plan, workers if device == "cpu" else 1)
     out = Path(str(out).replace("{rank}", str(shard_t[0] if shard_t else 0)))
     config = build_config(preset, plan, source, seed, count, device, impl)
     config["shard"] = list(shard_t) if shard_t else None
+    config["images"] = describe_images(images)
+    existed = out.exists()
+    created = not existed or (out.is_dir() and not any(out.iterdir()))
     existing = _prepare_out(out, config)
+    try:
+        return _generate(preset, plan, source, out, config, existing, shard_t, device, impl, workers, progress, count, t0)
+    except BaseException:
+        if created and not _holds_images(out):  # nothing worth keeping: let the corrected command start afresh
+            _remove_created(out, keep_folder=existed)
+        raise
+
+
+def _remove_created(out: Path, keep_folder: bool) -> None:
+    """Remove what this run wrote into ``out`` (it was empty or absent before)."""
+    if not keep_folder:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for p in out.iterdir():
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, config: Dict[str, Any],
+              existing: Optional[Dict[str, Any]], shard_t: Optional[Tuple[int, int]], device: str, impl: str,
+              workers: int, progress: bool, count: Optional[int], t0: float) -> GenerateReport:
     units = plan.units(shard_t or (0, 1))
     done = [r for r in units if (out / writers.part_relpath(r)).exists()]
     done_set = set(done)
@@ -339,7 +451,7 @@ def generate(
             ex.shutdown(wait=True)
     except OSError as exc:
         raise _disk_error(exc, out, written) from exc
-    except cf.process.BrokenProcessPool as exc:
+    except BrokenProcessPool as exc:
         raise DatasetError(f"{out}: a worker process died ({exc}); rerun the same command to resume") from exc
     finally:
         bar.close()
@@ -347,10 +459,21 @@ def generate(
         manifest, files = finalize(out, config, units)
     except OSError as exc:
         raise _disk_error(exc, out, written) from exc
+    per_split = plan.references_per_split()
+    warnings = []
+    if shard_t and not units:
+        warnings.append(f"shard {shard_t[0]}/{shard_t[1]} holds no reference ({sum(per_split.values())} references "
+                        f"for {shard_t[1]} shards): it is complete and empty, and merges like the others")
+    elif not shard_t:
+        empty = [s for s, n in per_split.items() if n == 0 and dict(preset.splits)[s] > 0]
+        if empty:
+            warnings.append(f"split(s) {', '.join(empty)} got no reference ({sum(per_split.values())} references used); "
+                            f"give more images (--images) or a larger --count")
     return GenerateReport(
         out=str(out), preset=preset.name, shard=shard_t, images=manifest["counts"]["images"], written=written,
         references=manifest["counts"]["references"], skipped=manifest["skipped"], upscaled=manifest["upscaled"],
         seconds=time.perf_counter() - t0, label_files=files, complete=True, requested=count,
+        references_per_split=per_split, warnings=warnings,
     )
 
 

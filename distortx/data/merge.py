@@ -2,9 +2,9 @@
 
 Every shard holds the images and part files of its references plus a manifest marking it shard ``I`` of
 ``N``. Merging checks that the shards describe the same dataset (preset, seed, sources hash, ...) and that
-all ``N`` are present and complete, copies images then parts (atomically; a rerun skips references already
-copied), and writes the label files and manifest with the same code as an unsharded run — so the result is
-byte-identical to it.
+all ``N`` are present and complete (an empty shard, from more shards than references, is complete too),
+copies images then parts (atomically; a rerun skips references already copied), and writes the label files
+and manifest with the same code as an unsharded run — so the result is byte-identical to it.
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def merge(out: Union[str, Path], shard_dirs: Sequence[Union[str, Path]], progres
         raise DatasetError(f"missing shard(s) {', '.join(f'{i}/{n}' for i in missing)}; merge needs all {n}")
     config = {k: first[k] for k in CONFIG_KEYS}
     config["shard"] = None
+    config["images"] = first.get("images")
     _prepare_out(out, config)
     writers.write_bytes(out / writers.MANIFEST, writers.manifest_bytes(dict(config, status="running")))
     units: List[int] = []

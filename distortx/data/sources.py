@@ -7,7 +7,10 @@ are converted to 8-bit RGB with EXIF orientation applied, by :func:`distortx.io.
 :class:`ImageError` for an unreadable or truncated file; generation records that reference as skipped.
 
 ``fingerprint()`` is a SHA-256 over the content (relative paths + file bytes, asset bytes, tensor bytes):
-the manifest's ``sources.hash``, identical on every machine that holds the same images.
+the manifest's ``sources.hash``, identical on every machine that holds the same images. ``problems()`` names
+the references that cannot be read, found in the same pass over the bytes without decoding them
+(:func:`distortx.io.probe_image_bytes`): the plan leaves them out before it hands out images, so a broken
+file costs no images, and every shard and resumed run finds the same ones.
 
 :func:`prepare_reference` turns a reference into the preset's square crop: with ``resize`` the shorter side is
 scaled to the crop (Pillow bicubic, antialiased when shrinking) and the centre cut out; without it (Ahn's
@@ -21,7 +24,7 @@ import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -29,7 +32,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import DatasetError, ImageError
-from ..io import read_image, to_uint8_image
+from ..io import probe_image_bytes, read_image, to_uint8_image
 from .samples import SAMPLE_PHOTOS, dead_leaves, load_sample
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -55,8 +58,16 @@ class ImageSource:
         """SHA-256 hex digest of the source's content."""
         raise NotImplementedError
 
+    def problems(self) -> Dict[int, str]:
+        """Reference index -> why it cannot be read, for those known to be unreadable without decoding."""
+        return {}
+
     def describe(self) -> dict:
-        return {"kind": self.kind, "count": len(self), "hash": self.fingerprint()}
+        d = {"kind": self.kind, "count": len(self), "hash": self.fingerprint()}
+        bad = self.problems()
+        if bad:
+            d["unreadable"] = [{"reference": self.name(i), "reason": bad[i]} for i in sorted(bad)]
+        return d
 
 
 class FolderSource(ImageSource):
@@ -81,6 +92,7 @@ class FolderSource(ImageSource):
             )
         self.files: Tuple[str, ...] = tuple(sorted(rel))
         self._hash: Optional[str] = None
+        self._problems: Dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -95,17 +107,33 @@ class FolderSource(ImageSource):
         except ImageError as exc:  # say it with the relative path: messages end up in the manifest
             raise ImageError(str(exc).replace(str(path), self.files[index])) from exc
 
+    def _scan(self) -> None:
+        """One pass over the files: the content hash and the unreadable files."""
+        h = hashlib.sha256(b"distortx-folder-v1\0")
+        problems: Dict[int, str] = {}
+        for i, rel in enumerate(self.files):
+            try:
+                data = (self.root / rel).read_bytes()
+            except OSError as exc:
+                digest = "unreadable"
+                problems[i] = f"cannot read file ({exc.strerror or exc})"
+            else:
+                digest = hashlib.sha256(data).hexdigest()
+                reason = probe_image_bytes(data)
+                if reason is not None:
+                    problems[i] = reason
+            h.update(f"{rel}\0{digest}\n".encode())
+        self._hash, self._problems = h.hexdigest(), problems
+
     def fingerprint(self) -> str:
         if self._hash is None:
-            h = hashlib.sha256(b"distortx-folder-v1\0")
-            for rel in self.files:
-                try:
-                    digest = hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
-                except OSError:
-                    digest = "unreadable"
-                h.update(f"{rel}\0{digest}\n".encode())
-            self._hash = h.hexdigest()
+            self._scan()
         return self._hash
+
+    def problems(self) -> Dict[int, str]:
+        if self._hash is None:
+            self._scan()
+        return dict(self._problems)
 
 
 @lru_cache(maxsize=None)

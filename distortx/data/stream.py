@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import DatasetError, ImageError
-from .generate import _check_device, plan_dataset
+from .generate import _check_device, check_memory, plan_dataset
 from .sources import prepare_reference
 from .synthesis import Plan, SampleRecipe, generator, mix_seed, render, resolve_impl, torch_threads, visible_fractions
 
@@ -57,6 +57,7 @@ class SynthesisStream(IterableDataset):
                  quantize: bool = True, deterministic: bool = True, impl: str = "auto", cache: bool = True):
         super().__init__()
         self.preset, self.source, self.plan = plan_dataset(preset, images, count, per_image, seed)
+        check_memory(self.preset, self.plan)
         self.seed, self.split = int(seed), split
         if split is not None and split not in [s for s, _ in self.preset.splits]:
             raise DatasetError(f"preset {self.preset.name!r} has no split {split!r} "
@@ -82,10 +83,7 @@ class SynthesisStream(IterableDataset):
     def _plan(self) -> Plan:
         if self.epoch == 0:
             return self.plan
-        p = Plan(self.preset, mix_seed(self.seed, 0xE90C, self.epoch), self.plan.n_refs,
-                 count=self.plan.total, per_image=self.plan.per_image)
-        p.splits = self.plan.splits
-        return p
+        return self.plan.reseeded(mix_seed(self.seed, 0xE90C, self.epoch))  # same references and splits
 
     def _rank_units(self) -> List[int]:
         """This rank's units of the current epoch (shuffled, padded by repetition to equal length)."""

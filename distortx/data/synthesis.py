@@ -1,11 +1,22 @@
 """Recipes: what each generated image is (type, level, parameters, boxes), as a pure function of the seed.
 
-A dataset is a list of *units*, one per reference image; unit ``r`` holds samples ``j = 0..per_reference-1``.
+A dataset is a list of *units*, one per reference image used; unit ``r`` holds samples ``j = 0..k_r-1``.
 Every random draw of sample ``(r, j)`` comes from its own ``torch.Generator`` seeded with
 ``mix_seed(seed, r, j)`` (splitmix64), so the dataset does not depend on worker count, shard, batch order or
-resumption. The split of a reference is a seeded permutation of the reference indices cut by the preset's
-fractions (largest remainder, every non-empty fraction gets at least one reference when there are enough),
-so a reference and all its samples live in exactly one split (no leakage).
+resumption.
+
+Which references, how many images each (``count``): without ``count`` every readable reference gives the
+preset's ``per_reference`` images. With ``count`` below that, the images are spread over as many references
+as possible: ``min(readable, count)`` references, drawn by a seeded choice from all readable ones when fewer
+are needed (not the alphabetically first), each giving ``count // used`` images and the first
+``count % used`` of them (in the seeded order) one more. References known to be unreadable
+(:meth:`ImageSource.problems`) are left out before the choice, so they cost no images. A classification
+unit with fewer images than its class-level grid takes consecutive grid entries, continuing where the
+previous unit stopped, so classes and levels stay balanced over the dataset.
+
+The split of a reference is a seeded permutation of the references used, cut by the preset's fractions
+(largest remainder, every non-empty fraction gets at least one reference when there are enough), so a
+reference and all its samples live in exactly one split (no leakage).
 
 Per sample (the papers' protocols):
 
@@ -110,12 +121,14 @@ class SampleRecipe:
 class Plan:
     """A preset + seed + number of references, compiled: the recipe of every sample.
 
-    count:     total images (the last unit is truncated); default ``n_refs * per_reference``.
+    count:     total images, spread over the references (see the module docstring); default every readable
+               reference x ``per_reference``.
     per_image: overrides ``preset.per_image``.
+    unusable:  reference indices known to be unreadable (left out).
     """
 
     def __init__(self, preset: PresetSpec, seed: int, n_refs: int, count: Optional[int] = None,
-                 per_image: Optional[int] = None):
+                 per_image: Optional[int] = None, unusable: Sequence[int] = ()):
         import distortx
 
         self.preset, self.seed, self.n_refs = preset, int(seed), int(n_refs)
@@ -133,9 +146,50 @@ class Plan:
             self.class_offset = 1  # COCO category ids 1..K (0 = background in torchvision detection)
             self._entries = []
             self.per_reference = self.per_image
-        full = self.n_refs * self.per_reference
-        self.total = full if count is None else min(int(count), full)
-        self.splits = assign_splits(self.n_refs, preset.splits, self.seed)
+        self.unusable = frozenset(int(r) for r in unusable)
+        self.samples = self._allocate(count)
+        self.total = sum(self.samples)
+        used = [r for r in range(self.n_refs) if self.samples[r] > 0]
+        self.splits = [""] * self.n_refs
+        for r, s in zip(used, assign_splits(len(used), preset.splits, self.seed)):
+            self.splits[r] = s
+        self.offsets = [0] * self.n_refs  # samples of the used references before each one (index order)
+        acc = 0
+        for r in used:
+            self.offsets[r] = acc
+            acc += self.samples[r]
+
+    def _allocate(self, count: Optional[int]) -> List[int]:
+        """Images per reference index (0 = unused); see the module docstring."""
+        usable = [r for r in range(self.n_refs) if r not in self.unusable]
+        P = self.per_reference
+        samples = [0] * self.n_refs
+        if count is None or int(count) >= len(usable) * P:
+            for r in usable:
+                samples[r] = P
+            return samples
+        n_used = min(len(usable), int(count))
+        perm = torch.randperm(len(usable), generator=generator(self.seed, 0xC0C0)).tolist()
+        base, extra = divmod(int(count), n_used)
+        for k, i in enumerate(perm[:n_used]):
+            samples[usable[i]] = base + (1 if k < extra else 0)
+        return samples
+
+    def reseeded(self, seed: int) -> "Plan":
+        """The same references, images per reference and splits, with new draws (recipes from ``seed``)."""
+        import copy
+
+        p = copy.copy(self)
+        p.seed = int(seed)
+        return p
+
+    def references_per_split(self) -> Dict[str, int]:
+        """Split name -> references used (the preset's split order, empty splits included)."""
+        out = {s: 0 for s, _ in self.preset.splits}
+        for r in range(self.n_refs):
+            if self.samples[r] > 0:
+                out[self.splits[r]] += 1
+        return out
 
     # -- helpers ----------------------------------------------------------------------------------------
     def class_id(self, name: str) -> int:
@@ -149,8 +203,8 @@ class Plan:
         return max(len(s.parameters) for s in self.specs.values())
 
     def num_samples(self, ref: int) -> int:
-        """Samples of unit ``ref`` (fewer in the last unit when ``count`` truncates)."""
-        return max(0, min(self.per_reference, self.total - ref * self.per_reference))
+        """Samples of unit ``ref`` (0 for a reference not used)."""
+        return self.samples[ref]
 
     @staticmethod
     def references_for(count: int, per_reference: int) -> int:
@@ -195,7 +249,7 @@ class Plan:
         split = self.splits[ref]
         p = self.preset
         if p.task == "classification":
-            name, level = self._entries[j]
+            name, level = self._entries[(self.offsets[ref] + j) % self.per_reference]
             if name == REFERENCE_CLASS:
                 return SampleRecipe(ref, j, split, name, self.class_id(name), ())
             region = self._region(name, self._draw_params(name, g, level), None)

@@ -40,6 +40,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 LEVEL_MODES = ("grid", "random", "variable")
+#: crop side bounds (8192: one image is 805 MB as float32; generation also checks the memory it needs)
+MIN_CROP, MAX_CROP = 8, 8192
 TASKS = ("classification", "detection")
 _SPLIT_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 _FIELDS = {f.name for f in fields(PresetSpec)} - {"plugin"}
@@ -69,15 +71,16 @@ def check_preset(preset: PresetSpec) -> None:
         spec = distortx.get_distortion(name)
         if not spec.levels and preset.level_mode == "grid":
             raise DatasetError(f"{who}: {name} declares no level sets, so level_mode 'grid' cannot enumerate it")
-    if not isinstance(preset.crop, int) or preset.crop < 8:
-        raise DatasetError(f"{who}: crop must be an integer >= 8, got {preset.crop!r}")
+    if isinstance(preset.crop, bool) or not isinstance(preset.crop, int) or not MIN_CROP <= preset.crop <= MAX_CROP:
+        raise DatasetError(f"{who}: crop must be an integer from {MIN_CROP} to {MAX_CROP}, got {preset.crop!r}")
     if not isinstance(preset.per_image, int) or preset.per_image < 1:
         raise DatasetError(f"{who}: per_image must be an integer >= 1, got {preset.per_image!r}")
     if preset.task == "detection":
         if preset.regions is None or len(preset.regions) != 2:
             raise DatasetError(f"{who}: a detection preset needs regions = (min, max)")
         lo, hi = preset.regions
-        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+        if not (isinstance(lo, int) and isinstance(hi, int) and not isinstance(lo, bool) and not isinstance(hi, bool)
+                and 1 <= lo <= hi):
             raise DatasetError(f"{who}: regions must be integers with 1 <= min <= max, got {tuple(preset.regions)}")
         if len(preset.region_ratio) != 2:
             raise DatasetError(f"{who}: region_ratio must be (low, high)")
@@ -134,10 +137,14 @@ def load_preset_toml(path: Union[str, Path]) -> PresetSpec:
                 kw[key] = _pairs(value, key, path, str)
             elif key == "splits":
                 kw[key] = _pairs(value, key, path, float)
-            elif key in ("regions", "region_ratio"):
-                if not isinstance(value, list) or len(value) != 2:
-                    raise DatasetError(f"{path}: {key} must be a list of two numbers, got {value!r}")
-                kw[key] = tuple(int(v) for v in value) if key == "regions" else tuple(float(v) for v in value)
+            elif key == "regions":
+                if not isinstance(value, list) or len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+                    raise DatasetError(f"{path}: regions must be a list of two integers [min, max], got {value!r}")
+                kw[key] = tuple(value)
+            elif key == "region_ratio":
+                if not isinstance(value, list) or len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                    raise DatasetError(f"{path}: region_ratio must be a list of two numbers [low, high], got {value!r}")
+                kw[key] = tuple(float(v) for v in value)
             elif key in ("crop", "per_image"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise DatasetError(f"{path}: {key} must be an integer, got {value!r}")

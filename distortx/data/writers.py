@@ -23,7 +23,9 @@ import numpy as np
 
 from .. import io as dio
 
-FORMAT = "distortx-dataset/1"
+#: 2: Ahn-faithful salt_pepper (per channel), fnoise strength, quantization bins and lowpass; images spread
+#: over references by --count; manifest "images" and "sources.unreadable"
+FORMAT = "distortx-dataset/2"
 MANIFEST = "manifest.json"
 #: zlib level of dataset PNGs: 3 encodes ~3x faster than 6 for files ~8 % larger (still lossless)
 PNG_COMPRESS_LEVEL = 3
@@ -167,7 +169,8 @@ def summarize(config: Dict[str, Any], parts: Sequence[Dict[str, Any]]) -> Dict[s
     per_split: Dict[str, int] = {s: 0 for s, _ in config["preset"]["splits"]}
     per_class: Dict[str, int] = {c["name"]: 0 for c in config["categories"]}
     images = regions = 0
-    skipped, upscaled = [], []
+    skipped = [dict(s) for s in (config.get("sources") or {}).get("unreadable", [])]  # left out by the plan
+    upscaled = []
     for part in parts:
         if part["status"] == "skipped":
             skipped.append({"reference": part["reference"], "reason": part["reason"]})
