@@ -13,10 +13,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-from .io import atomic_write_bytes, tensor_to_pil, to_float_image
+from .errors import ParameterError
+from .io import check_writable, encode_image, image_format, tensor_to_pil, to_float_image, write_output
 
 LABEL_W = 190
 CAPTION_H = 18
+MIN_TILE, MAX_TILE = 16, 1024
 
 
 def tile_image(image: Tensor, tile: int) -> Tensor:
@@ -55,13 +57,22 @@ def render_catalogue(
     seed: int = 0,
     progress: bool = False,
 ) -> int:
-    """Write the contact sheet PNG to ``out``; returns the number of distorted tiles.
+    """Write the contact sheet to ``out`` (format from its suffix, PNG recommended); returns the number of
+    distorted tiles.
 
     image: uint8 or float Tensor[3, H, W]; default the embedded ``astronaut`` photo.
-    names: distortions to show; default every registered one. progress: show a tqdm bar (stderr).
+    names: distortions to show; default every registered one. tile: side of a tile in pixels (16..1024).
+    progress: show a tqdm bar (stderr).
     """
     import distortx
     from .data.samples import load_sample
+    from .distortions.spec import check_seed
+
+    if isinstance(tile, bool) or not isinstance(tile, int) or not MIN_TILE <= tile <= MAX_TILE:
+        raise ParameterError(f"the tile size must be an integer from {MIN_TILE} to {MAX_TILE} pixels, got {tile!r}")
+    seed = check_seed(seed)
+    fmt = image_format(out)
+    check_writable(out)  # before the work
 
     base = tile_image(image if image is not None else load_sample("astronaut"), tile)
     names = list(names) if names is not None else distortx.list_distortions()
@@ -97,9 +108,5 @@ def render_catalogue(
             sheet.paste(tensor_to_pil(t), (x, y))
             draw.text((x + 2, y + tile + 2), f"{v:.4g}", fill="black", font=small)
             count += 1
-    import io
-
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG")
-    atomic_write_bytes(out, buf.getvalue())
+    write_output(out, encode_image(sheet, fmt))
     return count

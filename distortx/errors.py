@@ -17,7 +17,8 @@ class UnknownNameError(DistortxError, KeyError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         known = sorted(known)
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        folded = {k.lower(): k for k in known}  # "JPEG" suggests jpeg
+        close = [folded[c] for c in difflib.get_close_matches(str(name).lower(), list(folded), n=3, cutoff=0.5)]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         msg = f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"
         super().__init__(msg)

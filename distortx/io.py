@@ -142,9 +142,28 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         raise
 
 
+def check_writable(path: PathLike) -> None:
+    """Fail early, before any work, when ``path`` cannot be written: a file where a folder should be, or a
+    folder that cannot be created or written (:class:`ImageError`, one line)."""
+    parent = Path(path).parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ImageError(f"{path}: cannot write ({p} is a file, not a folder); choose another output path")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot create its folder ({exc.strerror or exc}); choose another output path") from exc
+    if not os.access(parent, os.W_OK | os.X_OK) or Path(path).is_dir():
+        what = "is a folder" if Path(path).is_dir() else "its folder is not writable"
+        raise ImageError(f"{path}: cannot write ({what}); choose another output path")
+
+
 def write_output(path: PathLike, data: bytes) -> None:
     """:func:`atomic_write_bytes` for a file the user named: an OSError (read-only folder, full disk, a
     folder in the way) becomes one :class:`ImageError` line saying what to do."""
+    check_writable(path)
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:

@@ -75,8 +75,10 @@ def merge(out: Path, shards, as_json: bool) -> None:
 
 @main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("sheet.png"), show_default=True)
-@click.option("--count", type=int, default=16, show_default=True, help="Images on the sheet.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("sheet.png"), show_default=True,
+              help="The sheet (format from the suffix: .png, .jpg, ...).")
+@click.option("--count", type=int, default=16, show_default=True,
+              help="Images on the sheet, spread over references and classes.")
 @click.option("--columns", type=int, default=4, show_default=True)
 @click.option("--split", default=None, help="Only this split (default: all).")
 def show(root: Path, out: Path, count: int, columns: int, split: Optional[str]) -> None:
@@ -101,5 +103,6 @@ def presets(as_json: bool) -> None:
         return
     for r in rows:
         extra = f", regions {r['regions'][0]}..{r['regions'][1]}" if r["regions"] else ""
-        click.echo(f"{r['name']:<24} {r['task']:<14} {len(r['distortions'])} types, {r['level_mode']} levels, "
+        n = len(r["distortions"])
+        click.echo(f"{r['name']:<24} {r['task']:<14} {n} type{'s' if n != 1 else ''}, {r['level_mode']} levels, "
                    f"crop {r['crop']}{extra}   {r['description']}")
