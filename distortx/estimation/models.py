@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..errors import ImageError
+from ..errors import ImageError, ParameterError
 from .dilated import UCHIDA_DILATIONS, DilatedBackbone
 from .endo_vgg import EndoVGG
 from .heads import ParamAwareHead, ParamEstimatorHead
@@ -98,8 +98,6 @@ class ParamAwareClassifier(nn.Module):
     def estimate(self, images: Tensor) -> Tensor:
         """The estimator's parameters Tensor[N, P] (no gradient)."""
         if self.estimator is None:
-            from ..errors import ParameterError
-
             raise ParameterError("this classifier has no estimator: pass params=Tensor[N, P] to forward")
         with torch.no_grad():
             return self.estimator(images).float()
