@@ -90,7 +90,7 @@ def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batche
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="minimum region score")
 @click.option("--tile", type=int, help="tile side in pixels (default: the model's input size)")
-@click.option("--overlap", type=int, default=50, show_default=True, help="tile overlap in pixels")
+@click.option("--overlap", type=int, help="tile overlap in pixels (default: tile / 6, 50 px for 300-px tiles)")
 def predict_cmd(inputs, model, out, as_json, device, threshold, tile, overlap):
     """Which distortion does each photo (file or folder) have, and where? Photos of any size are tiled."""
     from ..engine.predict import predict

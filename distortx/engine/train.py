@@ -293,6 +293,7 @@ class Trainer:
                                              s.split, shuffle=True, mix_units=cfg.data.mix_units)
                               for t, s in self.sources.items()}
         self.step = 0
+        self._configured_steps = cfg.train.steps
         self.best: Optional[float] = None
         self.metrics: Dict[str, float] = {}
         self.log = JsonlLog(self.out / "log.jsonl" if self.rank == 0 else None)
@@ -419,11 +420,13 @@ class Trainer:
         return results
 
     def _fit_budget(self, seconds_left: float, per_step: float, stop_at: Optional[int]) -> int:
-        """Shrink train.steps (and the stages, proportionally) so the rest fits ``seconds_left`` (10 % kept
-        for evaluations and checkpoints); returns the new end step. Logged as a "budget" record."""
+        """Set train.steps (never above the configured number; the stages scale proportionally) so the rest
+        fits ``seconds_left`` at ``per_step`` (5 % kept for the end); returns the new end step. Logged as a
+        "budget" record."""
         cfg = self.cfg.train
-        fit = self.step + max(1, int(0.9 * seconds_left / max(per_step, 1e-9)))
-        if fit < cfg.steps:
+        fit = self.step + max(1, int(0.95 * seconds_left / max(per_step, 1e-9)))
+        fit = min(fit, self._configured_steps)
+        if fit != cfg.steps and abs(fit - cfg.steps) > 0.01 * cfg.steps:
             old = cfg.steps
             if cfg.stages:
                 scale = fit / old
@@ -466,9 +469,11 @@ class Trainer:
                 self.step += 1
                 if cfg.max_minutes and self.step == first_step + 1:
                     t_timed = time.perf_counter()  # the first step (warm-up, allocations) is not timed
-                if cfg.max_minutes and self.step == first_step + 21:
-                    end = self._fit_budget(cfg.max_minutes * 60 - (time.perf_counter() - t_start),
-                                           (time.perf_counter() - t_timed) / 20, stop_at)
+                if cfg.max_minutes and self.step > first_step + 1 and (self.step - first_step - 1) % 20 == 0:
+                    # re-fit every 20 steps from the running time per step (throughput drifts with load)
+                    now = time.perf_counter()
+                    end = self._fit_budget(cfg.max_minutes * 60 - (now - t_start),
+                                           (now - t_timed) / (self.step - first_step - 1), stop_at)
                 window_images += parts["images"] * self.world
                 if not all(math.isfinite(v) for v in parts.values()):
                     raise DistortxError(f"loss became {parts.get('loss')} at step {self.step} ({task}); "

@@ -5,9 +5,10 @@
 split.json (committed) lists the photos of each split: a photo goes to test if the first byte of
 sha256("distortx-default-split:" + name) is < 52 (~20 %), to val if < 77 (~10 %), else to train. The test
 photos are never looked at while training or choosing the model.
-Crops (300 x 300 PNG, not committed): every photo's centre crop at its own scale (upscaled when its shorter
-side is below 300, as the presets do); train photos also get two more crops of the photo downscaled by 0.8
-(area), top-left and bottom-right, for more content per reference.
+Crops (PNG, not committed), at the photo's own scale (upscaled when its shorter side is below the crop):
+  photos/{train,val,test}/   300 x 300 centre crops (Ahn's protocol: the test grid and detection tests);
+  photos/train192/           five 192 x 192 crops per train photo (4 corners + centre): the CPU training set;
+  photos/val192/             192 x 192 centre crops of the val photos.
 """
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ def centre(img: Image.Image, crop: int = CROP) -> Image.Image:
     return img.crop((x0, y0, x0 + crop, y0 + crop))
 
 
+def five_crops(img: Image.Image, crop: int):
+    """Centre and four corner crops at the photo's own scale."""
+    w, h = img.size
+    if min(w, h) < crop:
+        yield centre(img, crop)
+        return
+    for x0, y0 in (((w - crop) // 2, (h - crop) // 2), (0, 0), (w - crop, 0), (0, h - crop), (w - crop, h - crop)):
+        yield img.crop((x0, y0, x0 + crop, y0 + crop))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", default=str(HERE.parents[2] / "shared" / "data" / "photos"))
@@ -61,6 +72,13 @@ def main() -> None:
                     corners = [(0, 0), (sw - CROP, sh - CROP)][: args.extra]
                     for k, (x0, y0) in enumerate(corners):
                         small.crop((x0, y0, x0 + CROP, y0 + CROP)).save(out / s / f"{Path(n).stem}_s{k}.png")
+    for s, folder in (("train", "train192"), ("val", "val192")):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        for n in split[s]:
+            img = Image.open(Path(args.photos) / n).convert("RGB")
+            crops = list(five_crops(img, 192)) if s == "train" else [centre(img, 192)]
+            for k, c in enumerate(crops):
+                c.save(out / folder / f"{Path(n).stem}_{k}.png", compress_level=6)
     print({s: len(v) for s, v in split.items()}, "->", out)
 
 
