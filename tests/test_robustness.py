@@ -9,6 +9,7 @@ from torch import nn
 
 import distortx
 from distortx.cli import main
+from distortx.engine.codec_pool import CodecPool
 from distortx.engine.labelled_data import ArrayImages, open_labelled
 from distortx.engine.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint
 from distortx.engine.robustness import (CLEAN, RobustnessError, area_under_curve, condition_params, count_batch,
@@ -94,6 +95,14 @@ def test_condition_params_are_deterministic_and_render_matches_the_reference():
     assert not torch.equal(condition_params(spec, conds[3], 8, seed=2).seed, a.seed)
     x = toy_data(4).load(range(4)).images.float() / 255
     assert torch.allclose(render(x, spec, a[:4]), spec.apply(x, a[:4]), atol=1e-6)
+    j2k = distortx.get_distortion("jpeg2000")
+    _, conds = plan_conditions("dodge-karam", distortions=["jpeg2000"])
+    pj = condition_params(j2k, conds[5], 4, seed=0)
+    codecs = CodecPool(3)  # the per-image codec split over worker processes: the same images
+    try:
+        assert torch.equal(render(x, j2k, pj, codecs), j2k.apply(x, pj))
+    finally:
+        codecs.close()
 
 
 # -- counting and summaries -----------------------------------------------------------------------------------

@@ -177,6 +177,9 @@ def test_npz_in_every_layout(tmp_path):
     cropped = open_labelled(tmp_path / "hwc.npz", Geometry(resize=None, crop=4)).load([0, 1])
     assert cropped.images.shape == (2, 3, 4, 4)
     assert [b.indices.tolist() for b in hwc.batches(1, 2)] == [[1, 2], [3]]
+    head = hwc.head(2)
+    assert len(head) == 2 and head.labels.tolist() == [0, 1] and head.fingerprint() != hwc.fingerprint()
+    assert hwc.head(10) is hwc
 
 
 def test_npz_errors(tmp_path):
@@ -220,6 +223,7 @@ def test_image_folder_layout_lists_classes_and_skips_unreadable_files(tmp_path):
     assert "dog/broken.png" in batch.failed[0][1] and str(root) not in batch.failed[0][1]
     workers = list(data.batches(0, 2, workers=1))
     assert [b.indices.tolist() for b in workers] == [[0, 1], [3]]
+    assert data.head(3).names == data.names[:3] and data.head(3).class_names == ("cat", "dog")
 
 
 def test_image_folder_errors(tmp_path):

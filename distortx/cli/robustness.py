@@ -67,6 +67,7 @@ def summary_table(results: Sequence[dict]) -> str:
 @click.option("--model", "model_spec", metavar="SPEC",
               help="torchvision:NAME[:WEIGHTS], timm:NAME[:WEIGHTS], a distortx checkpoint, or module:function[:WEIGHTS].")
 @click.option("--data", metavar="DATA", help="Image folder (ImageFolder layout), a .csv/.json of file,label, or an .npz (x, y).")
+@click.option("--limit", type=int, default=None, help="Use only the first N images of DATA (a quick subset).")
 @click.option("--preset", default="dodge-karam", show_default=True, help="Preset name or .toml giving distortions and level sets.")
 @click.option("--levels", multiple=True, help="Level set for every distortion that has it (SET) or one (TYPE=SET); repeatable.")
 @click.option("--distortions", default=None, help="Comma-separated subset of the preset's distortions.")
@@ -84,13 +85,15 @@ def summary_table(results: Sequence[dict]) -> str:
               help="results.json of a baseline model on the same protocol: adds CE, mCE, relative mCE.")
 @click.option("--name", default=None, help="Model name in tables and legends (default: the SPEC).")
 @click.option("--workers", type=int, default=0, show_default=True, help="Image-decoding processes (image folders).")
+@click.option("--codec-workers", type=int, default=None,
+              help="Processes for per-image codecs (JPEG 2000); default: the usable CPUs, at most 16.")
 @click.option("--no-quality", is_flag=True, help="Skip the SSIM/PSNR of the distorted inputs.")
 @click.option("--no-plots", is_flag=True, help="Do not draw curves.png / quality.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def robustness(ctx, model_spec, data, preset, levels, distortions, batch_size, device, out, seed, num_classes, resize,
-               crop, mean, std, baseline, name, workers, no_quality, no_plots, as_json, quiet) -> None:
+def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_size, device, out, seed, num_classes, resize,
+               crop, mean, std, baseline, name, workers, codec_workers, no_quality, no_plots, as_json, quiet) -> None:
     """Sweep a classifier over every level of every distortion of a preset (default: Dodge & Karam's).
 
     Writes OUT/results.csv and results.json (top-1, top-5, mean SSIM/PSNR per distortion x level, per-class
@@ -112,10 +115,12 @@ def robustness(ctx, model_spec, data, preset, levels, distortions, batch_size, d
                              preprocess={"resize": _size(resize, "--resize"), "crop": _size(crop, "--crop"),
                                          "mean": _triple(mean, "--mean"), "std": _triple(std, "--std")})
     dataset = open_labelled(data, Geometry(loaded.preprocess.resize, loaded.preprocess.crop))
+    if limit is not None:
+        dataset = dataset.head(limit)
     subset = [d.strip() for d in distortions.split(",") if d.strip()] if distortions else None
     result = run_sweep(loaded, dataset, out, preset=preset, levels=levels, distortions=subset, batch_size=batch_size,
-                       seed=seed, quality=not no_quality, workers=workers, progress=not quiet, baseline=baseline,
-                       name=name)
+                       seed=seed, quality=not no_quality, workers=workers, codec_workers=codec_workers,
+                       progress=not quiet, baseline=baseline, name=name)
     res = result.results
     if not no_plots:
         from ..engine.robustness_plots import plot_curves, plot_quality

@@ -98,6 +98,17 @@ class LabelledImages:
     def load_one(self, index: int) -> Tensor:
         raise NotImplementedError
 
+    def head(self, n: int) -> "LabelledImages":
+        """The first ``n`` images (all of them when ``n`` >= len), e.g. a quick subset of a test set."""
+        if n < 1:
+            raise DatasetError(f"a subset needs at least one image, got {n}")
+        if n >= len(self):
+            return self
+        return self._subset(n)
+
+    def _subset(self, n: int) -> "LabelledImages":
+        raise NotImplementedError
+
     def load(self, indices: Sequence[int]) -> LoadedBatch:
         """Decode and preprocess images ``indices`` (failures are listed, not raised)."""
         imgs, keep, failed = [], [], []
@@ -159,6 +170,10 @@ class FileImages(LabelledImages):
         super().__init__(source, display, torch.tensor(list(labels), dtype=torch.int64), class_names, geometry)
         self.paths = list(paths)
 
+    def _subset(self, n: int) -> "FileImages":
+        return FileImages(f"{self.source}[:{n}]", self.paths[:n], self.labels[:n].tolist(), self.names[:n],
+                          self.class_names, self.geometry)
+
     def load_one(self, index: int) -> Tensor:
         try:
             return read_image(self.paths[index])
@@ -179,6 +194,9 @@ class ArrayImages(LabelledImages):
 
     def load_one(self, index: int) -> Tensor:
         return self.images[index]
+
+    def _subset(self, n: int) -> "ArrayImages":
+        return ArrayImages(f"{self.source}[:{n}]", self.images[:n], self.labels[:n], self.names[:n], self.geometry)
 
     def fingerprint(self) -> str:
         """Names, labels and pixels (in memory, so hashing them is cheap)."""

@@ -35,6 +35,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 import time
 import zlib
@@ -51,6 +52,7 @@ from ..data.user_preset import resolve_preset
 from ..distortions.spec import DistortionSpec, Params
 from ..errors import DatasetError, DistortxError, ParameterError
 from ..io import atomic_write_bytes, to_float_image
+from .codec_pool import CodecPool
 from .image_quality import PSNR_CAP, psnr, ssim
 from .labelled_data import LabelledImages
 from .model_spec import LoadedModel, ModelSpecError
@@ -148,18 +150,25 @@ def condition_params(spec: DistortionSpec, cond: Condition, n: int, seed: int) -
     return spec.sample(n, generator=g, levels=cond.level_set, level=cond.level)
 
 
-def render(images: Tensor, spec: DistortionSpec, params: Params) -> Tensor:
-    """Distort a batch (float Tensor[B, C, H, W] on any device) with per-image ``params`` in one call: the
-    fused native kernel (whole-image boxes) when the distortion has one, else ``spec.apply`` (JPEG 2000:
-    Pillow per image on the CPU). Returns Tensor[B, C, H, W] on the images' device."""
+def render(images: Tensor, spec: DistortionSpec, params: Params, codecs: Optional[CodecPool] = None) -> Tensor:
+    """Distort a batch (float Tensor[B, C, H, W] on any device) with per-image ``params``: the fused native
+    kernel in one call (whole-image boxes) when the distortion has one, else ``spec.apply`` (JPEG 2000:
+    Pillow/OpenJPEG per image on the CPU), the batch split over ``codecs``' worker processes when given
+    (same output). Returns Tensor[B, C, H, W] on the images' device."""
     from ..ops import distort
 
     B, _, H, W = images.shape
     if spec.native_code is None:
-        return spec.apply(images, params)
+        return codecs.apply(spec, images, params) if codecs is not None else spec.apply(images, params)
     codes = torch.full((B, 1), int(spec.native_code), dtype=torch.int32)
     boxes = torch.tensor([0, 0, W, H], dtype=torch.int32).expand(B, 1, 4)
     return distort(images, codes, params.values.unsqueeze(1), boxes, params.seed.unsqueeze(1))
+
+
+def default_codec_workers() -> int:
+    """Processes for per-image codecs (JPEG 2000): the CPUs this process may use, at most 16."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(16, n))
 
 
 # -- counting --------------------------------------------------------------------------------------------------
@@ -455,6 +464,7 @@ def run_sweep(
     top_k: int = 5,
     quality: bool = True,
     workers: int = 0,
+    codec_workers: Optional[int] = None,
     progress: bool = True,
     baseline: Optional[Union[str, Path]] = None,
     name: Optional[str] = None,
@@ -465,6 +475,8 @@ def run_sweep(
 
     quality: also measure the mean SSIM/PSNR of each condition's inputs. baseline: a results.json of a
     baseline model on the same protocol, for CE / mCE. workers: image-decoding processes (folders).
+    codec_workers: processes for per-image codecs such as JPEG 2000 (default: the usable CPUs, at most 16;
+    0 or 1: in this process).
     """
     t0 = time.perf_counter()
     if batch_size < 1:
@@ -518,9 +530,12 @@ def run_sweep(
                disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
     last_save = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
+    n_codec = default_codec_workers() if codec_workers is None else int(codec_workers)
+    codecs = CodecPool(n_codec) if n_codec > 1 else None
     try:
         for batch in data.batches(cursor, batch_size, workers):
-            pending = _sweep_batch(model, batch, conditions, specs, params, remap, device, top_k, quality, k, bar)
+            pending = _sweep_batch(model, batch, conditions, specs, params, remap, device, top_k, quality, k, bar,
+                                   codecs)
             for c, p in zip(counts, pending):
                 c.add(p)
             skipped += [{"name": n, "reason": r} for n, r in batch.failed]
@@ -534,6 +549,8 @@ def run_sweep(
         raise
     finally:
         bar.close()
+        if codecs is not None:
+            codecs.close()
     res = results(True)
     write_outputs(out, res)
     return SweepResult(out, res, time.perf_counter() - t0, resumed_from, skipped)
@@ -541,7 +558,7 @@ def run_sweep(
 
 def _sweep_batch(model: LoadedModel, batch, conditions: Sequence[Condition], specs: Dict[str, DistortionSpec],
                  params: Sequence[Optional[Params]], remap: Optional[Tensor], device: torch.device, top_k: int,
-                 quality: bool, k: int, bar) -> List[RowCounts]:
+                 quality: bool, k: int, bar, codecs: Optional[CodecPool] = None) -> List[RowCounts]:
     """Counts of every condition on one loaded batch (nothing is committed here)."""
     n = batch.images.shape[0]
     if n == 0:
@@ -553,7 +570,7 @@ def _sweep_batch(model: LoadedModel, batch, conditions: Sequence[Condition], spe
     pending = []
     with torch.inference_mode():
         for c, p in zip(conditions, params):
-            xd = x if c.is_clean else render(x, specs[c.distortion], p[idx])
+            xd = x if c.is_clean else render(x, specs[c.distortion], p[idx], codecs)
             counts = count_batch(model.module(xd), labels, top_k)
             if quality and c.is_clean:  # identical input: SSIM 1, PSNR at its cap
                 counts.ssim_sum, counts.psnr_sum = float(n), float(n) * PSNR_CAP
@@ -566,5 +583,5 @@ def _sweep_batch(model: LoadedModel, batch, conditions: Sequence[Condition], spe
 
 
 __all__ = ["CLEAN", "Condition", "RobustnessError", "RowCounts", "SweepResult", "area_under_curve", "count_batch",
-           "condition_params", "load_results", "per_class", "plan_conditions", "render", "run_sweep", "summarize",
-           "write_outputs"]
+           "condition_params", "default_codec_workers", "load_results", "per_class", "plan_conditions", "render",
+           "run_sweep", "summarize", "write_outputs"]

@@ -1,0 +1,256 @@
+"""A full Dodge & Karam robustness sweep: distortx's batched sweep vs the usual per-image loop, side by side.
+
+Usage: python benchmarks/bench_robustness.py [--quick] [--device cpu|cuda] [--workload cifar|photos|all]
+                                             [--model small|resnet50] [--threads T] [--json OUT]
+
+Both sides do the same work: every image of the workload x the 52 conditions of the ``dodge-karam`` preset
+(clean; JPEG q 20..2; JPEG 2000 40..20 dB; Gaussian noise sigma 10..100; blur sigma 1..9 with a 4-sigma
+window; contrast 0..1), the model on each distorted batch, top-1 / top-5 counted.
+
+* ``distortx``: :func:`distortx.engine.robustness.run_sweep` (what ``distortx robustness`` runs): a batch is
+  decoded once, moved to ``--device``, every condition rendered in one batched call there (the fused
+  native kernel; JPEG 2000 per image through Pillow/OpenJPEG, over ``--threads`` codec threads) and
+  classified; SSIM/PSNR off (``quality=False``) unless stated.
+* ``per-image``: the loop a robustness researcher writes today: for each condition, for each image, the
+  distortion with Pillow / NumPy / SciPy on one HxWx3 image (JPEG: Pillow ``save(quality=q)``; noise:
+  ``numpy.random.Generator.normal``; blur: ``scipy.ndimage.gaussian_filter(sigma, truncate=2)``, i.e. a
+  4-sigma window; contrast: blend with the mean luminance; JPEG 2000: the very same per-image
+  Pillow/OpenJPEG PSNR search as distortx, single-threaded), then the images of a batch stacked into a
+  tensor and classified (the model is batched on both sides). imagecorruptions is not used: its functions
+  take their own 1..5 severities, not Dodge's parameters.
+
+Workloads: ``cifar``: 32x32 CIFAR-10 test images (``../shared/data/cifar10`` when present, else 32x32 crops
+of the embedded photos), a small CNN (the worked example's architecture); ``photos``: 224x224 crops of the
+embedded photos, ``--model small`` (the same CNN) or ``resnet50`` (torchvision, random weights). Also
+timed per distortion family (each family's sweep includes the clean row) and, for the distortx side, the
+model alone on the same number of inputs (``model only``: how close the sweep is to being model-bound).
+
+Prints Markdown tables; ``--json OUT`` writes the rows. Throughput = image x condition evaluations per second.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import distortx  # noqa: E402
+from distortx.distortions.jpeg2000 import jpeg2000_to_target  # noqa: E402
+from distortx.distortions.tone import LUMA  # noqa: E402
+from distortx.engine.labelled_data import ArrayImages  # noqa: E402
+from distortx.engine.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint  # noqa: E402
+from distortx.engine.robustness import plan_conditions, run_sweep  # noqa: E402
+
+CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10" / "cifar10_test.npz"
+
+
+def small_cnn(num_classes: int = 10) -> nn.Module:
+    """The worked example's CIFAR-10 CNN (experiments/robustness/cifar_models.py), defined here too."""
+    def block(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    return nn.Sequential(block(3, 32), block(32, 32), nn.MaxPool2d(2), block(32, 64), block(64, 64), nn.MaxPool2d(2),
+                         block(64, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, num_classes))
+
+
+def build_model(name: str, device: str) -> LoadedModel:
+    torch.manual_seed(0)
+    if name == "resnet50":
+        import torchvision
+
+        net = torchvision.models.resnet50(num_classes=1000)
+        pre = Preprocess(None, None, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    else:
+        net = small_cnn()
+        pre = Preprocess(None, None, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    adapter = ClassifierAdapter(net, pre.mean, pre.std).to(device).eval()
+    return LoadedModel(adapter, f"bench:{name}", pre, fingerprint(net))
+
+
+def workload(kind: str, n: int, classes: int) -> ArrayImages:
+    """uint8 images Tensor[n, 3, S, S] with labels in 0..classes-1."""
+    if kind == "cifar" and CIFAR.exists():
+        z = np.load(CIFAR)
+        x = torch.from_numpy(z["x"][:n]).permute(0, 3, 1, 2).contiguous()
+        return ArrayImages(str(CIFAR), x, torch.from_numpy(z["y"][:n].astype(np.int64)))
+    from distortx.data.samples import sample_images
+
+    size = 32 if kind == "cifar" else 224
+    g = torch.Generator().manual_seed(0)
+    photos = [img for _, img in sample_images()]
+    crops = []
+    for i in range(n):
+        img = photos[i % len(photos)]
+        y0 = int(torch.randint(0, img.shape[1] - size + 1, (1,), generator=g))
+        x0 = int(torch.randint(0, img.shape[2] - size + 1, (1,), generator=g))
+        crops.append(img[:, y0:y0 + size, x0:x0 + size])
+    return ArrayImages(f"embedded {size}px crops", torch.stack(crops), torch.arange(n) % classes)
+
+
+# -- the per-image way ---------------------------------------------------------------------------------------------
+def per_image(arr: np.ndarray, name: str, value: float, rng: np.random.Generator) -> np.ndarray:
+    """One HxWx3 uint8 image -> float32 HxWx3 in [0, 1], as a Pillow/NumPy/SciPy user writes it."""
+    if name == "jpeg":
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="JPEG", quality=int(value))
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=np.float32) / 255.0
+    if name == "jpeg2000":
+        return jpeg2000_to_target(arr, float(value))[0].astype(np.float32) / 255.0
+    x = arr.astype(np.float32) / 255.0
+    if name == "gaussian_noise_sigma":
+        return np.clip(x + rng.normal(0.0, value / 255.0, x.shape).astype(np.float32), 0.0, 1.0)
+    if name == "gaussian_blur":
+        from scipy.ndimage import gaussian_filter
+
+        return gaussian_filter(x, sigma=(value, value, 0), truncate=2.0, mode="reflect")
+    if name == "contrast":
+        grey = float((x * np.asarray(LUMA, dtype=np.float32)).sum(axis=2).mean())
+        return (1.0 - value) * x + value * grey
+    raise ValueError(name)
+
+
+def per_image_sweep(model: LoadedModel, data: ArrayImages, conditions, batch_size: int, device: str) -> dict:
+    """The usual loop; returns {"seconds", "top1"} (top-1 hits over every condition)."""
+    rng = np.random.default_rng(0)
+    images = data.images.permute(0, 2, 3, 1).numpy()
+    labels = data.labels
+    hits = 0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for c in conditions:
+            for s in range(0, len(images), batch_size):
+                chunk = images[s:s + batch_size]
+                if c.is_clean:
+                    batch = [a.astype(np.float32) / 255.0 for a in chunk]
+                else:
+                    batch = [per_image(a, c.distortion, c.value, rng) for a in chunk]
+                x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device)
+                pred = model.module(x).argmax(1).cpu()
+                hits += int((pred == labels[s:s + batch_size]).sum())
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return {"seconds": time.perf_counter() - t0, "top1": hits}
+
+
+def distortx_sweep(model, data, conds, batch_size, threads, quality=False) -> dict:
+    names = list(dict.fromkeys(c.distortion for c in conds if not c.is_clean))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = run_sweep(model, data, tmp, distortions=names, batch_size=batch_size, quality=quality,
+                        codec_workers=threads, progress=False)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "top1": sum(r["counts"]["top1"] for r in res.rows)}
+
+
+def compare(model, data, conds, label, batch_size, args) -> dict:
+    """Both sides on the same conditions: one table row."""
+    n = len(data)
+    evals = len(conds) * n
+    ours = distortx_sweep(model, data, conds, batch_size, args.threads)
+    theirs = per_image_sweep(model, data, conds, batch_size, args.device)
+    return {"workload": f"{args.kind} {data.images.shape[-1]}px", "model": args.model_name, "device": args.device,
+            "task": label, "images": n, "evaluations": evals,
+            "distortx_per_s": evals / ours["seconds"], "per_image_per_s": evals / theirs["seconds"],
+            "speedup": theirs["seconds"] / ours["seconds"],
+            "distortx_top1": ours["top1"] / evals, "per_image_top1": theirs["top1"] / evals,
+            "distortx_quality_per_s": None, "model_only_per_s": None}
+
+
+def model_only(model, data, n_conditions, batch_size, device) -> float:
+    x_all = data.images
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for s in range(0, x_all.shape[0], batch_size):
+            x = x_all[s:s + batch_size].to(device).float().div_(255)
+            for _ in range(n_conditions):
+                model.module(x).argmax(1).cpu()
+    return time.perf_counter() - t0
+
+
+def run(args) -> list:
+    rows = []
+    kinds = ["cifar", "photos"] if args.workload == "all" else [args.workload]
+    for kind in kinds:
+        model_name = "small" if kind == "cifar" else args.model
+        args.kind, args.model_name = kind, model_name
+        n = {"cifar": 256 if args.quick else 2000, "photos": 16 if args.quick else 128}[kind]
+        if args.n:
+            n = args.n
+        batch = args.batch_size or (256 if kind == "cifar" else 32)
+        model = build_model(model_name, args.device)
+        data = workload(kind, n, 10 if model_name == "small" else 1000)
+        _, conditions = plan_conditions("dodge-karam")
+        families = [None] + ([] if args.no_families else list(dict.fromkeys(c.distortion for c in conditions[1:])))
+        with torch.inference_mode():  # warm-up: kernels, allocator, the lazy imports of both sides
+            model.module(data.images[:batch].to(args.device).float())
+        for fam in families:
+            conds = conditions if fam is None else [c for c in conditions if c.is_clean or c.distortion == fam]
+            label = "full Dodge sweep (52 conditions)" if fam is None else f"{fam} (+ clean)"
+            row = compare(model, data, conds, label, batch, args)
+            if fam is None:
+                evals = row["evaluations"]
+                row["distortx_quality_per_s"] = evals / distortx_sweep(model, data, conds, batch, args.threads,
+                                                                       quality=True)["seconds"]
+                row["model_only_per_s"] = evals / model_only(model, data, len(conds), batch, args.device)
+            rows.append(row)
+            print(_table_row(row), flush=True)
+            if fam is None:
+                no_j2k = [c for c in conditions if c.distortion != "jpeg2000"]
+                rows.append(compare(model, data, no_j2k, f"without JPEG 2000 ({len(no_j2k)} conditions)", batch, args))
+                print(_table_row(rows[-1]), flush=True)
+    return rows
+
+
+HEADER = ("| workload | model | device | sweep | distortx img/s | per-image img/s | speed-up | "
+          "distortx + SSIM/PSNR img/s | model only img/s | top-1 (distortx / per-image) |\n"
+          "|---|---|---|---|---:|---:|---:|---:|---:|---|")
+
+
+def _fmt(x, d=0):
+    return "-" if x is None else (f"{x:.{d}f}" if d else f"{x:,.0f}")
+
+
+def _table_row(r) -> str:
+    return (f"| {r['workload']} | {r['model']} | {r['device']} | {r['task']} | {_fmt(r['distortx_per_s'])} | "
+            f"{_fmt(r['per_image_per_s'])} | {r['speedup']:.1f}x | {_fmt(r.get('distortx_quality_per_s'))} | "
+            f"{_fmt(r.get('model_only_per_s'))} | {r['distortx_top1']:.3f} / {r['per_image_top1']:.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="256 CIFAR images / 16 photos instead of 2000 / 128")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workload", choices=["cifar", "photos", "all"], default="cifar")
+    ap.add_argument("--model", choices=["small", "resnet50"], default="small", help="model of the photos workload")
+    ap.add_argument("--n", type=int, default=None, help="number of images (overrides --quick)")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads and distortx codec threads")
+    ap.add_argument("--no-families", action="store_true", help="only the full sweep, not each distortion")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# bench_robustness: torch {torch.__version__}, distortx {distortx.__version__}, device {args.device}, "
+          f"threads {torch.get_num_threads()}", flush=True)
+    print(HEADER, flush=True)
+    rows = run(args)
+    print("\n" + HEADER)
+    for r in rows:
+        print(_table_row(r))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
