@@ -163,7 +163,7 @@ class SSDHead(nn.Module):
         """Per image: ``boxes`` float Tensor[D, 4] xyxy pixels (clipped to the image), ``scores`` [D], ``labels`` int64 [D]."""
         from ...ops.ssd_postprocess import ssd_postprocess
 
-        det = ssd_postprocess(loc.float(), conf.float(), priors, self.variances, apply_softmax=True,
+        det = ssd_postprocess(loc.detach().float(), conf.detach().float(), priors, self.variances, apply_softmax=True,
                               background_class=0, impl=self.impl, **self.post)
         h, w = float(image_hw[0]), float(image_hw[1])
         scale = torch.tensor([w, h, w, h], device=det.boxes.device)
