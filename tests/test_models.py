@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import re
 import textwrap
 import types
 import warnings
@@ -445,11 +444,14 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, ynet):
     ynet.eval()
     path = tmp_path / "ynet.onnx"
     export_onnx(ynet, path)
-    x = torch.rand(2, 3, 128, 128)
-    got = ort.InferenceSession(str(path)).run(None, {"images": x.numpy()})
-    with torch.no_grad():
-        for e, g in zip(ynet.raw_outputs(x), got):
-            assert torch.allclose(e, torch.from_numpy(g), atol=1e-4)
+    session = ort.InferenceSession(str(path))
+    assert [o.name for o in session.get_outputs()] == ["logits", "loc", "conf"]
+    for batch in (1, 3):  # the batch dimension is dynamic
+        x = torch.rand(batch, 3, 128, 128)
+        got = session.run(None, {"images": x.numpy()})
+        with torch.no_grad():
+            for e, g in zip(ynet.raw_outputs(x), got):
+                assert e.shape == g.shape and torch.allclose(e, torch.from_numpy(g), atol=1e-4)
     ynet.train()
 
 
