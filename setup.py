@@ -60,7 +60,10 @@ def extensions():
 
     cpp = [s for s in _sources("*.cpp") if not s.endswith("_cuda.cpp")]
     cuda = _sources("*_cuda.cpp") + _sources("*.cu")
-    cxx = ["-O3", "-g0", "-fopenmp", "-std=c++20"]
+    # one floating-point policy for the shared CPU/CUDA bodies: no contraction of a*b+c into FMA on either side
+    # (GCC's ISO default, made explicit; nvcc contracts unless -fmad=false) and no fast-math, so every float /
+    # double + - * / sqrt rounds once, as IEEE says, and the CPU tests check the bits the GPU computes
+    cxx = ["-O3", "-g0", "-fopenmp", "-std=c++20", "-ffp-contract=off"]
     macros = []
     kwargs = dict(include_dirs=[os.path.join(HERE, "csrc")], extra_link_args=["-fopenmp"])
     if use_cuda:
@@ -68,7 +71,7 @@ def extensions():
         kwargs["library_dirs"] = [d for d in (os.path.join(cuda_home, "lib64"), os.path.join(cuda_home, "lib")) if os.path.isdir(d)]
         ext = cpp_extension.CUDAExtension(
             "distortx._C", cpp + cuda, define_macros=macros,
-            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo", "-std=c++20"]},
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo", "-std=c++20", "-fmad=false"]},
             **kwargs,
         )
     else:

@@ -20,6 +20,9 @@ TORCH_LIBRARY(distortx, m) {
   // images f32 [N,C,H,W], codes i32 [N,R] (0 = none), values f32 [N,R,P<=4], boxes i32 [N,R,4] xyxy, seeds i64 [N,R]
   m.def("distort(Tensor images, Tensor codes, Tensor values, Tensor boxes, Tensor seeds) -> Tensor");
   m.def("distort_native_codes() -> int[]");  // codes with a native kernel in this build
+  // private, for tests: the CUDA backend's work run on the CPU element by element, through the same functions
+  // (csrc/distort/distort_scalar_cpu.cpp); same arguments and result as distort
+  m.def("distort_scalar(Tensor images, Tensor codes, Tensor values, Tensor boxes, Tensor seeds) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

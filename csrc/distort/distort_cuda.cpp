@@ -1,11 +1,13 @@
 // CUDA backend of torch.ops.distortx.distort: checks, planning (shared with the CPU backend), the plan's
-// upload, and the launches of the raw kernels in distort_kernel.cu on the current stream.
+// upload, and the launches of the raw kernels in distort_kernel.cu on the current stream. The scalar CPU op
+// (distort_scalar_cpu.cpp) runs the same launch plan through the same functions, one element at a time.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <cstring>
+#include <vector>
 
 #include "distort/distort_launch.h"
 #include "distort/distort_plan.h"
@@ -14,7 +16,8 @@ namespace distortx {
 namespace {
 
 void check_launch(int err, const char* what) {
-  TORCH_CHECK(err == 0, "distortx.distort (CUDA): launch of ", what, " failed with cudaError ", err);
+  TORCH_CHECK(err == 0, "distortx.distort (CUDA): launch of ", what, " failed: ", dx_cuda_error_string(err), " (cudaError ",
+              err, ")");
 }
 
 at::Tensor distort_cuda(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
@@ -30,37 +33,46 @@ at::Tensor distort_cuda(const at::Tensor& images, const at::Tensor& codes, const
     check_launch(dx_launch_fill_normal(o.data_ptr<float>(), s.data_ptr<int64_t>(), o.size(0), o.size(1), rs, stream),
                  "fill_normal");
   };
-  auto mean_luma = [](const at::Tensor& imgs, const std::vector<int64_t>& which, float* out) {
-    const int64_t K = (int64_t)which.size();
-    at::Tensor sel = imgs.index_select(0, at::tensor(which, at::TensorOptions().dtype(at::kLong)).to(imgs.device()));
-    at::Tensor lum = imgs.size(1) == 3
-        ? (sel * at::tensor({0.299f, 0.587f, 0.114f}, imgs.options()).reshape({1, 3, 1, 1})).sum(1)
-        : sel.select(1, 0);
-    at::from_blob(out, {K}, imgs.options()).copy_(lum.mean(at::IntArrayRef{1, 2}));
-  };
-  DxPlan plan = dx_make_plan(images, codes, values, boxes, seeds, DxBackend{fill_normal, mean_luma});
+  DxPlan plan = dx_make_plan(images, codes, values, boxes, seeds, DxBackend{fill_normal, dx_mean_luma_aten});
   if (plan.active == 0) return out.copy_(images);
+  const DxLaunchPlan lp = dx_launch_plan(plan);
 
-  // upload regions and pre-pass jobs as bytes in one buffer (pinned staging + async copy on the current stream)
-  const int64_t rbytes = (int64_t)(plan.regs.size() * sizeof(DxRegion));
-  const int64_t pbytes = (int64_t)(plan.passes.size() * sizeof(DxPass));
-  at::Tensor host = at::empty({rbytes + pbytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
-  std::memcpy(host.data_ptr<uint8_t>(), plan.regs.data(), rbytes);
-  std::memcpy(host.data_ptr<uint8_t>() + rbytes, plan.passes.data(), pbytes);
+  // upload regions, pre-pass jobs and NL-means tiles as bytes in one buffer (pinned staging + async copy on
+  // the current stream); every record is a multiple of 8 bytes
+  std::vector<int64_t> group_at;
+  int64_t bytes = (int64_t)(plan.regs.size() * sizeof(DxRegion));
+  for (const DxPrepassGroup& grp : lp.groups) {
+    group_at.push_back(bytes);
+    bytes += (int64_t)(grp.passes.size() * sizeof(DxPass));
+  }
+  const int64_t tiles_at = bytes;
+  bytes += (int64_t)(lp.nlm_tiles.size() * sizeof(DxNlmTile));
+  at::Tensor host = at::empty({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+  uint8_t* h = host.data_ptr<uint8_t>();
+  std::memcpy(h, plan.regs.data(), plan.regs.size() * sizeof(DxRegion));
+  for (size_t k = 0; k < lp.groups.size(); ++k)
+    std::memcpy(h + group_at[k], lp.groups[k].passes.data(), lp.groups[k].passes.size() * sizeof(DxPass));
+  if (!lp.nlm_tiles.empty()) std::memcpy(h + tiles_at, lp.nlm_tiles.data(), lp.nlm_tiles.size() * sizeof(DxNlmTile));
   at::Tensor dev = host.to(images.device(), /*non_blocking=*/true);
+  const uint8_t* d = dev.data_ptr<uint8_t>();
 
   DxBatch b;
   b.in = images.data_ptr<float>();
   b.out = out.data_ptr<float>();
-  b.regs = reinterpret_cast<const DxRegion*>(dev.data_ptr<uint8_t>());
+  b.regs = reinterpret_cast<const DxRegion*>(d);
   b.scratch = plan.scratch.data_ptr<float>();
   b.N = (int)images.size(0), b.C = (int)images.size(1), b.H = (int)images.size(2), b.W = (int)images.size(3);
   b.R = (int)codes.size(1);
-  if (plan.pass_total > 0) {
-    const DxPass* passes = reinterpret_cast<const DxPass*>(dev.data_ptr<uint8_t>() + rbytes);
-    check_launch(dx_launch_prepass(b, plan.scratch.data_ptr<float>(), passes, (int)plan.passes.size() - 1,
-                                   plan.pass_total, stream), "prepass");
+  float* scratch = plan.scratch.data_ptr<float>();
+  for (size_t k = 0; k < lp.groups.size(); ++k) {
+    const DxPrepassGroup& grp = lp.groups[k];
+    check_launch(dx_launch_prepass(grp.code, b, scratch, reinterpret_cast<const DxPass*>(d + group_at[k]),
+                                   (int)grp.passes.size() - 1, grp.total, stream),
+                 "prepass");
   }
+  check_launch(dx_launch_nlm(b, scratch, reinterpret_cast<const DxNlmTile*>(d + tiles_at), (int64_t)lp.nlm_tiles.size(),
+                             lp.nlm_block, stream),
+               "nlm");
   check_launch(dx_launch_distort(b, stream), "distort");
   return out;
 }

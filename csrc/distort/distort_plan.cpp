@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
 
 namespace distortx {
 
@@ -83,7 +85,18 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
   std::vector<int64_t> fnoise_slots, pass_slots;
   std::vector<int64_t> pass_sizes;
   std::vector<float> consts;  // host constants, copied to the start of the scratch buffer
-  std::map<int64_t, int64_t> scratch_sizes_extra;  // slot -> scratch floats when != its pre-pass elements
+  std::vector<int64_t> pass_floats;  // scratch floats of each pre-pass region (pass_slots order)
+  // constants shared by every region that needs the same ones (regions usually come from a few levels):
+  // Gaussian weights by sigma (float bits), antialias taps by (axis, downscaled size), JPEG tables by quality
+  std::unordered_map<uint32_t, int32_t> blur_consts;
+  std::unordered_map<int64_t, int32_t> lowpass_consts;
+  int32_t jpeg_consts[101];
+  std::fill(jpeg_consts, jpeg_consts + 101, -1);
+  auto add_pass = [&](int64_t slot, int64_t elements, int64_t floats) {
+    pass_slots.push_back(slot);
+    pass_sizes.push_back(elements);
+    pass_floats.push_back(floats);
+  };
   for (int64_t i = 0; i < N * R; ++i) {
     DxRegion& g = plan.regs[i];
     g.code = cp[i];
@@ -111,17 +124,22 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
         const double sigma = (double)g.v[0];
         if (sigma < 1e-6) { g.code = DX_IDENTITY; break; }
         const int r = std::max(1, (int)std::ceil(2.0 * sigma));
-        std::vector<double> w(2 * r + 1);
-        double sum = 0.0;
-        for (int k = -r; k <= r; ++k) sum += (w[k + r] = std::exp(-(double)(k * k) / (2.0 * sigma * sigma)));
+        uint32_t key;
+        std::memcpy(&key, &g.v[0], 4);
+        auto found = blur_consts.find(key);
+        if (found == blur_consts.end()) {
+          std::vector<double> w(2 * r + 1);
+          double sum = 0.0;
+          for (int k = -r; k <= r; ++k) sum += (w[k + r] = std::exp(-(double)(k * k) / (2.0 * sigma * sigma)));
+          found = blur_consts.emplace(key, (int32_t)consts.size()).first;
+          for (double wk : w) consts.push_back((float)(wk / sum));
+        }
         g.k[0] = r;
-        g.k[1] = (int32_t)consts.size();
-        for (double wk : w) consts.push_back((float)(wk / sum));
+        g.k[1] = found->second;
         g.sx0 = g.x0, g.sw = g.x1 - g.x0;
         g.sy0 = std::max<int>(0, g.y0 - r);
         g.sh = std::min<int>((int)H, g.y1 + r) - g.sy0;
-        pass_slots.push_back(i);
-        pass_sizes.push_back(C * (int64_t)g.sh * g.sw);
+        add_pass(i, C * (int64_t)g.sh * g.sw, C * (int64_t)g.sh * g.sw);
         break;
       }
       case DX_MOTION_BLUR: {
@@ -139,17 +157,22 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
         g.k[0] = h, g.k[1] = w;
         g.a[0] = (float)h / (float)H, g.a[1] = (float)w / (float)W;
         for (int axis = 0; axis < 2; ++axis) {  // = blur.antialias_taps: the normalised Gaussian, zero-padded
+          const int n_out = axis == 0 ? h : w;
           const double factor = axis == 0 ? (double)H / h : (double)W / w;
           const double sigma = std::max(0.0, (factor - 1.0) / 2.0);
           const int r = sigma > 1e-15 ? (int)(4.0 * sigma + 0.5) : 0;
-          std::vector<double> gk(2 * r + 1);
-          double sum = 0.0;
-          for (int d = -r; d <= r; ++d) sum += (gk[d + r] = r > 0 ? std::exp(-0.5 / (sigma * sigma) * (double)d * d) : 1.0);
+          auto found = lowpass_consts.find(2 * (int64_t)n_out + axis);
+          if (found == lowpass_consts.end()) {
+            std::vector<double> gk(2 * r + 1);
+            double sum = 0.0;
+            for (int d = -r; d <= r; ++d) sum += (gk[d + r] = r > 0 ? std::exp(-0.5 / (sigma * sigma) * (double)d * d) : 1.0);
+            found = lowpass_consts.emplace(2 * (int64_t)n_out + axis, (int32_t)consts.size()).first;
+            consts.push_back(0.0f);
+            for (double v : gk) consts.push_back((float)(v / sum));
+            consts.push_back(0.0f);
+          }
           g.k[2 + axis] = r;
-          g.k[4 + axis] = (int32_t)consts.size();
-          consts.push_back(0.0f);
-          for (double v : gk) consts.push_back((float)(v / sum));
-          consts.push_back(0.0f);
+          g.k[4 + axis] = found->second;
         }
         // mirrored source rows are not monotonic near the borders: take both ends' extremes
         int i0a, i1a, i0b, i1b, j0a, j1a, j0b, j1b;
@@ -160,8 +183,7 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
         dx_linear_src(g.x1 - 1, g.a[1], w, j0b, j1b, f);
         g.sy0 = std::min(i0a, i0b), g.sh = std::max(i1a, i1b) - g.sy0 + 1;
         g.sx0 = std::min(j0a, j0b), g.sw = std::max(j1a, j1b) - g.sx0 + 1;
-        pass_slots.push_back(i);
-        pass_sizes.push_back(C * (int64_t)g.sh * g.sw);
+        add_pass(i, C * (int64_t)g.sh * g.sw, C * (int64_t)g.sh * g.sw);
         break;
       }
       case DX_TWIRL: {
@@ -175,13 +197,16 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
       case DX_JPEG: {  // 8x8 blocks the box needs: luma under the box, chroma under it +-1 sample (upsampling)
         const int q = (int)std::clamp(std::nearbyint(g.v[0]), 1.0f, 100.0f);
         g.k[0] = q;
-        g.k[5] = (int32_t)consts.size();  // = jpeg.quant_tables: IJG tables scaled by quality, baseline
-        const int scale = q < 50 ? 5000 / q : 200 - 2 * q;
-        for (int t = 0; t < 2; ++t)
-          for (int idx = 0; idx < 64; ++idx) {
-            const int base = t == 0 ? kJpegLuma[idx] : (idx < 32 ? kJpegChroma[idx] : 99);
-            consts.push_back((float)std::clamp((base * scale + 50) / 100, 1, 255));
-          }
+        if (jpeg_consts[q] < 0) {  // = jpeg.quant_tables: IJG tables scaled by quality, baseline
+          jpeg_consts[q] = (int32_t)consts.size();
+          const int scale = q < 50 ? 5000 / q : 200 - 2 * q;
+          for (int t = 0; t < 2; ++t)
+            for (int idx = 0; idx < 64; ++idx) {
+              const int base = t == 0 ? kJpegLuma[idx] : (idx < 32 ? kJpegChroma[idx] : 99);
+              consts.push_back((float)std::clamp((base * scale + 50) / 100, 1, 255));
+            }
+        }
+        g.k[5] = jpeg_consts[q];
         g.sy0 = g.y0 / 8, g.sh = (g.y1 - 1) / 8 - g.sy0 + 1;
         g.sx0 = g.x0 / 8, g.sw = (g.x1 - 1) / 8 - g.sx0 + 1;
         int64_t elements = (int64_t)g.sh * g.sw, floats = 64 * elements;
@@ -194,25 +219,20 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
           elements += (int64_t)g.k[3] * g.k[4];        // one element per chroma block position (Cb + Cr)
           floats += 2 * 64 * (int64_t)g.k[3] * g.k[4];
         }
-        pass_slots.push_back(i);
-        pass_sizes.push_back(elements);
-        scratch_sizes_extra[i] = floats;
+        add_pass(i, elements, floats);
         break;
       }
       case DX_MARBLE: {  // lattice corners under the box: floor(x / scale) .. floor((x1-1) / scale) + 1
         const float scale = g.v[1];
         g.sx0 = (int)std::floor((float)g.x0 / scale), g.sw = (int)std::floor((float)(g.x1 - 1) / scale) + 2 - g.sx0;
         g.sy0 = (int)std::floor((float)g.y0 / scale), g.sh = (int)std::floor((float)(g.y1 - 1) / scale) + 2 - g.sy0;
-        pass_slots.push_back(i);
-        pass_sizes.push_back((int64_t)g.sw * g.sh);
-        scratch_sizes_extra[i] = 2 * (int64_t)g.sw * g.sh;
+        add_pass(i, (int64_t)g.sw * g.sh, 2 * (int64_t)g.sw * g.sh);
         break;
       }
       case DX_NLM_DENOISE: {
         if (!(g.v[0] > 0.0f)) { g.code = DX_IDENTITY; break; }  // h = 0: identity (as the reference)
-        pass_slots.push_back(i);
-        pass_sizes.push_back((int64_t)(g.y1 - g.y0) * (g.x1 - g.x0));  // one element per box pixel
-        scratch_sizes_extra[i] = C * (int64_t)(g.y1 - g.y0) * (g.x1 - g.x0);
+        // one element per box pixel (the CPU's direct body; CUDA runs tiles: dx_launch_plan)
+        add_pass(i, (int64_t)(g.y1 - g.y0) * (g.x1 - g.x0), C * (int64_t)(g.y1 - g.y0) * (g.x1 - g.x0));
         break;
       }
       default: break;
@@ -243,8 +263,7 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
     plan.regs[pass_slots[k]].off = total;
     plan.passes.push_back(DxPass{(int32_t)pass_slots[k], 0, plan.pass_total});
     plan.pass_total += pass_sizes[k];
-    auto it = scratch_sizes_extra.find(pass_slots[k]);
-    total += it == scratch_sizes_extra.end() ? pass_sizes[k] : it->second;
+    total += pass_floats[k];
   }
   plan.passes.push_back(DxPass{-1, 0, plan.pass_total});  // sentinel
   plan.scratch = at::empty({std::max<int64_t>(total, 1)}, fopt);
@@ -275,6 +294,46 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes_, const at
     plan.scratch.narrow(0, fnoise_off, K * chw).copy_(n.reshape({-1}));
   }
   return plan;
+}
+
+void dx_mean_luma_aten(const at::Tensor& images, const std::vector<int64_t>& which, float* out) {
+  const int64_t K = (int64_t)which.size();
+  at::Tensor sel = images.index_select(0, at::tensor(which, at::TensorOptions().dtype(at::kLong)).to(images.device()));
+  at::Tensor lum = images.size(1) == 3
+      ? (sel * at::tensor({0.299f, 0.587f, 0.114f}, images.options()).reshape({1, 3, 1, 1})).sum(1)
+      : sel.select(1, 0);
+  at::from_blob(out, {K}, images.options()).copy_(lum.mean(at::IntArrayRef{1, 2}));
+}
+
+DxLaunchPlan dx_launch_plan(const DxPlan& plan) {
+  static const int kFamilies[] = {DX_GAUSSIAN_BLUR, DX_LOWPASS, DX_JPEG, DX_MARBLE};
+  DxLaunchPlan lp;
+  auto group_of = [&](int code) -> DxPrepassGroup& {
+    int family = 0;
+    for (int f : kFamilies)
+      if (f == code) family = f;
+    for (DxPrepassGroup& grp : lp.groups)
+      if (grp.code == family) return grp;
+    lp.groups.emplace_back();
+    lp.groups.back().code = family;
+    return lp.groups.back();
+  };
+  for (size_t k = 0; k + 1 < plan.passes.size(); ++k) {
+    const int32_t slot = plan.passes[k].slot;
+    const DxRegion& g = plan.regs[slot];
+    if (g.code == DX_NLM_DENOISE) {
+      for (int y = g.y0; y < g.y1; y += kNlmTileH)
+        for (int x = g.x0; x < g.x1; x += kNlmTileW) lp.nlm_tiles.push_back(DxNlmTile{slot, x, y, 0});
+      continue;
+    }
+    DxPrepassGroup& grp = group_of(g.code);
+    grp.passes.push_back(DxPass{slot, 0, grp.total});
+    grp.total += plan.passes[k + 1].begin - plan.passes[k].begin;
+  }
+  for (DxPrepassGroup& grp : lp.groups) grp.passes.push_back(DxPass{-1, 0, grp.total});  // sentinels
+  const char* block = std::getenv("DISTORTX_CUDA_NLM_BLOCK");
+  if (block != nullptr && std::strcmp(block, "2") == 0) lp.nlm_block = 2;
+  return lp;
 }
 
 }  // namespace distortx

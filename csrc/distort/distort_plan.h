@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "distort/nlm.h"
 #include "distort/region.h"
 
 namespace distortx {
@@ -35,6 +36,26 @@ void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::
 // pre-pass jobs (dx_prepass over [0, pass_total)) and the main per-pixel pass.
 DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                     const at::Tensor& boxes, const at::Tensor& seeds, const DxBackend& backend);
+
+// The mean BT.601 luminance of images[which[k]] written to out[k] (float32 [K] on the images' device), with
+// ATen on the images' device (= tone.mean_luminance): the CUDA backend's and the scalar CPU op's hook.
+void dx_mean_luma_aten(const at::Tensor& images, const std::vector<int64_t>& which, float* out);
+
+// How the CUDA launcher runs a plan's pre-pass jobs, and the scalar CPU op with it: one job list per
+// pre-pass family (each launched as a kernel holding that family's body only) and the NL-means tiles.
+struct DxPrepassGroup {
+  int code = 0;                // DX_GAUSSIAN_BLUR, DX_LOWPASS, DX_JPEG, DX_MARBLE; 0 = any other code
+  std::vector<DxPass> passes;  // the family's jobs, begin counted from 0, + a sentinel (begin = total)
+  int64_t total = 0;           // elements
+};
+
+struct DxLaunchPlan {
+  std::vector<DxPrepassGroup> groups;  // non-empty groups only
+  std::vector<DxNlmTile> nlm_tiles;    // kNlmTileW x kNlmTileH tiles covering every NL-means box
+  int nlm_block = kNlmBlock;           // offsets per NL-means distance block: 4, or 2 with DISTORTX_CUDA_NLM_BLOCK=2
+};                                     // (same values, a smaller unrolled loop: a knob for GPU benchmarks)
+
+DxLaunchPlan dx_launch_plan(const DxPlan& plan);
 
 // Codes with a native body (the Python wrapper routes the others to the reference path).
 std::vector<int64_t> dx_native_codes();
