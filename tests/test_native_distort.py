@@ -9,7 +9,11 @@ Tolerances (max |native - python| per pixel, images in [0, 1]):
                   multiply-adds; lowpass's cells in double), nlm_denoise (float64 maths, box sums in another order, float32 result)
   1e-4:           twirl, marble (source positions carry sin/cos/atan2 rounding times a displacement of up to
                   hundreds of pixels, ~1e-5 px, times the image gradient)
-CUDA tests (``-m gpu``) compare the CUDA kernel with the CPU kernel (nvcc's --use_fast_math: 1e-4, jpeg exact).
+CUDA tests (``-m gpu``) compare the CUDA kernel with the CPU kernel. Floating-point policy: nvcc -fmad=false and
+no fast-math (setup.py), so the shared bodies round exactly as on the CPU and the GPU computes the bits of the
+scalar CPU op (tests/test_native_scalar.py), which equals this fast CPU path bit for bit except where stated in
+CUDA_VS_CPU: contrast and fnoise (ATen's device reductions and cuFFT), marble (CUDA's cosf/sinf for the lattice
+gradients), nlm_denoise (float32 patch distances on the GPU, bound 1e-5 in csrc/distort/nlm.h).
 """
 from __future__ import annotations
 
@@ -213,7 +217,8 @@ def test_identities():
 
 
 def test_nlm_cuda_body_on_cpu(monkeypatch):
-    """DISTORTX_NLM_DIRECT=1 makes the CPU run the per-pixel NL-means body that the CUDA kernel runs."""
+    """DISTORTX_NLM_DIRECT=1 makes the CPU run the direct per-pixel NL-means body (dx_nlm_direct, the definition
+    in float64) instead of its row bands. (The CUDA tile body is checked by tests/test_native_scalar.py.)"""
     case = random_case(["nlm_denoise"], n=1, c=3, h=14, w=13, r=1, seed=5)
     band = distort(*case, impl="native")
     monkeypatch.setenv("DISTORTX_NLM_DIRECT", "1")
@@ -272,6 +277,10 @@ def test_opcheck():
 
 
 # -- CUDA vs CPU ---------------------------------------------------------------------------------------------
+#: max |CUDA - CPU| per code where the two may differ (every other code: bit-identical, see the module docstring)
+CUDA_VS_CPU = {"contrast": 1e-6, "fnoise": 1e-5, "marble": 1e-4, "nlm_denoise": 1e-5}
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", NATIVE)
@@ -280,4 +289,4 @@ def test_cuda_matches_cpu(name):
         images, codes, values, boxes, seeds = random_case([name], n=3, c=c, h=h, w=w, r=3, seed=11)
         cpu = torch.ops.distortx.distort(images, codes, values, boxes, seeds)
         gpu = torch.ops.distortx.distort(images.cuda(), codes, values, boxes, seeds).cpu()
-        assert (cpu - gpu).abs().max() <= (0.0 if name == "jpeg" else 1e-4), (name, c, h, w)
+        assert (cpu - gpu).abs().max() <= CUDA_VS_CPU.get(name, 0.0), (name, c, h, w)
