@@ -1,7 +1,7 @@
 """A full Dodge & Karam robustness sweep: distortx's batched sweep vs the usual per-image loop, side by side.
 
 Usage: python benchmarks/bench_robustness.py [--quick] [--device cpu|cuda] [--workload cifar|photos|all]
-                                             [--model small|resnet50] [--threads T] [--json OUT]
+                                             [--model tiny|small|resnet50] [--threads T] [--json OUT]
 
 Both sides do the same work: every image of the workload x the 52 conditions of the ``dodge-karam`` preset
 (clean; JPEG q 20..2; JPEG 2000 40..20 dB; Gaussian noise sigma 10..100; blur sigma 1..9 with a 4-sigma
@@ -21,7 +21,8 @@ window; contrast 0..1), the model on each distorted batch, top-1 / top-5 counted
 
 Workloads: ``cifar``: 32x32 CIFAR-10 test images (``../shared/data/cifar10`` when present, else 32x32 crops
 of the embedded photos), a small CNN (the worked example's architecture); ``photos``: 224x224 crops of the
-embedded photos, ``--model small`` (the same CNN) or ``resnet50`` (torchvision, random weights). Also
+embedded photos, ``--model tiny`` (a ~6 M multiply-add CNN: the distortions dominate), ``small`` (the same
+CNN as cifar) or ``resnet50`` (torchvision, random weights; for GPUs). Also
 timed per distortion family (each family's sweep includes the clean row) and, for the distortx side, the
 model alone on the same number of inputs (``model only``: how close the sweep is to being model-bound).
 
@@ -55,13 +56,20 @@ from distortx.engine.robustness import plan_conditions, run_sweep  # noqa: E402
 CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10" / "cifar10_test.npz"
 
 
-def small_cnn(num_classes: int = 10) -> nn.Module:
-    """The worked example's CIFAR-10 CNN (experiments/robustness/cifar_models.py), defined here too."""
+def small_cnn(num_classes: int = 10, w: int = 16) -> nn.Module:
+    """The worked example's CIFAR-10 CNN (experiments/robustness/cifar_models.py, width 16), defined here too."""
     def block(cin, cout):
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
-    return nn.Sequential(block(3, 32), block(32, 32), nn.MaxPool2d(2), block(32, 64), block(64, 64), nn.MaxPool2d(2),
-                         block(64, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, num_classes))
+    return nn.Sequential(block(3, w), block(w, w), nn.MaxPool2d(2), block(w, 2 * w), block(2 * w, 2 * w),
+                         nn.MaxPool2d(2), block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4 * w, num_classes))
+
+
+def tiny_cnn(num_classes: int = 10) -> nn.Module:
+    """A deliberately cheap model for 224-px inputs (~6 M multiply-adds): a 4x4 stride-4 stem, two convs."""
+    return nn.Sequential(nn.Conv2d(3, 16, 4, stride=4), nn.ReLU(inplace=True), nn.Conv2d(16, 32, 3, stride=2),
+                         nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
 
 
 def build_model(name: str, device: str) -> LoadedModel:
@@ -72,7 +80,7 @@ def build_model(name: str, device: str) -> LoadedModel:
         net = torchvision.models.resnet50(num_classes=1000)
         pre = Preprocess(None, None, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     else:
-        net = small_cnn()
+        net = tiny_cnn() if name == "tiny" else small_cnn()
         pre = Preprocess(None, None, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
     adapter = ClassifierAdapter(net, pre.mean, pre.std).to(device).eval()
     return LoadedModel(adapter, f"bench:{name}", pre, fingerprint(net))
@@ -184,12 +192,12 @@ def run(args) -> list:
     for kind in kinds:
         model_name = "small" if kind == "cifar" else args.model
         args.kind, args.model_name = kind, model_name
-        n = {"cifar": 256 if args.quick else 2000, "photos": 16 if args.quick else 128}[kind]
+        n = {"cifar": 256 if args.quick else 1000, "photos": 16 if args.quick else 64}[kind]
         if args.n:
             n = args.n
         batch = args.batch_size or (256 if kind == "cifar" else 32)
         model = build_model(model_name, args.device)
-        data = workload(kind, n, 10 if model_name == "small" else 1000)
+        data = workload(kind, n, 1000 if model_name == "resnet50" else 10)
         _, conditions = plan_conditions("dodge-karam")
         families = [None] + ([] if args.no_families else list(dict.fromkeys(c.distortion for c in conditions[1:])))
         with torch.inference_mode():  # warm-up: kernels, allocator, the lazy imports of both sides
@@ -229,10 +237,11 @@ def _table_row(r) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="256 CIFAR images / 16 photos instead of 2000 / 128")
+    ap.add_argument("--quick", action="store_true", help="256 CIFAR images / 16 photos instead of 1000 / 64")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--workload", choices=["cifar", "photos", "all"], default="cifar")
-    ap.add_argument("--model", choices=["small", "resnet50"], default="small", help="model of the photos workload")
+    ap.add_argument("--workload", choices=["cifar", "photos", "all"], default="all")
+    ap.add_argument("--model", choices=["tiny", "small", "resnet50"], default="tiny",
+                    help="model of the photos workload (the cifar workload always runs the small CNN)")
     ap.add_argument("--n", type=int, default=None, help="number of images (overrides --quick)")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads and distortx codec threads")

@@ -144,6 +144,24 @@ def test_distortx_checkpoint_spec_uses_the_checkpoint_loader(monkeypatch, tmp_pa
     assert m.module(torch.rand(2, 3, 48, 48)).shape == (2, 3)
 
 
+def test_a_real_distortx_checkpoint_and_run_folder(tmp_path):
+    from distortx.engine.checkpoint import save_checkpoint
+    from distortx.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("classifier", backbone="dx_small", classes=["jpeg", "contrast"], image_size=24).eval()
+    save_checkpoint({"model": net.state_dict(), "model_config": net.config, "classes": list(net.classes)},
+                    tmp_path / "run" / "best.pt")
+    for spec in (str(tmp_path / "run" / "best.pt"), f"distortx:{tmp_path / 'run'}"):
+        m = load_model_spec(spec)
+        assert m.class_names == ("clean", "jpeg", "contrast") and m.preprocess == Preprocess(24, 24)
+        x = torch.rand(2, 3, 24, 24)
+        with torch.no_grad():
+            assert torch.allclose(m.module(x), net(x).logits)
+    with pytest.raises(ModelSpecError, match="does not exist"):
+        load_model_spec(f"distortx:{tmp_path / 'nothing.pt'}")
+
+
 def test_logits_of_accepts_common_outputs_and_rejects_others():
     t = torch.rand(2, 5)
     assert logits_of(t) is t

@@ -8,7 +8,7 @@ SPEC forms (WEIGHTS is a local state-dict file, read with ``weights_only=True``;
   metadata (``get_model_weights(NAME).DEFAULT.transforms()``, ``.meta["categories"]``) when K matches.
 * ``timm:NAME[:WEIGHTS]``: ``timm.create_model(NAME, pretrained=False, num_classes=K)`` when timm is
   installed; preprocessing from ``timm.data.resolve_data_config`` (crop = input size, resize = crop / crop_pct).
-* ``distortx:PATH`` or the path of an existing file: a distortx checkpoint, loaded by
+* ``distortx:PATH`` or the path of an existing file or run folder: a distortx checkpoint, loaded by
   ``distortx.engine.checkpoint.load_model(PATH)``; its model normalises inside and returns ``.logits``;
   class names are its ``.classes``; crop/resize its ``config["image_size"]`` when present.
 * ``MODULE:FUNCTION[:WEIGHTS]``: ``FUNCTION()`` (given ``num_classes=K`` when K is stated) from a dotted
@@ -222,8 +222,8 @@ def _timm(name: str, weights: Optional[str], num_classes: Optional[int]):
 
 
 def _distortx_checkpoint(path: str):
-    if not os.path.isfile(path):
-        raise ModelSpecError(f"distortx checkpoint {path!r} does not exist")
+    if not os.path.exists(path):
+        raise ModelSpecError(f"distortx checkpoint {path!r} does not exist (give a checkpoint file or a run folder)")
     try:
         from .checkpoint import load_model
     except ImportError:
@@ -283,7 +283,7 @@ def parse_spec(spec: str) -> Tuple[str, Tuple[str, ...]]:
         return head, (name, weights)
     if head == "distortx":
         return "distortx", (rest,)
-    if os.path.isfile(text):
+    if os.path.isfile(text) or os.path.isdir(text):
         return "distortx", (text,)
     parts = text.split(":")
     if len(parts) in (2, 3) and all(parts[:2]):

@@ -3,7 +3,8 @@
 * :func:`plot_curves`: one panel per distortion, top-1 (solid) and top-5 (dashed) accuracy vs the level value,
   one colour per model (results file), the clean top-1 as a dotted horizontal line.
 * :func:`plot_quality`: accuracy vs the mean SSIM (top row) and PSNR (bottom row) of the distorted inputs at
-  each level, one panel per distortion, one colour per model.
+  each level, one panel per distortion, one colour per model (levels that leave the input identical, such
+  as contrast 0, have no finite PSNR and are left out of the PSNR row).
 
 Both take results dicts as written by :func:`distortx.engine.robustness.run_sweep` (``results.json``).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from .image_quality import PSNR_CAP
 from .robustness import CLEAN
 
 _LINE_WIDTH = 1.6
@@ -114,7 +116,8 @@ def plot_quality(results: Sequence[Dict[str, Any]], out: Union[str, Path], label
         for row, (key, xlabel) in enumerate((("ssim", "mean SSIM of the input"), ("psnr", "mean PSNR of the input (dB)"))):
             ax = axes[row, j]
             for i, res in enumerate(results):
-                rows = [r for r in res["rows"] if r["distortion"] == name and r.get(key) is not None]
+                rows = [r for r in res["rows"] if r["distortion"] == name and r.get(key) is not None
+                        and not (key == "psnr" and r[key] >= PSNR_CAP)]  # identical inputs: no finite PSNR
                 ax.plot([r[key] for r in rows], [r["top1"] for r in rows], "-o", ms=3, lw=_LINE_WIDTH,
                         color=colours[i % len(colours)], label=labels[i])
             ax.set_xlabel(xlabel, fontsize=8)
