@@ -94,7 +94,8 @@ class DistortxModel(nn.Module):
             head = self.heads["detection"]
             out.loc, out.conf = self._run_head("detection", feats)
             out.priors = head.priors(hw, [tuple(f.shape[-2:]) for f in feats], device=out.loc.device)
-            if postprocess if postprocess is not None else not self.training:
+            decode = (not self.training) if postprocess is None else postprocess
+            if decode:
                 out.detections = head.postprocess(out.loc, out.conf, out.priors, hw)
         if "regression" in self.heads:
             out.params = self._run_head("regression", feats)

@@ -88,6 +88,7 @@ class SSDHead(nn.Module):
             strides.append(strides[-1] * block.stride)
         self.map_strides = tuple(strides)
         m = len(self.map_strides)
+        # ssd_config's default aspect-ratio pattern for m maps (SSD300's for 6): fixes the boxes per cell
         self.aspect_ratios = ssd_config(300, [1] * m, self.min_ratio, self.max_ratio).aspect_ratios
         self.boxes_per_cell = tuple(2 + 2 * len(a) for a in self.aspect_ratios)
         self.loc = nn.ModuleList(nn.Conv2d(c, a * 4, 3, padding=1) for c, a in zip(map_channels, self.boxes_per_cell))
