@@ -29,6 +29,7 @@ def _register() -> None:
     from . import dataset, distortions, plugins  # noqa: F401  (each adds its commands to `main`)
     from . import robustness  # noqa: F401  (`distortx robustness`)
     from . import estimate  # noqa: F401  (`distortx estimate`)
+    from . import engine  # noqa: F401  (`distortx train | evaluate | predict`)
 
 
 _register()
