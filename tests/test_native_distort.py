@@ -227,6 +227,19 @@ def test_nlm_cuda_body_on_cpu(monkeypatch):
     assert (direct - distort(*case, impl="python")).abs().max() <= 1e-5
 
 
+def test_lowpass_cuda_body_on_cpu(monkeypatch):
+    """DISTORTX_LOWPASS_CELLS=1 makes the CPU run the per-cell lowpass body that the CUDA kernel runs: the same
+    sums as the separable CPU path, bit for bit (boxes at the borders exercise the mirrored taps)."""
+    for seed, (h, w) in enumerate(((37, 29), (9, 40), (1, 5))):
+        case = random_case(["lowpass"], n=3, c=3, h=h, w=w, r=2, seed=seed)
+        separable = distort(*case, impl="native")
+        monkeypatch.setenv("DISTORTX_LOWPASS_CELLS", "1")
+        cells = distort(*case, impl="native")
+        monkeypatch.delenv("DISTORTX_LOWPASS_CELLS")
+        assert torch.equal(separable, cells)
+        assert (cells - distort(*case, impl="python")).abs().max() <= 1e-5
+
+
 def test_jpeg_native_matches_pillow():
     images = make_image(1, 3, 27, 35)
     codes = torch.tensor([[NATIVE_CODES["jpeg"]]], dtype=torch.int32)

@@ -234,10 +234,60 @@ DX_CLONES void nlm_band(const DxBatch& b, float* scratch, int32_t slot, int ya, 
         scratch[g.off + ((int64_t)c * bh + (ya - g.y0 + i)) * bw + j] = (float)(acc[c * ast + (size_t)i * bw + j] / wsum[(size_t)i * bw + j]);
 }
 
-// ---- pre-pass jobs: a contiguous range of one region's pre-pass elements, a blur row, or an NL-means band
+// ---- lowpass: every cell of one channel of a region, separably. The sums of dx_lowpass_cell in the same order
+// (per image row the x taps, then per cell the y taps, in double; rows of weight 0 add 0), but each row's
+// horizontal sums are computed once for all the cells that read them instead of once per cell.
+void lowpass_channel(const DxBatch& b, float* scratch, int32_t slot, int c) {
+  const DxRegion& g = b.regs[slot];
+  const int H = b.H, W = b.W, h = g.k[0], w = g.k[1], ry = g.k[2], rx = g.k[3], nx = 2 * rx + 2, ny = 2 * ry + 2;
+  const float* gy = scratch + g.k[4];
+  const float* gx = scratch + g.k[5];
+  const float* plane = b.in + ((int64_t)(slot / b.R) * b.C + c) * H * W;
+  std::vector<int> xi((size_t)g.sw * nx);
+  std::vector<double> xw((size_t)g.sw * nx);
+  for (int jj = 0; jj < g.sw; ++jj) {  // the x taps of each cell column (= dx_lowpass_cell)
+    const double cx = ((double)(g.sx0 + jj) + 0.5) * ((double)W / (double)w) - 0.5, fx0 = floor(cx), tx = cx - fx0;
+    const int x0 = (int)fx0 - rx;
+    for (int k = 0; k < nx; ++k) {
+      xi[(size_t)jj * nx + k] = dx_reflect(x0 + k, W);
+      xw[(size_t)jj * nx + k] = (1.0 - tx) * (double)gx[k + 1] + tx * (double)gx[k];
+    }
+  }
+  std::vector<int> y0(g.sh);
+  std::vector<double> ty(g.sh);
+  for (int ii = 0; ii < g.sh; ++ii) {
+    const double cy = ((double)(g.sy0 + ii) + 0.5) * ((double)H / (double)h) - 0.5, fy0 = floor(cy);
+    y0[ii] = (int)fy0 - ry, ty[ii] = cy - fy0;
+  }
+  const int ylo = y0[0], nrows = y0[g.sh - 1] + ny - ylo;  // the cells' first taps grow with the row
+  std::vector<double> rows((size_t)nrows * g.sw);
+  for (int t = 0; t < nrows; ++t) {
+    const float* src = plane + (int64_t)dx_reflect(ylo + t, H) * W;
+    for (int jj = 0; jj < g.sw; ++jj) {
+      const int* ix = xi.data() + (size_t)jj * nx;
+      const double* wx = xw.data() + (size_t)jj * nx;
+      double acc = 0.0;
+      for (int k = 0; k < nx; ++k) acc += wx[k] * (double)src[ix[k]];
+      rows[(size_t)t * g.sw + jj] = acc;
+    }
+  }
+  for (int ii = 0; ii < g.sh; ++ii)
+    for (int jj = 0; jj < g.sw; ++jj) {
+      double sum = 0.0;
+      for (int a = 0; a < ny; ++a) {
+        const double wa = (1.0 - ty[ii]) * (double)gy[a + 1] + ty[ii] * (double)gy[a];
+        if (wa != 0.0) sum += wa * rows[(size_t)(y0[ii] - ylo + a) * g.sw + jj];
+      }
+      scratch[g.off + ((int64_t)c * g.sh + ii) * g.sw + jj] = (float)sum;
+    }
+}
+
+// ---- pre-pass jobs: a contiguous range of one region's pre-pass elements, a blur row, an NL-means band, or a
+// lowpass channel
 struct Job {
   int32_t slot;
-  int32_t kind;    // 0 = elements [e0, e1) through dx_prepass_elem, 1 = blur row (e0 = first element), 2 = NLM band
+  int32_t kind;    // 0 = elements [e0, e1) through dx_prepass_elem, 1 = blur row (e0 = first element), 2 = NLM band,
+                   // 3 = lowpass channel e0
   int64_t e0, e1;  // kind 2: box rows [e0, e1)
 };
 
@@ -558,6 +608,9 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
     // NL-means runs as row bands unless DISTORTX_NLM_DIRECT=1 asks for the CUDA kernel's per-pixel body
     const char* direct_env = std::getenv("DISTORTX_NLM_DIRECT");
     const bool nlm_direct = direct_env != nullptr && direct_env[0] == '1';
+    // lowpass runs as separable channel jobs unless DISTORTX_LOWPASS_CELLS=1 asks for the CUDA per-cell body
+    const char* cells_env = std::getenv("DISTORTX_LOWPASS_CELLS");
+    const bool lowpass_cells = cells_env != nullptr && cells_env[0] == '1';
     std::vector<Job> jobs;
     for (size_t k = 0; k + 1 < plan.passes.size(); ++k) {
       const int32_t slot = plan.passes[k].slot;
@@ -567,8 +620,10 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
         for (int ya = g.y0; ya < g.y1; ya += kNlmBand) jobs.push_back(Job{slot, 2, ya, std::min(g.y1, ya + kNlmBand)});
       } else if (g.code == DX_GAUSSIAN_BLUR) {
         for (int64_t e = 0; e < size; e += g.sw) jobs.push_back(Job{slot, 1, e, e + g.sw});
+      } else if (g.code == DX_LOWPASS && !lowpass_cells) {
+        for (int c = 0; c < b.C; ++c) jobs.push_back(Job{slot, 3, c, c + 1});
       } else {
-        const int64_t chunk = g.code == DX_JPEG ? 4 : (g.code == DX_NLM_DENOISE ? 8 : 256);
+        const int64_t chunk = g.code == DX_JPEG ? 4 : (g.code == DX_NLM_DENOISE || g.code == DX_LOWPASS ? 8 : 256);
         for (int64_t e = 0; e < size; e += chunk) jobs.push_back(Job{slot, 0, e, std::min(size, e + chunk)});
       }
     }
@@ -578,7 +633,9 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < (int64_t)jobs.size(); ++i) {
         const Job& j = jobs[i];
-        if (j.kind == 2) {
+        if (j.kind == 3) {
+          lowpass_channel(b, scratch, j.slot, (int)j.e0);
+        } else if (j.kind == 2) {
           nlm_band(b, scratch, j.slot, (int)j.e0, (int)j.e1);
         } else if (j.kind == 1) {
           const float* img = b.in + (int64_t)(j.slot / b.R) * b.C * b.H * b.W;

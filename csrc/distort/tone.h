@@ -5,10 +5,12 @@
 namespace distortx {
 
 // quantization: L bins (host: a[0] = clamp(round(L), 2, 256)); the 8-bit value v = clamp(rint(255 x), 0, 255)
-// becomes its bin's lower edge floor(floor(v * L / 256) * 256 / L) / 255 (float32, exact on these integers)
+// becomes its bin's lower edge floor(floor(v * L / 256) * 256 / L) / 255 (float32, exact on these integers).
+// Both floors are of non-negative values: truncations to int (vectorise everywhere), equal to floorf.
 DX_HDI float dx_quantize(float x, float L) {
   const float v = dx_clampf(rintf(x * 255.0f), 0.0f, 255.0f);
-  return floorf(floorf(v * L / 256.0f) * 256.0f / L) / 255.0f;
+  const float q = (float)(int)(v * L / 256.0f);
+  return (float)(int)(q * 256.0f / L) / 255.0f;
 }
 
 DX_HD void dx_quantization(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {

@@ -49,6 +49,8 @@ def generate(preset: str, out: str, images: Optional[Path], count: Optional[int]
                      workers=workers if workers is not None else _auto_workers(), shard=shard, impl=impl,
                      progress=not quiet)
     except KeyboardInterrupt:
+        if not Path(out).is_dir() or not any(Path(out).iterdir()):
+            raise DatasetError(f"{out}: interrupted before the first image; nothing was written") from None
         raise DatasetError(f"{out}: interrupted; everything written so far is kept, rerun the same command to resume") from None
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
