@@ -41,6 +41,13 @@ def test_ssim_matches_scikit_image_on_odd_sizes_and_grey_images():
     assert np.allclose(ours.numpy(), ref, atol=1e-3)
 
 
+def test_ssim_matches_scikit_image_on_large_images():
+    g = torch.Generator().manual_seed(4)
+    a = torch.rand(1, 3, 80, 97, generator=g)
+    b = (a + 0.05 * torch.randn(a.shape, generator=g)).clamp(0, 1)
+    assert abs(float(ssim(a, b)[0]) - _skimage_ssim(a[0], b[0])) < 1e-3
+
+
 def test_ssim_of_identical_images_is_one_and_of_a_flat_image_is_small():
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     assert torch.allclose(ssim(x, x), torch.ones(3), atol=1e-6)

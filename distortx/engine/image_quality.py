@@ -47,10 +47,21 @@ def _band(n: int, taps: Tensor) -> Tensor:
 
 
 def _valid_filter(x: Tensor, taps: Tensor) -> Tensor:
-    """Separable 'valid' filtering of Tensor[M, H, W] -> Tensor[M, H-2r, W-2r], as two band matmuls
-    (an order of magnitude faster than a 1-channel conv2d on the CPU)."""
+    """Separable 'valid' filtering of Tensor[M, H, W] -> Tensor[M, H-2r, W-2r]. Small images: two band
+    matmuls (an order of magnitude faster than a 1-channel conv2d on the CPU); from 64 pixels on, k shifted
+    multiply-adds per axis (the band matrix grows with the side, the taps do not)."""
     _, H, W = x.shape
-    return _band(H, taps).t() @ (x @ _band(W, taps))
+    if max(H, W) <= 64:
+        return _band(H, taps).t() @ (x @ _band(W, taps))
+    k = taps.numel()
+    t = taps.tolist()
+    y = x[..., : W - k + 1] * t[0]
+    for i in range(1, k):
+        y.add_(x[..., i:i + W - k + 1], alpha=t[i])
+    z = y[:, : H - k + 1] * t[0]
+    for i in range(1, k):
+        z.add_(y[:, i:i + H - k + 1], alpha=t[i])
+    return z
 
 
 def _check_pair(a: Tensor, b: Tensor) -> None:
