@@ -133,12 +133,10 @@ int dx_launch_distort(const DxBatch& b, void* stream) {
   if (hw == 0 || b.N == 0) return 0;
   const dim3 grid((unsigned)((hw + kThreads - 1) / kThreads), grid_y(b.N));
   const DxFastDiv wdiv = dx_fast_div((uint32_t)b.W);
-  if (b.C == 3) {
+  if (b.C == 3) {  // C is 1 or 3 (dx_check_args)
     distort_kernel<3><<<grid, kThreads, 0, (cudaStream_t)stream>>>(b, wdiv);
-  } else if (b.C == 1) {
-    distort_kernel<1><<<grid, kThreads, 0, (cudaStream_t)stream>>>(b, wdiv);
   } else {
-    distort_kernel<0><<<grid, kThreads, 0, (cudaStream_t)stream>>>(b, wdiv);
+    distort_kernel<1><<<grid, kThreads, 0, (cudaStream_t)stream>>>(b, wdiv);
   }
   return (int)cudaGetLastError();
 }

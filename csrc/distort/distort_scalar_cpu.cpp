@@ -106,7 +106,7 @@ at::Tensor distort_scalar_cpu(const at::Tensor& images, const at::Tensor& codes,
       if (lp.nlm_block == 2) run_nlm<1, 2>(b, scratch, lp.nlm_tiles); else run_nlm<1, 4>(b, scratch, lp.nlm_tiles);
     }
   }
-  if (b.C == 3) run_main<3>(b); else if (b.C == 1) run_main<1>(b); else run_main<0>(b);
+  if (b.C == 3) run_main<3>(b); else run_main<1>(b);  // C is 1 or 3 (dx_check_args)
   return out;
 }
 

@@ -103,9 +103,9 @@ DX_HD void dx_nlm_pixel_pass(const DxRegion& g, float* scratch, const float* img
 //   [0, 1]) moves by at most that much: |tile - float64 body| <= 8.6e-6 + float32 rounding < 1e-5 (~1e-7
 //   typical). CUDA runs these functions bit for bit as the CPU does (nvcc -fmad=false, IEEE +-*/).
 #if defined(__CUDACC__)
-#define DXN_UNROLL _Pragma("unroll")
+#define DXN_UNROLL _Pragma("unroll")  // register arrays need constant indices on the GPU
 #else
-#define DXN_UNROLL _Pragma("GCC unroll 32")
+#define DXN_UNROLL                    // the host compiler decides (forced unrolling costs minutes of compile)
 #endif
 
 #define DXN_LO (DXN_D + DXN_O - 1)  // window columns/rows before the tile: offset 11 + patch rows above 2
