@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "model_card"))
     ap.add_argument("--log", default=None, help="the training run's log.jsonl (learning curve)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--size", type=int, default=300, choices=(192, 300),
+                    help="test crop side: 300 = Ahn's protocol, 192 = the CPU model's training scale")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from distortx.engine.checkpoint import load_model
@@ -106,8 +108,9 @@ def main() -> None:
     results, tables = {}, []
 
     # 1-2. classification grid and detection protocols on the held-out photos
-    for key, data in (("classification", "cls_test.toml"), ("detection_basic", "det_basic.toml"),
-                      ("detection_difficult", "det_difficult.toml")):
+    sfx = "" if args.size == 300 else str(args.size)
+    for key, data in (("classification", f"cls_test{sfx}.toml"), ("detection_basic", f"det_basic{sfx}.toml"),
+                      ("detection_difficult", f"det_difficult{sfx}.toml")):
         t0 = time.perf_counter()
         rep = evaluate(model, str(HERE / data), images=args.photos, split="all", batch_size=16,
                        out=out / key)
