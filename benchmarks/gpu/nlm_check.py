@@ -2,6 +2,7 @@
 
 Usage (on a CUDA machine, from the repository root, after building distortx._C there):
     python benchmarks/gpu/nlm_check.py [--batch 64] [--json out.json]
+    python benchmarks/gpu/nlm_check.py --device cpu --batch 2 --pointwise-batch 8   # a dry run of the script
 
 1. NL-means, 300 x 300 RGB (noisy photo crops): CUDA vs the CPU fast path (float64 row bands) on a few images,
    max |diff| (bound: 1e-5, nlm.h; test_nlm.py's GPU test asks 1e-6), and CUDA vs the scalar CPU op
@@ -53,15 +54,19 @@ def whole_image_case(images: torch.Tensor, code: int, value: float):
     return images.contiguous(), codes, values, boxes, torch.arange(n, dtype=torch.int64).view(n, 1)
 
 
-def cuda_time(fn, reps: int) -> float:
+def timed(fn, reps: int, device: torch.device) -> float:
     """Seconds per call (median of reps, after a warm-up)."""
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     fn()
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
 
@@ -69,12 +74,15 @@ def cuda_time(fn, reps: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64, help="images per NL-means timing batch (300 x 300)")
+    ap.add_argument("--pointwise-batch", type=int, default=1024, help="images per pointwise timing batch")
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu for a dry run of the script")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    assert torch.cuda.is_available(), "needs a CUDA device"
+    dev = torch.device(args.device)
+    assert dev.type == "cpu" or torch.cuda.is_available(), "needs a CUDA device (or --device cpu for a dry run)"
     op, scalar = torch.ops.distortx.distort, torch.ops.distortx.distort_scalar
-    dev = torch.device("cuda")
-    report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "batch": args.batch}
+    name = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu"
+    report = {"device": name, "torch": torch.__version__, "batch": args.batch}
     nlm = NATIVE_CODES["nlm_denoise"]
 
     # 1. NL-means values
@@ -95,7 +103,7 @@ def main() -> int:
     big = (big[0].to(dev),) + big[1:]
     for block in ("4", "2"):
         os.environ["DISTORTX_CUDA_NLM_BLOCK"] = block
-        s = cuda_time(lambda: op(*big), reps=3)
+        s = timed(lambda: op(*big), reps=3, device=dev)
         report[f"nlm_img_per_s_block{block}"] = args.batch / s
         print(f"NL-means 300x300, batch {args.batch}, DISTORTX_CUDA_NLM_BLOCK={block}: {args.batch / s:,.0f} img/s "
               f"({args.batch / s / 49:.0f}x the direct kernel's 49 img/s)")
@@ -127,14 +135,15 @@ def main() -> int:
     report["max_diff_cuda_vs_scalar"] = diffs
     print("max |CUDA - scalar CPU op|: " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items()))
 
-    images = torch.rand(1024, 3, 300, 300, device=dev)
+    nb = args.pointwise_batch
+    images = torch.rand(nb, 3, 300, 300, device=dev)
     for name, value in (("contrast", 0.5), ("quantization", 8.0), ("gaussian_noise", 0.01)):
         c = whole_image_case(images, NATIVE_CODES[name], value)
-        s = cuda_time(lambda: op(*c), reps=5)
+        s = timed(lambda: op(*c), reps=5, device=dev)
         gbs = 2 * images.numel() * 4 / s / 1e9
-        report[f"{name}_img_per_s"] = 1024 / s
+        report[f"{name}_img_per_s"] = nb / s
         report[f"{name}_GB_per_s"] = gbs
-        print(f"{name} 1024 x 3 x 300 x 300: {1024 / s:,.0f} img/s, {gbs:,.0f} GB/s (one read + one write)")
+        print(f"{name} {nb} x 3 x 300 x 300: {nb / s:,.0f} img/s, {gbs:,.0f} GB/s (one read + one write)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
