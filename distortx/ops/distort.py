@@ -27,8 +27,10 @@ downscaled cells, marble's lattice gradients, JPEG's 8x8 blocks (luma, and Cb+Cr
 denoised box. The per-pixel/per-element maths lives in ``__host__ __device__`` inline functions shared by
 both backends. CPU: OpenMP over pre-pass jobs, then over (image, row); a row is cut into segments with one
 winner each, handled by channel-planar loops the compiler vectorises (AVX2 and baseline clones).
-CUDA: one thread per pre-pass element (blur sample, lowpass cell, JPEG block, lattice corner, NL-means
-pixel), then one thread per output pixel, on the current stream.
+CUDA: one kernel per pre-pass family, one thread per element (blur sample, lowpass cell, JPEG block, lattice
+corner); NL-means as 32x32 tiles in shared memory, each thread sliding the patch distance down a run of rows;
+then a 2-D grid (image, pixel) of output pixels, on the current stream. ``torch.ops.distortx.distort_scalar``
+runs the same bodies on the CPU (tests/test_native_scalar.py).
 
 Exactness against the python path: bit-exact for quantization, salt_pepper, jpeg (integer pipeline) and
 every copied pixel; ~1e-7 for the rest (the counter RNG is shared; log/cos/sin/atan2 are <= 2 ulp
