@@ -36,14 +36,10 @@ if not native_available() or not hasattr(torch.ops.distortx, "distort_scalar"):
     pytest.skip("distortx._C (with the distort_scalar op) is not built", allow_module_level=True)
 
 from distortx.ops.distort import distort, native_codes  # noqa: E402
+from native_cases import NATIVE, SLOW, make_image, random_case, tol  # noqa: E402
 
-NATIVE = tuple(sorted(NATIVE_CODES, key=NATIVE_CODES.get))
-SLOW = ("nlm_denoise",)  # slow python reference: smaller images
 #: max |scalar - fast CPU path| per code (0 = bit-identical)
 SCALAR_VS_FAST = {"contrast": 1e-6, "nlm_denoise": 1e-5}
-#: max |scalar - python reference| (= the native path's tolerances in test_native_distort.py)
-EXACT = ("quantization", "salt_pepper", "mono_salt_pepper", "jpeg")
-LOOSE = ("twirl", "marble")
 
 
 def scalar_vs_fast(name: str) -> float:
@@ -51,40 +47,8 @@ def scalar_vs_fast(name: str) -> float:
 
 
 def scalar_vs_python(name: str) -> float:
-    return 0.0 if name in EXACT else (1e-4 if name in LOOSE else 1e-5)
-
-
-def make_image(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
-    """Texture + gradient + a saturated patch: exercises clamping, edges and flat areas. (n, c, h, w)."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-    base = 0.5 + 0.35 * torch.sin(7 * xx + 3 * yy) * torch.cos(5 * yy)
-    img = base + 0.25 * torch.rand(n, c, h, w, generator=g)
-    img[..., : max(1, h // 5), : max(1, w // 6)] = 1.0
-    return img.clamp(0, 1)
-
-
-def random_case(names, n, c, h, w, r, seed=0):
-    """(images, codes, values [N, R, 4], boxes, seeds): r regions per image of the given types, values uniform
-    over each parameter's range, boxes random (may stick out of the image or be empty)."""
-    g = torch.Generator().manual_seed(seed)
-    codes = torch.zeros(n, r, dtype=torch.int32)
-    values = torch.zeros(n, r, 4)
-    boxes = torch.zeros(n, r, 4, dtype=torch.int32)
-    for i in range(n):
-        for k in range(r):
-            spec = distortx.get_distortion(names[(i * r + k) % len(names)])
-            codes[i, k] = spec.native_code
-            for j, p in enumerate(spec.parameters):
-                v = p.low + (p.high - p.low) * torch.rand(1, generator=g, dtype=torch.float64).item()
-                values[i, k, j] = round(v) if p.integer else v
-            x0 = int(torch.randint(-w // 4, w, (1,), generator=g))
-            y0 = int(torch.randint(-h // 4, h, (1,), generator=g))
-            bw = int(torch.randint(1, w + 2, (1,), generator=g))
-            bh = int(torch.randint(1, h + 2, (1,), generator=g))
-            boxes[i, k] = torch.tensor([x0, y0, x0 + bw, y0 + bh])
-    seeds = torch.randint(0, 2**40, (n, r), generator=g)
-    return make_image(n, c, h, w, seed), codes, values, boxes, seeds
+    """The native path's tolerances against the Python reference (test_native_distort.py)."""
+    return tol(name)
 
 
 def scalar(*case) -> torch.Tensor:
