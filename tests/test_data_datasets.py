@@ -157,3 +157,37 @@ def test_stream_on_cuda_matches_cpu():
     assert (gpu["images"].cpu() - cpu["images"]).abs().max() <= 1.5 / 255
     for a, b in zip(cpu["targets"], gpu["targets"]):
         assert torch.equal(a["boxes"], b["boxes"].cpu()) and torch.equal(a["labels"], b["labels"].cpu())
+
+
+def test_random_crop_scales_and_places_the_square():
+    img = torch.randint(0, 256, (3, 60, 80), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    same = stream_mod.random_crop(img, 40, (1.0, 1.0), torch.Generator().manual_seed(0))
+    hits = [(y, x) for y in range(21) for x in range(41) if torch.equal(img[:, y:y + 40, x:x + 40], same)]
+    assert len(hits) == 1                                     # z = 1: an exact window of the photo
+    smooth = torch.full((3, 60, 80), 7, dtype=torch.uint8)
+    small = stream_mod.random_crop(smooth, 40, (0.5, 0.5), torch.Generator().manual_seed(0))
+    assert small.shape == (3, 40, 40) and small.dtype == torch.uint8 and bool((small == 7).all())
+    a = stream_mod.random_crop(img, 40, (0.6, 1.0), torch.Generator().manual_seed(5))
+    assert torch.equal(a, stream_mod.random_crop(img, 40, (0.6, 1.0), torch.Generator().manual_seed(5)))
+
+
+def test_stream_crop_jitter_changes_clean_pixels_not_the_recipes():
+    def run(epoch, jitter):
+        s = SynthesisStream(CLS, count=12, seed=3, batch_size=4, split="train", crop_jitter=jitter)
+        s.set_epoch(epoch)
+        return list(s)
+
+    fixed0, fixed1 = run(0, None), run(1, None)
+    jit0, jit1 = run(0, (0.7, 1.0)), run(1, (0.7, 1.0))
+    for a, b in zip(fixed0, jit0):                          # same samples and labels, other pixels
+        assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["reference_id"], b["reference_id"])
+    def clean(batches):  # reference id -> its clean image
+        return {int(r): im for b in batches for im, y, r in zip(b["images"], b["labels"], b["reference_id"]) if y == 0}
+
+    f0, f1, j0, j1 = clean(fixed0), clean(fixed1), clean(jit0), clean(jit1)
+    assert len(f0) >= 2 and f0.keys() == f1.keys() == j0.keys() == j1.keys()
+    assert all(torch.equal(f0[r], f1[r]) for r in f0)        # fixed clean crops repeat every epoch
+    assert not any(torch.equal(j0[r], j1[r]) for r in j0)    # jittered ones do not
+    assert all(torch.equal(x["images"], y["images"]) for x, y in zip(jit0, run(0, (0.7, 1.0))))  # seeded
+    with pytest.raises(DatasetError, match="crop_jitter"):
+        SynthesisStream(CLS, crop_jitter=(1.0, 0.5))

@@ -178,6 +178,7 @@ def test_run_folder_rules(presets, tmp_path):
     ("train.steps=0", "train.steps must be >= 1"),
     ("train.stepz=3", "unknown key\\(s\\) stepz in \\[config.train\\]"),
     ("optim.lr=\"fast\"", "optim.lr must be a finite number"),
+    ("data.classification.crop_jitter=[1.0, 0.5]", "crop_jitter must be \\[low, high\\]"),
 ])
 def test_config_errors_are_one_line(presets, tmp_path, override, message):
     from distortx.errors import DistortxError

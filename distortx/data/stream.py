@@ -13,6 +13,11 @@ images even equal the PNGs), so a model can train on an endless supply and be ev
   workers split a rank's units the same way.
 - Mixing: ``mix_units`` references are rendered, their samples shuffled together (seeded) and cut into
   batches, so a batch is not 20 views of one photo.
+- Crop jitter (training only; ``crop_jitter=(lo, hi)``): instead of the reference's fixed centre crop, every
+  (epoch, reference) takes a fresh square from the photo scaled by ``z ~ U[lo, hi]`` (antialiased; ``z`` is
+  raised to keep the shorter side >= crop) at a random position, seeded by (seed, epoch, reference). The
+  distortions stay those of the recipes; only the clean pixels under them change, so a model cannot memorise
+  a fixed set of clean crops. Off by default (then the images equal ``generate``'s).
 
 Each batch is a dict: ``images`` float Tensor[B, 3, S, S] on ``device``, ``reference_id`` int64 Tensor[B],
 and for classification ``labels`` int64 Tensor[B], ``levels`` int64 Tensor[B], ``params`` float32
@@ -34,6 +39,38 @@ from .sources import prepare_reference
 from .synthesis import Plan, SampleRecipe, generator, mix_seed, render, resolve_impl, torch_threads, visible_fractions
 
 
+def _check_jitter(jitter) -> Optional[Tuple[float, float]]:
+    if jitter is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in jitter)
+    except (TypeError, ValueError):
+        raise DatasetError(f"crop_jitter must be a (low, high) pair of scales, got {jitter!r}") from None
+    if not (0 < lo <= hi <= 4):
+        raise DatasetError(f"crop_jitter scales must satisfy 0 < low <= high <= 4, got ({lo}, {hi})")
+    return lo, hi
+
+
+def random_crop(img: Tensor, crop: int, scales: Tuple[float, float], gen: torch.Generator) -> Tensor:
+    """A ``crop`` x ``crop`` square of uint8 Tensor[3, H, W] scaled by ``z ~ U[scales]`` at a random place.
+
+    ``z`` is raised where needed so the scaled shorter side is at least ``crop``; scaling is antialiased
+    bilinear on [0, 255] floats, rounded back to uint8. Returns uint8 Tensor[3, crop, crop].
+    """
+    H, W = int(img.shape[1]), int(img.shape[2])
+    lo, hi = scales
+    z = lo + (hi - lo) * float(torch.rand((), generator=gen))
+    z = max(z, crop / min(H, W))
+    h, w = max(crop, round(H * z)), max(crop, round(W * z))
+    if (h, w) != (H, W):
+        img = torch.nn.functional.interpolate(img[None].float(), size=(h, w), mode="bilinear",
+                                              align_corners=False, antialias=True)[0]
+        img = img.round_().clamp_(0, 255).to(torch.uint8)
+    y0 = int(torch.randint(0, h - crop + 1, (), generator=gen))
+    x0 = int(torch.randint(0, w - crop + 1, (), generator=gen))
+    return img[:, y0:y0 + crop, x0:x0 + crop].contiguous()
+
+
 def _rank_world() -> Tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -48,13 +85,15 @@ class SynthesisStream(IterableDataset):
     batch_size: images per batch; device: where images are rendered and returned;
     shuffle: shuffle units and samples per epoch; mix_units: references mixed per shuffle window;
     quantize: round images to 8-bit levels (equal to the saved PNGs); deterministic: render CPU batches
-    with one intra-op thread (bit-identical to ``generate``); cache: keep clean crops in memory.
+    with one intra-op thread (bit-identical to ``generate``); cache: keep clean crops in memory;
+    crop_jitter: (lo, hi) photo scale range for random crops per epoch (see the module docstring).
     """
 
     def __init__(self, preset, images=None, split: Optional[str] = "train", seed: int = 0,
                  count: Optional[int] = None, per_image: Optional[int] = None, batch_size: int = 16,
                  device: str = "cpu", shuffle: bool = True, mix_units: int = 4, drop_last: bool = False,
-                 quantize: bool = True, deterministic: bool = True, impl: str = "auto", cache: bool = True):
+                 quantize: bool = True, deterministic: bool = True, impl: str = "auto", cache: bool = True,
+                 crop_jitter: Optional[Tuple[float, float]] = None):
         super().__init__()
         self.preset, self.source, self.plan = plan_dataset(preset, images, count, per_image, seed)
         check_memory(self.preset, self.plan)
@@ -68,6 +107,7 @@ class SynthesisStream(IterableDataset):
         self.shuffle, self.mix_units, self.drop_last = shuffle, max(1, int(mix_units)), drop_last
         self.quantize, self.deterministic, self.impl = quantize, deterministic, resolve_impl(impl)
         self.cache = cache
+        self.crop_jitter = _check_jitter(crop_jitter)
         self._crops: Dict[int, Optional[Tensor]] = {}
         self.epoch = 0
         self.units = [r for r in range(self.plan.n_refs)
@@ -112,17 +152,23 @@ class SynthesisStream(IterableDataset):
 
     # -- rendering -----------------------------------------------------------------------------------------
     def _crop(self, ref: int) -> Optional[Tensor]:
+        """uint8 Tensor[3, S, S] on the device: the fixed centre crop, or with crop_jitter a random one."""
         if ref in self._crops:
-            return self._crops[ref]
-        try:
-            img = self.source.load(ref)
-        except ImageError:
-            crop = None  # unreadable file: skipped, as by the generator
+            img = self._crops[ref]
         else:
-            crop = prepare_reference(img, self.preset.crop, self.preset.resize)[0].to(self.device)
-        if self.cache:
-            self._crops[ref] = crop
-        return crop
+            try:
+                img = self.source.load(ref)
+            except ImageError:
+                img = None  # unreadable file: skipped, as by the generator
+            else:
+                if self.crop_jitter is None:
+                    img = prepare_reference(img, self.preset.crop, self.preset.resize)[0].to(self.device)
+            if self.cache:
+                self._crops[ref] = img
+        if img is None or self.crop_jitter is None:
+            return img
+        return random_crop(img, self.preset.crop, self.crop_jitter,
+                           generator(self.seed, 0xC409, self.epoch, ref)).to(self.device)
 
     def render_unit(self, ref: int, plan: Optional[Plan] = None) -> Tuple[Tensor, List[SampleRecipe]]:
         """Images float Tensor[B, 3, S, S] (on the device) and recipes of reference ``ref``."""

@@ -86,7 +86,8 @@ class _OneSource:
             self.stream = SynthesisStream(source.preset, images=images, split=split, seed=seed,
                                           count=source.count, per_image=source.per_image,
                                           batch_size=source.batch_size, device=device, shuffle=shuffle,
-                                          mix_units=mix_units, drop_last=shuffle)
+                                          mix_units=mix_units, drop_last=shuffle,
+                                          crop_jitter=source.crop_jitter if shuffle else None)
             preset = self.stream.preset
             source_classes = self.stream.plan.classes
             self.crop = preset.crop

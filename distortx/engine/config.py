@@ -72,6 +72,7 @@ class SourceConfig:
     weight: float = 1.0                    # share of the training steps that draw from this source
     count: Optional[int] = None            # as `distortx generate --count`
     per_image: Optional[int] = None
+    crop_jitter: Optional[List[float]] = None  # [low, high]: training crops at a random place and photo scale
 
 
 @dataclass
@@ -270,6 +271,13 @@ def check_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"data.{task}.batch_size must be >= 1, got {s.batch_size}")
         if not s.weight > 0:
             raise ConfigError(f"data.{task}.weight must be > 0, got {s.weight}")
+        if s.crop_jitter is not None:
+            j = s.crop_jitter
+            if (not isinstance(j, list) or len(j) != 2 or not all(isinstance(v, (int, float)) for v in j)
+                    or not 0 < j[0] <= j[1] <= 4):
+                raise ConfigError(f"data.{task}.crop_jitter must be [low, high] with 0 < low <= high <= 4, got {j!r}")
+            if s.preset is None:
+                raise ConfigError(f"data.{task}.crop_jitter needs a preset source (a folder's images are fixed)")
     if cfg.optim.name not in ("sgd", "adamw", "adamax", "adam"):
         raise ConfigError(f"optim.name must be sgd, adamw, adam or adamax, got {cfg.optim.name!r}")
     if not cfg.optim.lr > 0:

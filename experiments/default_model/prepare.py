@@ -8,7 +8,8 @@ photos are never looked at while training or choosing the model.
 Crops (PNG, not committed), at the photo's own scale (upscaled when its shorter side is below the crop):
   photos/{train,val,test}/   300 x 300 centre crops (Ahn's protocol: the test grid and detection tests);
   photos/train192/           five 192 x 192 crops per train photo (4 corners + centre): the CPU training set;
-  photos/val192/             192 x 192 centre crops of the val photos.
+  photos/val192/             192 x 192 centre crops of the val photos;
+  photos/train_full/         the train photos whole (byte copies): the source of the crop-jitter training run.
 """
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ def main() -> None:
                     corners = [(0, 0), (sw - CROP, sh - CROP)][: args.extra]
                     for k, (x0, y0) in enumerate(corners):
                         small.crop((x0, y0, x0 + CROP, y0 + CROP)).save(out / s / f"{Path(n).stem}_s{k}.png")
+    (out / "train_full").mkdir(parents=True, exist_ok=True)
+    for n in split["train"]:
+        (out / "train_full" / n).write_bytes((Path(args.photos) / n).read_bytes())
     for s, folder in (("train", "train192"), ("val", "val192")):
         (out / folder).mkdir(parents=True, exist_ok=True)
         for n in split[s]:
