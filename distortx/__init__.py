@@ -12,13 +12,7 @@ Quick use::
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from typing import List, Optional
-
-import torch
-from torch import Tensor
-
+from ._version import __version__
 from .data.preset import PresetSpec
 from .distortions.functional import corrupt, distort, severity_value
 from .distortions.random_distortion import RandomDistortion
@@ -30,25 +24,7 @@ from .hookspecs import hookimpl
 from .models.registry import create_model, list_backbones, list_heads, list_models
 from .models.spec import BackboneSpec, HeadSpec
 from .plugins import get_plugin_manager
-
-
-def get_distortion(name: str) -> DistortionSpec:
-    """The registered distortion called ``name`` (built-in or from a plugin)."""
-    return get_plugin_manager().get("distortx_distortions", name)
-
-
-def list_distortions() -> List[str]:
-    """Names of every registered distortion, sorted."""
-    return sorted(get_plugin_manager().registry("distortx_distortions"))
-
-
-def get_preset(name: str) -> PresetSpec:
-    """The registered dataset preset called ``name``."""
-    return get_plugin_manager().get("distortx_presets", name)
-
-
-def list_presets() -> List[str]:
-    return sorted(get_plugin_manager().registry("distortx_presets"))
+from .registry import get_distortion, get_preset, list_distortions, list_presets
 
 
 def estimate(images, what: str = "jpeg_quality", **kwargs):
@@ -58,6 +34,7 @@ def estimate(images, what: str = "jpeg_quality", **kwargs):
     from .estimation import estimate as _estimate
 
     return _estimate(images, what=what, **kwargs)
+
 
 def load_default_model(device=None):
     """The shipped default Y-net (Ahn's 8 types + clean; classification and SSD detection), in eval mode."""

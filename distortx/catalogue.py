@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .errors import ParameterError
 from .io import check_writable, encode_image, image_format, tensor_to_pil, to_float_image, write_output
+from .registry import get_distortion, list_distortions
 
 LABEL_W = 190
 CAPTION_H = 18
@@ -64,7 +65,6 @@ def render_catalogue(
     names: distortions to show; default every registered one. tile: side of a tile in pixels (16..1024).
     progress: show a tqdm bar (stderr).
     """
-    import distortx
     from .data.samples import load_sample
     from .distortions.spec import check_seed
 
@@ -75,12 +75,12 @@ def render_catalogue(
     check_writable(out)  # before the work
 
     base = tile_image(image if image is not None else load_sample("astronaut"), tile)
-    names = list(names) if names is not None else distortx.list_distortions()
+    names = list(names) if names is not None else list_distortions()
     from tqdm import tqdm
 
     rows = []
     for name in tqdm(names, desc="catalogue", unit="distortion", disable=not progress, leave=False):
-        spec = distortx.get_distortion(name)
+        spec = get_distortion(name)
         values = level_values(spec)
         g = torch.Generator().manual_seed(seed)
         params = spec.sample(len(values), generator=g)  # secondary parameters drawn, severity set below

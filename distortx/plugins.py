@@ -74,7 +74,7 @@ class DistortxPluginManager(pluggy.PluginManager):
         for modname in BUILTIN_PLUGINS:
             module = importlib.import_module(modname)
             self.register(module, name=modname)
-            from . import __version__
+            from ._version import __version__
 
             self.infos[modname] = PluginInfo(modname, "distortx", __version__, builtin=True)
         if load_entrypoints is None:

@@ -97,9 +97,9 @@ def presets(as_json: bool) -> None:
     """The registered dataset presets (use one with `distortx generate --preset NAME`)."""
     import dataclasses
 
-    import distortx
+    from ..registry import get_preset, list_presets
 
-    rows = [dataclasses.asdict(distortx.get_preset(n)) for n in distortx.list_presets()]
+    rows = [dataclasses.asdict(get_preset(n)) for n in list_presets()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -63,9 +63,9 @@ def describe_parameters(r: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every level of every set).")
 def distortions_list(as_json: bool) -> None:
     """Name, parameters and ranges, level sets and source paper of every distortion."""
-    import distortx
+    from ..registry import get_distortion, list_distortions
 
-    rows = [describe(distortx.get_distortion(n)) for n in distortx.list_distortions()]
+    rows = [describe(get_distortion(n)) for n in list_distortions()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -88,15 +88,16 @@ def distortions_list(as_json: bool) -> None:
 def distort(src: Path, dst: Path, name: str, level: Optional[int], levels: Optional[str], param: Optional[float],
             seed: int, quality: int) -> None:
     """Distort image SRC and write DST (format from its suffix; PNG keeps it lossless)."""
-    import distortx
+    from ..distortions.functional import distort as distort_image
+    from ..errors import ParameterError
     from ..io import LOSSY_FORMATS, check_writable, image_format, read_image, save_image, to_float_image
 
     if (level is None) == (param is None):
-        raise distortx.ParameterError("give exactly one of --level or --param")
+        raise ParameterError("give exactly one of --level or --param")
     fmt = image_format(dst)  # an unknown suffix or an unwritable place fails before any work
     check_writable(dst)
     image = to_float_image(read_image(src))
-    out = distortx.distort(image, name.lower(), level=level, levels=levels, value=param, seed=seed)
+    out = distort_image(image, name.lower(), level=level, levels=levels, value=param, seed=seed)
     save_image(dst, out, quality=quality)
     note = f" ({fmt} quality {quality}: lossy; use .png for the exact result)" if fmt in LOSSY_FORMATS else ""
     click.echo(f"wrote {dst}{note}")

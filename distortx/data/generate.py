@@ -166,7 +166,7 @@ def describe_images(images) -> Optional[Dict[str, str]]:
 
 def build_config(preset: PresetSpec, plan: Plan, source: ImageSource, seed: int, count: Optional[int],
                  device: str, impl: str) -> Dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     categories = []
     for name in plan.classes:

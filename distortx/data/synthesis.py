@@ -129,11 +129,11 @@ class Plan:
 
     def __init__(self, preset: PresetSpec, seed: int, n_refs: int, count: Optional[int] = None,
                  per_image: Optional[int] = None, unusable: Sequence[int] = ()):
-        import distortx
+        from ..registry import get_distortion
 
         self.preset, self.seed, self.n_refs = preset, int(seed), int(n_refs)
         self.per_image = int(per_image if per_image is not None else preset.per_image)
-        self.specs = {n: distortx.get_distortion(n) for n in preset.distortions}
+        self.specs = {n: get_distortion(n) for n in preset.distortions}
         sets = dict(preset.level_sets)
         self.level_sets = {n: (sets.get(n) if self.specs[n].levels else None) for n in preset.distortions}
         if preset.task == "classification":
@@ -327,7 +327,7 @@ def impl_label(impl: str, device: str) -> str:
 
 def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "grouped") -> Tensor:
     """Apply each recipe's regions to ``clean`` (float Tensor[3, H, W] on any device) -> float Tensor[B, 3, H, W]."""
-    import distortx
+    from ..registry import get_distortion
 
     B = len(recipes)
     C, H, W = clean.shape
@@ -343,7 +343,7 @@ def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "grouped"
     patches: Dict[Tuple[int, int], Tuple[Tuple[int, int, int, int], Tensor]] = {}
     for name in sorted(groups):
         items = groups[name]
-        spec = distortx.get_distortion(name)
+        spec = get_distortion(name)
         params = Params(
             torch.tensor([list(r.values) for _, _, r in items], dtype=torch.float32),
             torch.tensor([r.seed for _, _, r in items], dtype=torch.long),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, Union
 
 from ..errors import DatasetError, DistortxError
+from ..registry import get_distortion, get_preset
 from .preset import PresetSpec
 
 if sys.version_info >= (3, 11):
@@ -49,8 +50,6 @@ _FIELDS = {f.name for f in fields(PresetSpec)} - {"plugin"}
 
 def check_preset(preset: PresetSpec) -> None:
     """Raise :class:`DatasetError` (or :class:`UnknownNameError`) if ``preset`` cannot generate a dataset."""
-    import distortx
-
     who = f"preset {preset.name!r}"
     if preset.task not in TASKS:
         raise DatasetError(f"{who}: task must be one of {', '.join(TASKS)}, got {preset.task!r}")
@@ -61,14 +60,14 @@ def check_preset(preset: PresetSpec) -> None:
     if preset.level_mode not in LEVEL_MODES:
         raise DatasetError(f"{who}: level_mode must be one of {', '.join(LEVEL_MODES)}, got {preset.level_mode!r}")
     for name in preset.distortions:
-        distortx.get_distortion(name)  # UnknownNameError with close matches
+        get_distortion(name)  # UnknownNameError with close matches
     sets = dict(preset.level_sets)
     for name, set_name in sets.items():
         if name not in preset.distortions:
             raise DatasetError(f"{who}: level_sets names {name!r}, which is not one of its distortions")
-        distortx.get_distortion(name).level_set(set_name)
+        get_distortion(name).level_set(set_name)
     for name in preset.distortions:
-        spec = distortx.get_distortion(name)
+        spec = get_distortion(name)
         if not spec.levels and preset.level_mode == "grid":
             raise DatasetError(f"{who}: {name} declares no level sets, so level_mode 'grid' cannot enumerate it")
     if isinstance(preset.crop, bool) or not isinstance(preset.crop, int) or not MIN_CROP <= preset.crop <= MAX_CROP:
@@ -110,8 +109,6 @@ def _pairs(value: Any, key: str, path: Path, cast) -> tuple:
 
 def load_preset_toml(path: Union[str, Path]) -> PresetSpec:
     """Read and check a TOML preset (format in this module's docstring). Raises :class:`DatasetError`."""
-    import distortx
-
     path = Path(path)
     try:
         data: Dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -161,7 +158,7 @@ def load_preset_toml(path: Union[str, Path]) -> PresetSpec:
         raise DatasetError(f"{path}: malformed preset ({exc})") from exc
     kw.setdefault("name", path.stem.lower().replace(" ", "-"))
     if "extends" in data:
-        base = distortx.get_preset(str(data["extends"]))
+        base = get_preset(str(data["extends"]))
         if "distortions" in kw and "level_sets" not in kw:  # keep the base's level sets of the kept types
             kw["level_sets"] = tuple((n, s) for n, s in base.level_sets if n in kw["distortions"])
         preset = replace(base, plugin=f"toml:{path.name}", **kw)
@@ -179,14 +176,12 @@ def load_preset_toml(path: Union[str, Path]) -> PresetSpec:
 
 def resolve_preset(preset: Union[str, Path, PresetSpec]) -> PresetSpec:
     """A checked preset from a registered name, a ``.toml`` path, or a :class:`PresetSpec`."""
-    import distortx
-
     if isinstance(preset, PresetSpec):
         check_preset(preset)
         return preset
     text = str(preset)
     if text.lower().endswith(".toml") or isinstance(preset, Path):
         return load_preset_toml(text)
-    spec = distortx.get_preset(text)  # UnknownNameError lists close matches
+    spec = get_preset(text)  # UnknownNameError lists close matches
     check_preset(spec)
     return spec

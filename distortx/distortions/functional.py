@@ -29,7 +29,7 @@ SEVERITIES = (1, 2, 3, 4, 5)
 def _spec(name: Union[str, DistortionSpec]) -> DistortionSpec:
     if isinstance(name, DistortionSpec):
         return name
-    from .. import get_distortion
+    from ..registry import get_distortion
 
     return get_distortion(name)
 

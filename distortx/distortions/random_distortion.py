@@ -44,12 +44,12 @@ class RandomDistortion(nn.Module):
                  variable: bool = False, p: float = 1.0, generator: Optional[torch.Generator] = None,
                  impl: str = "auto"):
         super().__init__()
-        import distortx
+        from ..registry import get_distortion
 
         self.types = tuple(types) if types is not None else AHN_TYPES
         if not self.types:
             raise ParameterError("RandomDistortion needs at least one distortion type")
-        self.specs = [distortx.get_distortion(n) for n in self.types]
+        self.specs = [get_distortion(n) for n in self.types]
         if not (isinstance(p, (int, float)) and 0.0 <= float(p) <= 1.0):
             raise ParameterError(f"p must be a probability in [0, 1], got {p!r}")
         self.level_sets: Dict[str, Optional[str]] = {}

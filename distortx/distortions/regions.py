@@ -61,7 +61,7 @@ def apply_regions(image, regions: Sequence[Region], impl: str = "reference"):
     (H, W, C) (uint8 or float). ``impl`` is passed to :meth:`DistortionSpec.apply` ("reference" or
     "simulation"). With a uint8 image the distortions are computed in float and the result rounded once.
     """
-    from .. import get_distortion
+    from ..registry import get_distortion
     from .edges import from_batch, to_batch
 
     img, fmt = to_batch(image, "image")

@@ -27,9 +27,9 @@ def _init_worker() -> None:
 
 def _apply_chunk(name: str, images: np.ndarray, values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """In a worker: ``get_distortion(name).apply`` on float32 images [b, C, H, W] -> float32 [b, C, H, W]."""
-    import distortx
+    from ..registry import get_distortion
 
-    spec = distortx.get_distortion(name)
+    spec = get_distortion(name)
     params = Params(torch.from_numpy(values), torch.from_numpy(seeds), torch.full((len(seeds),), -1, dtype=torch.long))
     return spec.apply(torch.from_numpy(images), params).numpy()
 

@@ -52,6 +52,7 @@ from ..data.user_preset import resolve_preset
 from ..distortions.spec import DistortionSpec, Params
 from ..errors import DatasetError, DistortxError, ParameterError
 from ..io import atomic_write_bytes, to_float_image
+from ..registry import get_distortion
 from .codec_pool import CodecPool
 from .image_quality import PSNR_CAP, psnr, ssim
 from .labelled_data import LabelledImages
@@ -108,8 +109,6 @@ def plan_conditions(preset: Union[str, Path, PresetSpec] = "dodge-karam", levels
 
     levels: ``--levels`` entries overriding the preset's level sets; distortions: keep only these types.
     """
-    import distortx
-
     spec_preset = resolve_preset(preset)
     names = list(spec_preset.distortions)
     if distortions:
@@ -126,7 +125,7 @@ def plan_conditions(preset: Union[str, Path, PresetSpec] = "dodge-karam", levels
     conditions = [Condition(CLEAN)]
     used_default = False
     for name in names:
-        spec = distortx.get_distortion(name)
+        spec = get_distortion(name)
         if not spec.levels:
             raise RobustnessError(f"{name} declares no level sets, so a sweep cannot enumerate its levels")
         set_name = per.get(name)
@@ -503,9 +502,7 @@ def run_sweep(
     else:
         counts = [RowCounts.zeros(k) for _ in conditions]
         cursor, skipped, elapsed = 0, [], 0.0
-    import distortx
-
-    specs = {c.distortion: distortx.get_distortion(c.distortion) for c in conditions if not c.is_clean}
+    specs = {c.distortion: get_distortion(c.distortion) for c in conditions if not c.is_clean}
     params = [None if c.is_clean else condition_params(specs[c.distortion], c, len(data), seed) for c in conditions]
     display = name or (existing or {}).get("name") or model.spec
     resumed_from = cursor

@@ -29,10 +29,10 @@ def _pyplot():
 
 
 def _axis_label(distortion: str) -> str:
-    import distortx
+    from ..registry import get_distortion
 
     try:
-        p = distortx.get_distortion(distortion).parameters[0]
+        p = get_distortion(distortion).parameters[0]
     except Exception:  # a plugin distortion not installed here: its name is enough
         return "level value"
     return f"{p.name} ({p.doc})" if p.doc and len(p.doc) <= 28 else p.name

@@ -18,10 +18,10 @@ from ..distortions.spec import Params
 
 def preset_distortion(preset_name: str):
     """(DistortionSpec, level-set name, variable?) of a one-distortion Endo preset."""
-    import distortx
+    from ..registry import get_distortion, get_preset
 
-    preset = distortx.get_preset(preset_name)
-    spec = distortx.get_distortion(preset.distortions[0])
+    preset = get_preset(preset_name)
+    spec = get_distortion(preset.distortions[0])
     level_set = dict(preset.level_sets).get(spec.name)
     return spec, level_set, preset.level_mode == "variable"
 
@@ -42,10 +42,10 @@ def degrade(images: Tensor, distortion: str, values: Tensor, seeds: Optional[Ten
     """Distort every image of ``images`` (float Tensor[N, 3, H, W] in [0, 1]) by ``distortion`` with its
     first parameter ``values`` (Tensor[N]) and noise seeds ``seeds`` (Tensor[N] int64, default 0..N-1).
     Returns 8-bit-quantised float images on the same device."""
-    import distortx
     from ..ops import distort
+    from ..registry import get_distortion
 
-    spec = distortx.get_distortion(distortion)
+    spec = get_distortion(distortion)
     n, _, h, w = images.shape
     vals = values.detach().float().cpu().reshape(n, 1)
     if spec.num_params > 1:  # secondary parameters: the middle of their range

@@ -25,9 +25,9 @@ def resolve_types(classes: Union[str, Sequence[str], None] = None, num_classes: 
     num_classes: output columns including clean / background (= number of types + 1); checked against classes.
     """
     if isinstance(classes, str):
-        import distortx
+        from ..registry import get_preset
 
-        types: Tuple[str, ...] = tuple(distortx.get_preset(classes).distortions)
+        types: Tuple[str, ...] = tuple(get_preset(classes).distortions)
     elif classes is None:
         if num_classes is None:
             types = DEFAULT_TYPES

@@ -59,7 +59,7 @@ _OP = "distortx::distort"
 # -- registry helpers ---------------------------------------------------------------------------------------
 def _spec_by_code() -> Dict[int, DistortionSpec]:
     """Op code -> registered spec (the built-in catalogue and plugins that claim a native code)."""
-    from .. import get_distortion, list_distortions
+    from ..registry import get_distortion, list_distortions
 
     out: Dict[int, DistortionSpec] = {}
     for name in list_distortions():
@@ -221,7 +221,7 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
 def pack_regions(regions_per_image: Sequence[Sequence[Region]], height: int, width: int):
     """Pack per-image Region lists into padded (codes, values, boxes, seeds) CPU tensors plus the code -> spec
     map. Types without a native code get private negative codes (python path)."""
-    from .. import get_distortion
+    from ..registry import get_distortion
 
     N = len(regions_per_image)
     R = max([len(r) for r in regions_per_image] + [0])
