@@ -7,7 +7,8 @@ Writes DIR/results.json, DIR/tables.md and the figures (confusion matrix, PR cur
 size, accuracy per level, learning curve when --log is given):
   1. classification on the test photos: clean + Ahn's 8 types x Ahn's 3 levels (cls_test.toml);
   2. detection on the test photos: Ahn basic and difficult protocols (det_basic.toml / det_difficult.toml);
-  3. false alarms on clean photos saved by Pillow as JPEG at quality 90 and 95 (a camera's own compression);
+  3. false alarms on clean photos saved by Pillow as JPEG at quality 90 and 95 (a camera's own compression):
+     300-px crops classified whole, and the whole test photos through `distortx.predict` (the user's path);
   4. other photos and independently made distortions: scikit-image's bundled sample photos (never used in
      training), clean and distorted by scikit-image / Pillow (random_noise, gaussian filter, Pillow JPEG);
   5. CPU speed at 300 x 300 (batch 1 and 16, forward + decode + NMS).
@@ -93,7 +94,10 @@ def main() -> None:
     ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
     ap.add_argument("--photos", default=str(HERE / "photos" / "test"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "model_card"))
-    ap.add_argument("--log", default=None, help="the training run's log.jsonl (learning curve)")
+    ap.add_argument("--log", nargs="*", default=None,
+                    help="the training runs' log.jsonl, stage by stage (learning curve; steps are chained)")
+    ap.add_argument("--originals", default=str(ROOT.parent / "shared" / "data" / "photos"),
+                    help="the whole photos of split.json (false alarms through distortx.predict)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=300, choices=(192, 300),
                     help="test crop side: 300 = Ahn's protocol, 192 = the CPU model's training scale")
@@ -134,6 +138,7 @@ def main() -> None:
             "images_with_a_region": float(np.mean([r > 0 for r in regions])),
             "n": int(clean.shape[0])}
     results["clean_false_alarms"] = far
+    results["clean_false_alarms_predict"] = predict_false_alarms(model, Path(args.originals))
 
     # 4. other photos, independent distortions
     other = skimage_photos()
@@ -160,20 +165,50 @@ def main() -> None:
     results["threads"] = torch.get_num_threads()
 
     if args.log:
-        plot_learning_curve(Path(args.log), out / "learning_curve.png")
+        plot_learning_curve([Path(p) for p in args.log], out / "learning_curve.png")
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "tables.md").write_text("\n".join(tables) + "\n")
     print("\n".join(tables))
-    print(json.dumps({k: results[k] for k in ("clean_false_alarms", "other_photos", "cpu_images_per_s")}, indent=1))
+    print(json.dumps({k: results[k] for k in ("clean_false_alarms", "clean_false_alarms_predict", "other_photos",
+                                              "cpu_images_per_s")}, indent=1))
 
 
-def plot_learning_curve(log: Path, path: Path) -> None:
+def predict_false_alarms(model, originals: Path) -> dict:
+    """The whole held-out test photos (any size) through ``distortx.predict`` as PNG and as Pillow JPEG q95/q90:
+    the share called distorted and the share with any region (score >= the predictor's threshold)."""
+    import distortx
+    from distortx.io import read_image
+
+    names = json.loads((HERE / "split.json").read_text())["test"]
+    photos = [read_image(originals / n) for n in names if (originals / n).exists()]
+    res = {}
+    for q in (None, 95, 90):
+        imgs = photos if q is None else [_pillow_jpeg(t, q) for t in photos]
+        preds = distortx.predict(imgs, model=model)
+        labels = [p.label for p in preds]
+        res["png" if q is None else f"jpeg{q}"] = {
+            "called_distorted": float(np.mean([lab != "clean" for lab in labels])),
+            "called": {k: labels.count(k) for k in sorted(set(labels))},
+            "images_with_a_region": float(np.mean([len(p.regions) > 0 for p in preds])),
+            "n": len(photos)}
+    return res
+
+
+def plot_learning_curve(logs, path: Path) -> None:
+    """Training loss and validation metrics of one run, or of stages run one after another (steps chained)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    recs, offset, starts = [], 0, []
+    for log in logs:
+        part = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
+        part = [dict(r, step=r["step"] + offset) for r in part if "step" in r]
+        if part:
+            starts.append(offset)
+            offset = max(r["step"] for r in part)
+        recs += part
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for task in ("detection", "classification"):
         pts = [(r["step"], r["loss"]) for r in recs if r.get("task") == task]
@@ -181,11 +216,16 @@ def plot_learning_curve(log: Path, path: Path) -> None:
             a.plot(*zip(*pts), label=f"{task} loss", lw=0.8)
     a.set_xlabel("step"), a.set_ylabel("training loss"), a.set_yscale("log"), a.legend(), a.grid(alpha=0.3)
     ev = [r for r in recs if "eval" in r]
-    for key in ("classification/accuracy", "detection/map50", "detection/map75", "detection/map90"):
+    for key in ("classification/accuracy", "classification/false_alarm", "detection/map50", "detection/map75",
+                "detection/map90"):
         pts = [(r["step"], r["eval"][key]) for r in ev if key in r["eval"]]
         if pts:
             b.plot(*zip(*pts), marker="o", ms=3, label=key)
-    b.set_xlabel("step"), b.set_ylabel("validation (val photos)"), b.set_ylim(0, 1), b.legend(), b.grid(alpha=0.3)
+    for ax in (a, b):
+        for x in starts[1:]:
+            ax.axvline(x, color="gray", ls=":", lw=1)
+    b.set_xlabel("step (dotted: next training stage)"), b.set_ylabel("validation (val photos)"), b.set_ylim(0, 1)
+    b.legend(), b.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
