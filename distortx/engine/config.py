@@ -73,6 +73,16 @@ class SourceConfig:
     count: Optional[int] = None            # as `distortx generate --count`
     per_image: Optional[int] = None
     crop_jitter: Optional[List[float]] = None  # [low, high]: training crops at a random place and photo scale
+    # object classes (classification only; see distortx.engine.labelled_batches): labelled images instead of a preset
+    labelled: Optional[str] = None         # an .npz (x, y), an image folder or a .csv/.json list of file,label
+    val_labelled: Optional[str] = None     # validation images (else the last val_count images of `labelled`)
+    val_count: int = 0
+    size: Optional[int] = None             # resize the shorter side + centre crop (None: the images' own size)
+    pad: int = 4                           # random crop of the image zero-padded by pad pixels (0: none)
+    flip: bool = True                      # horizontal flip with p = 0.5
+    distort_preset: Optional[str] = None   # distortion augmentation: a random distortion + level of this preset
+    distort_prob: float = 0.5
+    distort_types: Optional[List[str]] = None  # a subset of the preset's distortions
 
 
 @dataclass
@@ -262,8 +272,11 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError("no training data: add [data.detection] and/or [data.classification] "
                           "(a preset or a folder of `distortx generate`)")
     for task, s in sources.items():
-        if (s.preset is None) == (s.folder is None):
-            raise ConfigError(f"[data.{task}] needs exactly one of preset or folder")
+        from .labelled_batches import check_labelled_source
+
+        check_labelled_source(task, s)
+        if s.labelled is None and (s.preset is None) == (s.folder is None):
+            raise ConfigError(f"[data.{task}] needs exactly one of preset, folder or labelled")
         presets = s.preset if isinstance(s.preset, list) else [s.preset]
         if s.preset is not None and (not presets or not all(isinstance(p, str) for p in presets)):
             raise ConfigError(f"data.{task}.preset must be a preset name or .toml path, or a list of them")

@@ -15,7 +15,8 @@ Layouts:
   the CSV's folder.
 * JSON: ``{"file": label, ...}``, ``[["file", label], ...]`` or ``[{"file": ..., "label": ...}, ...]``.
 * npz: ``x`` uint8 Tensor[N, H, W, 3] (HWC, like ``../shared/data/cifar10``), [N, 3, H, W], [N, H, W] (grey)
-  or float in [0, 1]; ``y`` integer [N]; optional ``names`` [N].
+  or float in [0, 1]; ``y`` integer [N]; optional ``names`` [N]. Class names: ``<stem>.classes.txt`` or
+  ``classes.txt`` beside the file (one per line, line i = class i), when present.
 """
 from __future__ import annotations
 
@@ -196,7 +197,9 @@ class ArrayImages(LabelledImages):
         return self.images[index]
 
     def _subset(self, n: int) -> "ArrayImages":
-        return ArrayImages(f"{self.source}[:{n}]", self.images[:n], self.labels[:n], self.names[:n], self.geometry)
+        sub = ArrayImages(f"{self.source}[:{n}]", self.images[:n], self.labels[:n], self.names[:n], self.geometry)
+        sub.class_names = self.class_names
+        return sub
 
     def fingerprint(self) -> str:
         """Names, labels and pixels (in memory, so hashing them is cheap)."""
@@ -324,7 +327,21 @@ def _open_npz(path: Path, geometry: Geometry) -> ArrayImages:
             raise DatasetError(f"{path}: float images must lie in [0, 1]")
     else:
         raise DatasetError(f"{path}: 'x' must be uint8 or float in [0, 1], got dtype {x.dtype}")
-    return ArrayImages(str(path), images, torch.from_numpy(y.astype(np.int64)), names, geometry)
+    data = ArrayImages(str(path), images, torch.from_numpy(y.astype(np.int64)), names, geometry)
+    data.class_names = _class_names_beside(path, int(y.max()) + 1 if y.size else 0)
+    return data
+
+
+def _class_names_beside(path: Path, k: int) -> Optional[Tuple[str, ...]]:
+    """Class names of an .npz from ``<stem>.classes.txt`` or ``classes.txt`` beside it (one per line), if any."""
+    for f in (path.with_suffix(".classes.txt"), path.parent / "classes.txt"):
+        if f.is_file():
+            names = tuple(line.strip() for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+            if len(names) < k or len(set(names)) != len(names):
+                raise DatasetError(f"{f}: needs {k} distinct class names (one per line) for the labels of {path.name}, "
+                                   f"has {len(names)}{' with repeats' if len(set(names)) != len(names) else ''}")
+            return names
+    return None
 
 
 def open_labelled(data: Union[str, os.PathLike], geometry: Geometry = Geometry()) -> LabelledImages:

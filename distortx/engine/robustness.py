@@ -373,15 +373,21 @@ def probe_classes(model: LoadedModel, data: LabelledImages, device: torch.device
 
 def label_mapping(model: LoadedModel, data: LabelledImages, k: int) -> Optional[Tensor]:
     """Check that data labels fit the model's K classes. Returns a remap Tensor[C] when both sides name their
-    classes with the same names in another order (labels are then matched by name), else None."""
+    classes and the names sit in other columns (labels are then matched by name: the same names in another
+    order, or a model that predicts every data class and more, e.g. a distortx classifier's extra "clean"
+    column 0), else None."""
     names = data.class_names
-    if names is not None and len(names) != k:
+    model_names = tuple(model.class_names) if model.class_names is not None else None
+    superset = (names is not None and model_names is not None and len(model_names) == k
+                and len(names) < k and set(names) <= set(model_names))
+    if names is not None and len(names) != k and not superset:
         raise DatasetError(f"{data.source}: the data has {len(names)} classes but the model outputs {k} "
                            f"(model and data disagree on the number of classes)")
     remap = None
-    if names is not None and model.class_names is not None and tuple(names) != tuple(model.class_names) \
-            and sorted(names) == sorted(model.class_names):
-        remap = torch.tensor([list(model.class_names).index(n) for n in names], dtype=torch.int64)
+    if names is not None and model_names is not None and tuple(names) != model_names \
+            and (superset or sorted(names) == sorted(model_names)):
+        remap = torch.tensor([model_names.index(n) for n in names], dtype=torch.int64)
+        k = len(names)  # labels index the data's classes
     labels = data.labels
     if labels.numel() and int(labels.max()) >= k:
         i = int((labels >= k).nonzero()[0])

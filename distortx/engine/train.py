@@ -32,9 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DistortxError
-from .batches import BatchStream, augment, default_val_split, source_splits
+from .batches import augment, default_val_split, source_splits
 from .checkpoint import BEST, LAST, MODEL, export_weights, load_checkpoint, save_checkpoint
 from .config import ConfigError, StageConfig, TrainConfig, load_config
+from .labelled_batches import open_stream, source_classes, source_image_size, val_splits
 
 
 class RunFolderError(DistortxError):
@@ -242,6 +243,8 @@ def _crop_of_sources(cfg: TrainConfig) -> Optional[int]:
     sources = cfg.data.sources()
     for task in ("detection", *sources):
         s = sources.get(task)
+        if s is not None and s.labelled is not None:
+            return source_image_size(s)
         if s is not None and s.preset is not None:
             first = s.preset[0] if isinstance(s.preset, list) else s.preset
             return int(resolve_preset(first).crop)
@@ -251,7 +254,9 @@ def _crop_of_sources(cfg: TrainConfig) -> Optional[int]:
 def _types_of_sources(cfg: TrainConfig) -> List[str]:
     types: List[str] = []
     for s in cfg.data.sources().values():
-        if s.preset is not None:
+        if s.labelled is not None:
+            names = source_classes(s)  # object classes (the model adds "clean" as column 0)
+        elif s.preset is not None:
             from ..data.user_preset import resolve_preset
 
             names = []
@@ -289,7 +294,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, cfg)
         self.sources = cfg.data.sources()
-        self.train_streams = {t: BatchStream(t, s, self.model, cfg.data.images, cfg.data.seed, self.device,
+        self.train_streams = {t: open_stream(t, s, self.model, cfg.data.images, cfg.data.seed, self.device,
                                              s.split, shuffle=True, mix_units=cfg.data.mix_units)
                               for t, s in self.sources.items()}
         self.step = 0
@@ -374,7 +379,7 @@ class Trainer:
 
     def train_step(self, task: str) -> Dict[str, float]:
         batch = next(self.train_streams[task])
-        if self.cfg.data.augment:
+        if self.cfg.data.augment and not getattr(self.train_streams[task], "augments_itself", False):
             g = torch.Generator().manual_seed(self.cfg.train.seed * 7919 + self.step)
             batch = augment(batch, task, g)
         images = batch["images"]
@@ -405,11 +410,11 @@ class Trainer:
         for task, s in self.sources.items():
             split = s.val_split
             if split == "auto":
-                split = default_val_split(source_splits(s))
+                split = default_val_split(val_splits(s) if s.labelled else source_splits(s))
             if split is None:
                 continue
             try:
-                stream = BatchStream(task, s, self.model, self.cfg.data.val_images or self.cfg.data.images,
+                stream = open_stream(task, s, self.model, self.cfg.data.val_images or self.cfg.data.images,
                                      self.cfg.data.seed, self.device, split, shuffle=False, mix_units=1)
             except DistortxError as exc:  # e.g. an empty validation split with few photos
                 self.log.write({"step": self.step, "warning": f"no {task} validation: {exc}"})
