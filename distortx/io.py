@@ -170,10 +170,12 @@ def write_output(path: PathLike, data: bytes) -> None:
         raise ImageError(f"{path}: cannot write ({exc.strerror or exc}); choose another output path") from exc
 
 
-def encode_png(x: Tensor) -> bytes:
-    """Lossless PNG bytes of Tensor[3|1, H, W] (deterministic: no timestamps, fixed compression)."""
+def encode_png(x, compress_level: int = 6) -> bytes:
+    """Lossless PNG bytes of Tensor[3|1, H, W] or a PIL image (deterministic: no timestamps; zlib level
+    ``compress_level``). The one PNG encoder of distortx (datasets use level 3)."""
+    img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     buf = io.BytesIO()
-    tensor_to_pil(x).save(buf, format="PNG", compress_level=6)
+    img.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
@@ -194,10 +196,10 @@ def image_format(path: PathLike) -> str:
 def encode_image(x, fmt: str, quality: int = DEFAULT_QUALITY) -> bytes:
     """Bytes of Tensor[3|1, H, W] (or a PIL image) in Pillow format ``fmt``; ``quality`` for JPEG and WebP."""
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
-    buf = io.BytesIO()
     if fmt == "PNG":
-        img.save(buf, format="PNG", compress_level=6)
-    elif fmt in ("JPEG", "WEBP"):
+        return encode_png(img)
+    buf = io.BytesIO()
+    if fmt in ("JPEG", "WEBP"):
         img.save(buf, format=fmt, quality=int(quality))
     else:
         img.save(buf, format=fmt)

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from ..errors import DatasetError
 from ..io import read_image
 from . import writers
+from .targets import detection_target, padded
 
 
 def load_manifest(root: Union[str, Path]) -> Dict[str, Any]:
@@ -38,10 +39,6 @@ def load_manifest(root: Union[str, Path]) -> Dict[str, Any]:
         i, n = m["shard"]
         raise DatasetError(f"{root}: is shard {i}/{n}; join the shards with `distortx merge` first")
     return m
-
-
-def _padded(values: Sequence[float], width: int) -> List[float]:
-    return list(values) + [float("nan")] * (width - len(values))
 
 
 class DistortionDataset(Dataset):
@@ -97,24 +94,18 @@ class DistortionDataset(Dataset):
         if self.transform is not None:
             img = self.transform(img)
         if self.task == "detection":
-            anns = item["annotations"]
-            boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                                  for a in anns], dtype=torch.float32).reshape(-1, 4)
-            return img, {
-                "boxes": boxes,
-                "labels": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64),
-                "params": torch.tensor([_padded(a["values"], self.num_params) for a in anns],
-                                       dtype=torch.float32).reshape(-1, self.num_params),
-                "levels": torch.tensor([a["level"] for a in anns], dtype=torch.int64),
-                "image_id": torch.tensor(item["id"], dtype=torch.int64),
-            }
+            regions = [dict(a, box=[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]])
+                       for a in item["annotations"]]
+            target = detection_target(regions, self.num_params)
+            target["image_id"] = torch.tensor(item["id"], dtype=torch.int64)
+            return img, target
         if self.target == "label":
             return img, item["class_id"]
         return img, {
             "label": torch.tensor(item["class_id"], dtype=torch.int64),
             "level": torch.tensor(item["level"], dtype=torch.int64),
             "param": torch.tensor(item["values"][0] if item["values"] else float("nan"), dtype=torch.float32),
-            "values": torch.tensor(_padded(item["values"], self.num_params), dtype=torch.float32),
+            "values": torch.tensor(padded(item["values"], self.num_params), dtype=torch.float32),
         }
 
 

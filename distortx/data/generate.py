@@ -116,7 +116,8 @@ def parse_shard(shard: Union[None, str, Tuple[int, int]]) -> Optional[Tuple[int,
     return None if n == 1 else (i, n)
 
 
-def _check_device(device: str) -> str:
+def check_device(device: str) -> str:
+    """The device type ("cpu" or "cuda") of ``device``, or :class:`DatasetError` when it cannot be used here."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -263,7 +264,7 @@ def _reset_imageless(out: Path) -> None:
             p.unlink()
 
 
-def _prepare_out(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+def prepare_out(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Create/check the output folder; returns the existing manifest (resume) or None. Removes stale temp files."""
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -376,7 +377,7 @@ def generate(
     t0 = time.perf_counter()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise DatasetError(f"--workers must be an integer >= 1, got {workers!r}")
-    device = _check_device(device)
+    device = check_device(device)
     shard_t = parse_shard(shard)
     preset, source, plan = plan_dataset(preset, images, count, per_image, seed)
     impl = resolve_impl(impl)
@@ -387,7 +388,7 @@ def generate(
     config["images"] = describe_images(images)
     existed = out.exists()
     created = not existed or (out.is_dir() and not any(out.iterdir()))
-    existing = _prepare_out(out, config)
+    existing = prepare_out(out, config)
     try:
         return _generate(preset, plan, source, out, config, existing, shard_t, device, impl, workers, progress, count, t0)
     except BaseException:

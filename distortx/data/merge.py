@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Union
 
 from ..errors import DatasetError
 from . import writers
-from .generate import CONFIG_KEYS, _prepare_out, finalize
+from .generate import CONFIG_KEYS, finalize, prepare_out
 
 
 def _read_manifest(d: Path) -> Dict:
@@ -59,7 +59,7 @@ def merge(out: Union[str, Path], shard_dirs: Sequence[Union[str, Path]], progres
     config = {k: first[k] for k in CONFIG_KEYS}
     config["shard"] = None
     config["images"] = first.get("images")
-    _prepare_out(out, config)
+    prepare_out(out, config)
     writers.write_bytes(out / writers.MANIFEST, writers.manifest_bytes(dict(config, status="running")))
     units: List[int] = []
     for d in dirs:

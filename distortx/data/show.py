@@ -1,4 +1,5 @@
-"""Contact sheet of a generated dataset: a grid of images with their boxes and labels (Pillow ImageDraw).
+"""Contact sheet of a generated dataset: a grid of images with their boxes and labels
+(torchvision.utils.draw_bounding_boxes on each tile, captions with Pillow ImageDraw).
 
 Detection: every visible region is outlined in its category's colour with ``type value`` at its top-left
 corner. Classification: the caption under each tile says ``type value (level)``. The images shown are spread
@@ -12,7 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Hashable, List, Optional, Sequence, Union
 
+import torch
 from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+from torchvision.transforms.functional import pil_to_tensor
+from torchvision.utils import draw_bounding_boxes
 
 from ..errors import DatasetError
 from ..io import check_writable, encode_image, image_format, tensor_to_pil, write_output
@@ -26,6 +31,16 @@ def _colour(k: int, n: int) -> tuple:
 
 def _fmt(values: Sequence[float]) -> str:
     return f"{values[0]:.3g}" if values else ""
+
+
+def _draw_regions(tile: Tensor, annotations: Sequence[dict], scale: float, class_ids: Sequence[int]) -> Tensor:
+    """uint8 Tensor[3, h, w] with each COCO annotation's box (scaled by ``scale``) outlined in its category's
+    colour and labelled ``type value`` (torchvision.utils.draw_bounding_boxes)."""
+    boxes = torch.tensor([[bx, by, bx + bw - 1, by + bh - 1] for bx, by, bw, bh in
+                          ((v * scale for v in a["bbox"]) for a in annotations)], dtype=torch.float32)
+    colors = [_colour(class_ids.index(a["category_id"]), len(class_ids)) for a in annotations]
+    labels = [f"{a['distortion']} {_fmt(a['values'])}" for a in annotations]
+    return draw_bounding_boxes(tile, boxes, labels=labels, colors=colors, width=2)
 
 
 def spread(references: Sequence[Hashable], classes: Sequence[Hashable], count: int) -> List[int]:
@@ -80,7 +95,6 @@ def contact_sheet(root: Union[str, Path], out: Union[str, Path], count: int = 16
     font = ImageFont.load_default()
     sheet = Image.new("RGB", (columns * (side + 4) + 4, rows * (side + caption + 4) + 4), (32, 32, 32))
     draw = ImageDraw.Draw(sheet)
-    ncls = len(ds.classes)
     for i, idx in enumerate(chosen):
         item = ds.items[idx]
         img = tensor_to_pil(ds.image(idx))
@@ -88,16 +102,10 @@ def contact_sheet(root: Union[str, Path], out: Union[str, Path], count: int = 16
         if scale != 1.0:
             img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BICUBIC)
         x, y = 4 + (i % columns) * (side + 4), 4 + (i // columns) * (side + caption + 4)
+        if ds.task == "detection" and item["annotations"]:
+            img = tensor_to_pil(_draw_regions(pil_to_tensor(img), item["annotations"], scale, ds.class_ids))
         sheet.paste(img, (x, y))
         if ds.task == "detection":
-            for a in item["annotations"]:
-                bx, by, bw, bh = (v * scale for v in a["bbox"])
-                col = _colour(ds.class_ids.index(a["category_id"]), ncls)
-                draw.rectangle([x + bx, y + by, x + bx + bw - 1, y + by + bh - 1], outline=col, width=2)
-                text = f"{a['distortion']} {_fmt(a['values'])}"
-                tw = draw.textlength(text, font=font)
-                draw.rectangle([x + bx, y + by, x + bx + tw + 3, y + by + 11], fill=(0, 0, 0))
-                draw.text((x + bx + 2, y + by), text, fill=col, font=font)
             label = Path(item["file_name"]).name
         else:
             lvl = f" (L{item['level']})" if item["level"] >= 0 else ""

@@ -34,9 +34,10 @@ from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import DatasetError, ImageError
-from .generate import _check_device, check_memory, plan_dataset
+from .generate import check_device, check_memory, plan_dataset
 from .sources import prepare_reference
-from .synthesis import Plan, SampleRecipe, generator, mix_seed, render, resolve_impl, torch_threads, visible_fractions
+from .synthesis import Plan, SampleRecipe, generator, mix_seed, render, resolve_impl, torch_threads
+from .targets import detection_target, padded, targets_from_recipe
 
 
 def _check_jitter(jitter) -> Optional[Tuple[float, float]]:
@@ -103,7 +104,7 @@ class SynthesisStream(IterableDataset):
                                f"(splits: {', '.join(s for s, _ in self.preset.splits)})")
         if batch_size < 1:
             raise DatasetError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size, self.device = int(batch_size), _check_device(device)
+        self.batch_size, self.device = int(batch_size), check_device(device)
         self.shuffle, self.mix_units, self.drop_last = shuffle, max(1, int(mix_units)), drop_last
         self.quantize, self.deterministic, self.impl = quantize, deterministic, resolve_impl(impl)
         self.cache = cache
@@ -184,31 +185,16 @@ class SynthesisStream(IterableDataset):
         return out, recipes
 
     def _targets(self, recipes: List[SampleRecipe]) -> Dict[str, Any]:
-        plan, dev = self.plan, self.device
-        P = plan.max_params
-        nan = float("nan")
+        plan, dev, P = self.plan, self.device, self.plan.max_params
+        labels = [targets_from_recipe(plan, r) for r in recipes]
         out: Dict[str, Any] = {"reference_id": torch.tensor([r.reference for r in recipes], dtype=torch.int64, device=dev)}
         if self.preset.task == "classification":
-            vals = [list(r.regions[0].values) if r.regions else [] for r in recipes]
-            out["labels"] = torch.tensor([r.class_id for r in recipes], dtype=torch.int64, device=dev)
-            out["levels"] = torch.tensor([r.regions[0].level if r.regions else -1 for r in recipes],
-                                         dtype=torch.int64, device=dev)
-            out["params"] = torch.tensor([v + [nan] * (P - len(v)) for v in vals], dtype=torch.float32,
+            out["labels"] = torch.tensor([t["class_id"] for t in labels], dtype=torch.int64, device=dev)
+            out["levels"] = torch.tensor([t["level"] for t in labels], dtype=torch.int64, device=dev)
+            out["params"] = torch.tensor([padded(t["values"], P) for t in labels], dtype=torch.float32,
                                          device=dev).reshape(-1, P)
             return out
-        S = self.preset.crop
-        targets = []
-        for r in recipes:
-            vis = visible_fractions([g.box for g in r.regions], S, S)
-            keep = [g for g, v in zip(r.regions, vis) if v > 0]
-            targets.append({
-                "boxes": torch.tensor([list(g.box) for g in keep], dtype=torch.float32, device=dev).reshape(-1, 4),
-                "labels": torch.tensor([plan.class_id(g.name) for g in keep], dtype=torch.int64, device=dev),
-                "params": torch.tensor([list(g.values) + [nan] * (P - len(g.values)) for g in keep],
-                                       dtype=torch.float32, device=dev).reshape(-1, P),
-                "levels": torch.tensor([g.level for g in keep], dtype=torch.int64, device=dev),
-            })
-        out["targets"] = targets
+        out["targets"] = [detection_target([g for g in t["regions"] if g["visible"] > 0], P, dev) for t in labels]
         return out
 
     def _batch(self, images: List[Tensor], recipes: List[SampleRecipe]) -> Dict[str, Any]:

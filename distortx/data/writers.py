@@ -14,7 +14,6 @@ sorted keys and float32 values in their shortest form, so the same dataset gives
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence
@@ -22,6 +21,7 @@ from typing import Any, Dict, Iterable, List, Sequence
 import numpy as np
 
 from .. import io as dio
+from .targets import targets_from_recipe
 
 #: 2: Ahn-faithful salt_pepper (per channel), fnoise strength, quantization bins and lowpass; images spread
 #: over references by --count; manifest "images" and "sources.unreadable"
@@ -38,9 +38,7 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def encode_png(x) -> bytes:
     """Lossless PNG bytes of uint8 Tensor[3, H, W] (deterministic: no timestamps, fixed zlib level)."""
-    buf = io.BytesIO()
-    dio.tensor_to_pil(x).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
+    return dio.encode_png(x, PNG_COMPRESS_LEVEL)
 
 
 def json_bytes(obj: Any, indent: int | None = None) -> bytes:
@@ -65,39 +63,28 @@ def label_relpath(task: str, split: str) -> str:
     return f"annotations/{split}.json" if task == "detection" else f"labels/{split}.jsonl"
 
 
-def region_record(region, category_id: int, param_names: Sequence[str], visible: float) -> Dict[str, Any]:
-    x0, y0, x1, y1 = region.box
+def region_record(label: Dict[str, Any], param_names: Sequence[str]) -> Dict[str, Any]:
+    """JSON-ready record of one region label of :func:`~distortx.data.targets.targets_from_recipe`."""
     return {
-        "type": region.name, "category_id": category_id, "level": region.level,
-        "values": [f32(v) for v in region.values], "param_names": list(param_names),
-        "box": [x0, y0, x1, y1], "seed": region.seed, "visible": round(float(visible), 6),
+        "type": label["type"], "category_id": label["category_id"], "level": label["level"],
+        "values": [f32(v) for v in label["values"]], "param_names": list(param_names),
+        "box": list(label["box"]), "seed": label["seed"], "visible": round(label["visible"], 6),
     }
 
 
 def sample_record(plan, recipe, reference_name: str, size: int) -> Dict[str, Any]:
     """JSON-ready labels of one generated image (what a part file lists)."""
-    from .synthesis import visible_fractions
-
     rec: Dict[str, Any] = {
         "file": image_relpath(recipe.split, recipe.reference, recipe.index),
         "image_id": recipe.reference * plan.per_reference + recipe.index + 1,
         "reference": reference_name, "reference_id": recipe.reference, "index": recipe.index,
         "split": recipe.split, "width": size, "height": size,
     }
+    labels = targets_from_recipe(plan, recipe)
     if plan.preset.task == "detection":
-        vis = visible_fractions([r.box for r in recipe.regions], size, size)
-        rec["regions"] = [
-            region_record(r, plan.class_id(r.name), plan.param_names(r.name), v) for r, v in zip(recipe.regions, vis)
-        ]
+        rec["regions"] = [region_record(g, plan.param_names(g["type"])) for g in labels["regions"]]
     else:
-        region = recipe.regions[0] if recipe.regions else None
-        rec.update({
-            "type": recipe.type, "class_id": recipe.class_id,
-            "level": region.level if region else -1,
-            "values": [f32(v) for v in region.values] if region else [],
-            "param_names": plan.param_names(recipe.type),
-            "seed": region.seed if region else 0,
-        })
+        rec.update(labels, values=[f32(v) for v in labels["values"]], param_names=plan.param_names(recipe.type))
     return rec
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 import torch
+import torchvision
 from torch import Tensor
 
 from ..errors import ParameterError
@@ -29,11 +30,9 @@ def box_area(boxes: Tensor) -> Tensor:
 
 
 def box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU matrix Tensor[N, M] of xyxy boxes a [N, 4] and b [M, 4] (0/0 -> NaN for two empty boxes)."""
-    w = (torch.minimum(a[:, None, 2], b[None, :, 2]) - torch.maximum(a[:, None, 0], b[None, :, 0])).clamp(min=0)
-    h = (torch.minimum(a[:, None, 3], b[None, :, 3]) - torch.maximum(a[:, None, 1], b[None, :, 1])).clamp(min=0)
-    inter = w * h
-    return inter / ((box_area(a)[:, None] + box_area(b)[None, :]) - inter)
+    """IoU matrix Tensor[N, M] of xyxy boxes a [N, 4] and b [M, 4] (0/0 -> NaN for two empty boxes):
+    ``torchvision.ops.box_iou``, intersection / ((area a + area b) - intersection)."""
+    return torchvision.ops.box_iou(a, b)
 
 
 def match(gt_boxes: Tensor, priors_xyxy: Tensor, iou_threshold: float = 0.5) -> Tensor:

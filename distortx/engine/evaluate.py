@@ -105,7 +105,7 @@ class EvalReport:
                          + f" | {int(d.num_gt.sum())} |")
             for k, cid in enumerate(d.class_ids):
                 name = names[int(cid)] if 0 <= int(cid) < len(names) else str(int(cid))
-                cells = [_fmt(d.ap[k, d._t(t)]) for t in PAPER_IOU_THRESHOLDS]
+                cells = [_fmt(d.ap_at(t)[k]) for t in PAPER_IOU_THRESHOLDS]
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {int(d.num_gt[k])} |")
             lines.append(f"| COCO mAP@[.5:.95] | {d.coco_map:.3f} | | | |")
         lines += ["", f"speed: {self.images_per_s:.1f} images/s ({self.images} images)"]
@@ -130,7 +130,7 @@ class EvalReport:
             label = (lambda cid: names[int(cid)] if 0 <= int(cid) < len(names) else str(int(cid)))
             curves = {label(cid): pr for cid, pr in d.pr_curves.get(0.5, {}).items()}
             if curves:
-                ap = {label(cid): float(d.ap[k, d._t(0.5)]) for k, cid in enumerate(d.class_ids)}
+                ap = {label(cid): float(d.ap_at(0.5)[k]) for k, cid in enumerate(d.class_ids)}
                 paths.append(plots.plot_pr_curves(curves, out / "pr_curves.png", ap=ap, iou=0.5))
             paths.append(plots.plot_map_vs_iou(d.iou_thresholds, d.map_per_threshold(), out / "map_vs_iou.png"))
             if d.ap_by_size is not None:

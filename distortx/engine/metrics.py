@@ -57,7 +57,8 @@ class MetricError(DistortxError, ValueError):
 # input helpers
 
 
-def _array(x: ArrayLike, name: str) -> np.ndarray:
+def as_array(x: ArrayLike, name: str) -> np.ndarray:
+    """``x`` (tensor, array or nested list) as a numpy array; :class:`MetricError` naming ``name`` if ragged."""
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     try:
@@ -68,7 +69,7 @@ def _array(x: ArrayLike, name: str) -> np.ndarray:
 
 def _class_ids(x: ArrayLike, name: str = "preds") -> np.ndarray:
     """Class ids int64 [N] from ids [N] or scores [N, C] (argmax)."""
-    a = _array(x, name)
+    a = as_array(x, name)
     if a.ndim == 2:
         if a.shape[1] == 0:
             raise MetricError(f"{name}: scores have 0 classes")
@@ -89,7 +90,7 @@ def _pair(preds: ArrayLike, targets: ArrayLike) -> Tuple[np.ndarray, np.ndarray]
 
 
 def _per_sample(x: ArrayLike, n: int, name: str) -> np.ndarray:
-    a = _array(x, name)
+    a = as_array(x, name)
     if a.ndim != 1 or a.shape[0] != n:
         raise MetricError(f"{name}: expected one value per sample [{n}], got shape {tuple(a.shape)}")
     return a
@@ -107,7 +108,7 @@ def accuracy(preds: ArrayLike, targets: ArrayLike) -> float:
 
 def topk_accuracy(scores: ArrayLike, targets: ArrayLike, k: int = 5) -> float:
     """Fraction of samples whose target is among the k highest scores. scores [N, C], targets [N]; k <= C."""
-    s, t = _array(scores, "scores"), _class_ids(targets, "targets")
+    s, t = as_array(scores, "scores"), _class_ids(targets, "targets")
     if s.ndim != 2 or s.shape[0] != t.shape[0]:
         raise MetricError(f"scores: expected [N, C] with N = {t.shape[0]} targets, got shape {tuple(s.shape)}")
     if not 1 <= k <= s.shape[1]:
@@ -163,7 +164,7 @@ class PerClassScores:
 
 def precision_recall_f1(confusion: ArrayLike) -> PerClassScores:
     """Per-class precision / recall / F1 from a confusion matrix [C, C] (rows true, columns predicted)."""
-    m = _array(confusion, "confusion").astype(np.float64)
+    m = as_array(confusion, "confusion").astype(np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise MetricError(f"confusion: expected a square [C, C] matrix, got shape {tuple(m.shape)}")
     tp = np.diag(m)
@@ -363,7 +364,7 @@ class ClassificationMetrics:
         n = p.shape[0]
         if n and (min(p.min(), t.min()) < 0 or max(p.max(), t.max()) >= self.num_classes):
             raise MetricError(f"class ids must lie in [0, {self.num_classes})")
-        scores = _array(preds, "preds")
+        scores = as_array(preds, "preds")
         if scores.ndim == 2:
             if scores.shape[1] != self.num_classes:
                 raise MetricError(f"preds: {scores.shape[1]} scores per sample, expected {self.num_classes}")
@@ -415,7 +416,7 @@ def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def region_size(boxes: ArrayLike, image_size: Tuple[int, int]) -> np.ndarray:
     """Relative size float64 [K] of xyxy boxes [K, 4] in an image of (H, W): sqrt(box area / image area)."""
-    b = _array(boxes, "boxes").astype(np.float64).reshape(-1, 4)
+    b = as_array(boxes, "boxes").astype(np.float64).reshape(-1, 4)
     h, w = image_size
     area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
     return np.sqrt(area / (float(h) * float(w)))
@@ -708,13 +709,13 @@ def _boxes(d: Mapping[str, Any], what: str, scores: bool) -> Tuple[np.ndarray, n
     keys = ("boxes", "scores", "labels") if scores else ("boxes", "labels")
     if not isinstance(d, Mapping) or any(k not in d for k in keys):
         raise MetricError(f"each {what} must be a dict with keys {', '.join(keys)} (torchvision's format)")
-    b = _array(d["boxes"], f"{what} boxes").astype(np.float64)
+    b = as_array(d["boxes"], f"{what} boxes").astype(np.float64)
     if b.size == 0:
         b = b.reshape(0, 4)
     if b.ndim != 2 or b.shape[1] != 4:
         raise MetricError(f"{what} boxes: expected [K, 4] xyxy, got shape {tuple(b.shape)}")
-    labels = _array(d["labels"], f"{what} labels").reshape(-1).astype(np.int64)
-    s = _array(d["scores"], f"{what} scores").reshape(-1).astype(np.float64) if scores else np.ones(b.shape[0])
+    labels = as_array(d["labels"], f"{what} labels").reshape(-1).astype(np.int64)
+    s = as_array(d["scores"], f"{what} scores").reshape(-1).astype(np.float64) if scores else np.ones(b.shape[0])
     if labels.shape[0] != b.shape[0] or s.shape[0] != b.shape[0]:
         raise MetricError(f"{what}: boxes, labels{' and scores' if scores else ''} differ in length")
     if not np.isfinite(b).all() or not np.isfinite(s).all():

@@ -23,7 +23,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..io import atomic_write_bytes
-from .metrics import ArrayLike, MetricError, ParameterCurve, _array
+from .metrics import ArrayLike, MetricError, ParameterCurve, as_array
 
 PathLike = Union[str, os.PathLike]
 Size = Tuple[int, int]
@@ -57,7 +57,7 @@ def _series(values: Series, n: int, what: str) -> Mapping[str, np.ndarray]:
     items = values.items() if isinstance(values, Mapping) else [("", values)]
     out = {}
     for name, v in items:
-        a = _array(v, what).astype(np.float64).reshape(-1)
+        a = as_array(v, what).astype(np.float64).reshape(-1)
         if a.size != n:
             raise MetricError(f"{what} {name!r}: {a.size} values for {n} points")
         out[str(name)] = a
@@ -76,7 +76,7 @@ def plot_confusion_matrix(confusion: ArrayLike, class_names: Sequence[str], path
                           title: str = "Confusion matrix", size: Optional[Size] = None, dpi: int = 100) -> Path:
     """Confusion matrix [C, C] (rows true, columns predicted): colour = row-normalised rate (recall on the
     diagonal), each cell printed as rate and count. Default size grows with C."""
-    m = _array(confusion, "confusion").astype(np.int64)
+    m = as_array(confusion, "confusion").astype(np.int64)
     c = m.shape[0]
     if m.ndim != 2 or m.shape != (c, c) or len(class_names) != c:
         raise MetricError(f"confusion must be [C, C] with C = {len(class_names)} class names, got {tuple(m.shape)}")
@@ -110,7 +110,7 @@ def plot_pr_curves(curves: Mapping[str, Tuple[ArrayLike, ArrayLike]], path: Path
     fig = _figure(size, dpi)
     ax = fig.add_subplot()
     for name, (recall, precision) in curves.items():
-        r, p = _array(recall, "recall").astype(np.float64), _array(precision, "precision").astype(np.float64)
+        r, p = as_array(recall, "recall").astype(np.float64), as_array(precision, "precision").astype(np.float64)
         if r.shape != p.shape or r.ndim != 1:
             raise MetricError(f"curve {name!r}: recall and precision must be 1-D of equal length")
         label = str(name) if ap is None or name not in ap else f"{name} (AP {ap[name]:.3f})"
@@ -134,7 +134,7 @@ def plot_map_vs_iou(iou_thresholds: ArrayLike, maps: Series, path: PathLike, *,
                     size: Size = (640, 480), dpi: int = 100) -> Path:
     """mAP [T] against the IoU thresholds [T]; ``maps`` one array or ``{model: array}``. The ``marked``
     thresholds (Ahn's) get a dotted line and their values printed."""
-    t = _array(iou_thresholds, "iou_thresholds").astype(np.float64).reshape(-1)
+    t = as_array(iou_thresholds, "iou_thresholds").astype(np.float64).reshape(-1)
     series = _series(maps, t.size, "mAP")
     fig = _figure(size, dpi)
     ax = fig.add_subplot()
@@ -163,7 +163,7 @@ def plot_ap_vs_region_size(size_edges: ArrayLike, aps: Series, path: PathLike, *
     """AP per size bucket [B] (``DetectionResult.map_by_size``) over buckets ``size_edges`` [B + 1]; ``aps``
     one array or ``{label: array}`` (IoU thresholds, models); NaN (a bucket without regions) leaves a gap.
     ``counts`` [B] draws the number of ground-truth regions per bucket as grey bars (right axis)."""
-    e = _array(size_edges, "size_edges").astype(np.float64).reshape(-1)
+    e = as_array(size_edges, "size_edges").astype(np.float64).reshape(-1)
     if e.size < 2:
         raise MetricError("size_edges needs at least two values")
     centres, widths = (e[:-1] + e[1:]) / 2, np.diff(e)
@@ -171,7 +171,7 @@ def plot_ap_vs_region_size(size_edges: ArrayLike, aps: Series, path: PathLike, *
     fig = _figure(size, dpi)
     ax = fig.add_subplot()
     if counts is not None:
-        n = _array(counts, "counts").astype(np.float64).reshape(-1)
+        n = as_array(counts, "counts").astype(np.float64).reshape(-1)
         if n.size != centres.size:
             raise MetricError(f"counts: {n.size} values for {centres.size} buckets")
         ax2 = ax.twinx()
@@ -235,8 +235,8 @@ def plot_accuracy_vs_parameter(curves: Mapping[str, Union[ParameterCurve, Tuple[
             ax.axvspan(lo, hi, color="0.93", zorder=0)
     for name, curve in curves.items():
         values, acc = (curve.values, curve.accuracy) if isinstance(curve, ParameterCurve) else curve
-        x = _array(values, "values").astype(np.float64).reshape(-1)
-        y = _array(acc, "accuracy").astype(np.float64).reshape(-1)
+        x = as_array(values, "values").astype(np.float64).reshape(-1)
+        y = as_array(acc, "accuracy").astype(np.float64).reshape(-1)
         if x.size != y.size:
             raise MetricError(f"curve {name!r}: {x.size} parameter values for {y.size} accuracies")
         order = np.argsort(x, kind="stable")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...detection.coder import SSD_VARIANCES, cxcywh_to_xyxy, encode
-from ...detection.matching import BACKGROUND
+from ...detection.matching import BACKGROUND, box_iou
 from ...errors import ParameterError
 
 
@@ -38,14 +38,9 @@ def hard_negative_mask(neg_loss: Tensor, positive: Tensor, neg_pos_ratio: float 
 
 
 def _batched_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU Tensor[N, G, P] of xyxy boxes a [N, G, 4] and b [P, 4] (as :func:`distortx.detection.box_iou`)."""
-    lt = torch.maximum(a[..., None, :2], b[:, :2])
-    rb = torch.minimum(a[..., None, 2:], b[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]))[..., None]
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / ((area_a + area_b) - inter)
+    """IoU Tensor[N, G, P] of xyxy boxes a [N, G, 4] and b [P, 4] (:func:`distortx.detection.box_iou`)."""
+    N, G = a.shape[0], a.shape[1]
+    return box_iou(a.reshape(N * G, 4), b).reshape(N, G, b.shape[0])
 
 
 class MultiBoxLoss(nn.Module):
