@@ -1,16 +1,17 @@
 """The plugin manager: built-ins first, then entry points of group ``distortx``; validated registries.
 
-Every object a hook returns is checked here (type, unique lower-case name, parameter ranges, level values
-inside the range) so a broken plugin fails with one line naming it and its distribution instead of a
-traceback from deep inside a kernel.
+Every object a hook returns is checked here (type, unique lower-case name, then the object's own
+``validate()``: parameter ranges, level values inside the range, ...). A third-party plugin that fails any
+check, that fails to import, whose hook raises, or whose names clash with a plugin loaded before it is
+*quarantined*: a :class:`PluginWarning` naming it and its distribution, nothing of it registered, and
+``distortx plugins list`` shows it as BROKEN with that one-line error. The built-ins and every other plugin
+keep working. A malformed built-in is a bug of distortx itself and raises :class:`PluginError`.
 """
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import re
-import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -20,9 +21,8 @@ import pluggy
 
 from . import hookspecs
 from .data.preset import PresetSpec
-from .distortions.native_codes import NATIVE_CODES
-from .distortions.spec import DistortionSpec
-from .errors import PluginError, UnknownNameError
+from .distortions.spec import MAX_NATIVE_PARAMS, DistortionSpec  # noqa: F401 (MAX_NATIVE_PARAMS: re-exported)
+from .errors import DistortxError, PluginError, UnknownNameError
 from .models.spec import BackboneSpec, HeadSpec
 
 ENTRY_POINT_GROUP = "distortx"
@@ -36,7 +36,6 @@ BUILTIN_PLUGINS = (
     "distortx.estimation.plugin",
 )
 
-MAX_NATIVE_PARAMS = 4  # columns of the fused op's values tensor
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 #: hook name -> (spec type, what it is called in messages)
@@ -49,7 +48,15 @@ REGISTRIES = {
 
 
 class PluginWarning(UserWarning):
-    """A plugin could not be loaded and was skipped."""
+    """A plugin could not be loaded, or returned something malformed, and was skipped (quarantined)."""
+
+
+class _PluginFault(Exception):
+    """Raised while collecting: ``plugin`` (its registered name) is at fault, ``message`` says why."""
+
+    def __init__(self, plugin: str, message: str):
+        super().__init__(message)
+        self.plugin, self.message = plugin, message
 
 
 @dataclass
@@ -81,11 +88,17 @@ class DistortxPluginManager(pluggy.PluginManager):
             load_entrypoints = os.environ.get(DISABLE_AUTOLOAD_ENV, "") not in ("1", "true", "yes")
         if load_entrypoints:
             self._load_entrypoints()
-        self.check_pending()
+        self._check_hooks()
         self._registries: Dict[str, Dict[str, Any]] = {}
-        for hook in REGISTRIES:
-            self._registries[hook] = self._collect(hook)
-        self._check_presets()
+        while True:  # each fault quarantines one third-party plugin, then the registries are collected anew
+            try:
+                for info in self.infos.values():
+                    info.registers = {}
+                self._registries = {hook: self._collect(hook) for hook in REGISTRIES}
+                self._check_presets()
+                break
+            except _PluginFault as fault:
+                self._quarantine(fault.plugin, fault.message)
 
     # -- loading --------------------------------------------------------------------------------------
     def _load_entrypoints(self) -> None:
@@ -94,10 +107,14 @@ class DistortxPluginManager(pluggy.PluginManager):
             dist_name = dist.metadata["Name"] if dist is not None else "?"
             version = dist.version if dist is not None else "?"
             if self.get_plugin(ep.name) is not None or ep.name in self.infos:
-                raise PluginError(
-                    f"plugin {ep.name!r} (distribution {dist_name} {version}) is registered twice; "
-                    f"uninstall one of the distributions providing it"
-                )
+                first = self.infos.get(ep.name)
+                if first is not None and first.builtin:
+                    raise PluginError(f"plugin {ep.name!r} (distribution {dist_name} {version}) takes the name "
+                                      f"of a built-in; rename its entry point")
+                # which of the two is meant is unknown: both are quarantined
+                self._quarantine(ep.name, f"plugin {ep.name!r} (distribution {dist_name} {version}) is registered "
+                                          f"twice; uninstall one of the distributions providing it")
+                continue
             try:
                 module = ep.load()
                 self.register(module, name=ep.name)
@@ -114,6 +131,27 @@ class DistortxPluginManager(pluggy.PluginManager):
             return f"plugin {plugin_name!r}"
         return f"plugin {plugin_name!r} (distribution {info.distribution} {info.version})"
 
+    def _quarantine(self, plugin_name: str, message: str) -> None:
+        """Unregister a faulty third-party plugin, record ``message`` as its error and warn; a faulty
+        built-in raises :class:`PluginError`."""
+        info = self.infos.get(plugin_name)
+        if info is None or info.builtin:
+            raise PluginError(message)
+        if self.get_plugin(plugin_name) is not None:
+            self.unregister(name=plugin_name)
+        info.error, info.registers = message, {}
+        warnings.warn(f"{message} (the plugin is skipped)", PluginWarning, stacklevel=3)
+
+    def _check_hooks(self) -> None:
+        """pluggy's check of hook names (a misspelt ``distortx_distortion``), one plugin at a time."""
+        while True:
+            try:
+                self.check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                name = self.get_name(exc.plugin) or "?"
+                self._quarantine(name, f"{self._describe(name)}: {exc}")
+
     # -- collecting and validating -------------------------------------------------------------------
     def _collect(self, hook_name: str) -> Dict[str, Any]:
         spec_type, kind = REGISTRIES[hook_name]
@@ -125,25 +163,27 @@ class DistortxPluginManager(pluggy.PluginManager):
             try:
                 returned = impl.function()
             except Exception as exc:
-                raise PluginError(f"{who}: hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
+                raise _PluginFault(pname, f"{who}: hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
             if returned is None:
                 continue
             if isinstance(returned, (str, bytes)) or not isinstance(returned, Iterable):
-                raise PluginError(f"{who}: hook {hook_name} must return an iterable of {spec_type.__name__}, got {type(returned).__name__}")
+                raise _PluginFault(pname, f"{who}: hook {hook_name} must return an iterable of {spec_type.__name__}, "
+                                          f"got {type(returned).__name__}")
             for obj in returned:
                 if not isinstance(obj, spec_type):
-                    raise PluginError(f"{who}: hook {hook_name} returned a {type(obj).__name__}, expected {spec_type.__name__}")
+                    raise _PluginFault(pname, f"{who}: hook {hook_name} returned a {type(obj).__name__}, "
+                                              f"expected {spec_type.__name__}")
                 name = getattr(obj, "name", None)
                 if not isinstance(name, str) or not _NAME_RE.match(name):
-                    raise PluginError(f"{who}: {kind} name {name!r} must be lower-case letters, digits, '_' or '-', starting with a letter")
+                    raise _PluginFault(pname, f"{who}: {kind} name {name!r} must be lower-case letters, digits, '_' "
+                                              f"or '-', starting with a letter")
                 if name in found:
-                    raise PluginError(
-                        f"{kind} {name!r} is registered by both {self._describe(found[name].plugin)} and {who}; "
-                        f"uninstall or disable one of them"
-                    )
-                problem = _validate(obj)
-                if problem:
-                    raise PluginError(f"{who}: {kind} {name!r}: {problem}")
+                    raise _PluginFault(pname, f"{kind} {name!r} is registered by both "
+                                              f"{self._describe(found[name].plugin)} and {who}; uninstall or disable one of them")
+                try:
+                    obj.validate()
+                except DistortxError as exc:
+                    raise _PluginFault(pname, f"{who}: {exc}") from exc
                 obj = replace(obj, plugin=pname)
                 found[name] = obj
                 if pname in self.infos:
@@ -157,10 +197,10 @@ class DistortxPluginManager(pluggy.PluginManager):
             who = self._describe(preset.plugin)
             for name in preset.distortions:
                 if name not in dist:
-                    raise PluginError(f"{who}: preset {preset.name!r} names unknown distortion {name!r}")
+                    raise _PluginFault(preset.plugin, f"{who}: preset {preset.name!r} names unknown distortion {name!r}")
             for name, ls in preset.level_sets:
                 if name in dist and ls not in [x.name for x in dist[name].levels]:
-                    raise PluginError(f"{who}: preset {preset.name!r} names unknown level set {ls!r} of {name!r}")
+                    raise _PluginFault(preset.plugin, f"{who}: preset {preset.name!r} names unknown level set {ls!r} of {name!r}")
 
     # -- lookups --------------------------------------------------------------------------------------
     def registry(self, hook_name: str) -> Dict[str, Any]:
@@ -171,51 +211,6 @@ class DistortxPluginManager(pluggy.PluginManager):
         if name not in reg:
             raise UnknownNameError(REGISTRIES[hook_name][1], name, reg)
         return reg[name]
-
-
-def _validate(obj: Any) -> Optional[str]:
-    """Why ``obj`` is malformed, or None."""
-    if isinstance(obj, DistortionSpec):
-        if not obj.parameters:
-            return "declares no parameters"
-        for p in obj.parameters:
-            if not (math.isfinite(p.low) and math.isfinite(p.high)) or p.low >= p.high:
-                return f"parameter {p.name!r} has an invalid range [{p.low}, {p.high}]"
-        if not callable(obj.reference):
-            return "reference is not callable"
-        if obj.severity not in ("increasing", "decreasing"):
-            return f"severity must be 'increasing' or 'decreasing', got {obj.severity!r}"
-        p0 = obj.parameters[0]
-        names = [ls.name for ls in obj.levels]
-        if len(set(names)) != len(names):
-            return f"duplicate level set names {names}"
-        for ls in obj.levels:
-            if not ls.values:
-                return f"level set {ls.name!r} is empty"
-            for v in ls.values:
-                if not math.isfinite(v) or v < p0.low or v > p0.high:
-                    return f"level {v:g} of level set {ls.name!r} is outside [{p0.low:g}, {p0.high:g}] of {p0.name!r}"
-            sign = 1 if obj.severity == "increasing" else -1
-            if any(sign * (b - a) < 0 for a, b in zip(ls.values, ls.values[1:])):
-                return f"level set {ls.name!r} must be ordered mild -> severe ({obj.severity} severity), got {ls.values}"
-        if obj.default_levels is not None and obj.default_levels not in names:
-            return f"default_levels {obj.default_levels!r} is not one of its level sets {names}"
-        if obj.native_code is not None and NATIVE_CODES.get(obj.name) != obj.native_code:
-            return (f"native_code {obj.native_code} does not belong to it: native codes name the built-in kernels "
-                    f"{NATIVE_CODES} (leave native_code=None; the fused op then runs the reference path)")
-        if len(obj.parameters) > MAX_NATIVE_PARAMS and obj.native_code is not None:
-            return f"a native kernel takes at most {MAX_NATIVE_PARAMS} parameters"
-        if obj.identity is not None and not (p0.low <= obj.identity <= p0.high):
-            return f"identity value {obj.identity} is outside the range of {p0.name!r}"
-    elif isinstance(obj, (BackboneSpec, HeadSpec)):
-        if not callable(obj.build):
-            return "build is not callable"
-    elif isinstance(obj, PresetSpec):
-        if obj.task not in ("classification", "detection"):
-            return f"task must be 'classification' or 'detection', got {obj.task!r}"
-        if not obj.distortions:
-            return "names no distortions"
-    return None
 
 
 _MANAGER: Optional[DistortxPluginManager] = None

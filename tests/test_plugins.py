@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 import types
-import warnings
 
 import pytest
 import torch
@@ -104,18 +103,64 @@ def test_builtins_load_first_and_are_ordinary_plugins():
         (lambda: 1 / 0, "raised ZeroDivisionError"),
     ],
 )
-def test_malformed_plugin_objects_give_one_line_errors_naming_plugin_and_distribution(monkeypatch, returned, message):
-    with pytest.raises(PluginError) as err:
-        _manager_with(monkeypatch, FakeEntryPoint("broken", lambda: _plugin(distortx_distortions=returned)))
-    text = str(err.value)
+def test_malformed_plugin_objects_are_quarantined_with_one_line_errors(monkeypatch, returned, message):
+    """A plugin whose hook returns something malformed is skipped like one that fails to import: a warning and
+    an error (one line naming the plugin and its distribution) in its info, nothing of it registered, and the
+    built-ins unaffected."""
+    with pytest.warns(PluginWarning) as record:
+        pm = _manager_with(monkeypatch, FakeEntryPoint("broken", lambda: _plugin(distortx_distortions=returned)))
+    text = pm.infos["broken"].error
     assert message in text and "'broken'" in text and "fake-dist 9.9" in text and "\n" not in text
+    assert any(message in str(w.message) for w in record)
+    assert pm.infos["broken"].registers == {} and "toy" not in pm.registry("distortx_distortions")
+    assert pm.get("distortx_distortions", "gaussian_blur").plugin == "distortx.distortions.builtin"
 
 
-def test_duplicate_names_across_two_plugins_name_both(monkeypatch):
+def test_a_quarantined_plugin_loses_everything_it_registered_and_others_keep_theirs(monkeypatch):
+    """A fault in one hook of a plugin drops its other hooks too; a healthy plugin beside it is untouched."""
+    sick = FakeEntryPoint("sick", lambda: _plugin(distortx_distortions=[_spec("sick_ok")],
+                                                  distortx_presets=[PresetSpec("sick-p", task="nope", distortions=("jpeg",))]))
+    well = FakeEntryPoint("well", lambda: _plugin(distortx_distortions=[_spec("well_ok")]), FakeDist("dist-w"))
+    with pytest.warns(PluginWarning, match="task must be one of"):
+        pm = _manager_with(monkeypatch, sick, well)
+    reg = pm.registry("distortx_distortions")
+    assert "sick_ok" not in reg and "sick-p" not in pm.registry("distortx_presets")
+    assert reg["well_ok"].plugin == "well" and pm.infos["well"].error is None
+    assert pm.infos["well"].registers == {"distortion": ["well_ok"]}
+
+
+def test_a_malformed_builtin_is_an_error(monkeypatch):
+    """Built-ins are not quarantined: a malformed one is a bug of distortx and raises."""
+    monkeypatch.setattr("distortx.distortions.builtin.distortx_distortions",
+                        hookimpl(lambda: [_spec("toy", low=1.0, high=0.0)]))
+    with pytest.raises(PluginError, match="invalid range"):
+        DistortxPluginManager(load_entrypoints=False)
+
+
+def test_plugins_list_shows_a_quarantined_plugin_as_broken(monkeypatch):
+    from click.testing import CliRunner
+
+    from distortx.cli import main
+
+    with pytest.warns(PluginWarning):
+        pm = _manager_with(monkeypatch, FakeEntryPoint("broken", lambda: _plugin(distortx_distortions=[_spec("toy", low=1.0, high=0.0)])))
+    monkeypatch.setattr("distortx.plugins._MANAGER", pm)
+    out = CliRunner().invoke(main, ["plugins", "list"])
+    assert out.exit_code == 0, out.output
+    line = [ln for ln in out.output.splitlines() if ln.startswith("broken ")]
+    assert len(line) == 1 and "BROKEN: plugin 'broken' (distribution fake-dist 9.9): distortion 'toy': parameter 'amount' has an invalid range" in line[0]
+    assert any(ln.startswith("distortx.distortions.builtin ") and "gaussian_blur" in ln for ln in out.output.splitlines())
+    assert distortx.distort(torch.rand(1, 3, 8, 8), "gaussian_blur", level=0).shape == (1, 3, 8, 8)
+    reset_plugin_manager()
+
+
+def test_duplicate_names_across_two_plugins_quarantine_the_later_one(monkeypatch):
     a = FakeEntryPoint("one", lambda: _plugin(distortx_distortions=[_spec("twin")]), FakeDist("dist-a"))
     b = FakeEntryPoint("two", lambda: _plugin(distortx_distortions=[_spec("twin")]), FakeDist("dist-b"))
-    with pytest.raises(PluginError, match=r"'twin' is registered by both plugin 'one' \(distribution dist-a.*plugin 'two' \(distribution dist-b"):
-        _manager_with(monkeypatch, a, b)
+    with pytest.warns(PluginWarning, match=r"'twin' is registered by both plugin 'one' \(distribution dist-a.*plugin 'two' \(distribution dist-b"):
+        pm = _manager_with(monkeypatch, a, b)
+    assert pm.get("distortx_distortions", "twin").plugin == "one"
+    assert pm.infos["one"].error is None and "registered by both" in pm.infos["two"].error
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_skipped(monkeypatch):
@@ -128,17 +173,19 @@ def test_a_plugin_that_fails_to_import_is_reported_and_skipped(monkeypatch):
     assert "gaussian_blur" in pm.registry("distortx_distortions")
 
 
-def test_the_same_entry_point_name_twice_is_an_error(monkeypatch):
-    ok = lambda: _plugin(distortx_distortions=[])  # noqa: E731
-    with pytest.raises(PluginError, match="registered twice"):
-        _manager_with(monkeypatch, FakeEntryPoint("dup", ok), FakeEntryPoint("dup", ok))
+def test_the_same_entry_point_name_twice_quarantines_both(monkeypatch):
+    one = lambda: _plugin(distortx_distortions=[_spec("dup_a")])  # noqa: E731
+    with pytest.warns(PluginWarning, match="registered twice"):
+        pm = _manager_with(monkeypatch, FakeEntryPoint("dup", one), FakeEntryPoint("dup", one))
+    assert "registered twice" in pm.infos["dup"].error and "dup_a" not in pm.registry("distortx_distortions")
 
 
 def test_misspelt_hook_names_are_caught(monkeypatch):
     mod = types.ModuleType("typo")
     mod.distortx_distortion = hookimpl(lambda: [])  # missing the final "s"
-    with pytest.raises(Exception, match="distortx_distortion"):
-        _manager_with(monkeypatch, FakeEntryPoint("typo", lambda: mod))
+    with pytest.warns(PluginWarning, match="distortx_distortion"):
+        pm = _manager_with(monkeypatch, FakeEntryPoint("typo", lambda: mod))
+    assert "distortx_distortion" in pm.infos["typo"].error and "gaussian_blur" in pm.registry("distortx_distortions")
 
 
 def test_autoload_can_be_disabled(monkeypatch):
@@ -179,13 +226,37 @@ def test_builtin_backbones_and_heads_build_and_train():
     assert bb.build().__class__ is nn.Sequential and bb.out_channels == 256
 
 
-def test_a_preset_naming_an_unknown_distortion_or_level_set_is_rejected(monkeypatch):
+def test_a_preset_naming_an_unknown_distortion_or_level_set_is_quarantined(monkeypatch):
     bad = PresetSpec("bad-preset", task="classification", distortions=("gaussian_blurr",))
-    with pytest.raises(PluginError, match="preset 'bad-preset' names unknown distortion 'gaussian_blurr'"):
-        _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad])))
+    with pytest.warns(PluginWarning, match="preset 'bad-preset' names unknown distortion 'gaussian_blurr'"):
+        pm = _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad])))
+    assert "bad-preset" not in pm.registry("distortx_presets") and "ahn-detection-basic" in pm.registry("distortx_presets")
     bad_ls = PresetSpec("bad-ls", task="classification", distortions=("gaussian_blur",), level_sets=(("gaussian_blur", "nope"),))
-    with pytest.raises(PluginError, match="unknown level set 'nope'"):
-        _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad_ls])))
+    with pytest.warns(PluginWarning, match="unknown level set 'nope'"):
+        pm = _manager_with(monkeypatch, FakeEntryPoint("p", lambda: _plugin(distortx_presets=[bad_ls])))
+    assert "unknown level set 'nope'" in pm.infos["p"].error
+
+
+@pytest.mark.parametrize("spec, message", [
+    (_spec("toy", low=1.0, high=0.0), "distortion 'toy': parameter 'amount' has an invalid range"),
+    (_spec("toy", levels=(0.5, 0.1)), "ordered mild -> severe"),
+    (_spec("toy", native_code=1), "native_code 1 does not belong to it"),
+    (PresetSpec("p", task="detection", distortions=("jpeg",)), "preset 'p': a detection preset needs regions"),
+    (PresetSpec("p", task="classification", distortions=("jpeg",), splits=(("train", 0.5),)), "sum to 1"),
+    (BackboneSpec("bb", build=None, channels=(4,)), "backbone 'bb': build is not callable"),
+    (HeadSpec("hd", build=None, task="classification"), "head 'hd': build is not callable"),
+])
+def test_each_spec_type_validates_itself(spec, message):
+    with pytest.raises(distortx.DistortxError) as err:
+        spec.validate()
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_registered_spec_is_valid():
+    pm = DistortxPluginManager(load_entrypoints=False)
+    for hook in ("distortx_distortions", "distortx_backbones", "distortx_heads", "distortx_presets"):
+        for spec in pm.registry(hook).values():
+            spec.validate()
 
 
 @pytest.mark.parametrize("impl", ["python", "auto"])

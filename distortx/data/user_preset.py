@@ -24,8 +24,6 @@ A TOML preset has the fields of :class:`distortx.PresetSpec`; ``extends`` starts
 """
 from __future__ import annotations
 
-import math
-import re
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
@@ -33,72 +31,29 @@ from typing import Any, Dict, Union
 
 from ..errors import DatasetError, DistortxError
 from ..registry import get_distortion, get_preset
-from .preset import PresetSpec
+from .preset import LEVEL_MODES, MAX_CROP, MIN_CROP, TASKS, PresetSpec  # noqa: F401 (re-exported)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-LEVEL_MODES = ("grid", "random", "variable")
-#: crop side bounds (8192: one image is 805 MB as float32; generation also checks the memory it needs)
-MIN_CROP, MAX_CROP = 8, 8192
-TASKS = ("classification", "detection")
-_SPLIT_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 _FIELDS = {f.name for f in fields(PresetSpec)} - {"plugin"}
 
 
 def check_preset(preset: PresetSpec) -> None:
-    """Raise :class:`DatasetError` (or :class:`UnknownNameError`) if ``preset`` cannot generate a dataset."""
+    """Raise :class:`DatasetError` (or :class:`UnknownNameError`) if ``preset`` cannot generate a dataset:
+    its own fields (:meth:`PresetSpec.validate`), then the distortions and level sets it names."""
+    preset.validate()
     who = f"preset {preset.name!r}"
-    if preset.task not in TASKS:
-        raise DatasetError(f"{who}: task must be one of {', '.join(TASKS)}, got {preset.task!r}")
-    if not preset.distortions:
-        raise DatasetError(f"{who}: names no distortions")
-    if len(set(preset.distortions)) != len(preset.distortions):
-        raise DatasetError(f"{who}: a distortion is listed twice in {list(preset.distortions)}")
-    if preset.level_mode not in LEVEL_MODES:
-        raise DatasetError(f"{who}: level_mode must be one of {', '.join(LEVEL_MODES)}, got {preset.level_mode!r}")
     for name in preset.distortions:
         get_distortion(name)  # UnknownNameError with close matches
-    sets = dict(preset.level_sets)
-    for name, set_name in sets.items():
-        if name not in preset.distortions:
-            raise DatasetError(f"{who}: level_sets names {name!r}, which is not one of its distortions")
+    for name, set_name in preset.level_sets:
         get_distortion(name).level_set(set_name)
     for name in preset.distortions:
         spec = get_distortion(name)
         if not spec.levels and preset.level_mode == "grid":
             raise DatasetError(f"{who}: {name} declares no level sets, so level_mode 'grid' cannot enumerate it")
-    if isinstance(preset.crop, bool) or not isinstance(preset.crop, int) or not MIN_CROP <= preset.crop <= MAX_CROP:
-        raise DatasetError(f"{who}: crop must be an integer from {MIN_CROP} to {MAX_CROP}, got {preset.crop!r}")
-    if not isinstance(preset.per_image, int) or preset.per_image < 1:
-        raise DatasetError(f"{who}: per_image must be an integer >= 1, got {preset.per_image!r}")
-    if preset.task == "detection":
-        if preset.regions is None or len(preset.regions) != 2:
-            raise DatasetError(f"{who}: a detection preset needs regions = (min, max)")
-        lo, hi = preset.regions
-        if not (isinstance(lo, int) and isinstance(hi, int) and not isinstance(lo, bool) and not isinstance(hi, bool)
-                and 1 <= lo <= hi):
-            raise DatasetError(f"{who}: regions must be integers with 1 <= min <= max, got {tuple(preset.regions)}")
-        if len(preset.region_ratio) != 2:
-            raise DatasetError(f"{who}: region_ratio must be (low, high)")
-        rlo, rhi = (float(v) for v in preset.region_ratio)
-        if not (0.0 < rlo <= rhi <= 1.0):
-            raise DatasetError(f"{who}: region_ratio must satisfy 0 < low <= high <= 1, got {tuple(preset.region_ratio)}")
-    if not preset.splits:
-        raise DatasetError(f"{who}: needs at least one split")
-    names = [s for s, _ in preset.splits]
-    if len(set(names)) != len(names):
-        raise DatasetError(f"{who}: duplicate split names {names}")
-    for s, frac in preset.splits:
-        if not isinstance(s, str) or not _SPLIT_RE.match(s):
-            raise DatasetError(f"{who}: split name {s!r} must be lower-case letters, digits, '_' or '-'")
-        if not (isinstance(frac, (int, float)) and math.isfinite(frac) and 0.0 <= frac <= 1.0):
-            raise DatasetError(f"{who}: split {s!r} fraction must be in [0, 1], got {frac!r}")
-    total = sum(float(f) for _, f in preset.splits)
-    if abs(total - 1.0) > 1e-6:
-        raise DatasetError(f"{who}: split fractions must sum to 1, got {total:g}")
 
 
 def _pairs(value: Any, key: str, path: Path, cast) -> tuple:

@@ -20,6 +20,8 @@ from ..errors import ImageError, ParameterError, UnknownNameError
 
 #: (images N,C,H,W float in [0,1], values N,P float32, seed N int64) -> images N,C,H,W
 ApplyFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+#: columns of the fused native op's values tensor: the most parameters a spec with a native code may have
+MAX_NATIVE_PARAMS = 4
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,53 @@ class DistortionSpec:
     @property
     def num_params(self) -> int:
         return len(self.parameters)
+
+    # -- validation -------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` (one line naming the distortion) if this spec is malformed: no
+        parameters, an empty or inverted range, levels outside the severity parameter's range or not ordered
+        mild -> severe, an unknown default level set, an identity outside the range, or a native code that
+        is not the built-in kernel of this name. The plugin manager calls it for every registered spec."""
+        problem = self._problem()
+        if problem:
+            raise ParameterError(f"distortion {self.name!r}: {problem}")
+
+    def _problem(self) -> Optional[str]:
+        if not self.parameters:
+            return "declares no parameters"
+        for p in self.parameters:
+            if not (math.isfinite(p.low) and math.isfinite(p.high)) or p.low >= p.high:
+                return f"parameter {p.name!r} has an invalid range [{p.low}, {p.high}]"
+        if not callable(self.reference):
+            return "reference is not callable"
+        if self.severity not in ("increasing", "decreasing"):
+            return f"severity must be 'increasing' or 'decreasing', got {self.severity!r}"
+        p0 = self.parameters[0]
+        names = [ls.name for ls in self.levels]
+        if len(set(names)) != len(names):
+            return f"duplicate level set names {names}"
+        sign = 1 if self.severity == "increasing" else -1
+        for ls in self.levels:
+            if not ls.values:
+                return f"level set {ls.name!r} is empty"
+            for v in ls.values:
+                if not math.isfinite(v) or v < p0.low or v > p0.high:
+                    return f"level {v:g} of level set {ls.name!r} is outside [{p0.low:g}, {p0.high:g}] of {p0.name!r}"
+            if any(sign * (b - a) < 0 for a, b in zip(ls.values, ls.values[1:])):
+                return f"level set {ls.name!r} must be ordered mild -> severe ({self.severity} severity), got {ls.values}"
+        if self.default_levels is not None and self.default_levels not in names:
+            return f"default_levels {self.default_levels!r} is not one of its level sets {names}"
+        if self.native_code is not None:
+            from .native_codes import NATIVE_CODES
+
+            if NATIVE_CODES.get(self.name) != self.native_code:
+                return (f"native_code {self.native_code} does not belong to it: native codes name the built-in "
+                        f"kernels {NATIVE_CODES} (leave native_code=None; the fused op then runs the reference path)")
+            if len(self.parameters) > MAX_NATIVE_PARAMS:
+                return f"a native kernel takes at most {MAX_NATIVE_PARAMS} parameters"
+        if self.identity is not None and not (p0.low <= self.identity <= p0.high):
+            return f"identity value {self.identity} is outside the range of {p0.name!r}"
+        return None
 
     # -- sampling ---------------------------------------------------------------------------------------
     def sample(

@@ -94,6 +94,11 @@ class BackboneSpec:
     def num_maps(self) -> int:
         return len(self.channels)
 
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` if this spec is malformed (the constructor checks the rest)."""
+        if not callable(self.build):
+            raise ParameterError(f"backbone {self.name!r}: build is not callable")
+
 
 @dataclass(frozen=True, eq=False)
 class HeadSpec:
@@ -120,3 +125,9 @@ class HeadSpec:
             raise ParameterError(f"head {self.name!r}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.consumes not in CONSUMES:
             raise ParameterError(f"head {self.name!r}: consumes must be 'last' or 'all', got {self.consumes!r}")
+
+    def validate(self) -> None:
+        """Raise :class:`ParameterError` if this spec is malformed (unknown task or consumes, build not callable)."""
+        self.__post_init__()
+        if not callable(self.build):
+            raise ParameterError(f"head {self.name!r}: build is not callable")
