@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     print(f"check: batched_nms keeps {len(keep)} of {n}, identical to torchvision: {torch.equal(keep, ref)}")
 
     # -- table -------------------------------------------------------------------------------------------------
-    print(f"\n| task | impl | device | ms / batch | speed-up vs torchvision |\n|---|---|---|---:|---:|")
+    print("\n| task | impl | device | ms / batch | speed-up vs torchvision |\n|---|---|---|---:|---:|")
     for r in rows:
         base = next(x["ms_per_batch"] for x in rows if x["task"] == r["task"] and x["impl"] == "torchvision")
         print(f"| {r['task']} | {r['impl']} | {r['device']} | {r['ms_per_batch']:.1f} | {base / r['ms_per_batch']:.2f}x |")

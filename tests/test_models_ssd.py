@@ -163,7 +163,7 @@ def test_the_loss_matches_its_definition_and_gradients_reach_only_positives_and_
     loc_loss, conf_loss = crit(loc, conf, PRIORS, boxes, labels)
     (loc_loss + conf_loss).backward()
 
-    loc_t, lab_t = zip(*[assign_targets(b, l, PRIORS) for b, l in zip(boxes, labels)])
+    loc_t, lab_t = zip(*[assign_targets(b, lab, PRIORS) for b, lab in zip(boxes, labels)])
     loc_t, lab_t = torch.stack(loc_t), torch.stack(lab_t)
     pos = lab_t > 0
     n_pos = int(pos.sum())

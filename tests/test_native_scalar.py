@@ -28,7 +28,6 @@ import numpy as np
 import pytest
 import torch
 
-import distortx
 from distortx._ext import native_available
 from distortx.distortions.native_codes import NATIVE_CODES
 

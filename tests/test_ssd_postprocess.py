@@ -126,25 +126,25 @@ def test_nan_and_inf_inputs_are_dropped(impl):
     # the prior of image 0's best detection is made invalid in turn
     hit_prior = int((decode(loc[0], PRIORS) == base.boxes[0, 0]).all(1).nonzero()[0])
     for mutate in ("nan_score", "nan_loc", "inf_loc_xy", "nan_prior"):
-        scores, l, pri = clean.clone(), loc.clone(), PRIORS.clone()
+        scores, lc, pri = clean.clone(), loc.clone(), PRIORS.clone()
         if mutate == "nan_score":
             scores[0, hit_prior, :] = math.nan
         elif mutate == "nan_loc":
-            l[0, hit_prior, 2] = math.nan
+            lc[0, hit_prior, 2] = math.nan
         elif mutate == "inf_loc_xy":
-            l[0, hit_prior, 0] = math.inf
+            lc[0, hit_prior, 0] = math.inf
         else:
             pri[hit_prior, 0] = math.nan  # drops the prior in every image
-        det = ssd_postprocess(l, scores, pri, apply_softmax=False, impl=impl)
+        det = ssd_postprocess(lc, scores, pri, apply_softmax=False, impl=impl)
         # same as removing the prior's scores altogether
         zeroed = clean.clone()
         zeroed[slice(None) if mutate == "nan_prior" else 0, hit_prior] = 0.0
         assert_same(det, ssd_postprocess(loc, zeroed, PRIORS, apply_softmax=False, impl=impl))
         assert float(det.scores[0, 0]) < float(base.scores[0, 0])
     # inf regression of the size only: clamped, the box stays finite and can be kept
-    l = loc.clone()
-    l[0, hit_prior, 2:] = math.inf
-    det = ssd_postprocess(l, clean, PRIORS, apply_softmax=False, impl=impl)
+    lc = loc.clone()
+    lc[0, hit_prior, 2:] = math.inf
+    det = ssd_postprocess(lc, clean, PRIORS, apply_softmax=False, impl=impl)
     assert torch.isfinite(det.boxes).all() and float(det.scores[0, 0]) == float(base.scores[0, 0])
     # non-finite logits with softmax: the whole prior is dropped; +inf scores without softmax rank first
     lg = logits.clone()

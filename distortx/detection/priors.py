@@ -21,7 +21,7 @@ SSD300 (the paper's VGG16 configuration): maps 38, 19, 10, 5, 3, 1 with 4, 6, 6,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import torch

@@ -90,7 +90,6 @@ def nlm_fast(images: Tensor, h: Tensor, patch_size: int = PATCH_SIZE, patch_dist
     hr, wr = height + k - 1, width + k - 1  # rows / columns of J covered by the windows of all pixels
     r0, c0 = pad - o + 1, pad - o + 1
     ref = j[:, :, r0:r0 + hr, c0:c0 + wr].unsqueeze(3)  # (N, C, hr, 1, wr)
-    nt = 2 * d + 1
     for ty in range(-d, d + 1):
         # all column offsets tx = -d..d at once: moved[:, :, :, tx + d] = J shifted by (ty, tx)
         moved = j[:, :, r0 + ty:r0 + ty + hr, c0 - d:c0 + d + wr].unfold(3, wr, 1)  # (N, C, hr, nt, wr)

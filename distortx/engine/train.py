@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..errors import DistortxError
 from .batches import augment, default_val_split, source_splits

@@ -41,13 +41,12 @@ against each spec's ranges on both paths (:class:`~distortx.errors.ParameterErro
 from __future__ import annotations
 
 import functools
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from .._ext import native_available, resolve_impl
-from ..distortions.native_codes import NATIVE_CODES
 from ..distortions.regions import Region, clip_box
 from ..distortions.spec import DistortionSpec, Params, check_images
 from ..errors import NativeUnavailableError, ParameterError
