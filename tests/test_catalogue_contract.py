@@ -2,7 +2,9 @@
 
 For each: same seed -> same output, shape/dtype/device kept, output in [0, 1], identity at its identity value,
 PSNR to the clean image falls as the level rises over every multi-valued level set, per-sample parameters
-in one batch equal separate calls.
+in one batch equal separate calls, tiny images (1x1, a row, a column) and an empty batch handled. These
+generic properties live here only, so a plugin's distortions get all of them; the family test files keep
+what is specific to a type (exact copies, formulas, statistics).
 """
 from __future__ import annotations
 
@@ -78,3 +80,15 @@ def test_per_sample_parameters_in_one_batch(name, image):
     for i in range(len(image)):
         alone = spec.apply(image[i : i + 1], p[i])
         assert torch.allclose(together[i : i + 1], alone, atol=1e-6), name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_images_and_empty_batches(name):
+    spec = distortx.get_distortion(name)
+    for h, w in ((1, 1), (1, 7), (5, 1)):
+        x = torch.full((2, 3, h, w), 0.4)
+        out = spec.apply(x, spec.sample(2, generator=torch.Generator().manual_seed(1)))
+        assert out.shape == x.shape and torch.isfinite(out).all(), (name, h, w)
+        assert out.min() >= 0 and out.max() <= 1
+    empty = torch.zeros(0, 3, 8, 8)
+    assert spec.apply(empty, spec.sample(0, generator=torch.Generator().manual_seed(1))).shape == empty.shape
