@@ -105,6 +105,36 @@ def test_condition_params_are_deterministic_and_render_matches_the_reference():
         codecs.close()
 
 
+def test_codec_cache_returns_the_codec_output_bit_for_bit(tmp_path):
+    from distortx.engine.codec_pool import CodecCache
+
+    x = toy_data(4).images.float() / 255
+    j2k = distortx.get_distortion("jpeg2000")
+    _, conds = plan_conditions("dodge-karam", distortions=["jpeg2000"])
+    p = condition_params(j2k, conds[3], 4, seed=0)
+    cache = CodecCache(tmp_path / "cache")
+    first = render(x, j2k, p, cache=cache)
+    again = render(x, j2k, p, cache=cache)
+    assert (cache.misses, cache.hits) == (1, 1) and len(list((tmp_path / "cache").glob("*.u8.npy"))) == 1
+    assert torch.equal(first, j2k.apply(x, p)) and torch.equal(again, first)
+    render(x[:3], j2k, p[torch.arange(3)], cache=cache)  # other pixels: another entry
+    assert cache.misses == 2
+
+
+def test_a_second_sweep_reuses_the_cached_codec_outputs(tmp_path):
+    data = toy_data(6)
+    kw = dict(distortions=["jpeg2000", "contrast"], batch_size=4, progress=False, codec_workers=0,
+              codec_cache=tmp_path / "cache")
+    a = run_sweep(loaded(small_cnn()), data, tmp_path / "a", **kw)
+    entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(entries) == 2 * 11  # 2 batches x 11 JPEG 2000 levels
+    b = run_sweep(loaded(small_cnn()), data, tmp_path / "b", **kw)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == entries
+    assert a.rows == b.rows
+    c = run_sweep(loaded(small_cnn()), data, tmp_path / "c", **{**kw, "codec_cache": None})
+    assert [r["counts"] for r in c.rows] == [r["counts"] for r in a.rows]
+
+
 # -- counting and summaries -----------------------------------------------------------------------------------
 def test_top1_top5_and_per_class_counts_by_hand():
     logits = torch.tensor([[9.0, 8, 7, 6, 5, 4],   # ranks 0,1,2,3,4,5
@@ -193,7 +223,7 @@ def test_interrupted_sweep_resumes_to_the_same_csv(tmp_path):
 
     def interrupted(x):
         calls["n"] += 1
-        if calls["n"] == 2 * 31 + 5:  # 31 conditions per batch: stop inside the third batch
+        if calls["n"] == 2 * 30 + 5:  # 30 forwards per batch (contrast 0 reuses the clean logits): in batch 3
             raise KeyboardInterrupt
         return forward(x)
 

@@ -87,13 +87,16 @@ def summary_table(results: Sequence[dict]) -> str:
 @click.option("--workers", type=int, default=0, show_default=True, help="Image-decoding processes (image folders).")
 @click.option("--codec-workers", type=int, default=None,
               help="Processes for per-image codecs (JPEG 2000); default: the usable CPUs, at most 16.")
+@click.option("--codec-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder that keeps per-image codec outputs (JPEG 2000) by content, reused by later sweeps of the same data.")
 @click.option("--no-quality", is_flag=True, help="Skip the SSIM/PSNR of the distorted inputs.")
 @click.option("--no-plots", is_flag=True, help="Do not draw curves.png / quality.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_size, device, out, seed, num_classes, resize,
-               crop, mean, std, baseline, name, workers, codec_workers, no_quality, no_plots, as_json, quiet) -> None:
+               crop, mean, std, baseline, name, workers, codec_workers, codec_cache, no_quality, no_plots, as_json,
+               quiet) -> None:
     """Sweep a classifier over every level of every distortion of a preset (default: Dodge & Karam's).
 
     Writes OUT/results.csv and results.json (top-1, top-5, mean SSIM/PSNR per distortion x level, per-class
@@ -120,7 +123,7 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
     subset = [d.strip() for d in distortions.split(",") if d.strip()] if distortions else None
     result = run_sweep(loaded, dataset, out, preset=preset, levels=levels, distortions=subset, batch_size=batch_size,
                        seed=seed, quality=not no_quality, workers=workers, codec_workers=codec_workers,
-                       progress=not quiet, baseline=baseline, name=name)
+                       progress=not quiet, baseline=baseline, name=name, codec_cache=codec_cache)
     res = result.results
     if not no_plots:
         from ..engine.robustness_plots import plot_curves, plot_quality

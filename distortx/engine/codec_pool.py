@@ -9,10 +9,13 @@ spawned otherwise; each uses one torch thread. The pool starts at its first use.
 """
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -70,4 +73,50 @@ class CodecPool:
             self._executor = None
 
 
-__all__ = ["CodecPool"]
+class CodecCache:
+    """A folder of per-image codec outputs, addressed by content: the key of a batch is the sha256 of the
+    distortion's name, the input pixels (float32 bytes, shape) and the parameters (values, seeds), so a hit is
+    the output of exactly that call (e.g. two models swept over the same data and protocol share their JPEG
+    2000 renders). An output whose values are all multiples of 1/255 (the codec's decode) is stored as uint8
+    ``.npy``, other outputs as float32; both load back bit for bit. Writes are atomic (rename)."""
+
+    def __init__(self, folder: Union[str, os.PathLike]):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.hits = self.misses = 0
+
+    def key(self, name: str, images: Tensor, params: Params) -> str:
+        h = hashlib.sha256(f"distortx-codec-cache-v1\0{name}\0{tuple(images.shape)}\0".encode())
+        h.update(images.detach().float().cpu().contiguous().numpy().tobytes())
+        h.update(params.values.detach().float().cpu().contiguous().numpy().tobytes())
+        h.update(params.seed.detach().long().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def get(self, key: str) -> Optional[Tensor]:
+        """float32 Tensor of a stored output, or None."""
+        for suffix, scale in (("u8", 255.0), ("f32", None)):
+            path = self.folder / f"{key}.{suffix}.npy"
+            if path.is_file():
+                try:
+                    arr = np.load(path, allow_pickle=False)
+                except (OSError, ValueError):
+                    continue  # a damaged entry: recompute it
+                self.hits += 1
+                out = torch.from_numpy(arr)
+                return out.float().div_(scale) if scale else out
+        self.misses += 1
+        return None
+
+    def put(self, key: str, out: Tensor) -> None:
+        x = out.detach().float().cpu()
+        u8 = x.mul(255.0).round_()
+        if bool(((u8 / 255.0) == x).all()) and bool(((u8 >= 0) & (u8 <= 255)).all()):
+            arr, suffix = u8.to(torch.uint8).numpy(), "u8"
+        else:
+            arr, suffix = x.numpy(), "f32"
+        tmp = self.folder / f".{key}.{os.getpid()}.tmp.npy"
+        np.save(tmp, arr, allow_pickle=False)
+        os.replace(tmp, self.folder / f"{key}.{suffix}.npy")
+
+
+__all__ = ["CodecCache", "CodecPool"]
