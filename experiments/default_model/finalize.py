@@ -1,0 +1,136 @@
+"""Turn the last training stage's model.pt into the shipped weights, choosing on the VAL photos only.
+
+    python experiments/default_model/finalize.py --model runs/default-ynet-cpu-jitter/model.pt \
+        --config experiments/default_model/ynet_cpu_jitter.toml --out distortx/weights/ynet_dx_small.pt
+
+Two post-training steps, each kept only if it raises the validation score (below):
+  1. precise BatchNorm statistics (distortx.models.batchnorm): running means/variances re-averaged over
+     ``--bn-batches`` training batches of the config's streams with the final weights;
+  2. the clean decision: a bias ``b`` added to the classifier's ``clean`` logit (a prior shift: "how sure must
+     the model be that a photo is distorted"), chosen on a grid of 0..4.
+Validation score = accuracy over clean + the 8 types x Ahn's 3 levels + (1 - false-alarm rate), on 192-px
+crops of the 17 val photos: five crops per photo (centre and corners), ``--seeds`` draws of distortions each,
+so the clean decision is judged on 85 distinct clean crops rather than 17. The test photos are not read.
+Writes the checkpoint (bias folded into the classifier's bias; the choice recorded under "calibration") and
+prints the validation table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def val_crops(folder: Path, photos: Path) -> Path:
+    """Five 192-px crops (centre + corners) of every val photo, written once to ``folder``."""
+    from prepare import five_crops
+
+    if not folder.exists():
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent))
+        for n in json.loads((HERE / "split.json").read_text())["val"]:
+            img = Image.open(photos / n).convert("RGB")
+            for k, c in enumerate(five_crops(img, 192)):
+                c.save(tmp / f"{Path(n).stem}_{k}.png")
+        tmp.rename(folder)
+    return folder
+
+
+@torch.no_grad()
+def val_logits(model, folder: Path, seeds):
+    """(logits Tensor[N, K], labels Tensor[N]) of the classification val set over ``seeds``."""
+    from distortx.engine.batches import BatchStream
+    from distortx.engine.config import SourceConfig
+
+    logits, labels = [], []
+    model.eval()
+    for seed in seeds:
+        src = SourceConfig(preset=str(HERE / "cls_test192.toml"), batch_size=32)
+        stream = BatchStream("classification", src, model, str(folder), seed, "cpu", "all", shuffle=False,
+                             mix_units=1)
+        for b in stream.epoch_batches():
+            logits.append(model(b["images"], postprocess=False).logits.float())
+            labels.append(b["labels"])
+    return torch.cat(logits), torch.cat(labels)
+
+
+def score(logits, labels, bias: float):
+    z = logits.clone()
+    z[:, 0] += bias
+    pred = z.argmax(1)
+    acc = float((pred == labels).float().mean())
+    clean = labels == 0
+    far = float((pred[clean] != 0).float().mean())
+    return acc + (1 - far), acc, far
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--config", required=True, help="the training config (its streams feed precise BN)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"))
+    ap.add_argument("--bn-batches", type=int, default=100)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from distortx.engine.batches import BatchStream
+    from distortx.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from distortx.engine.config import load_config
+    from distortx.models.batchnorm import precise_batch_norm
+
+    folder = val_crops(HERE / "photos" / "val192x5", Path(args.photos))
+    state = load_checkpoint(args.model)
+    model = model_from_checkpoint(state)
+    seeds = range(100, 100 + args.seeds)
+    grid = [round(0.25 * i, 2) for i in range(17)]
+
+    def best_bias(m):
+        lg, lb = val_logits(m, folder, seeds)
+        rows = [(b, *score(lg, lb, b)) for b in grid]
+        return max(rows, key=lambda r: (round(r[1], 6), -r[0])), rows
+
+    base, base_rows = best_bias(model)
+    cfg = load_config(args.config)
+    pbn = model_from_checkpoint(state)
+    streams = [BatchStream(t, s, pbn, cfg.data.images, cfg.data.seed + 7, "cpu", s.split, shuffle=True,
+                           mix_units=cfg.data.mix_units) for t, s in cfg.data.sources().items()]
+    n = precise_batch_norm(pbn, (next(streams[i % len(streams)])["images"] for i in range(args.bn_batches)),
+                           forward=lambda x: pbn(x, postprocess=False))
+    after, after_rows = best_bias(pbn)
+    use_pbn = after[1] > base[1]
+    chosen, rows = (after, after_rows) if use_pbn else (base, base_rows)
+    final = pbn if use_pbn else model
+    print("bias  score  val_accuracy  val_false_alarm   (" + ("precise BN" if use_pbn else "training BN") + ")")
+    for b, s, a, f in rows:
+        print(f"{b:4.2f}  {s:.3f}  {a:.3f}  {f:.3f}" + ("   <- chosen" if b == chosen[0] else ""))
+    print(f"without precise BN: best {base[1]:.3f} (bias {base[0]}); with ({n} batches): best {after[1]:.3f} "
+          f"(bias {after[0]})")
+    sd = final.state_dict()
+    key = [k for k in sd if k.startswith("heads.classification.") and k.endswith(".bias")][-1]
+    sd[key] = sd[key].clone()
+    sd[key][0] += chosen[0]
+    out = {k: v for k, v in state.items() if k in ("format", "version", "model_config", "classes", "det_classes",
+                                                     "metrics", "step")}
+    out["model"] = sd
+    out["calibration"] = {"precise_bn_batches": n if use_pbn else 0, "clean_logit_bias": chosen[0],
+                          "val_accuracy": round(chosen[2], 4), "val_false_alarm": round(chosen[3], 4),
+                          "val_images": int(len(seeds)) * 9 * len(list(folder.glob("*.png"))),
+                          "script": "experiments/default_model/finalize.py"}
+    save_checkpoint(out, args.out)
+    print(json.dumps(out["calibration"]))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    main()
