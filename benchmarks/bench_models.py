@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import distortx  # noqa: E402
 from distortx.detection import cxcywh_to_xyxy  # noqa: E402
-from distortx.ops.nms import _has_kernel  # noqa: E402
+from distortx._ext import has_kernel  # noqa: E402
 
 SIZE = 300
 BUILTIN = ["dx_small", "iqa_cnn", "resnet18", "resnet50", "resnet101", "vgg16", "atrous_vgg16", "simple_cnn"]
@@ -207,7 +207,7 @@ def main() -> None:
             return (3, 2, 5) if args.quick else (5, 3, 10 if batch > 1 else 30)
         return (1, 1, 1) if args.quick else (1, 3, 1 if batch > 1 else 5)
 
-    native = _has_kernel("ssd_postprocess", args.device)
+    native = has_kernel("ssd_postprocess", args.device)
     dev_name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"bench_models: {dev_name}, torch {torch.__version__}, {SIZE}x{SIZE}, fused NMS "
           f"{'native' if native else 'python (no native kernel)'}", flush=True)

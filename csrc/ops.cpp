@@ -3,9 +3,37 @@
 #include <torch/library.h>
 #include <Python.h>
 
-// Importing distortx._C registers the ops below; the module itself has no Python functions.
+#include <cctype>
+#include <string>
+
+#include "distort/codes.h"
+
+// Importing distortx._C registers the ops below. The module's one attribute, NATIVE_CODES, is the fused
+// distortion kernel's code table (csrc/distort/codes.h) as {registered name: op code}.
 static struct PyModuleDef distortx_module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
-PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&distortx_module); }
+
+static int add_code(PyObject* table, const char* upper, long code) {
+  std::string name(upper);
+  for (char& ch : name) ch = (char)std::tolower((unsigned char)ch);
+  PyObject* value = PyLong_FromLong(code);
+  if (value == nullptr) return -1;
+  const int rc = PyDict_SetItemString(table, name.c_str(), value);
+  Py_DECREF(value);
+  return rc;
+}
+
+PyMODINIT_FUNC PyInit__C(void) {
+  PyObject* module = PyModule_Create(&distortx_module);
+  if (module == nullptr) return nullptr;
+  PyObject* table = PyDict_New();
+  if (table == nullptr) return nullptr;
+#define DX_PY_CODE(NAME, CODE, ...) \
+  if (add_code(table, #NAME, CODE) != 0) return nullptr;
+  DX_CODE_TABLE(DX_PY_CODE)
+#undef DX_PY_CODE
+  if (PyModule_AddObject(module, "NATIVE_CODES", table) != 0) return nullptr;
+  return module;
+}
 
 #ifdef WITH_CUDA
 static bool cuda_compiled() { return true; }
@@ -19,7 +47,7 @@ TORCH_LIBRARY(distortx, m) {
   // ---- fused distortion (csrc/distort/) ------------------------------------------------------------
   // images f32 [N,C,H,W], codes i32 [N,R] (0 = none), values f32 [N,R,P<=4], boxes i32 [N,R,4] xyxy, seeds i64 [N,R]
   m.def("distort(Tensor images, Tensor codes, Tensor values, Tensor boxes, Tensor seeds) -> Tensor");
-  m.def("distort_native_codes() -> int[]");  // codes with a native kernel in this build
+  m.def("distort_native_codes() -> int[]");  // the code table (codes.h), ascending
   // private, for tests: the CUDA backend's work run on the CPU element by element, through the same functions
   // (csrc/distort/distort_scalar_cpu.cpp); same arguments and result as distort
   m.def("distort_scalar(Tensor images, Tensor codes, Tensor values, Tensor boxes, Tensor seeds) -> Tensor");

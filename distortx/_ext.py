@@ -6,8 +6,9 @@ works on its pure-PyTorch paths (one warning); ``impl="native"`` then raises
 """
 from __future__ import annotations
 
+import functools
 import warnings
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -46,18 +47,66 @@ def require_native(what: str) -> None:
         raise NativeUnavailableError(f"{what} needs the native core distortx._C, which is not built ({_error}); {BUILD_HINT}")
 
 
-def resolve_impl(impl: str, what: str, device: torch.device) -> str:
-    """Map impl="auto"|"native"|"python" to "native" or "python" for a tensor on ``device``."""
-    if impl not in ("auto", "native", "python"):
-        from .errors import ParameterError
+#: the one vocabulary of every ``impl`` argument
+IMPLS = ("auto", "native", "python")
+#: values of the former vocabularies (spec.apply, apply_regions, the dataset renderer), accepted with a warning
+DEPRECATED_IMPLS = {"reference": "python", "simulation": "python", "grouped": "python", "fused": "auto"}
 
-        raise ParameterError(f"impl must be 'auto', 'native' or 'python', got {impl!r}")
+
+def normalize_impl(impl: str, what: str = "impl") -> str:
+    """``impl`` as one of :data:`IMPLS`; a former value warns (DeprecationWarning) and maps to its new one."""
+    if impl in IMPLS:
+        return impl
+    if impl in DEPRECATED_IMPLS:
+        new = DEPRECATED_IMPLS[impl]
+        warnings.warn(f"{what}: impl={impl!r} is deprecated, use impl={new!r} (one of {', '.join(IMPLS)})",
+                      DeprecationWarning, stacklevel=3)
+        return new
+    from .errors import ParameterError
+
+    raise ParameterError(f"impl must be 'auto', 'native' or 'python', got {impl!r}")
+
+
+def native_code_table() -> Optional[Dict[str, int]]:
+    """The fused distortion kernel's code table ``{name: code}`` exported by the extension (csrc/distort/codes.h),
+    or None without the extension (no warning: the caller falls back to its own list)."""
+    try:
+        from . import _C
+    except ImportError:
+        return None
+    table = getattr(_C, "NATIVE_CODES", None)
+    return None if table is None else {str(k): int(v) for k, v in table.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _dispatch_has_kernel(op: str, key: str) -> bool:
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"distortx::{op}", key)
+
+
+def has_kernel(op: str, device: torch.device) -> bool:
+    """True if the loaded ``distortx._C`` defines ``torch.ops.distortx.<op>`` with a kernel for ``device``."""
+    if not native_available() or not hasattr(torch.ops.distortx, op):
+        return False
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(torch.device(device).type)
+    return key is not None and _dispatch_has_kernel(op, key)
+
+
+def resolve_impl(impl: str, what: str, device: torch.device, op: Optional[str] = None) -> str:
+    """Map impl="auto"|"native"|"python" to "native" or "python" for a tensor on ``device``; with ``op``, "native"
+    also needs a kernel of ``torch.ops.distortx.<op>`` for the device ("auto" falls back to "python", "native"
+    raises :class:`~distortx.errors.NativeUnavailableError`). Former values warn and map (:func:`normalize_impl`)."""
+    impl = normalize_impl(impl, what)
+    device = torch.device(device)
     if impl == "python":
         return "python"
     if impl == "native":
         require_native(what)
         if device.type == "cuda" and not cuda_compiled():
             raise NativeUnavailableError(f"{what}: distortx._C was built without CUDA kernels; {BUILD_HINT}")
+        if op is not None and not has_kernel(op, device):
+            raise NativeUnavailableError(f"{what}: the loaded distortx._C has no {device.type} kernel for distortx::{op}; {BUILD_HINT}")
         return "native"
     ok = native_available() and (device.type != "cuda" or cuda_compiled())
+    if op is not None:
+        ok = ok and has_kernel(op, device)
     return "native" if ok else "python"

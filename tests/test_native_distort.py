@@ -17,9 +17,6 @@ gradients), nlm_denoise (float32 patch distances on the GPU, bound 1e-5 in csrc/
 """
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -57,15 +54,6 @@ def outside_mask(codes, boxes, h, w):
     from distortx.ops.distort import winner_map
 
     return (winner_map(codes, boxes, h, w) < 0).unsqueeze(1)
-
-
-# -- the twin files -----------------------------------------------------------------------------------------
-def test_codes_header_mirrors_python():
-    text = (Path(__file__).resolve().parents[1] / "csrc" / "distort" / "codes.h").read_text()
-    found = {m.group(1).lower(): int(m.group(2)) for m in re.finditer(r"DX_([A-Z_]+) = (\d+),", text)}
-    for name, code in NATIVE_CODES.items():
-        assert found[name] == code, name
-    assert native_codes() == frozenset(NATIVE_CODES.values())  # every catalogue code has a native kernel
 
 
 # -- native CPU vs the python path, per type ----------------------------------------------------------------

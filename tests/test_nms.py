@@ -9,12 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distortx.errors import ParameterError
-from distortx.ops.nms import _has_kernel, batched_nms, batched_nms_reference, nms
+from distortx._ext import has_kernel
+from distortx.ops.nms import batched_nms, batched_nms_reference, nms
 
-NATIVE = _has_kernel("batched_nms", "cpu")
+NATIVE = has_kernel("batched_nms", "cpu")
 IMPLS = ["python"] + (["native"] if NATIVE else [])
 needs_native = pytest.mark.skipif(not NATIVE, reason="distortx._C without batched_nms")
-CUDA = torch.cuda.is_available() and _has_kernel("batched_nms", "cuda")
+CUDA = torch.cuda.is_available() and has_kernel("batched_nms", "cuda")
 
 
 def random_boxes(n, seed, classes=4, extent=100.0, size=30.0, distinct=True):

@@ -7,13 +7,13 @@ import torchvision
 
 from distortx.detection import decode, default_boxes, ssd_config
 from distortx.errors import ParameterError
-from distortx.ops.nms import _has_kernel
+from distortx._ext import has_kernel
 from distortx.ops.ssd_postprocess import class_scores, ssd_postprocess, ssd_postprocess_reference
 
-NATIVE = _has_kernel("ssd_postprocess", "cpu")
+NATIVE = has_kernel("ssd_postprocess", "cpu")
 IMPLS = ["python"] + (["native"] if NATIVE else [])
 needs_native = pytest.mark.skipif(not NATIVE, reason="distortx._C without ssd_postprocess")
-CUDA = torch.cuda.is_available() and _has_kernel("ssd_postprocess", "cuda")
+CUDA = torch.cuda.is_available() and has_kernel("ssd_postprocess", "cuda")
 
 PRIORS = default_boxes(ssd_config(96, (12, 6, 3, 1)))  # 832 priors
 

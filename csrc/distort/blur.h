@@ -7,13 +7,13 @@
 
 namespace distortx {
 
-// ---- gaussian_blur: separable, radius r = k[0], weights w[2r+1] at scratch[k[1]] (host-computed in float64,
+// ---- gaussian_blur: separable, radius r = blur.radius, weights w[2r+1] at scratch[blur.weights] (host-computed in float64,
 // then float32), horizontal pass for rows sy0..sy0+sh-1 / columns x0..x1-1 at scratch[off] ([C][sh][sw]).
 
 // Pre-pass element e of the horizontal pass: tmp(x, y) = sum_{k=-r..r} w_k in(clamp(x + k), y), in k order.
-DX_HDI void dx_gaussian_rows(const DxRegion& g, float* scratch, const float* img, int H, int W, int64_t e) {
-  const int r = g.k[0];
-  const float* w = scratch + g.k[1];
+DX_HDI void dx_gaussian_rows(const DxRegion& g, float* scratch, const float* img, int, int H, int W, int64_t e) {
+  const int r = g.blur.radius;
+  const float* w = scratch + g.blur.weights;
   const int64_t per_c = (int64_t)g.sh * g.sw;
   const int c = (int)(e / per_c);
   const int64_t rem = e - c * per_c;
@@ -25,9 +25,9 @@ DX_HDI void dx_gaussian_rows(const DxRegion& g, float* scratch, const float* img
 }
 
 // Vertical pass at (y, x): out = sum_{k=-r..r} w_k tmp(x, clamp(y + k)), in k order.
-DX_HD void dx_gaussian_blur(const DxRegion& g, const float* scratch, int C, int H, int y, int x, float* o) {
-  const int r = g.k[0];
-  const float* w = scratch + g.k[1];
+DX_HD void dx_gaussian_blur(const DxRegion& g, const float* scratch, const float*, int C, int H, int, int y, int x, float* o) {
+  const int r = g.blur.radius;
+  const float* w = scratch + g.blur.weights;
   const float* tmp = scratch + g.off;
   const int64_t per_c = (int64_t)g.sh * g.sw;
   const int col = x - g.sx0;
@@ -39,11 +39,11 @@ DX_HD void dx_gaussian_blur(const DxRegion& g, const float* scratch, int C, int 
   }
 }
 
-// ---- motion_blur: v = (length L, angle deg); n = max(1, ceil(L)) + 1 taps (host: k[0] = n),
-// t_i = -L/2 + L * i / (n - 1); out = (1/n) sum_i bilinear(x + t_i cos a, y - t_i sin a), cos/sin in a[0..1].
-DX_HD void dx_motion_blur(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
-  const int n = g.k[0];
-  const float L = g.v[0], nf = (float)n, ca = g.a[0], sa = g.a[1];
+// ---- motion_blur: v = (length L, angle deg); n = max(1, ceil(L)) + 1 taps (host: motion.taps = n),
+// t_i = -L/2 + L * i / (n - 1); out = (1/n) sum_i bilinear(x + t_i cos a, y - t_i sin a), motion.cos_a / sin_a.
+DX_HD void dx_motion_blur(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
+  const int n = g.motion.taps;
+  const float L = g.v[0], nf = (float)n, ca = g.motion.cos_a, sa = g.motion.sin_a;
   const float xs = (float)x, ys = (float)y;
   float acc[4] = {0.f, 0.f, 0.f, 0.f}, s[4];
   for (int i = 0; i < n; ++i) {
@@ -55,19 +55,19 @@ DX_HD void dx_motion_blur(const DxRegion& g, const float* img, int C, int H, int
 }
 
 // ---- lowpass (= blur.lowpass_one, scikit-image's rescale + resize): down = anti-aliased downscale to
-// h x w = k[0] x k[1]; cells i in [sy0, sy0+sh), j in [sx0, sx0+sw) at scratch[off] ([C][sh][sw]);
-// up = bilinear, half-pixel centres, mirrored border, scale a[0] = h/H, a[1] = w/W (float32).
+// h x w = lowpass.h x lowpass.w; cells i in [sy0, sy0+sh), j in [sx0, sx0+sw) at scratch[off] ([C][sh][sw]);
+// up = bilinear, half-pixel centres, mirrored border, scale lowpass.sy = h/H, lowpass.sx = w/W (float32).
 
 // Pre-pass element e: one cell (i, j) of the downscaled image = blur.antialias_taps along rows and columns:
 // a Gaussian prefilter (sigma = max(0, (n_in/n_out - 1) / 2), radius r = int(4 sigma + 0.5)) and linear
 // interpolation at c = (i + 0.5) n_in/n_out - 0.5 folded into 2r + 2 weights
 // w[t] = (1 - f) g[t] + f g[t - 1] for the taps floor(c) - r + t (mirrored), f = c - floor(c).
-// Host data: radii k[2] (y), k[3] (x); the normalised Gaussians, zero-padded on both sides ([0, g_0..g_2r, 0],
-// float32), at scratch[k[4]] (y) and scratch[k[5]] (x). Sums in double.
-DX_HDI void dx_lowpass_cell(const DxRegion& g, float* scratch, const float* img, int H, int W, int64_t e) {
-  const int h = g.k[0], w = g.k[1], ry = g.k[2], rx = g.k[3];
-  const float* gy = scratch + g.k[4];
-  const float* gx = scratch + g.k[5];
+// Host data: radii lowpass.ry, lowpass.rx; the normalised Gaussians, zero-padded on both sides
+// ([0, g_0..g_2r, 0], float32), at scratch[lowpass.gy] and scratch[lowpass.gx]. Sums in double.
+DX_HDI void dx_lowpass_cell(const DxRegion& g, float* scratch, const float* img, int, int H, int W, int64_t e) {
+  const int h = g.lowpass.h, w = g.lowpass.w, ry = g.lowpass.ry, rx = g.lowpass.rx;
+  const float* gy = scratch + g.lowpass.gy;
+  const float* gx = scratch + g.lowpass.gx;
   const int64_t per_c = (int64_t)g.sh * g.sw;
   const int c = (int)(e / per_c);
   const int64_t rem = e - c * per_c;
@@ -106,11 +106,11 @@ DX_HDI void dx_linear_src(int d, float s, int n, int& i0, int& i1, float& f) {
   f = src - (float)i0;
 }
 
-DX_HD void dx_lowpass(const DxRegion& g, const float* scratch, int C, int y, int x, float* o) {
+DX_HD void dx_lowpass(const DxRegion& g, const float* scratch, const float*, int C, int, int, int y, int x, float* o) {
   int i0, i1, j0, j1;
   float fy, fx;
-  dx_linear_src(y, g.a[0], g.k[0], i0, i1, fy);
-  dx_linear_src(x, g.a[1], g.k[1], j0, j1, fx);
+  dx_linear_src(y, g.lowpass.sy, g.lowpass.h, i0, i1, fy);
+  dx_linear_src(x, g.lowpass.sx, g.lowpass.w, j0, j1, fx);
   const float* d = scratch + g.off;
   const int64_t per_c = (int64_t)g.sh * g.sw;
   const int64_t r0 = (int64_t)(i0 - g.sy0) * g.sw, r1 = (int64_t)(i1 - g.sy0) * g.sw;

@@ -31,8 +31,8 @@ __global__ void fill_normal_kernel(float* out, const int64_t* seeds, int64_t K, 
   }
 }
 
-// One thread per pre-pass element of one family (a blur row sample, a lowpass cell, a JPEG 8x8 block, a
-// marble lattice corner): kCode != 0 compiles only that family's body (its registers, not JPEG's, set the
+// One thread per pre-pass element of one code (a blur row sample, a lowpass cell, a JPEG 8x8 block, a
+// marble lattice corner): kCode != 0 compiles only that code's body (its registers, not JPEG's, set the
 // occupancy); kCode = 0 dispatches on the region's code.
 template <int kCode>
 __global__ void prepass_kernel(DxBatch b, float* scratch, const DxPass* passes, int np, int64_t total) {
@@ -110,11 +110,11 @@ int dx_launch_prepass(int code, const DxBatch& b, float* scratch, const DxPass* 
                       void* stream) {
   if (total == 0) return 0;
   const cudaStream_t s = (cudaStream_t)stream;
-  switch (code) {
-    case DX_GAUSSIAN_BLUR: prepass_kernel<DX_GAUSSIAN_BLUR><<<blocks_for(total), kThreads, 0, s>>>(b, scratch, passes, np, total); break;
-    case DX_LOWPASS: prepass_kernel<DX_LOWPASS><<<blocks_for(total), kThreads, 0, s>>>(b, scratch, passes, np, total); break;
-    case DX_JPEG: prepass_kernel<DX_JPEG><<<blocks_for(total), kThreads, 0, s>>>(b, scratch, passes, np, total); break;
-    case DX_MARBLE: prepass_kernel<DX_MARBLE><<<blocks_for(total), kThreads, 0, s>>>(b, scratch, passes, np, total); break;
+  switch (code) {  // one kernel per code, holding that code's pre-pass body only (codes.h)
+#define DX_PREPASS_LAUNCH(NAME, ...) \
+  case DX_##NAME: prepass_kernel<DX_##NAME><<<blocks_for(total), kThreads, 0, s>>>(b, scratch, passes, np, total); break;
+    DX_CODE_TABLE(DX_PREPASS_LAUNCH)
+#undef DX_PREPASS_LAUNCH
     default: prepass_kernel<0><<<blocks_for(total), kThreads, 0, s>>>(b, scratch, passes, np, total); break;
   }
   return (int)cudaGetLastError();

@@ -15,8 +15,8 @@ namespace distortx {
 int dx_launch_fill_normal(float* out, const int64_t* seeds, int64_t K, int64_t L, uint32_t rng_stream, void* stream);
 
 // The pre-pass elements [0, total) of one family's job list passes[0..np-1] (+ sentinel), writing into
-// scratch: one thread per element. code: the family (DX_GAUSSIAN_BLUR, DX_LOWPASS, DX_JPEG, DX_MARBLE get a
-// kernel holding only their body; any other code runs the dispatching one).
+// scratch: one thread per element. code: the jobs' code (each code of the table, codes.h, gets a kernel holding
+// only its pre-pass body; any other value runs the dispatching one).
 int dx_launch_prepass(int code, const DxBatch& b, float* scratch, const DxPass* passes, int np, int64_t total,
                       void* stream);
 

@@ -3,8 +3,11 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <map>
+#include <utility>
 #include <vector>
 
+#include "distort/codes.h"
 #include "distort/nlm.h"
 #include "distort/region.h"
 
@@ -27,6 +30,42 @@ struct DxPlan {
   int64_t active = 0;          // number of regions with a non-empty box and a code
 };
 
+// What a code's plan function (codes.h: `plan`, in <family>_plan.cpp) sees and may ask for while it plans its
+// region g (box clipped and non-empty, v, seed set; off = -1): it fills g's derived values (region.h) and
+// scratch geometry, or sets g.code = DX_IDENTITY, and asks the planner for scratch data. Plain C++.
+class DxPlanner {
+ public:
+  int64_t N = 0, C = 0, H = 0, W = 0;  // the batch's shape
+  int64_t slot = 0;                    // n * R + r of the region being planned
+
+  // Scratch index of host constants shared by every region asking with the same (code, key): make() runs once.
+  int32_t constants(int code, int64_t key, const std::function<std::vector<float>()>& make);
+  // A pre-pass of `elements` elements (dx_prepass over them; one CUDA thread each) writing `floats` floats
+  // at scratch[g.off] (the planner sets g.off).
+  void prepass(int64_t elements, int64_t floats);
+  // scratch[g.off] = the image's mean BT.601 luminance (= tone.mean_luminance; shared by the image's regions).
+  void mean_luma();
+  // scratch[g.off ..] = the normalised 1/f noise field [C, H, W] of the region's seed (= noise.pink_noise).
+  void fnoise_field();
+
+ private:
+  friend DxPlan dx_make_plan(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                             const at::Tensor&, const DxBackend&);
+  std::vector<float> consts_;
+  std::map<std::pair<int, int64_t>, int32_t> const_at_;
+  std::vector<int64_t> pass_slots_, pass_sizes_, pass_floats_, gray_slots_, fnoise_slots_;
+};
+
+// The plan functions of the code table, one per code (a code without derived values uses dx_plan_nothing).
+void dx_plan_nothing(DxRegion& g, DxPlanner& p);
+#define DX_PLAN_DECL(NAME, CODE, BODY, PREPASS, PLAN) void PLAN(DxRegion& g, DxPlanner& p);
+DX_CODE_TABLE(DX_PLAN_DECL)
+#undef DX_PLAN_DECL
+
+// The normalised 1/f fields (= noise.pink_noise) of the given seeds: float32 [K, C, H, W] on the images'
+// device (noise_plan.cpp).
+at::Tensor dx_fnoise_fields(const at::Tensor& images, const std::vector<int64_t>& seeds, const DxBackend& backend);
+
 // Checks the op's arguments (shapes, dtypes, devices); throws with a readable message.
 void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                    const at::Tensor& boxes, const at::Tensor& seeds);
@@ -42,9 +81,9 @@ DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes, const at:
 void dx_mean_luma_aten(const at::Tensor& images, const std::vector<int64_t>& which, float* out);
 
 // How the CUDA launcher runs a plan's pre-pass jobs, and the scalar CPU op with it: one job list per
-// pre-pass family (each launched as a kernel holding that family's body only) and the NL-means tiles.
+// code with a pre-pass (each launched as a kernel holding that code's pre-pass body only) and the NL-means tiles.
 struct DxPrepassGroup {
-  int code = 0;                // DX_GAUSSIAN_BLUR, DX_LOWPASS, DX_JPEG, DX_MARBLE; 0 = any other code
+  int code = 0;                // the code whose pre-pass jobs these are
   std::vector<DxPass> passes;  // the family's jobs, begin counted from 0, + a sentinel (begin = total)
   int64_t total = 0;           // elements
 };
@@ -57,7 +96,7 @@ struct DxLaunchPlan {
 
 DxLaunchPlan dx_launch_plan(const DxPlan& plan);
 
-// Codes with a native body (the Python wrapper routes the others to the reference path).
+// The codes of the table (codes.h), ascending.
 std::vector<int64_t> dx_native_codes();
 
 }  // namespace distortx

@@ -6,7 +6,7 @@
 // (dx_nlm_window_fill, then dx_nlm_tile_thread for every thread of the block), and every output pixel
 // through dx_output_pixel_c<C> with the kernel's index maths (dx_div). OpenMP over elements, tiles and images.
 //
-// Why: the fast CPU path (distort_cpu.cpp) re-implements most codes as vectorised row loops, so it does not
+// Why: the fast CPU path (distort_cpu.cpp, <family>_cpu.cpp) re-implements most codes as vectorised row loops, so it does not
 // test the bodies the GPU runs; tests/test_native_scalar.py compares this op with it and with the Python
 // reference. CUDA compiles these bodies with -fmad=false (setup.py), so the GPU computes the same bits as this
 // op; what may differ is ATen's own reductions and FFTs on the device (contrast's grey level, fnoise's field)
@@ -91,11 +91,11 @@ at::Tensor distort_scalar_cpu(const at::Tensor& images, const at::Tensor& codes,
   b.R = (int)codes.size(1);
   float* scratch = plan.scratch.data_ptr<float>();
   for (const DxPrepassGroup& grp : lp.groups) {
-    switch (grp.code) {
-      case DX_GAUSSIAN_BLUR: run_prepass<DX_GAUSSIAN_BLUR>(b, scratch, grp); break;
-      case DX_LOWPASS: run_prepass<DX_LOWPASS>(b, scratch, grp); break;
-      case DX_JPEG: run_prepass<DX_JPEG>(b, scratch, grp); break;
-      case DX_MARBLE: run_prepass<DX_MARBLE>(b, scratch, grp); break;
+    switch (grp.code) {  // = dx_launch_prepass: one instantiation per code
+#define DX_SCALAR_PREPASS(NAME, ...) \
+  case DX_##NAME: run_prepass<DX_##NAME>(b, scratch, grp); break;
+      DX_CODE_TABLE(DX_SCALAR_PREPASS)
+#undef DX_SCALAR_PREPASS
       default: run_prepass<0>(b, scratch, grp); break;
     }
   }

@@ -2,10 +2,10 @@
 // pipeline with Pillow's settings: ISLOW DCTs, IJG tables, h2v2 box downsampling, fancy upsampling).
 // All integer maths in int64, as the torch simulation, so the result is bit-exact with it (and Pillow).
 //
-// Region data (planner): k[0] = quality; k[5] = offset of the quantiser tables (host constants, luma then
+// Region data (planner): jpeg.quality; jpeg.qtables = offset of the quantiser tables (host constants, luma then
 // chroma); luma 8x8 blocks rows sy0..sy0+sh-1, cols sx0..sx0+sw-1 (block units) decoded at scratch[off] as a
-// (8 sh) x (8 sw) plane; chroma blocks rows k[1]..k[1]+k[3]-1, cols k[2]..k[2]+k[4]-1 decoded at
-// scratch[off + 64 sh sw] (Cb) and the next (8 k[3]) x (8 k[4]) plane (Cr).
+// (8 sh) x (8 sw) plane; chroma blocks rows cy0..cy0+ch-1, cols cx0..cx0+cw-1 (jpeg.*) decoded at
+// scratch[off + 64 sh sw] (Cb) and the next (8 ch) x (8 cw) plane (Cr).
 // Pre-pass element = one luma block, or one chroma block position (Cb and Cr); main pass = upsampling + RGB.
 #pragma once
 #include "distort/region.h"
@@ -85,7 +85,7 @@ DX_HDI int64_t dx_range_limit(int64_t x) {
 }
 
 // IJG quantiser tables (jpeg_set_quality, force_baseline), computed on the host (planner): luma then chroma,
-// 64 entries each (row-major), stored as floats at scratch[k[5]].
+// 64 entries each (row-major), stored as floats at scratch[jpeg.qtables].
 
 // 8-bit sample of channel c at (y, x) (coordinates clamped): round-half-even(clamp(x, 0, 1) * 255).
 DX_HDI int64_t dx_u8(const float* img, int H, int W, int c, int y, int x) {
@@ -121,8 +121,8 @@ DX_HDI void dx_jpeg_code_block(int64_t* blk, const float* q) {
 // Pre-pass element e: encode + decode one 8x8 luma block (e < sh sw), or one chroma block position with both
 // its Cb and Cr blocks; written as floats to their planes.
 DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, int C, int H, int W, int64_t e) {
-  const int64_t nY = (int64_t)g.sh * g.sw, nC = (int64_t)g.k[3] * g.k[4];
-  const float* qt = scratch + g.k[5];
+  const int64_t nY = (int64_t)g.sh * g.sw, nC = (int64_t)g.jpeg.ch * g.jpeg.cw;
+  const float* qt = scratch + g.jpeg.qtables;
   int64_t blk[64];
   if (e < nY) {
     const int bi = g.sy0 + (int)(e / g.sw), bj = g.sx0 + (int)(e % g.sw);
@@ -135,7 +135,7 @@ DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, i
     return;
   }
   const int64_t eb = e - nY;
-  const int bi = g.k[1] + (int)(eb / g.k[4]), bj = g.k[2] + (int)(eb % g.k[4]);
+  const int bi = g.jpeg.cy0 + (int)(eb / g.jpeg.cw), bj = g.jpeg.cx0 + (int)(eb % g.jpeg.cw);
   const int hc = (H + 1) / 2;
   int64_t cr[64];
   for (int yy = 0; yy < 8; ++yy) {  // h2v2 downsampling of the edge-replicated chroma; rows past hc-1 replicated
@@ -159,8 +159,8 @@ DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, i
   }
   dx_jpeg_code_block(blk, qt + 64);
   dx_jpeg_code_block(cr, qt + 64);
-  const int64_t stride = (int64_t)g.k[4] * 8;
-  const int64_t base = g.off + 64 * nY + (int64_t)(bi - g.k[1]) * 8 * stride + (int64_t)(bj - g.k[2]) * 8;
+  const int64_t stride = (int64_t)g.jpeg.cw * 8;
+  const int64_t base = g.off + 64 * nY + (int64_t)(bi - g.jpeg.cy0) * 8 * stride + (int64_t)(bj - g.jpeg.cx0) * 8;
   for (int yy = 0; yy < 8; ++yy)
     for (int xx = 0; xx < 8; ++xx) {
       scratch[base + yy * stride + xx] = (float)dx_range_limit(blk[yy * 8 + xx]);
@@ -170,9 +170,9 @@ DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, i
 
 // Decoded chroma sample (i, j) (real chroma plane coordinates) of plane p (1 = Cb, 2 = Cr).
 DX_HDI int64_t dx_jpeg_c(const DxRegion& g, const float* scratch, int p, int i, int j) {
-  const int64_t nY = (int64_t)g.sh * g.sw, nC = (int64_t)g.k[3] * g.k[4];
+  const int64_t nY = (int64_t)g.sh * g.sw, nC = (int64_t)g.jpeg.ch * g.jpeg.cw;
   const float* pl = scratch + g.off + 64 * nY + (int64_t)(p - 1) * 64 * nC;
-  return (int64_t)pl[(int64_t)(i - 8 * g.k[1]) * (8 * g.k[4]) + (j - 8 * g.k[2])];
+  return (int64_t)pl[(int64_t)(i - 8 * g.jpeg.cy0) * (8 * g.jpeg.cw) + (j - 8 * g.jpeg.cx0)];
 }
 
 // jdsample.c h2v2_fancy_upsample (plain replication when wc <= 2) at full-resolution (y, x).
@@ -186,7 +186,7 @@ DX_HDI int64_t dx_jpeg_up(const DxRegion& g, const float* scratch, int p, int H,
   return (3 * v + vn + ((x & 1) ? 7 : 8)) >> 4;
 }
 
-DX_HDI void dx_jpeg(const DxRegion& g, const float* scratch, int C, int H, int W, int y, int x, float* o) {
+DX_HDI void dx_jpeg(const DxRegion& g, const float* scratch, const float*, int C, int H, int W, int y, int x, float* o) {
   const int64_t yv = (int64_t)scratch[g.off + (int64_t)(y - 8 * g.sy0) * (8 * g.sw) + (x - 8 * g.sx0)];
   if (C == 1) {
     o[0] = (float)yv / 255.0f;

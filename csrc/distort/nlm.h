@@ -2,7 +2,7 @@
 // patch_size 7, patch_distance 11, sigma 0, including its quirks: numpy "reflect" border, a 6x6 box for the
 // patch distance normalised by 49, distance cut-off 5 and Schraudolph's fast_exp). float64 maths.
 //
-// Region data (planner): a[0] unused; the normaliser C h^2 49 is recomputed in double from v[0] = h; the
+// Region data (planner): no derived values; the normaliser C h^2 49 is recomputed in double from v[0] = h; the
 // result of the box (C x bh x bw floats, bh = y1 - y0, bw = x1 - x0) is written at scratch[off].
 // Three bodies compute it:
 // - dx_nlm_direct: the definition, one pixel at a time in float64 (DISTORTX_NLM_DIRECT=1 on the CPU);
@@ -290,7 +290,7 @@ DX_HDI void dx_nlm_tile_thread(const DxRegion& g, const DxNlmTile& t, const floa
 }
 
 // Main pass: copy the pre-computed value.
-DX_HD void dx_nlm(const DxRegion& g, const float* scratch, int C, int y, int x, float* o) {
+DX_HD void dx_nlm(const DxRegion& g, const float* scratch, const float*, int C, int, int, int y, int x, float* o) {
   const int bw = g.x1 - g.x0, bh = g.y1 - g.y0;
   for (int c = 0; c < C; ++c) o[c] = scratch[g.off + ((int64_t)c * bh + (y - g.y0)) * bw + (x - g.x0)];
 }

@@ -78,21 +78,25 @@ DX_HDI float dx_normal(int64_t seed, int64_t index, uint32_t stream) {
   return sqrtf(L) * K;
 }
 
-// gaussian_noise (v0 = variance), gaussian_noise_sigma (v0 = sigma on 0..255): x + std * z(seed, c*H*W + y*W + x, 0)
-DX_HD void dx_gaussian_noise(const DxRegion& g, float stdv, const float* img, int C, int H, int W, int y, int x, float* o) {
+// Bodies share one signature (codes.h): (region, scratch, image n, C, H, W, y, x, out).
+
+// gaussian_noise (v0 = variance), gaussian_noise_sigma (v0 = sigma on 0..255): x + std * z(seed, c*H*W + y*W + x, 0),
+// std = noise.stdv (planner: sqrtf(variance) or sigma / 255)
+DX_HD void dx_gaussian_noise(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
   const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
+  const float stdv = g.noise.stdv;
   for (int c = 0; c < C; ++c) o[c] = img[c * plane + p] + stdv * dx_normal(g.seed, c * plane + p, 0u);
 }
 
 // mono_gaussian_noise: one draw z(seed, y*W + x, 0) for all channels, std = sigma / 255
-DX_HD void dx_mono_noise(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
+DX_HD void dx_mono_noise(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
   const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
   const float n = (g.v[0] / 255.0f) * dx_normal(g.seed, p, 0u);
   for (int c = 0; c < C; ++c) o[c] = img[c * plane + p] + n;
 }
 
 // salt_pepper: per channel value u = u(seed, c*H*W + y*W + x, 0); u < amount/2 -> 0, u < amount -> 1, else unchanged
-DX_HD void dx_salt_pepper(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
+DX_HD void dx_salt_pepper(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
   const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
   const float amount = g.v[0];
   for (int c = 0; c < C; ++c) {
@@ -102,7 +106,7 @@ DX_HD void dx_salt_pepper(const DxRegion& g, const float* img, int C, int H, int
 }
 
 // mono_salt_pepper: u = u(seed, y*W + x, 0) decides for all channels of the pixel (black or white specks)
-DX_HD void dx_mono_salt_pepper(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
+DX_HD void dx_mono_salt_pepper(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
   const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
   const float u = uniform01(g.seed, p, 0u), amount = g.v[0];
   for (int c = 0; c < C; ++c) {

@@ -18,12 +18,11 @@ DX_HDI void dx_prepass_elem_t(const DxBatch& b, float* scratch, int slot, int64_
   const DxRegion& g = b.regs[slot];
   const float* img = b.in + (int64_t)(slot / b.R) * b.C * b.H * b.W;
   switch (kCode != 0 ? kCode : g.code) {
-    case DX_GAUSSIAN_BLUR: dx_gaussian_rows(g, scratch, img, b.H, b.W, e); break;
-    case DX_LOWPASS: dx_lowpass_cell(g, scratch, img, b.H, b.W, e); break;
-    case DX_JPEG: dx_jpeg_block(g, scratch, img, b.C, b.H, b.W, e); break;
-    case DX_MARBLE: dx_marble_lattice(g, scratch, e); break;
-    // the direct body, one box pixel per element (the CUDA launcher runs the tiles of nlm.h instead)
-    case DX_NLM_DENOISE: dx_nlm_pixel_pass(g, scratch, img, b.C, b.H, b.W, e); break;
+    // NL-means: the direct body, one box pixel per element (the CUDA launcher runs the tiles of nlm.h instead)
+#define DX_PREPASS_CASE(NAME, CODE, BODY, PREPASS, PLAN) \
+  case DX_##NAME: PREPASS(g, scratch, img, b.C, b.H, b.W, e); break;
+    DX_CODE_TABLE(DX_PREPASS_CASE)
+#undef DX_PREPASS_CASE
     default: break;
   }
 }
@@ -53,21 +52,10 @@ DX_HD void dx_pixel_c(const DxBatch& b, const DxRegion& g, int n, int y, int x, 
   const int C = kC > 0 ? kC : b.C, H = b.H, W = b.W;
   const float* img = b.in + (int64_t)n * C * H * W;
   switch (g.code) {
-    case DX_GAUSSIAN_NOISE:
-    case DX_GAUSSIAN_NOISE_SIGMA: dx_gaussian_noise(g, g.a[0], img, C, H, W, y, x, o); break;
-    case DX_MONO_GAUSSIAN_NOISE: dx_mono_noise(g, img, C, H, W, y, x, o); break;
-    case DX_SALT_PEPPER: dx_salt_pepper(g, img, C, H, W, y, x, o); break;
-    case DX_MONO_SALT_PEPPER: dx_mono_salt_pepper(g, img, C, H, W, y, x, o); break;
-    case DX_FNOISE: dx_fnoise(g, b.scratch, img, C, H, W, y, x, o); break;
-    case DX_QUANTIZATION: dx_quantization(g, img, C, H, W, y, x, o); break;
-    case DX_CONTRAST: dx_contrast(g, b.scratch, img, C, H, W, y, x, o); break;
-    case DX_GAUSSIAN_BLUR: dx_gaussian_blur(g, b.scratch, C, H, y, x, o); break;
-    case DX_MOTION_BLUR: dx_motion_blur(g, img, C, H, W, y, x, o); break;
-    case DX_LOWPASS: dx_lowpass(g, b.scratch, C, y, x, o); break;
-    case DX_TWIRL: dx_twirl(g, img, C, H, W, y, x, o); break;
-    case DX_MARBLE: dx_marble(g, b.scratch, img, C, H, W, y, x, o); break;
-    case DX_JPEG: dx_jpeg(g, b.scratch, C, H, W, y, x, o); break;
-    case DX_NLM_DENOISE: dx_nlm(g, b.scratch, C, y, x, o); break;
+#define DX_PIXEL_CASE(NAME, CODE, BODY, PREPASS, PLAN) \
+  case DX_##NAME: BODY(g, b.scratch, img, C, H, W, y, x, o); break;
+    DX_CODE_TABLE(DX_PIXEL_CASE)
+#undef DX_PIXEL_CASE
     default: {  // DX_IDENTITY (the planner rejects codes without a native body)
       const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
       for (int c = 0; c < C; ++c) o[c] = img[c * plane + p];

@@ -15,16 +15,58 @@
 
 namespace distortx {
 
+// Derived values of a region, by family (set by its plan function, read by its bodies); scratch indices
+// point into DxBatch::scratch.
+struct DxNoiseArgs {     // gaussian_noise, gaussian_noise_sigma
+  float stdv;            // std of the added noise per channel value
+};
+struct DxQuantArgs {     // quantization
+  float levels;          // clamp(round(L), 2, 256)
+};
+struct DxBlurArgs {      // gaussian_blur
+  int32_t radius;        // r = max(1, ceil(2 sigma))
+  int32_t weights;       // scratch index of the 2r + 1 normalised weights
+};
+struct DxMotionArgs {    // motion_blur
+  int32_t taps;          // n = max(1, ceil(L)) + 1
+  float cos_a, sin_a;    // of the angle
+};
+struct DxLowpassArgs {   // lowpass
+  int32_t h, w;          // downscaled size
+  int32_t ry, rx;        // antialias radii along rows (y) and columns (x)
+  int32_t gy, gx;        // scratch index of the zero-padded Gaussians along y and x
+  float sy, sx;          // upsampling scales h / H, w / W
+};
+struct DxTwirlArgs {     // twirl
+  float angle, radius;   // radians, pixels
+  float ox, oy;          // centre, pixels
+  int32_t active;        // 0: angle 0 or radius 0 (a copy)
+};
+struct DxJpegArgs {      // jpeg
+  int32_t quality;       // 1..100
+  int32_t cy0, cx0;      // first chroma block row / column the box needs (block units)
+  int32_t ch, cw;        // chroma block rows / columns
+  int32_t qtables;       // scratch index of the quantiser tables (luma then chroma, 64 each)
+};
+
 // One region of one image, everything a per-pixel body needs. POD, copied to the device as bytes.
 struct DxRegion {
   int32_t code;              // DxCode; DX_NONE = skip
   int32_t x0, y0, x1, y1;    // box, clipped, half-open; empty boxes are planned as DX_NONE
-  int32_t k[7];              // derived integers (kernel radius, block ranges, ...), family specific
   int64_t seed;              // counter-RNG seed of the region
   int64_t off;               // offset (in floats) of this region's scratch data, -1 if none
   int32_t sx0, sy0, sw, sh;  // scratch geometry: a [C][sh][sw] plane whose (0, 0) is image pixel (sx0, sy0)
   float v[4];                // the distortion's parameter values (spec.parameters order), unused = 0
-  float a[4];                // derived floats (e.g. the contrast grey level), family specific
+  union {                    // family-specific derived values (raw: all zero before planning)
+    uint32_t raw[8];
+    DxNoiseArgs noise;
+    DxQuantArgs quant;
+    DxBlurArgs blur;
+    DxMotionArgs motion;
+    DxLowpassArgs lowpass;
+    DxTwirlArgs twirl;
+    DxJpegArgs jpeg;
+  };
 };
 
 static_assert(sizeof(DxRegion) % 8 == 0, "DxPass records follow DxRegion records in one upload buffer");
@@ -44,6 +86,9 @@ struct DxBatch {
   const float* scratch;    // pre-pass results addressed by DxRegion::off (may be null)
   int N, C, H, W, R;
 };
+
+// The pre-pass of a code that has none (codes.h).
+DX_HDI void dx_no_prepass(const DxRegion&, float*, const float*, int, int, int, int64_t) {}
 
 // Index of the region whose box wins pixel (y, x) of image n (the last one containing it), or -1.
 DX_HD int dx_winner(const DxRegion* regs, int R, int y, int x) {

@@ -4,7 +4,7 @@
 
 namespace distortx {
 
-// quantization: L bins (host: a[0] = clamp(round(L), 2, 256)); the 8-bit value v = clamp(rint(255 x), 0, 255)
+// quantization: L bins (host: quant.levels = clamp(round(L), 2, 256)); the 8-bit value v = clamp(rint(255 x), 0, 255)
 // becomes its bin's lower edge floor(floor(v * L / 256) * 256 / L) / 255 (float32, exact on these integers).
 // Both floors are of non-negative values: truncations to int (vectorise everywhere), equal to floorf.
 DX_HDI float dx_quantize(float x, float L) {
@@ -13,9 +13,9 @@ DX_HDI float dx_quantize(float x, float L) {
   return (float)(int)(q * 256.0f / L) / 255.0f;
 }
 
-DX_HD void dx_quantization(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
+DX_HD void dx_quantization(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
   const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
-  const float L = g.a[0];
+  const float L = g.quant.levels;
   for (int c = 0; c < C; ++c) o[c] = dx_quantize(img[c * plane + p], L);
 }
 

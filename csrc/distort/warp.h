@@ -66,12 +66,12 @@ DX_HDI float dx_atan2f(float y, float x) {
   return dx_bitsf(dx_fbits(r) ^ (dx_fbits(y) & 0x80000000u));
 }
 
-// ---- twirl: v = (angle deg, radius, cx, cy); host: a = (A rad, R px, ox, oy), k[0] = 1 if A != 0 and R > 0.
-DX_HDI void dx_twirl(const DxRegion& g, const float* img, int C, int H, int W, int y, int x, float* o) {
-  const float A = g.a[0], R = g.a[1], ox = g.a[2], oy = g.a[3];
+// ---- twirl: v = (angle deg, radius, cx, cy); host: twirl = (angle rad, radius px, ox, oy, active = A != 0 and R > 0).
+DX_HDI void dx_twirl(const DxRegion& g, const float*, const float* img, int C, int H, int W, int y, int x, float* o) {
+  const float A = g.twirl.angle, R = g.twirl.radius, ox = g.twirl.ox, oy = g.twirl.oy;
   const float dx = (float)x - ox, dy = (float)y - oy;
   const float d = sqrtf(dx * dx + dy * dy);
-  if (g.k[0] == 0 || !(d < R)) {
+  if (g.twirl.active == 0 || !(d < R)) {
     const int64_t plane = (int64_t)H * W, p = (int64_t)y * W + x;
     for (int c = 0; c < C; ++c) o[c] = img[c * plane + p];
     return;
@@ -87,7 +87,7 @@ DX_HDI void dx_twirl(const DxRegion& g, const float* img, int C, int H, int W, i
 // j in [sy0, sy0+sh), at scratch[off + 2 ((j - sy0) sw + (i - sx0))].
 DX_HDI float dx_fade(float t) { return t * t * t * (t * (t * 6.0f - 15.0f) + 10.0f); }
 
-DX_HD void dx_marble_lattice(const DxRegion& g, float* scratch, int64_t e) {
+DX_HD void dx_marble_lattice(const DxRegion& g, float* scratch, const float*, int, int, int, int64_t e) {
   const int64_t P = 65536;
   const int64_t i = g.sx0 + e % g.sw, j = g.sy0 + e / g.sw;
   const int64_t im = ((i % P) + P) % P, jm = ((j % P) + P) % P;

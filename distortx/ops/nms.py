@@ -21,39 +21,20 @@ in order on the device (no host round trip per box). Memory: N * ceil(N / 64) * 
 """
 from __future__ import annotations
 
-import functools
 
 import torch
 from torch import Tensor
 
-from .._ext import BUILD_HINT, native_available, resolve_impl
-from ..errors import NativeUnavailableError, ParameterError
+from .._ext import native_available, resolve_impl
+from ..errors import ParameterError
 
 _BLOCK = 256  # boxes resolved at a time by the reference
 
 
 # -- native availability --------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _has_kernel(name: str, device_type: str) -> bool:
-    """True if the loaded ``distortx._C`` defines ``distortx::name`` with a kernel for the device type."""
-    if not native_available() or not hasattr(torch.ops.distortx, name):
-        return False
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"distortx::{name}", key)
-
-
 def resolve_box_impl(impl: str, what: str, name: str, device: torch.device) -> str:
     """impl="auto"|"native"|"python" -> "native" or "python" for op ``distortx::name`` on ``device``."""
-    mode = resolve_impl(impl, what, device)
-    if mode == "python":
-        return mode
-    if _has_kernel(name, device.type):
-        return "native"
-    if impl == "native":
-        raise NativeUnavailableError(
-            f"{what}: the loaded distortx._C has no {device.type} kernel for distortx::{name}; {BUILD_HINT}"
-        )
-    return "python"
+    return resolve_impl(impl, what, device, op=name)
 
 
 # -- reference ----------------------------------------------------------------------------------------------

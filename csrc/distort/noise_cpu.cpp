@@ -1,0 +1,109 @@
+// Fast CPU loops of the noise family (noise.h): the white-noise pre-pass hook and the noise rows.
+#include <algorithm>
+#include "distort/cpu_rows.h"
+
+namespace distortx {
+namespace cpu {
+
+// o[j] = rng.normal(seed, i0 + j, stream) for j < len (p1, p2: the stream pair's prefixes): the same two-factor
+// evaluation as dx_normal, vectorised; A, B are scratch (o may be A).
+DX_CLONES void fill_normal_row(float* o, uint32_t p1, uint32_t p2, int64_t i0, int64_t len, float* A, float* B) {
+  const uint32_t lo = (uint32_t)i0, hi = (uint32_t)((uint64_t)i0 >> 32);
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) {
+    A[j] = -2.0f * dx_logf(dx_uniform_at(p1, lo + (uint32_t)j, hi));
+    B[j] = dx_cosf_small(6.283185307179586f * dx_uniform_at(p2, lo + (uint32_t)j, hi));
+  }
+  sqrt_n(A, (int)len);
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) o[j] = A[j] * B[j];
+}
+
+void cpu_fill_normal(at::Tensor out, const at::Tensor& seeds, uint32_t stream) {
+  const int64_t K = out.size(0), L = out.size(1), chunk = 4096;
+  float* o = out.data_ptr<float>();
+  const int64_t* s = seeds.data_ptr<int64_t>();
+  const int64_t per_k = (L + chunk - 1) / chunk;
+#pragma omp parallel
+  {
+    std::vector<float> A(chunk), B(chunk);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < K * per_k; ++t) {
+      const int64_t k = t / per_k, i0 = (t % per_k) * chunk, len = std::min(chunk, L - i0);
+      fill_normal_row(o + k * L + i0, dx_bits_prefix(s[k], 2u * stream), dx_bits_prefix(s[k], 2u * stream + 1u), i0, len,
+                      A.data(), B.data());
+    }
+  }
+}
+
+// = dx_gaussian_noise: x + std * sqrtf(L) * K
+DX_CLONES void row_gaussian_noise(const DxBatch& b, const DxRegion& g, int n, int y, int xa, int xb, RowTmp& t) {
+  DX_ROW_VARS;
+  const float sd = g.noise.stdv;
+  const uint32_t p1 = dx_bits_prefix(g.seed, 0u), p2 = dx_bits_prefix(g.seed, 1u);
+  for (int c = 0; c < C; ++c) {
+    const int64_t base = c * plane + rowoff;
+    fill_normal_row(A, p1, p2, base, len, A, B);  // per-image index < 2^32: high word 0
+#pragma omp simd
+    for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(img[base + j] + sd * A[j]);
+  }
+}
+
+// = dx_mono_noise
+DX_CLONES void row_mono_gaussian_noise(const DxBatch& b, const DxRegion& g, int n, int y, int xa, int xb, RowTmp& t) {
+  DX_ROW_VARS;
+  const float sd = g.v[0] / 255.0f;
+  const uint32_t p1 = dx_bits_prefix(g.seed, 0u), p2 = dx_bits_prefix(g.seed, 1u);
+  fill_normal_row(A, p1, p2, rowoff, len, A, B);
+#pragma omp simd
+  for (int j = 0; j < len; ++j) A[j] = sd * A[j];
+  for (int c = 0; c < C; ++c) {
+    const int64_t base = c * plane + rowoff;
+#pragma omp simd
+    for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(img[base + j] + A[j]);
+  }
+}
+
+// = dx_salt_pepper: one draw per channel value
+DX_CLONES void row_salt_pepper(const DxBatch& b, const DxRegion& g, int n, int y, int xa, int xb, RowTmp& t) {
+  DX_ROW_VARS;
+  const float amount = g.v[0], half = 0.5f * amount;
+  const uint32_t p1 = dx_bits_prefix(g.seed, 0u);
+  for (int c = 0; c < C; ++c) {
+    const int64_t base = c * plane + rowoff;
+    const uint32_t lo = (uint32_t)base;  // per-image index < 2^31: high word 0
+#pragma omp simd
+    for (int j = 0; j < len; ++j) A[j] = dx_uniform_at(p1, lo + (uint32_t)j, 0u);
+#pragma omp simd
+    for (int j = 0; j < len; ++j) out[base + j] = A[j] < half ? 0.0f : (A[j] < amount ? 1.0f : dx_clamp01(img[base + j]));
+  }
+}
+
+// = dx_mono_salt_pepper: one draw per pixel
+DX_CLONES void row_mono_salt_pepper(const DxBatch& b, const DxRegion& g, int n, int y, int xa, int xb, RowTmp& t) {
+  DX_ROW_VARS;
+  const float amount = g.v[0], half = 0.5f * amount;
+  const uint32_t p1 = dx_bits_prefix(g.seed, 0u), lo = (uint32_t)rowoff;
+#pragma omp simd
+  for (int j = 0; j < len; ++j) A[j] = dx_uniform_at(p1, lo + (uint32_t)j, 0u);
+  for (int c = 0; c < C; ++c) {
+    const int64_t base = c * plane + rowoff;
+#pragma omp simd
+    for (int j = 0; j < len; ++j) out[base + j] = A[j] < half ? 0.0f : (A[j] < amount ? 1.0f : dx_clamp01(img[base + j]));
+  }
+}
+
+// = dx_fnoise
+DX_CLONES void row_fnoise(const DxBatch& b, const DxRegion& g, int n, int y, int xa, int xb, RowTmp& t) {
+  DX_ROW_VARS;
+  const float sc = g.v[0] * DX_FNOISE_STD_PER_F;
+  const float* field = b.scratch + g.off;
+  for (int c = 0; c < C; ++c) {
+    const int64_t base = c * plane + rowoff;
+#pragma omp simd
+    for (int j = 0; j < len; ++j) out[base + j] = dx_clamp01(img[base + j] + sc * field[base + j]);
+  }
+}
+
+}  // namespace cpu
+}  // namespace distortx
