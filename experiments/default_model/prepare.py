@@ -18,7 +18,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
