@@ -12,14 +12,25 @@ from ..errors import ParameterError
 
 
 def interval_mean_accuracy(accuracy: Mapping[int, float], low: int, high: int) -> float:
-    """Mean of ``accuracy[i]`` for i = low..high (inclusive); every i must have been evaluated."""
+    """Mean of ``accuracy[i]`` for i = low..high (inclusive); every i must have been evaluated.
+
+    The {value: accuracy} form of :func:`distortx.engine.metrics.interval_mean_accuracy` (one definition of
+    Eq. 1), with this module's one-line :class:`ParameterError` messages."""
+    import numpy as np
+
+    from ..engine.metrics import ParameterCurve
+    from ..engine.metrics import interval_mean_accuracy as _eq1
+
     if low > high:
         raise ParameterError(f"interval [{low}, {high}] is empty: low must be <= high")
     missing = [i for i in range(int(low), int(high) + 1) if i not in accuracy]
     if missing:
         raise ParameterError(f"no accuracy for parameter value(s) {missing[:5]}{'...' if len(missing) > 5 else ''} "
                              f"of interval [{low}, {high}]: evaluate every integer value in it")
-    return sum(float(accuracy[i]) for i in range(int(low), int(high) + 1)) / (int(high) - int(low) + 1)
+    keys = sorted(int(k) for k in accuracy)
+    curve = ParameterCurve(values=np.array(keys, dtype=np.float64),
+                           accuracy=np.array([float(accuracy[k]) for k in keys]), count=np.ones(len(keys), np.int64))
+    return _eq1(curve, int(low), int(high), step=1.0)
 
 
 def interval_table(accuracy: Mapping[int, float], intervals: Iterable[Tuple[int, int]]) -> Dict[Tuple[int, int], float]:
