@@ -32,9 +32,9 @@ Per sample (the papers' protocols):
   (computed on the clean image, later boxes win); a box fully hidden by later boxes is still drawn and
   applied but gets ``visible = 0`` (labels drop it).
 
-:func:`render` applies the recipes of a unit to its clean crop: with the fused native op
-``distortx.ops.distort.distort_batch`` when that module exists, otherwise by grouping the regions of all
-samples by distortion type and applying each type once to a batch (same result as ``apply_regions``).
+:func:`render` applies the recipes of a unit to its clean crop through ``distortx.ops.distort_batch`` (the
+semantics of ``apply_regions``): the fused native kernel with ``impl="auto"`` (when built) or ``"native"``, the
+Python compositor of the references with ``"python"``.
 """
 from __future__ import annotations
 
@@ -295,70 +295,31 @@ def visible_fractions(boxes: Sequence[Tuple[int, int, int, int]], height: int, w
 
 
 # -- rendering ----------------------------------------------------------------------------------------------
-def _fused():
-    """``distortx.ops.distort.distort_batch`` when the module exists, else None."""
-    try:
-        from ..ops.distort import distort_batch
-    except ImportError:
-        return None
-    return distort_batch
-
-
 def resolve_impl(impl: str = "auto") -> str:
-    """"fused" (native op module present) or "grouped" (per-type batches of the reference implementations)."""
-    if impl not in ("auto", "fused", "grouped"):
-        from ..errors import ParameterError
+    """The renderer's ``impl`` as one of "auto" | "native" | "python" (:func:`render`); the former "fused" and
+    "grouped" warn and map to "auto" and "python"."""
+    from .._ext import normalize_impl
 
-        raise ParameterError(f"impl must be 'auto', 'fused' or 'grouped', got {impl!r}")
-    if impl == "auto":
-        return "fused" if _fused() is not None else "grouped"
-    return impl
+    return normalize_impl(impl, "dataset rendering")
 
 
 def impl_label(impl: str, device: str) -> str:
-    """What the manifest records: "grouped", "fused/native" or "fused/python" (the fused op without its
-    compiled kernel for ``device``). Native and python paths agree to float rounding, not bit for bit."""
-    if impl != "fused":
-        return impl
-    from ..ops.distort import _resolve
+    """What the manifest records: the path :func:`render` takes on ``device``, "native" or "python" (the fused
+    kernel, or the Python compositor of the references). The two agree to float rounding, not bit for bit."""
+    from .._ext import resolve_impl as resolve_path
 
-    return "fused/" + _resolve("auto", torch.device(device))
+    return resolve_path(resolve_impl(impl), "dataset rendering", torch.device(device), op="distort")
 
 
-def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "grouped") -> Tensor:
-    """Apply each recipe's regions to ``clean`` (float Tensor[3, H, W] on any device) -> float Tensor[B, 3, H, W]."""
-    from ..registry import get_distortion
+def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "auto") -> Tensor:
+    """Apply each recipe's regions to ``clean`` (float Tensor[3, H, W] on any device) -> float Tensor[B, 3, H, W],
+    through :func:`distortx.ops.distort_batch` (= ``apply_regions`` per recipe) with ``impl``."""
+    from ..ops.distort import distort_batch
 
     B = len(recipes)
     C, H, W = clean.shape
-    if impl == "fused":
-        fn = _fused()
-        images = clean.unsqueeze(0).expand(B, C, H, W).contiguous()
-        return fn(images, [list(r.regions) for r in recipes], impl="auto")
-    out = clean.unsqueeze(0).repeat(B, 1, 1, 1)
-    groups: Dict[str, List[Tuple[int, int, Region]]] = {}
-    for b, rec in enumerate(recipes):
-        for k, region in enumerate(rec.regions):
-            groups.setdefault(region.name, []).append((b, k, region))
-    patches: Dict[Tuple[int, int], Tuple[Tuple[int, int, int, int], Tensor]] = {}
-    for name in sorted(groups):
-        items = groups[name]
-        spec = get_distortion(name)
-        params = Params(
-            torch.tensor([list(r.values) for _, _, r in items], dtype=torch.float32),
-            torch.tensor([r.seed for _, _, r in items], dtype=torch.long),
-            torch.tensor([r.level for _, _, r in items], dtype=torch.long),
-        )
-        distorted = spec.apply(clean.unsqueeze(0).expand(len(items), C, H, W).contiguous(), params)
-        for i, (b, k, r) in enumerate(items):
-            x0, y0, x1, y1 = clip_box(r.box, H, W)
-            patches[(b, k)] = ((x0, y0, x1, y1), distorted[i, :, y0:y1, x0:x1].clone())
-        del distorted
-    for b, rec in enumerate(recipes):
-        for k in range(len(rec.regions)):
-            (x0, y0, x1, y1), patch = patches[(b, k)]
-            out[b, :, y0:y1, x0:x1] = patch
-    return out
+    images = clean.unsqueeze(0).expand(B, C, H, W).contiguous()
+    return distort_batch(images, [list(r.regions) for r in recipes], impl=resolve_impl(impl))
 
 
 @contextlib.contextmanager

@@ -59,13 +59,14 @@ def severity_value(name: Union[str, DistortionSpec], severity: int, levels: Opti
 
 
 def distort(images, name: str, level: Optional[int] = None, levels: Optional[str] = None,
-            value: Optional[float] = None, seed: int = 0):
+            value: Optional[float] = None, seed: int = 0, impl: str = "auto"):
     """Apply distortion ``name`` to ``images`` (any accepted form, see the module docstring); returns the
     same type, layout and dtype.
 
     Give ``level`` (index into level set ``levels`` of discrete sets, default the distortion's default set)
     or ``value`` (the severity parameter itself), not both. With neither: level 0 of a discrete set, a value
     drawn from ``seed`` in a continuous one. Secondary parameters and noise are drawn from ``seed``.
+    impl: "auto" (the native kernel when built, else the reference) | "native" | "python" (the reference).
     """
     spec = _spec(name)
     if value is not None and level is not None:
@@ -80,17 +81,17 @@ def distort(images, name: str, level: Optional[int] = None, levels: Optional[str
         if level is None and spec.levels and not spec.level_set(levels).continuous:
             level = 0
         params = spec.sample(n, generator=g, levels=levels, level=level)
-    return from_batch(spec._apply_batch(batch, params, "reference"), fmt)
+    return from_batch(spec.apply_batch(batch, params, impl), fmt)
 
 
-def corrupt(image, name: str, severity: int = 1, seed: int = 0, levels: Optional[str] = None):
+def corrupt(image, name: str, severity: int = 1, seed: int = 0, levels: Optional[str] = None, impl: str = "auto"):
     """imagecorruptions-style one-liner: ``corrupt(image, "gaussian_blur", severity=3)``.
 
     severity 1..5 maps onto the type's paper levels (:func:`severity_value`); ``levels`` picks another level
     set. ``image`` in any accepted form (numpy H x W x 3 uint8 as imagecorruptions, tensors, batches);
-    returns the same type, layout and dtype.
+    returns the same type, layout and dtype. impl: as :func:`distort`.
     """
-    return distort(image, name, value=severity_value(name, severity, levels), seed=seed)
+    return distort(image, name, value=severity_value(name, severity, levels), seed=seed, impl=impl)
 
 
 __all__ = ["SEVERITIES", "corrupt", "distort", "severity_value"]

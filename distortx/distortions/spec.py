@@ -313,31 +313,62 @@ class DistortionSpec:
         for j, p in enumerate(self.parameters):
             p.check(params.values[:, j], self.name)
 
-    def apply(self, images, params: Params, impl: str = "reference"):
+    def apply(self, images, params: Params, impl: str = "auto"):
         """Distort ``images`` with per-sample ``params`` (one row per image).
 
         images: Tensor[N, C, H, W] or Tensor[C, H, W] (float in [0, 1] or uint8, any device), or a numpy
         array (H, W), (H, W, C) or (N, H, W, C) (uint8 or float); C in {1, 3}.
-        impl: "reference" (the ground truth; a real codec where there is one) or "simulation" (the torch
-        re-implementation the native kernel mirrors; equals "reference" when the spec has none).
+        impl: "auto" (the fused native kernel when the extension has one for this distortion and device, else
+        the reference), "native" (the kernel, or NativeUnavailableError), "python" (``reference``: the ground
+        truth, a real codec where there is one). Former values: "reference" = "python"; "simulation" =
+        :meth:`simulate` (both deprecated).
         Returns a new image of the type, layout, dtype and device given, clamped to [0, 1] (0..255 for uint8).
         """
         from .edges import from_batch, to_batch
 
         batch, fmt = to_batch(images)
-        return from_batch(self._apply_batch(batch, params, impl), fmt)
+        return from_batch(self.apply_batch(batch, params, impl), fmt)
 
-    def _apply_batch(self, images: Tensor, params: Params, impl: str) -> Tensor:
-        """:meth:`apply` on a float Tensor[N, C, H, W]."""
+    def simulate(self, images, params: Params):
+        """:meth:`apply` through ``simulation``, the torch re-implementation the native kernel mirrors bit for
+        bit (JPEG's integer pipeline); the reference for distortions without one. Same inputs and outputs."""
+        from .edges import from_batch, to_batch
+
+        batch, fmt = to_batch(images)
+        self._check(batch, params)
+        return from_batch(self._run_python(batch, params, self.simulation or self.reference), fmt)
+
+    def apply_batch(self, images: Tensor, params: Params, impl: str = "auto") -> Tensor:
+        """:meth:`apply` on a float Tensor[N, C, H, W] (float32 result for float32 input, else its dtype)."""
+        self._check(images, params)
+        if impl == "simulation":
+            import warnings
+
+            warnings.warn(f"{self.name}: impl='simulation' is deprecated, use spec.simulate(images, params)",
+                          DeprecationWarning, stacklevel=3)
+            return self._run_python(images, params, self.simulation or self.reference)
+        from .._ext import resolve_impl
+
+        path = resolve_impl(impl, self.name, images.device, op="distort")
+        if path == "native" and self.native_code is None:
+            if impl == "native":
+                from ..errors import NativeUnavailableError
+
+                raise NativeUnavailableError(f"{self.name} has no native kernel (native_code is None): use impl='auto' or 'python'")
+            path = "python"
+        if images.shape[0] == 0 or path == "python":
+            return self._run_python(images, params, self.reference)
+        from ..ops.distort import apply_native
+
+        return apply_native(self, images, params)
+
+    def _check(self, images: Tensor, params: Params) -> None:
         check_images(images)
         self.check_params(params, images.shape[0])
+
+    def _run_python(self, images: Tensor, params: Params, fn: ApplyFn) -> Tensor:
         if images.shape[0] == 0:
             return images.clone()
-        fn = self.reference
-        if impl == "simulation":
-            fn = self.simulation or self.reference
-        elif impl != "reference":
-            raise ParameterError(f"impl must be 'reference' or 'simulation', got {impl!r}")
         dtype = images.dtype
         values = params.values.to(device=images.device, dtype=torch.float32)
         seed = params.seed.to(device=images.device)

@@ -53,7 +53,7 @@ def degrade(images: Tensor, distortion: str, values: Tensor, seeds: Optional[Ten
         vals = torch.cat([vals, rest], dim=1)
     seeds = torch.arange(n, dtype=torch.int64) if seeds is None else seeds.detach().cpu().to(torch.int64).reshape(n)
     if spec.native_code is None:
-        out = spec.apply(images, Params(vals, seeds, torch.full((n,), -1)), impl="simulation")
+        out = spec.simulate(images, Params(vals, seeds, torch.full((n,), -1)))
     else:
         codes = torch.full((n, 1), int(spec.native_code), dtype=torch.int32)
         boxes = torch.tensor([0, 0, w, h], dtype=torch.int32).expand(n, 1, 4).contiguous()

@@ -13,11 +13,14 @@ Tensor layout (the op's schema)::
     boxes   int32   Tensor[N, R, 4]  (x0, y0, x1, y1) pixels, half-open, clipped to the image
     seeds   int64   Tensor[N, R]     counter-RNG seed of each region
 
-Paths (``impl``): "native" = the C++ (OpenMP) / CUDA kernel in ``csrc/distort/``; "python" = a loop over
-distortion types calling ``spec.apply(impl="simulation")`` and writing each region's winning pixels;
-"auto" = native when the extension has a kernel for the device, else python. Regions whose type has no
-native kernel in the loaded build (jpeg2000 has no op code at all) always take the python path, inside
-the same call, and are composited in order with the native ones.
+Paths (``impl``, the vocabulary of every public entry point): "native" = the C++ (OpenMP) / CUDA kernel in
+``csrc/distort/``; "python" = the one Python compositor of "later boxes win" (:func:`composite_python`): a loop
+over distortion types calling each spec's reference (``spec.apply(impl="python")``) and writing each region's
+winning pixels; "auto" = native when the extension has a kernel for the device, else python. Regions whose
+type has no native kernel in the loaded build (jpeg2000 has no op code at all) always take the python path,
+inside the same call, and are composited in order with the native ones. ``spec.apply``, ``apply_regions``,
+``distortx.distort`` and the dataset renderer all come here. (The former impl="simulation" runs the python path
+with each spec's ``simulate``, the torch twin the kernel mirrors; deprecated.)
 
 The native kernel (``csrc/distort/``) computes only the pixels inside boxes: each output pixel belongs to
 the last region whose box contains it (its "winner"), or is copied. The host plans one record per
@@ -41,7 +44,8 @@ against each spec's ranges on both paths (:class:`~distortx.errors.ParameterErro
 from __future__ import annotations
 
 import functools
-from typing import Dict, Optional, Sequence
+import warnings
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -49,7 +53,7 @@ from torch import Tensor
 from .._ext import native_available, resolve_impl
 from ..distortions.regions import Region, clip_box
 from ..distortions.spec import DistortionSpec, Params, check_images
-from ..errors import NativeUnavailableError, ParameterError
+from ..errors import ParameterError
 
 MAX_PARAMS = 4
 _OP = "distortx::distort"
@@ -76,19 +80,14 @@ def native_codes() -> frozenset:
     return frozenset(int(c) for c in torch.ops.distortx.distort_native_codes())
 
 
-def _has_kernel(device: torch.device) -> bool:
-    key = "CUDA" if device.type == "cuda" else "CPU"
-    return (native_available() and hasattr(torch.ops.distortx, "distort")
-            and torch._C._dispatch_has_kernel_for_dispatch_key(_OP, key))
-
-
-def _resolve(impl: str, device: torch.device) -> str:
-    path = resolve_impl(impl, "distortx.ops.distort", device)
-    if path == "native" and not _has_kernel(device):
-        if impl == "native":
-            raise NativeUnavailableError(f"distortx.ops.distort: the native core has no {device.type} kernel in this build")
-        path = "python"
-    return path
+def resolve(impl: str, device: torch.device) -> Tuple[str, bool]:
+    """(path "native" | "python", simulate) of ``impl`` for images on ``device``; simulate: the deprecated
+    impl="simulation" (the python path through each spec's ``simulate``)."""
+    if impl == "simulation":
+        warnings.warn("impl='simulation' is deprecated: use impl='python' (references) or spec.simulate",
+                      DeprecationWarning, stacklevel=4)
+        return "python", True
+    return resolve_impl(impl, "distortx.ops.distort", device, op="distort"), False
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -144,10 +143,12 @@ def winner_map(codes: Tensor, boxes: Tensor, height: int, width: int) -> Tensor:
     return win
 
 
-def _composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSpec], codes: Tensor,
-                      values: Tensor, seeds: Tensor, win: Tensor, only: Optional[Sequence[int]] = None) -> Tensor:
-    """Write into ``out`` the pixels owned by regions whose code is in ``only`` (default: every code), each
-    distortion applied by ``spec.apply(impl="simulation")`` to its images in one batched call per type."""
+def composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSpec], codes: Tensor,
+                     values: Tensor, seeds: Tensor, win: Tensor, only: Optional[Sequence[int]] = None,
+                     simulate: bool = False) -> Tensor:
+    """The Python compositor of "later boxes win": write into ``out`` Tensor[N, C, H, W] the pixels owned (``win``,
+    :func:`winner_map`) by regions whose code is in ``only`` (default: every code), each distortion computed on
+    the clean ``images`` by its reference (``simulate``: its ``simulate``) in one batched call per type."""
     dev = images.device
     for code in torch.unique(codes).tolist():
         if code == 0 or (only is not None and code not in only):
@@ -161,7 +162,8 @@ def _composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSp
             continue
         params = Params(values[n_idx, r_idx, : spec.num_params].float(), seeds[n_idx, r_idx].long(),
                         torch.full((n_idx.numel(),), -1, dtype=torch.long))
-        distorted = spec.apply(images[n_idx.to(dev)], params, impl="simulation")
+        batch = images[n_idx.to(dev)]
+        distorted = spec.simulate(batch, params) if simulate else spec.apply_batch(batch, params, "python")
         for r in torch.unique(r_idx).tolist():  # one slot per image at a time: no repeated index in the write
             sel = (r_idx == r).nonzero().view(-1)
             n_dev = n_idx[sel].to(dev)
@@ -172,7 +174,7 @@ def _composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSp
 
 # -- public functions ---------------------------------------------------------------------------------------
 def distort(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Tensor, impl: str = "auto") -> Tensor:
-    """Distort regions of a batch: returns a new Tensor[N, C, H, W] (float32, same device).
+    """Distort regions of a batch: returns a new Tensor[N, C, H, W] (the images' dtype and device).
 
     images Tensor[N, C, H, W] float in [0, 1]; codes Tensor[N, R] (op codes, 0 = empty slot); values
     Tensor[N, R, P<=4]; boxes Tensor[N, R, 4] (x0, y0, x1, y1), half-open; seeds Tensor[N, R].
@@ -190,31 +192,51 @@ def distort(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds:
 
 def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Tensor,
          specs: Dict[int, DistortionSpec], impl: str) -> Tensor:
-    """codes/values/boxes/seeds are validated CPU tensors; ``specs`` maps every used code to its spec."""
+    """codes/values/boxes/seeds are validated CPU tensors; ``specs`` maps every used code to its spec. The result
+    has the images' dtype; pixels outside every box are the input's, bit for bit (float64/half included)."""
     N, C, H, W = images.shape
-    x = images.float().contiguous()
+    path, simulate = resolve(impl, images.device)
     if N == 0 or codes.numel() == 0 or not bool((codes != 0).any()):
-        return x.clone().to(images.dtype)
-    path = _resolve(impl, images.device)
+        return images.clone()
+    x = images.float().contiguous()  # float32, NCHW-contiguous (half/bf16/float64, channels_last, views)
+    win = None
     if path == "python":
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
-        return _composite_python(x.clone(), x, specs, codes, values, seeds, win).to(images.dtype)
-
-    native = native_codes()
-    used = set(torch.unique(codes).tolist()) - {0}
-    python_codes = sorted(c for c in used if c not in native)
-    codes_n = codes.clone()
-    for c in python_codes:
-        codes_n[codes_n == c] = 0
-    vals = values
-    if vals.shape[2] < MAX_PARAMS:
-        vals = torch.cat([vals, vals.new_zeros(N, vals.shape[1], MAX_PARAMS - vals.shape[2])], dim=2)
-    vals = vals[:, :, :MAX_PARAMS]  # native kernels read at most MAX_PARAMS columns
-    out = torch.ops.distortx.distort(x, codes_n, vals.contiguous(), boxes.contiguous(), seeds.contiguous())
-    if python_codes:
+        out = composite_python(x.clone(), x, specs, codes, values, seeds, win, simulate=simulate)
+    else:
+        native = native_codes()
+        used = set(torch.unique(codes).tolist()) - {0}
+        python_codes = sorted(c for c in used if c not in native)
+        codes_n = codes.clone()
+        for c in python_codes:
+            codes_n[codes_n == c] = 0
+        vals = values
+        if vals.shape[2] < MAX_PARAMS:
+            vals = torch.cat([vals, vals.new_zeros(N, vals.shape[1], MAX_PARAMS - vals.shape[2])], dim=2)
+        vals = vals[:, :, :MAX_PARAMS]  # native kernels read at most MAX_PARAMS columns
+        out = torch.ops.distortx.distort(x, codes_n, vals.contiguous(), boxes.contiguous(), seeds.contiguous())
+        if python_codes:
+            win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
+            out = composite_python(out, x, specs, codes, values, seeds, win, only=python_codes)
+    if images.dtype == torch.float32:
+        return out
+    if win is None:
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
-        out = _composite_python(out, x, specs, codes, values, seeds, win, only=python_codes)
-    return out.to(images.dtype)
+    return torch.where((win >= 0).unsqueeze(1), out.to(images.dtype), images)
+
+
+def apply_native(spec: DistortionSpec, images: Tensor, params: Params) -> Tensor:
+    """``spec`` over whole images through the native kernel: images float Tensor[N, C, H, W] (any float dtype,
+    layout, device with a kernel), ``params`` checked against the spec (values Tensor[N, P], seed Tensor[N]).
+    Returns Tensor[N, C, H, W] in the images' dtype (= ``spec.apply(images, params, impl="native")``)."""
+    N, _, H, W = images.shape
+    if spec.native_code is None:
+        raise ParameterError(f"{spec.name} has no native kernel")
+    codes = torch.full((N, 1), int(spec.native_code), dtype=torch.int32)
+    values = params.values.detach().to("cpu", torch.float32).reshape(N, 1, -1)
+    boxes = torch.tensor([0, 0, W, H], dtype=torch.int32).expand(N, 1, 4)
+    seeds = params.seed.detach().to("cpu", torch.int64).reshape(N, 1)
+    return _run(images, codes, values, boxes, seeds, {int(spec.native_code): spec}, "native")
 
 
 def pack_regions(regions_per_image: Sequence[Sequence[Region]], height: int, width: int):
@@ -231,6 +253,7 @@ def pack_regions(regions_per_image: Sequence[Sequence[Region]], height: int, wid
     seeds = torch.zeros(N, R, dtype=torch.int64)
     specs: Dict[int, DistortionSpec] = {}
     private: Dict[str, int] = {}
+    rows_v, rows_b, at = [], [], []
     for n, regions in enumerate(regions_per_image):
         for r, reg in enumerate(regions):
             spec = get_distortion(reg.name)
@@ -243,9 +266,14 @@ def pack_regions(regions_per_image: Sequence[Sequence[Region]], height: int, wid
                 raise ParameterError(f"{spec.name} takes {spec.num_params} parameter values, region {r} of image {n} "
                                      f"gives {len(reg.values)}")
             codes[n, r] = code
-            values[n, r, : spec.num_params] = torch.tensor([float(v) for v in reg.values])
-            boxes[n, r] = torch.tensor(clip_box(reg.box, height, width), dtype=torch.int32)
             seeds[n, r] = int(reg.seed)
+            rows_v.append([float(v) for v in reg.values] + [0.0] * (P - spec.num_params))
+            rows_b.append(clip_box(reg.box, height, width))
+            at.append((n, r))
+    if at:  # one conversion for the batch (float32 values, as one row at a time would give)
+        n_i, r_i = torch.tensor(at, dtype=torch.long).unbind(1)
+        values[n_i, r_i] = torch.tensor(rows_v, dtype=torch.float32)
+        boxes[n_i, r_i] = torch.tensor(rows_b, dtype=torch.int32)
     return codes, values, boxes, seeds, specs
 
 
@@ -269,4 +297,5 @@ if native_available() and hasattr(torch.ops.distortx, "distort"):
         return torch.empty_like(images)
 
 
-__all__ = ["distort", "distort_batch", "native_codes", "pack_regions", "winner_map"]
+__all__ = ["apply_native", "composite_python", "distort", "distort_batch", "native_codes", "pack_regions", "resolve",
+           "winner_map"]
