@@ -135,6 +135,15 @@ def test_a_second_sweep_reuses_the_cached_codec_outputs(tmp_path):
     assert [r["counts"] for r in c.rows] == [r["counts"] for r in a.rows]
 
 
+def test_channels_last_and_nchw_batches_give_the_same_counts(tmp_path):
+    data = toy_data(8)
+    kw = dict(distortions=["contrast", "gaussian_blur"], batch_size=4, progress=False)
+    a = run_sweep(loaded(small_cnn()), data, tmp_path / "cl", **kw)
+    b = run_sweep(loaded(small_cnn()), data, tmp_path / "nchw", channels_last=False, **kw)
+    assert [r["counts"]["top1"] for r in a.rows] == [r["counts"]["top1"] for r in b.rows]
+    assert [r["counts"]["topk"] for r in a.rows] == [r["counts"]["topk"] for r in b.rows]
+
+
 # -- counting and summaries -----------------------------------------------------------------------------------
 def test_top1_top5_and_per_class_counts_by_hand():
     logits = torch.tensor([[9.0, 8, 7, 6, 5, 4],   # ranks 0,1,2,3,4,5

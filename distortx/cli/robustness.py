@@ -90,13 +90,15 @@ def summary_table(results: Sequence[dict]) -> str:
 @click.option("--codec-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder that keeps per-image codec outputs (JPEG 2000) by content, reused by later sweeps of the same data.")
 @click.option("--no-quality", is_flag=True, help="Skip the SSIM/PSNR of the distorted inputs.")
+@click.option("--no-channels-last", is_flag=True,
+              help="On a CPU, feed the model plain NCHW batches (default: channels-last, faster for most CNNs).")
 @click.option("--no-plots", is_flag=True, help="Do not draw curves.png / quality.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_size, device, out, seed, num_classes, resize,
-               crop, mean, std, baseline, name, workers, codec_workers, codec_cache, no_quality, no_plots, as_json,
-               quiet) -> None:
+               crop, mean, std, baseline, name, workers, codec_workers, codec_cache, no_quality, no_channels_last,
+               no_plots, as_json, quiet) -> None:
     """Sweep a classifier over every level of every distortion of a preset (default: Dodge & Karam's).
 
     Writes OUT/results.csv and results.json (top-1, top-5, mean SSIM/PSNR per distortion x level, per-class
@@ -123,7 +125,8 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
     subset = [d.strip() for d in distortions.split(",") if d.strip()] if distortions else None
     result = run_sweep(loaded, dataset, out, preset=preset, levels=levels, distortions=subset, batch_size=batch_size,
                        seed=seed, quality=not no_quality, workers=workers, codec_workers=codec_workers,
-                       progress=not quiet, baseline=baseline, name=name, codec_cache=codec_cache)
+                       progress=not quiet, baseline=baseline, name=name, codec_cache=codec_cache,
+                       channels_last=not no_channels_last)
     res = result.results
     if not no_plots:
         from ..engine.robustness_plots import plot_curves, plot_quality

@@ -484,6 +484,7 @@ def run_sweep(
     name: Optional[str] = None,
     save_every_s: float = 5.0,
     codec_cache: Optional[Union[str, Path]] = None,
+    channels_last: bool = True,
 ) -> SweepResult:
     """Sweep ``model`` over ``data`` for every condition of ``preset``; write ``out``/results.{json,csv} and
     per_class.csv. Resumes an unfinished sweep of the same model, data and settings found in ``out``.
@@ -493,6 +494,7 @@ def run_sweep(
     codec_workers: processes for per-image codecs such as JPEG 2000 (default: the usable CPUs, at most 16;
     0 or 1: in this process). codec_cache: a folder where per-image codec outputs (JPEG 2000) are stored
     by content and reused (e.g. by the sweep of a second model on the same data and protocol).
+    channels_last: feed the model channels-last batches on a CPU (see :func:`classify`).
     """
     t0 = time.perf_counter()
     if batch_size < 1:
@@ -550,7 +552,7 @@ def run_sweep(
     try:
         for batch in data.batches(cursor, batch_size, workers):
             pending = _sweep_batch(model, batch, conditions, specs, params, remap, device, top_k, quality, k, bar,
-                                   codecs, cache)
+                                   codecs, cache, channels_last)
             for c, p in zip(counts, pending):
                 c.add(p)
             skipped += [{"name": n, "reason": r} for n, r in batch.failed]
@@ -571,11 +573,12 @@ def run_sweep(
     return SweepResult(out, res, time.perf_counter() - t0, resumed_from, skipped)
 
 
-def classify(model: LoadedModel, x: Tensor) -> Tensor:
+def classify(model: LoadedModel, x: Tensor, channels_last: bool = True) -> Tensor:
     """Logits of a batch float Tensor[B, 3, H, W]; on the CPU the batch goes in channels-last memory order
-    (oneDNN's convolutions run 1.7-2.2x faster so on 1 thread for the CNNs of benchmarks/bench_robustness.py;
-    same values up to float rounding)."""
-    if x.device.type == "cpu" and x.dim() == 4:
+    unless ``channels_last`` is False (oneDNN's 3x3 convolutions ran 1.7-2.2x faster so on 1 thread for the
+    CIFAR CNNs of benchmarks/bench_robustness.py, a stride-4 stem 1.3x slower; same values up to float
+    rounding)."""
+    if channels_last and x.device.type == "cpu" and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return model.module(x)
 
@@ -583,7 +586,7 @@ def classify(model: LoadedModel, x: Tensor) -> Tensor:
 def _sweep_batch(model: LoadedModel, batch, conditions: Sequence[Condition], specs: Dict[str, DistortionSpec],
                  params: Sequence[Optional[Params]], remap: Optional[Tensor], device: torch.device, top_k: int,
                  quality: bool, k: int, bar, codecs: Optional[CodecPool] = None,
-                 cache: Optional[CodecCache] = None) -> List[RowCounts]:
+                 cache: Optional[CodecCache] = None, channels_last: bool = True) -> List[RowCounts]:
     """Counts of every condition on one loaded batch (nothing is committed here)."""
     n = batch.images.shape[0]
     if n == 0:
@@ -599,10 +602,10 @@ def _sweep_batch(model: LoadedModel, batch, conditions: Sequence[Condition], spe
             xd = x if c.is_clean else render(x, specs[c.distortion], p[idx], codecs, cache)
             if c.is_clean or (clean_logits is not None and torch.equal(xd, x)):
                 # an input identical to the clean one (e.g. contrast 0) has the clean logits
-                clean_logits = classify(model, x) if clean_logits is None else clean_logits
+                clean_logits = classify(model, x, channels_last) if clean_logits is None else clean_logits
                 logits = clean_logits
             else:
-                logits = classify(model, xd)
+                logits = classify(model, xd, channels_last)
             counts = count_batch(logits, labels, top_k)
             if quality and c.is_clean:  # identical input: SSIM 1, PSNR at its cap
                 counts.ssim_sum, counts.psnr_sum = float(n), float(n) * PSNR_CAP
