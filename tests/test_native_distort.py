@@ -29,7 +29,7 @@ from distortx.errors import ParameterError
 if not native_available() or not hasattr(torch.ops.distortx, "distort"):
     pytest.skip("distortx._C (with the distort op) is not built", allow_module_level=True)
 
-from distortx.ops.distort import distort, distort_batch, native_codes  # noqa: E402
+from distortx.ops.distort import distort, distort_batch  # noqa: E402
 from native_cases import NATIVE, SLOW, make_image, random_case, tol  # noqa: E402
 
 def reference(images, codes, values, boxes, seeds):
