@@ -93,7 +93,7 @@ def ours(images: torch.Tensor, name: str, impl: str) -> Callable[[int], object]:
 
 def pillow_reference(images: torch.Tensor) -> Callable[[int], object]:
     spec = distortx.get_distortion("jpeg")
-    return lambda k: spec.apply(images[:k], spec.params(MID["jpeg"][0], n=k), impl="reference")
+    return lambda k: spec.apply(images[:k], spec.params(MID["jpeg"][0], n=k), impl="python")
 
 
 def mixed_regions(n: int, seed: int = 0) -> List[List[Region]]:

@@ -4,13 +4,17 @@ The private op runs the CUDA backend's work on the CPU, element by element, thro
 the CUDA kernels call (csrc/distort/distort_scalar_cpu.cpp): the same plan and launch plan, each pre-pass
 family through ``dx_prepass_t<code>``, NL-means through the tile body ``dx_nlm_tile_thread``, and every output
 pixel through ``dx_output_pixel_c`` with the kernel's index maths. The fast CPU path
-(csrc/distort/distort_cpu.cpp) re-implements most codes as vectorised row loops, so without this op no CPU
+(csrc/distort/distort_cpu.cpp, <family>_cpu.cpp) re-implements most codes as vectorised row loops, so without this op no CPU
 test would see what the GPU computes.
 
 **Breaking a shared per-pixel body fails this file**: a changed ``dx_contrast``, ``dx_salt_pepper``,
 ``dx_quantization``... (csrc/distort/*.h) changes the scalar path but not the fast path's own loop, and
 ``test_scalar_matches_fast_path`` fails; a body both paths call (``dx_jpeg``, ``dx_twirl``'s sampler, the
 pre-pass elements) moves both away from the Python reference, and ``test_scalar_matches_python`` fails.
+Shown (issue 13): ``dx_salt_pepper`` in csrc/distort/noise.h writing ``1 - v`` instead of ``v``, rebuilt, fails
+``test_scalar_matches_fast_path[salt_pepper]``, ``test_scalar_matches_python[salt_pepper]``,
+``test_mixed_regions_winner_and_untouched_pixels``, ``test_many_regions_per_image`` (here) and
+``tests/test_native_codes.py::test_table_entry_runs_end_to_end[salt_pepper]``; the fast-path tests stay green.
 
 Tolerances (max |a - b| per pixel, images in [0, 1]):
   scalar vs fast CPU path: 0 (bit-identical) for every code but two (measured: 1.2e-7 and 6e-8):

@@ -1,6 +1,7 @@
 // CUDA backend of torch.ops.distortx.batched_nms: checks, the sort by (class, score desc), and the two
 // raw kernels of nms_kernel.cu (bitmask + on-device walk) on the current stream. The only host
 // synchronisation is the final gather of the kept indices, whose number is data dependent.
+#include <cuda_runtime_api.h>
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -13,7 +14,8 @@ namespace distortx {
 namespace {
 
 void check_launch(int err, const char* what) {
-  TORCH_CHECK(err == 0, "distortx.batched_nms (CUDA): launch of ", what, " failed with cudaError ", err);
+  TORCH_CHECK(err == 0, "distortx.batched_nms (CUDA): launch of ", what, " failed: ", cudaGetErrorString((cudaError_t)err),
+              " (cudaError ", err, ")");
 }
 
 at::Tensor batched_nms_cuda(const at::Tensor& boxes_in, const at::Tensor& scores_in, const at::Tensor& idxs_in,

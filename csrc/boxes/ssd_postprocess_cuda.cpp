@@ -1,6 +1,7 @@
 // CUDA backend of torch.ops.distortx.ssd_postprocess: checks, allocation and the three raw kernels of
 // ssd_postprocess_kernel.cu on the current stream. No host synchronisation and only shape-dependent
 // allocations, so the op can be captured in a CUDA graph.
+#include <cuda_runtime_api.h>
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -16,7 +17,8 @@ namespace distortx {
 namespace {
 
 void check_launch(int err, const char* what) {
-  TORCH_CHECK(err == 0, "distortx.ssd_postprocess (CUDA): launch of ", what, " failed with cudaError ", err);
+  TORCH_CHECK(err == 0, "distortx.ssd_postprocess (CUDA): launch of ", what, " failed: ", cudaGetErrorString((cudaError_t)err),
+              " (cudaError ", err, ")");
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssd_postprocess_cuda(
