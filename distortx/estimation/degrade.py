@@ -1,6 +1,6 @@
 """Endo's degradations through distortx's synthesis: parameters drawn as the ``endo-jpeg`` /
 ``endo-noise`` presets say, pixels distorted by the fused op :func:`distortx.ops.distort` (the native
-C++/CUDA kernel where it is built, else the batched torch simulation), on the images' device.
+C++/CUDA kernel where it is built, else the python references), on the images' device.
 
 JPEG: the ``jpeg`` distortion's native kernel and torch simulation are a bit-exact re-implementation of
 Pillow's libjpeg(-turbo) encode -> decode (4:2:0, islow DCT, IJG tables, fancy upsampling), so batches
