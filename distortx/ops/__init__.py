@@ -2,7 +2,9 @@
 
 - :func:`distort`, :func:`distort_batch`: the fused batched distortion (every image its own regions and types).
 - :func:`batched_nms`, :func:`ssd_postprocess`: SSD box post-processing.
+- ``fakes``: their fake (meta) kernels for ``torch.compile`` / ``opcheck``, registered here on import.
 """
+from . import fakes  # noqa: F401  (registers the fake kernels)
 from .distort import distort, distort_batch
 from .nms import batched_nms
 from .ssd_postprocess import ssd_postprocess

@@ -289,13 +289,5 @@ def distort_batch(images: Tensor, regions_per_image: Sequence[Sequence[Region]],
     return _run(images, codes, values, boxes, seeds, specs, impl)
 
 
-# -- fake kernel for torch.compile / opcheck ----------------------------------------------------------------
-if native_available() and hasattr(torch.ops.distortx, "distort"):
-    @torch.library.register_fake(_OP)
-    def _distort_fake(images, codes, values, boxes, seeds):
-        torch._check(images.dim() == 4, lambda: "images must be Tensor[N, C, H, W]")
-        return torch.empty_like(images)
-
-
 __all__ = ["apply_native", "composite_python", "distort", "distort_batch", "native_codes", "pack_regions", "resolve",
            "winner_map"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._ext import native_available, resolve_impl
+from .._ext import resolve_impl
 from ..errors import ParameterError
 
 _BLOCK = 256  # boxes resolved at a time by the reference
@@ -129,13 +129,3 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, *, impl: str = "aut
     """Single-class NMS (:func:`batched_nms` with one class)."""
     idxs = torch.zeros(boxes.shape[0], dtype=torch.int64, device=boxes.device)
     return batched_nms(boxes, scores, idxs, iou_threshold, impl=impl)
-
-
-# -- fake (meta) kernel for torch.compile / opcheck ------------------------------------------------------------
-if native_available() and hasattr(torch.ops.distortx, "batched_nms"):
-
-    @torch.library.register_fake("distortx::batched_nms")
-    def _batched_nms_fake(boxes, scores, idxs, iou_threshold):
-        torch._check(boxes.dim() == 2 and boxes.shape[1] == 4)
-        n = torch.library.get_ctx().new_dynamic_size()
-        return boxes.new_empty((n,), dtype=torch.int64)

@@ -32,7 +32,6 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from .._ext import native_available
 from ..detection.coder import SSD_VARIANCES, decode
 from ..errors import ParameterError
 from .nms import pairwise_iou, resolve_box_impl
@@ -185,17 +184,3 @@ def ssd_postprocess(
         loc.float().contiguous(), scores.float().contiguous(), priors.to(loc.device).float().contiguous(), *args
     )
     return Detections(*out)
-
-
-if native_available() and hasattr(torch.ops.distortx, "ssd_postprocess"):
-
-    @torch.library.register_fake("distortx::ssd_postprocess")
-    def _ssd_postprocess_fake(loc, scores, priors, variances, score_threshold, iou_threshold, topk_per_class,
-                              max_detections, apply_softmax, background_class=0):
-        B = loc.shape[0]
-        return (
-            loc.new_empty((B, max_detections, 4)),
-            loc.new_empty((B, max_detections)),
-            loc.new_empty((B, max_detections), dtype=torch.int64),
-            loc.new_empty((B,), dtype=torch.int64),
-        )
