@@ -276,7 +276,9 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
                  progress: bool = True):
         self.cfg = cfg
+        self._joined_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
         self.rank, self.world, self.device = init_distributed(cfg.train.device)
+        self._joined_group &= self.world > 1
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("train.device is cuda but no CUDA device is available; use --device cpu")
         self.out = Path(cfg.train.out)
@@ -528,7 +530,18 @@ class Trainer:
                              time.perf_counter() - t_start)
         self.log.write({"step": self.step, "done": True, "seconds": round(result.seconds, 2),
                         "checksums": checksums, "ranks_in_sync": result.ranks_in_sync, **last_parts})
+        if self.step >= cfg.steps:
+            self.close()
         return result
+
+    def close(self) -> None:
+        """Leave the process group this trainer joined under torchrun, once every rank is here. Left to
+        interpreter exit, gloo's threads can abort a rank ("terminate called without an active exception")
+        after the training itself finished. ``run()`` calls it when the run is complete."""
+        if self._joined_group and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+        self._joined_group = False
 
 
 def train(config: Union[TrainConfig, str, Path, Mapping[str, Any]], overrides: Sequence[str] = (),
