@@ -70,13 +70,7 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
   DxPlan plan = dx_make_plan(images, codes, values, boxes, seeds, DxBackend{cpu_fill_normal, cpu_mean_luma});
   if (plan.active == 0) return out.copy_(images);
 
-  DxBatch b;
-  b.in = images.data_ptr<float>();
-  b.out = out.data_ptr<float>();
-  b.regs = plan.regs.data();
-  b.scratch = plan.scratch.data_ptr<float>();
-  b.N = (int)images.size(0), b.C = (int)images.size(1), b.H = (int)images.size(2), b.W = (int)images.size(3);
-  b.R = (int)codes.size(1);
+  const DxBatch b = dx_batch(images, out, codes.size(1), plan, plan.regs.data());
 
   if (plan.pass_total > 0) {  // pre-passes: blur rows, lowpass cells, JPEG blocks, marble lattice, NL-means
     float* scratch = plan.scratch.data_ptr<float>();

@@ -56,13 +56,7 @@ at::Tensor distort_cuda(const at::Tensor& images, const at::Tensor& codes, const
   at::Tensor dev = host.to(images.device(), /*non_blocking=*/true);
   const uint8_t* d = dev.data_ptr<uint8_t>();
 
-  DxBatch b;
-  b.in = images.data_ptr<float>();
-  b.out = out.data_ptr<float>();
-  b.regs = reinterpret_cast<const DxRegion*>(d);
-  b.scratch = plan.scratch.data_ptr<float>();
-  b.N = (int)images.size(0), b.C = (int)images.size(1), b.H = (int)images.size(2), b.W = (int)images.size(3);
-  b.R = (int)codes.size(1);
+  const DxBatch b = dx_batch(images, out, codes.size(1), plan, reinterpret_cast<const DxRegion*>(d));
   float* scratch = plan.scratch.data_ptr<float>();
   for (size_t k = 0; k < lp.groups.size(); ++k) {
     const DxPrepassGroup& grp = lp.groups[k];

@@ -183,6 +183,17 @@ DxLaunchPlan dx_launch_plan(const DxPlan& plan) {
   return lp;
 }
 
+DxBatch dx_batch(const at::Tensor& images, at::Tensor& out, int64_t R, const DxPlan& plan, const DxRegion* regs) {
+  DxBatch b;
+  b.in = images.data_ptr<float>();
+  b.out = out.data_ptr<float>();
+  b.regs = regs;
+  b.scratch = plan.scratch.data_ptr<float>();
+  b.N = (int)images.size(0), b.C = (int)images.size(1), b.H = (int)images.size(2), b.W = (int)images.size(3);
+  b.R = (int)R;
+  return b;
+}
+
 namespace {
 std::vector<int64_t> distort_native_codes() { return dx_native_codes(); }
 }  // namespace

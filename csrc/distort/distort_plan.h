@@ -76,6 +76,10 @@ void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::
 DxPlan dx_make_plan(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                     const at::Tensor& boxes, const at::Tensor& seeds, const DxBackend& backend);
 
+// The kernels' view of one call: images and out [N, C, H, W] float32, R = regs per image, the plan's scratch,
+// and the regions at `regs` (the plan's host copy, or their copy on the device).
+DxBatch dx_batch(const at::Tensor& images, at::Tensor& out, int64_t R, const DxPlan& plan, const DxRegion* regs);
+
 // The mean BT.601 luminance of images[which[k]] written to out[k] (float32 [K] on the images' device), with
 // ATen on the images' device (= tone.mean_luminance): the CUDA backend's and the scalar CPU op's hook.
 void dx_mean_luma_aten(const at::Tensor& images, const std::vector<int64_t>& which, float* out);

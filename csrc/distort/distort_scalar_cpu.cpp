@@ -82,13 +82,7 @@ at::Tensor distort_scalar_cpu(const at::Tensor& images, const at::Tensor& codes,
   if (plan.active == 0) return out.copy_(images);
   const DxLaunchPlan lp = dx_launch_plan(plan);
 
-  DxBatch b;
-  b.in = images.data_ptr<float>();
-  b.out = out.data_ptr<float>();
-  b.regs = plan.regs.data();
-  b.scratch = plan.scratch.data_ptr<float>();
-  b.N = (int)images.size(0), b.C = (int)images.size(1), b.H = (int)images.size(2), b.W = (int)images.size(3);
-  b.R = (int)codes.size(1);
+  const DxBatch b = dx_batch(images, out, codes.size(1), plan, plan.regs.data());
   float* scratch = plan.scratch.data_ptr<float>();
   for (const DxPrepassGroup& grp : lp.groups) {
     switch (grp.code) {  // = dx_launch_prepass: one instantiation per code
