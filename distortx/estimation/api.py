@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ImageError
+from .block_grid import block_grid_origin
 from .checkpoint import load_estimator, shipped_weights
 from .dilated import receptive_field
 from .models import ParamEstimator
@@ -38,32 +39,38 @@ def _as_float(image: Tensor) -> Tensor:
     return x.expand(3, -1, -1) if x.shape[0] == 1 else x
 
 
-def pixel_map(model: ParamEstimator, image: Tensor, tile: int = 512) -> Tensor:
-    """Per-pixel estimates Tensor[P, H, W] of one float image Tensor[3, H, W] (tiled past ``tile`` pixels)."""
+def pixel_map(model: ParamEstimator, image: Tensor, tile: int = 512, origin: Tuple[int, int] = (0, 0)) -> Tensor:
+    """Per-pixel estimates Tensor[P, H, W] of one float image Tensor[3, H, W] (tiled past ``tile`` pixels);
+    ``origin``: the image's top-left pixel on the JPEG block grid (see :func:`block_grid_origin`)."""
     _, h, w = image.shape
     dev = next(model.parameters()).device
     x = image.to(dev).unsqueeze(0)
     if h <= tile and w <= tile:
-        return model.pixel_map(x)[0]
-    halo = receptive_field(model.config["dilations"] + [1]) // 2
+        return model.pixel_map(x, origin)[0]
+    # the head's 3x3 layer and, with a residual input, its 3x3 mean widen the receptive field
+    halo = receptive_field(model.config["dilations"] + [1]) // 2 + (1 if model.config.get("residual_gain") else 0)
     out = torch.empty(model.config["num_params"], h, w, device=dev)
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
             y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
             ya, xa = max(0, y0 - halo), max(0, x0 - halo)
-            part = model.pixel_map(x[:, :, ya: min(h, y1 + halo), xa: min(w, x1 + halo)])[0]
+            part = model.pixel_map(x[:, :, ya: min(h, y1 + halo), xa: min(w, x1 + halo)],
+                                   (origin[0] + ya, origin[1] + xa))[0]
             out[:, y0:y1, x0:x1] = part[:, y0 - ya: y0 - ya + (y1 - y0), x0 - xa: x0 - xa + (x1 - x0)]
     return out
 
 
 def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = False,
-             weights: Optional[str] = None, device: Union[str, torch.device, None] = None, tile: int = 512):
+             weights: Optional[str] = None, device: Union[str, torch.device, None] = None, tile: int = 512,
+             grid_origin: Union[str, Tuple[int, int]] = "auto"):
     """Estimate a degradation parameter of each image.
 
     images: float Tensor[N, 3, H, W] in [0, 1] (uint8 accepted), one Tensor[3, H, W], or a list of
     Tensor[3, H, W] of different sizes. what: "jpeg_quality" (IJG quality 1..100) or "noise_sigma"
     (Gaussian sigma on the 0..255 scale). weights: an estimator checkpoint (default: the shipped one).
-    device: where to run (default: the images' device).
+    device: where to run (default: the images' device). grid_origin: for estimators that mark the JPEG block
+    grid, where each image's grid lies: "auto" finds it (:func:`block_grid_origin`; (0, 0), a decoded JPEG's
+    own grid, unless a shifted grid is clearly visible, e.g. in a crop of a strongly compressed JPEG), or (row, col).
     Returns Tensor[N] (float, on the CPU): the spatial mean of the per-pixel map, clamped to the
     parameter's range; with ``return_map=True`` also the maps, a list of N Tensor[H, W] (clamped).
     """
@@ -83,7 +90,12 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     values, maps = [], []
     with torch.inference_mode():
         for img in items:
-            m = pixel_map(model, _as_float(img), tile)[0].clamp(target.low, target.high)
+            x = _as_float(img)
+            origin = (0, 0)
+            if model.config.get("grid"):
+                origin = (block_grid_origin(x, model.config["grid"]) if grid_origin == "auto"
+                          else (int(grid_origin[0]), int(grid_origin[1])))
+            m = pixel_map(model, x, tile, origin)[0].clamp(target.low, target.high)
             values.append(m.mean().cpu())
             maps.append(m.cpu())
     out = torch.stack(values).clamp(target.low, target.high)

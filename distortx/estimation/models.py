@@ -5,7 +5,7 @@ rebuild the architecture a state dict belongs to (see :mod:`distortx.estimation.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -27,27 +27,35 @@ class ParamEstimator(nn.Module):
     """Degradation-parameter estimator (Endo's Fig. 2, top): per-pixel regression, averaged spatially.
 
     what: "jpeg_quality" | "noise_sigma" (sets ``scale``) or None with an explicit ``scale``.
+    residual_gain, grid: our input additions (see :class:`DilatedBackbone`): a high-pass residual of the image,
+    and marks on the JPEG block boundaries; 0 = Endo's plain network.
     forward(images Tensor[N, 3, H, W] in [0, 1]) -> Tensor[N, P] (the spatial mean of :meth:`pixel_map`).
     """
 
     def __init__(self, what: Optional[str] = "jpeg_quality", width: int = 64,
-                 dilations: Sequence[int] = UCHIDA_DILATIONS, num_params: int = 1, scale: Optional[float] = None):
+                 dilations: Sequence[int] = UCHIDA_DILATIONS, num_params: int = 1, scale: Optional[float] = None,
+                 residual_gain: float = 0.0, grid: int = 0):
         super().__init__()
         if scale is None:
             scale = get_target(what).scale if what else 1.0
         self.config: Dict[str, Any] = {"what": what, "width": int(width), "dilations": [int(d) for d in dilations],
                                        "num_params": int(num_params), "scale": float(scale)}
-        self.backbone = DilatedBackbone(width, dilations)
+        if residual_gain:
+            self.config["residual_gain"] = float(residual_gain)
+        if grid:
+            self.config["grid"] = int(grid)
+        self.backbone = DilatedBackbone(width, dilations, residual_gain=residual_gain, grid=grid)
         self.head = ParamEstimatorHead(self.backbone.channels, num_params, scale)
 
-    def pixel_map(self, images: Tensor) -> Tensor:
-        """Per-pixel estimates Tensor[N, P, H, W] in physical units (the map ``distortx estimate --map`` draws)."""
+    def pixel_map(self, images: Tensor, origin: Tuple[int, int] = (0, 0)) -> Tensor:
+        """Per-pixel estimates Tensor[N, P, H, W] in physical units (the map ``distortx estimate --map`` draws).
+        ``origin``: where the images' top-left pixel lies on the JPEG block grid (models built with ``grid``)."""
         _check_images(images, "ParamEstimator")
-        return self.head.pixel_map(self.backbone(images))
+        return self.head.pixel_map(self.backbone(images, origin))
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor, origin: Tuple[int, int] = (0, 0)) -> Tensor:
         _check_images(images, "ParamEstimator")
-        return self.head(self.backbone(images))
+        return self.head(self.backbone(images, origin))
 
     def loss(self, images: Tensor, target: Tensor) -> Tensor:
         """Pixel-wise MSE on the normalised scale: mean((map / scale - target / scale)^2); target Tensor[N] or [N, P]."""

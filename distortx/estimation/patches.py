@@ -3,7 +3,7 @@ Endo's augmentation (transpose, horizontal and vertical flips: the 8 symmetries 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -11,14 +11,23 @@ from torch import Tensor
 from ..errors import DatasetError
 
 
-def load_photos(folder: Union[str, Path], min_side: int = 64, limit: int = 0) -> List[Tensor]:
+def load_photos(folder: Union[str, Path], min_side: int = 64, limit: int = 0,
+                names: Optional[Iterable[str]] = None) -> List[Tensor]:
     """Every readable image of ``folder`` (sorted names) whose shorter side is >= ``min_side``, as uint8
-    Tensor[3, H, W]; ``limit`` > 0 keeps the first ``limit``."""
+    Tensor[3, H, W]; ``names`` keeps only those files (relative paths, e.g. a fixed training split);
+    ``limit`` > 0 keeps the first ``limit``."""
     from ..data.sources import FolderSource
 
     src = FolderSource(folder)
+    wanted = None if names is None else set(names)
+    if wanted is not None:
+        missing = sorted(wanted - set(src.files))
+        if missing:
+            raise DatasetError(f"{folder}: {len(missing)} listed photos are missing, e.g. {missing[0]}")
     out = []
     for i in range(len(src)):
+        if wanted is not None and src.name(i) not in wanted:
+            continue
         img = src.load(i)
         if min(img.shape[1:]) >= min_side:
             out.append(img)
