@@ -21,6 +21,10 @@ from .schedule import BudgetSchedule
 from .targets import get_target
 
 
+#: gain of the high-pass residual input of newly trained estimators (see DilatedBackbone)
+DEFAULT_RESIDUAL_GAIN = 8.0
+
+
 @dataclass
 class EstimatorTraining:
     """Hyper-parameters of :func:`train_estimator` (defaults: a GPU-sized run)."""
@@ -30,8 +34,8 @@ class EstimatorTraining:
     lr: float = 2e-3          # Adamax's default
     warmup: int = 100
     width: int = 64
-    residual_gain: float = 0.0
-    grid: int = 0
+    residual_gain: Optional[float] = None  # None: 8 (our addition; 0 = Endo's plain input)
+    grid: Optional[int] = None             # None: 8 for JPEG quality, 0 otherwise (block-grid marks)
     max_seconds: Optional[float] = None
     seed: int = 0
     log_every: int = 100
@@ -81,7 +85,11 @@ def train_estimator(what: str, bank: PatchBank, cfg: EstimatorTraining,
     target = get_target(what)
     dev = bank.device
     torch.manual_seed(cfg.seed)
-    model = (model or ParamEstimator(what, width=cfg.width, residual_gain=cfg.residual_gain, grid=cfg.grid)).to(dev).train()
+    if model is None:
+        residual_gain = DEFAULT_RESIDUAL_GAIN if cfg.residual_gain is None else cfg.residual_gain
+        grid = (8 if what == "jpeg_quality" else 0) if cfg.grid is None else cfg.grid
+        model = ParamEstimator(what, width=cfg.width, residual_gain=residual_gain, grid=grid)
+    model = model.to(dev).train()
     amp = cfg.amp and fast_bf16(dev)
     if amp:
         model = model.to(memory_format=torch.channels_last)

@@ -80,6 +80,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="folder with jpeg_quality.pt / noise_sigma.pt: skip estimator training")
     ap.add_argument("--estimators-only", action="store_true",
                     help="train and save the estimators only (no CIFAR needed); reuse them with --estimator-weights")
+    ap.add_argument("--plain-estimator", action="store_true",
+                    help="Endo's estimator input exactly (no residual, no block-grid marks; see docs/endo.md)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs)")
     for name, typ in (("est_steps", int), ("est_seconds", str), ("est_batch", int), ("est_pool", int), ("est_width", int),
@@ -129,6 +131,7 @@ def train_estimator_only(what: str, a, dev: torch.device, bank: PatchBank, log: 
     """Train the estimator of experiment ``what`` on ``bank``; save it to --out. Returns (model, info)."""
     target = get_target(EXPERIMENTS[what]["target"])
     cfg = EstimatorTraining(steps=a.est_steps, batch_size=a.est_batch, width=a.est_width,
+                            residual_gain=0.0 if a.plain_estimator else None, grid=0 if a.plain_estimator else None,
                             max_seconds=a.est_seconds[what], seed=a.seed, warmup=min(100, max(1, a.est_steps // 10)),
                             log_every=max(1, min(500, a.est_steps // 4)), pool_batches=a.est_pool)
     log(f"[{what}] training the {target.name} estimator (width {a.est_width}, batch {a.est_batch} x 64x64, "

@@ -50,13 +50,16 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--residual-gain", type=float, default=0.0)
-    ap.add_argument("--grid", type=int, default=0)
+    ap.add_argument("--residual-gain", type=float, default=None, help="high-pass residual input (default 8; 0: none)")
+    ap.add_argument("--grid", type=int, default=None, help="block-grid marks (default 8 for JPEG, 0 for noise)")
+    ap.add_argument("--plain", action="store_true", help="Endo's plain input: --residual-gain 0 --grid 0")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     if a.device == "cpu":
         torch.set_num_threads(a.threads)
+    if a.plain:
+        a.residual_gain, a.grid = 0.0, 0
     names = split_names(a.split) if a.split else None
     photos = load_photos(a.photos, names=names)
     bank = PatchBank(photos, a.patch, a.device)
