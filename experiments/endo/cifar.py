@@ -16,6 +16,7 @@ from distortx.errors import DatasetError
 from distortx.estimation import ParamAwareClassifier, ParamEstimator
 from distortx.estimation.degrade import degrade, quantize8, sample_params
 from distortx.estimation.schedule import BudgetSchedule
+from distortx.estimation.train import fast_bf16
 from distortx.estimation.targets import Target
 
 
@@ -109,7 +110,7 @@ def epoch_pool(kind: str, target: Target, train_x: Tensor, train_y: Tensor, aug:
             x = degrade(x, target.distortion, prm.values[:, 0], prm.seed)
         if kind == "est":
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
-                ps.append(model.estimate(x.contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else x))
+                ps.append(model.estimate(x.contiguous(memory_format=torch.channels_last) if autocast else x))
         xs.append(x.mul_(255.0).round_().to(torch.uint8))
     return torch.cat(xs), train_y[perm], (torch.cat(ps) if ps else None)
 
@@ -124,7 +125,8 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
     torch.manual_seed(cfg.seed)
     model = ParamAwareClassifier(num_classes=10, num_params=1 if kind == "est" else 0, param_scale=target.scale,
                                  width=cfg.width, estimator=estimator if kind == "est" else None).to(dev)
-    if dev.type == "cuda":
+    autocast = cfg.amp and fast_bf16(dev)
+    if autocast:
         model = model.to(memory_format=torch.channels_last)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -136,7 +138,6 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
     g = torch.Generator().manual_seed(cfg.seed + {"org": 1, "deg": 2, "est": 3}[kind])
     aug = Augment()
     step, pool, cursor = 0, None, 0
-    autocast = cfg.amp and dev.type == "cuda"
     while not sched.done(step):
         if pool is None or cursor + cfg.batch_size > pool[0].shape[0]:
             pool, cursor = epoch_pool(kind, target, train_x, train_y, aug, g, model if kind == "est" else None,
@@ -145,7 +146,7 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
         y = pool[1][cursor: cursor + cfg.batch_size]
         p = None if pool[2] is None else pool[2][cursor: cursor + cfg.batch_size]
         cursor += cfg.batch_size
-        if dev.type == "cuda":
+        if autocast:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = sched.lr(step)
@@ -178,7 +179,7 @@ def sweep(models: dict, estimator: ParamEstimator, target: Target, test_x: Tenso
     names = list(models) + ([f"{known}_known"] if known else [])
     acc = {k: {} for k in names}
     est_mean, est_sd = {}, {}
-    autocast = amp and dev.type == "cuda"
+    autocast = amp and fast_bf16(dev)
     for v in values:
         hits = {k: 0 for k in names}
         ests = []
@@ -187,7 +188,7 @@ def sweep(models: dict, estimator: ParamEstimator, target: Target, test_x: Tenso
             x = degrade(clean, target.distortion, torch.full((clean.shape[0],), float(v)),
                         torch.arange(s, s + clean.shape[0]))
             y = test_y[s: s + batch]
-            if dev.type == "cuda":
+            if autocast:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=autocast):
                 est = estimator(x).float()

@@ -43,6 +43,18 @@ def split_names(spec: str) -> list:
     return [name for key in keys.split(",") for name in table[key]]
 
 
+#: scikit-image photos that are neither embedded samples nor JPEG files ("other photos"; grey ones as RGB)
+SKIMAGE_OTHERS = ("motorcycle_left.png", "camera.png", "moon.png", "coins.png", "grass.png", "gravel.png",
+                  "brick.png", "ihc.png")
+
+
+def skimage_photos() -> list:
+    import skimage
+
+    data = Path(os.path.dirname(skimage.__file__)) / "data"
+    return [read_image(data / f) for f in SKIMAGE_OTHERS]
+
+
 def centre(img: torch.Tensor, crop: int) -> torch.Tensor:
     h, w = img.shape[1:]
     if not crop or min(h, w) <= crop:
@@ -100,7 +112,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--what", choices=list(VALUES), required=True)
     ap.add_argument("--weights", default=None, help="estimator checkpoint (default: the shipped one)")
-    ap.add_argument("--photos", type=Path, default=Path("/work/shared/data/photos"))
+    ap.add_argument("--photos", default="/work/shared/data/photos",
+                    help="a photo folder (with --split), or 'skimage' for scikit-image's other photos")
     ap.add_argument("--split", default="experiments/default_model/split.json:test")
     ap.add_argument("--crop", type=int, default=256)
     ap.add_argument("--real", action="store_true")
@@ -108,7 +121,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    photos = [centre(p, a.crop) for p in load_photos(a.photos, names=split_names(a.split))]
+    if a.photos == "skimage":
+        a.split = "scikit-image: " + ", ".join(SKIMAGE_OTHERS)
+        photos = [centre(p, a.crop) for p in skimage_photos()]
+    else:
+        photos = [centre(p, a.crop) for p in load_photos(a.photos, names=split_names(a.split))]
     out = {"weights": a.weights or "shipped", "split": a.split, "photos": len(photos), "crop": a.crop,
            "synthetic": synthetic(a.what, a.weights, photos, VALUES[a.what])}
     print(f"{a.what} on {len(photos)} photos ({a.split}), centre {a.crop}px:")

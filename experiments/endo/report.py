@@ -30,13 +30,21 @@ def estimator_table(what: str, res: dict) -> str:
     return head + body
 
 
+def interval_accuracy(acc: dict, lo: int, hi: int) -> float:
+    """Endo's Eq. 1 over [lo, hi]; with ``--values-step`` (some values not evaluated) the mean of those that were."""
+    if all(v in acc for v in range(lo, hi + 1)):
+        return interval_mean_accuracy(acc, lo, hi)
+    got = [acc[v] for v in range(lo, hi + 1) if v in acc]
+    return sum(got) / len(got) if got else float("nan")
+
+
 def interval_rows(what: str, res: dict) -> List[dict]:
     out = []
     for (lo, hi), ref in paper.INTERVALS[what].items():
         row = {"interval": [lo, hi], "paper": list(ref)}
         for k in KEYS + ("est_known",):
             if k in res["acc"]:
-                row[k] = interval_mean_accuracy(res["acc"][k], lo, hi)
+                row[k] = interval_accuracy(res["acc"][k], lo, hi)
         out.append(row)
     return out
 

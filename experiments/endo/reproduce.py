@@ -82,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="train and save the estimators only (no CIFAR needed); reuse them with --estimator-weights")
     ap.add_argument("--plain-estimator", action="store_true",
                     help="Endo's estimator input exactly (no residual, no block-grid marks; see docs/endo.md)")
+    ap.add_argument("--values-step", type=int, default=1,
+                    help="evaluate every k-th q / sigma only (CPU runs; the interval means then average fewer values)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs)")
     for name, typ in (("est_steps", int), ("est_seconds", str), ("est_batch", int), ("est_pool", int), ("est_width", int),
@@ -174,9 +176,10 @@ def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> 
         timings[f"classifier_{kind}"] = round(time.time() - t, 1)
 
     t = time.time()
-    log(f"[{what}] evaluating on {data['test_x'].shape[0]} test images at {len(EXPERIMENTS[what]['values'])} values")
-    res = cifar.sweep(models, estimator, target, data["test_x"], data["test_y"], EXPERIMENTS[what]["values"],
-                      batch=a.eval_batch, known="est")
+    log(f"[{what}] evaluating on {data['test_x'].shape[0]} test images at "
+        f"{len(EXPERIMENTS[what]['values'][:: a.values_step])} values")
+    values = EXPERIMENTS[what]["values"][:: a.values_step]
+    res = cifar.sweep(models, estimator, target, data["test_x"], data["test_y"], values, batch=a.eval_batch, known="est")
     timings["evaluation"] = round(time.time() - t, 1)
 
     t = time.time()
