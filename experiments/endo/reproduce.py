@@ -78,6 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--cifar", type=Path, default=Path("/work/shared/data/cifar10"))
     ap.add_argument("--estimator-weights", type=Path, default=None,
                     help="folder with jpeg_quality.pt / noise_sigma.pt: skip estimator training")
+    ap.add_argument("--estimator-wait", type=float, default=0.0,
+                    help="seconds to wait for --estimator-weights' file when the third network needs it (0: none)")
     ap.add_argument("--estimators-only", action="store_true",
                     help="train and save the estimators only (no CIFAR needed); reuse them with --estimator-weights")
     ap.add_argument("--plain-estimator", action="store_true",
@@ -148,22 +150,32 @@ def train_estimator_only(what: str, a, dev: torch.device, bank: PatchBank, log: 
     return res.model, info
 
 
+def get_estimator(what: str, a, dev: torch.device, data: dict, log: Logger):
+    """The experiment's estimator: loaded from --estimator-weights, else trained. Returns (model, info)."""
+    target = get_target(EXPERIMENTS[what]["target"])
+    if a.estimator_weights is None:
+        return train_estimator_only(what, a, dev, data["bank"], log)
+    path = a.estimator_weights / f"{target.name}.pt"
+    deadline = time.time() + a.estimator_wait
+    if not path.is_file() and a.estimator_wait:
+        log(f"[{what}] waiting up to {a.estimator_wait:.0f} s for {path}")
+        while not path.is_file() and time.time() < deadline:
+            time.sleep(10)
+    log(f"[{what}] estimator loaded from {path}")
+    return load_estimator(path, dev), {"loaded_from": str(path)}
+
+
 def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> dict:
     target = get_target(EXPERIMENTS[what]["target"])
     timings = {}
-    t = time.time()
-    if a.estimator_weights is not None:
-        estimator = load_estimator(a.estimator_weights / f"{target.name}.pt", dev)
-        log(f"[{what}] estimator loaded from {a.estimator_weights / (target.name + '.pt')}")
-        est_info = {"loaded_from": str(a.estimator_weights / f"{target.name}.pt")}
-    else:
-        estimator, est_info = train_estimator_only(what, a, dev, data["bank"], log)
-    timings["estimator"] = round(time.time() - t, 1)
-
     ccfg = cifar.ClassifierTraining(epochs=a.cls_epochs, batch_size=a.cls_batch, width=a.width, seconds=a.cls_seconds,
                                     seed=a.seed, log_every=max(1, min(200, int(a.cls_epochs * 20000 / a.cls_batch) // 4)))
     models, cls_info = {}, {}
     for kind in ("org", "deg", "est"):
+        if kind == "est":  # the estimator is needed from here on (loaded late: it may still be training elsewhere)
+            t = time.time()
+            estimator, est_info = get_estimator(what, a, dev, data, log)
+            timings["estimator"] = round(time.time() - t, 1)
         if kind == "deg" and ccfg.seconds is not None:
             # equal training for the three networks: the first one's budget fixes the step count of the others
             ccfg = dataclasses.replace(ccfg, seconds=None, steps=cls_info["org"]["steps"])
