@@ -16,8 +16,9 @@ from . import main
               help="Which degradation parameter to estimate.")
 @click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-pixel estimate as a colour PNG (dark = low, yellow = high).")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="An estimator checkpoint (default: the one shipped with distortx).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="An estimator checkpoint, or a `distortx train` run folder of arch param_estimator "
+                   "(default: the estimator shipped with distortx).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, ...")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def estimate(image: Path, what: str, map_path: Optional[Path], weights: Optional[Path], device: str, as_json: bool) -> None:

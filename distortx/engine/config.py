@@ -141,7 +141,7 @@ class TrainSettings:
     amp: bool = True                       # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True             # on CUDA
     compile: bool = False
-    best_metric: Optional[str] = None      # e.g. "detection/map50" (default: detection mAP@0.5, else accuracy)
+    best_metric: Optional[str] = None      # e.g. "detection/map50" (default: detection mAP@0.5, else accuracy, else regression MAE)
     stages: List[StageConfig] = field(default_factory=list)
     threads: Optional[int] = None          # torch intra-op threads on CPU
     max_minutes: Optional[float] = None    # time budget: after 20 timed steps, train.steps shrinks to fit it
@@ -269,7 +269,7 @@ def check_config(cfg: TrainConfig) -> None:
     """Every value usable; raises :class:`ConfigError` naming the first that is not."""
     sources = cfg.data.sources()
     if not sources:
-        raise ConfigError("no training data: add [data.detection] and/or [data.classification] "
+        raise ConfigError("no training data: add [data.detection], [data.classification] and/or [data.regression] "
                           "(a preset or a folder of `distortx generate`)")
     for task, s in sources.items():
         from .labelled_batches import check_labelled_source

@@ -3,8 +3,10 @@
 ``distortx evaluate --model RUN_OR_CKPT --data PRESET_OR_FOLDER`` = :func:`evaluate`. Classification data
 gives accuracy overall, per type, per level (Ahn's L1/L2/L3) and the false-alarm rate on clean images (a
 clean photo called distorted); detection data gives AP per type and mAP at IoU 0.5 / 0.75 / 0.9 (all-point
-interpolation, Ahn Tables 2-3), COCO's mAP@[.5:.95] and AP by region size (Ahn Fig. 3). Both report
-images/s of the model (forward + decode + NMS, batch as given, after one warm-up batch).
+interpolation, Ahn Tables 2-3), COCO's mAP@[.5:.95] and AP by region size (Ahn Fig. 3). A model with a
+parameter output (a regression head, Endo's estimator) gets the MAE / RMSE / bias of its image-level estimate
+against the batch's ``params`` in the parameter's units (JPEG quality, noise sigma). All report images/s of
+the model (forward + decode + NMS, batch as given, after one warm-up batch).
 """
 from __future__ import annotations
 
@@ -19,7 +21,16 @@ import numpy as np
 import torch
 
 from ..errors import DistortxError
-from .metrics import PAPER_IOU_THRESHOLDS, ClassificationMetrics, DetectionMetrics
+from .metrics import PAPER_IOU_THRESHOLDS, ClassificationMetrics, DetectionMetrics, RegressionMetrics
+from .model_view import engine_view
+
+#: summary keys where lower is better (the trainer's best.pt follows them downwards)
+LOWER_IS_BETTER = ("classification/false_alarm", "regression/mae", "regression/rmse")
+
+
+def lower_is_better(key: str) -> bool:
+    """True for a metric where a smaller value is a better model (errors, false alarms)."""
+    return key in LOWER_IS_BETTER
 
 
 @dataclass
@@ -30,6 +41,7 @@ class EvalReport:
     det_classes: Optional[Sequence[str]] = None
     classification: Any = None           # ClassificationResult
     detection: Any = None                # DetectionResult
+    regression: Any = None               # RegressionResult
     images: int = 0
     seconds: float = 0.0
     extra: Dict[str, Any] = field(default_factory=dict)
@@ -57,6 +69,9 @@ class EvalReport:
             for t in PAPER_IOU_THRESHOLDS:
                 out[f"detection/map{int(round(t * 100))}"] = float(self.detection.map(t))
             out["detection/coco_map"] = float(self.detection.coco_map)
+        if self.regression is not None:
+            out["regression/mae"] = float(self.regression.mae)
+            out["regression/rmse"] = float(self.regression.rmse)
         out["images_per_s"] = float(self.images_per_s)
         return out
 
@@ -68,6 +83,8 @@ class EvalReport:
         if self.detection is not None:
             names = {i: n for i, n in enumerate(self.det_classes or [])}
             out["detection"] = self.detection.to_dict(names)
+        if self.regression is not None:
+            out["regression"] = self.regression.to_dict()
         return out
 
     # -- paper-style tables --------------------------------------------------------------------------------
@@ -108,6 +125,16 @@ class EvalReport:
                 cells = [_fmt(d.ap_at(t)[k]) for t in PAPER_IOU_THRESHOLDS]
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {int(d.num_gt[k])} |")
             lines.append(f"| COCO mAP@[.5:.95] | {d.coco_map:.3f} | | | |")
+        if self.regression is not None:
+            r = self.regression
+            if lines:
+                lines.append("")
+            lines += ["| parameter estimate | MAE | RMSE | bias | images |", "|---|---:|---:|---:|---:|"]
+            columns = list(zip(*(r.per_column.get(m, []) for m in ("mae", "rmse", "bias"))))
+            if len(columns) > 1:
+                for k, (mae, rmse, bias) in enumerate(columns):
+                    lines.append(f"| parameter {k} | {_fmt(mae)} | {_fmt(rmse)} | {_fmt(bias)} | |")
+            lines.append(f"| all | {_fmt(r.mae)} | {_fmt(r.rmse)} | {_fmt(r.bias)} | {r.num_samples} |")
         lines += ["", f"speed: {self.images_per_s:.1f} images/s ({self.images} images)"]
         return "\n".join(lines)
 
@@ -152,13 +179,16 @@ def _fmt(x: float) -> str:
 @torch.no_grad()
 def evaluate_batches(model, batches: Iterable[Mapping[str, Any]], amp: bool = False,
                      tasks: Optional[Sequence[str]] = None) -> EvalReport:
-    """Run ``model`` (eval mode) over batches in the model's vocabulary (see :mod:`distortx.engine.batches`)."""
+    """Run ``model`` (eval mode) over batches in the model's vocabulary (see :mod:`distortx.engine.batches`).
+    A model with its own engine pair (e.g. a ParamEstimator) runs through :func:`engine_view`."""
+    model = engine_view(model)
     was_training = model.training
     model.eval()
     report = EvalReport(classes=model.classes, det_classes=model.det_classes)
     cls = ClassificationMetrics(len(model.classes)) if model.classes else None
     det = DetectionMetrics() if model.det_classes else None
-    seen = {"classification": False, "detection": False}
+    reg = RegressionMetrics()
+    seen = {"classification": False, "detection": False, "regression": False}
     device = next(model.parameters()).device
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if (amp and device.type == "cuda") else nullcontext()
     first = True
@@ -187,10 +217,15 @@ def evaluate_batches(model, batches: Iterable[Mapping[str, Any]], amp: bool = Fa
                        [{"boxes": t["boxes"].cpu(), "labels": t["labels"].cpu()} for t in batch["targets"]],
                        image_sizes=[(int(h), int(w))] * len(batch["targets"]))
             seen["detection"] = True
+        if out.params is not None and batch.get("params") is not None and (tasks is None or "regression" in tasks):
+            reg.update(out.params.float().cpu(), batch["params"].float().cpu())
+            seen["regression"] = True
     if seen["classification"]:
         report.classification = cls.compute()
     if seen["detection"]:
         report.detection = det.compute()
+    if seen["regression"]:
+        report.regression = reg.compute()
     model.train(was_training)
     return report
 
@@ -231,8 +266,10 @@ def evaluate(model, data: Union[str, Path, Sequence[Union[str, Path]]], images: 
         folder = Path(item).is_dir()
         src = SourceConfig(preset=None if folder else str(item), folder=str(item) if folder else None,
                            batch_size=batch_size, count=count)
-        probe = BatchStream("detection" if _is_detection(src) else "classification", src, model, images, seed,
-                            device, split or _default_split(src), shuffle=False, mix_units=1)
+        task = ("detection" if _is_detection(src) else
+                "classification" if getattr(model, "classes", None) else "regression")
+        probe = BatchStream(task, src, model, images, seed, device, split or _default_split(src), shuffle=False,
+                            mix_units=1)
         report = evaluate_batches(model, probe.epoch_batches(max_batches), amp=device.startswith("cuda"))
         merged = report if merged is None else _merge(merged, report)
     merged.extra["data"] = [str(i) for i in items]
@@ -248,6 +285,7 @@ def evaluate(model, data: Union[str, Path, Sequence[Union[str, Path]]], images: 
 def _merge(a: EvalReport, b: EvalReport) -> EvalReport:
     a.classification = b.classification or a.classification
     a.detection = b.detection or a.detection
+    a.regression = b.regression or a.regression
     a.images += b.images
     a.seconds += b.seconds
     return a

@@ -31,11 +31,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..errors import DistortxError
+from ..errors import DistortxError, ParameterError
 from .batches import augment, default_val_split, source_splits
 from .checkpoint import BEST, LAST, MODEL, export_weights, load_checkpoint, save_checkpoint
 from .config import ConfigError, StageConfig, TrainConfig, load_config
 from .labelled_batches import open_stream, source_classes, source_image_size, val_splits
+from .model_view import check_tasks, engine_view
 
 
 class RunFolderError(DistortxError):
@@ -224,7 +225,7 @@ def build_model(cfg: TrainConfig):
         kwargs.setdefault("image_size", crop)  # the training crop: predict's tile size
     try:
         model = create_model(cfg.model.arch, backbone=cfg.model.backbone, classes=list(classes), **kwargs)
-    except TypeError as exc:
+    except (TypeError, ParameterError) as exc:
         raise ConfigError(f"[model]: {exc}") from exc
     if cfg.model.weights:
         p = Path(cfg.model.weights)
@@ -294,9 +295,13 @@ class Trainer:
         self.cuda = self.device.startswith("cuda")
         if self.cuda and cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = make_optimizer(self.model, cfg)
+        # what the loop calls: forward(images) -> ModelOutput, loss(output, batch); the model itself for a
+        # DistortxModel, an EngineView of its engine_output/engine_loss for e.g. a ParamEstimator
+        self.view = engine_view(self.model)
         self.sources = cfg.data.sources()
-        self.train_streams = {t: open_stream(t, s, self.model, cfg.data.images, cfg.data.seed, self.device,
+        check_tasks(self.view, self.sources)
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.train_streams = {t: open_stream(t, s, self.view, cfg.data.images, cfg.data.seed, self.device,
                                              s.split, shuffle=True, mix_units=cfg.data.mix_units)
                               for t, s in self.sources.items()}
         self.step = 0
@@ -305,10 +310,10 @@ class Trainer:
         self.metrics: Dict[str, float] = {}
         self.log = JsonlLog(self.out / "log.jsonl" if self.rank == 0 else None)
         self.schedule = self._schedule()
-        self.net: nn.Module = self.model
+        self.net: nn.Module = self.view
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[int(self.device.split(":")[1])] if self.cuda else None,
+                self.view, device_ids=[int(self.device.split(":")[1])] if self.cuda else None,
                 find_unused_parameters=len(self.sources) > 1 or len(cfg.stages()) > 1)
         if cfg.train.compile:
             self.net = torch.compile(self.net)
@@ -341,8 +346,8 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "model": self.model.state_dict(), "model_config": self.model.config,
-            "classes": list(self.model.classes) if self.model.classes else None,
-            "det_classes": list(self.model.det_classes) if self.model.det_classes else None,
+            "classes": list(self.view.classes) if self.view.classes else None,
+            "det_classes": list(self.view.det_classes) if self.view.det_classes else None,
             "optimizer": self.optimizer.state_dict(), "step": self.step,
             "data_state": {t: s.state() for t, s in self.train_streams.items()},
             "data_seed": self.cfg.data.seed, "rng": rng, "config": self.cfg.to_dict(),
@@ -393,8 +398,8 @@ class Trainer:
         self.net.train()
         with self._autocast():
             output = self.net(images)
-        loss, parts = self.model.loss(output, {k: v for k, v in batch.items() if k != "images"
-                                               and (task != "classification" or k != "targets")})
+        loss, parts = self.view.loss(output, {k: v for k, v in batch.items() if k != "images"
+                                              and (task != "classification" or k != "targets")})
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.optim.clip_grad:
@@ -416,12 +421,12 @@ class Trainer:
             if split is None:
                 continue
             try:
-                stream = open_stream(task, s, self.model, self.cfg.data.val_images or self.cfg.data.images,
+                stream = open_stream(task, s, self.view, self.cfg.data.val_images or self.cfg.data.images,
                                      self.cfg.data.seed, self.device, split, shuffle=False, mix_units=1)
             except DistortxError as exc:  # e.g. an empty validation split with few photos
                 self.log.write({"step": self.step, "warning": f"no {task} validation: {exc}"})
                 continue
-            report = evaluate_batches(self.model, stream.epoch_batches(self.cfg.train.eval_batches),
+            report = evaluate_batches(self.view, stream.epoch_batches(self.cfg.train.eval_batches),
                                       amp=self.cuda and self.cfg.train.amp)
             results.update(report.summary())
         return results
@@ -449,11 +454,15 @@ class Trainer:
     def _best_key(self) -> str:
         if self.cfg.train.best_metric:
             return self.cfg.train.best_metric
-        return "detection/map50" if "detection" in self.sources else "classification/accuracy"
+        if "detection" in self.sources:
+            return "detection/map50"
+        return "classification/accuracy" if "classification" in self.sources else "regression/mae"
 
     # -- the loop ----------------------------------------------------------------------------------------------
     def run(self, stop_at: Optional[int] = None) -> TrainResult:
         """Train to ``train.steps`` (or stop after step ``stop_at``, saving last.pt, to resume later)."""
+        from .evaluate import lower_is_better
+
         cfg = self.cfg.train
         end = cfg.steps if stop_at is None else min(cfg.steps, int(stop_at))
         t_start = time.perf_counter()
@@ -504,9 +513,10 @@ class Trainer:
                     key = self._best_key()
                     improved = False
                     if key in self.metrics and math.isfinite(self.metrics[key]):
-                        improved = self.best is None or self.metrics[key] > self.best
+                        value = self.metrics[key]
+                        improved = self.best is None or (value < self.best if lower_is_better(key) else value > self.best)
                         if improved:
-                            self.best = self.metrics[key]
+                            self.best = value
                     self.log.write({"step": self.step, "eval": self.metrics, "best": self.best})
                     self.save(best=improved)
                 elif self.step % cfg.checkpoint_every == 0:

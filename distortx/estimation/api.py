@@ -21,7 +21,8 @@ _CACHE: Dict[Tuple[str, str], ParamEstimator] = {}
 
 def get_estimator(what: str = "jpeg_quality", weights: Optional[str] = None,
                   device: Union[str, torch.device] = "cpu") -> ParamEstimator:
-    """The estimator for ``what`` (shipped weights unless ``weights=PATH``), cached per file and device."""
+    """The estimator for ``what`` (shipped weights unless ``weights=PATH``: an estimator file, or a
+    ``distortx train`` run folder or checkpoint of a param_estimator), cached per path and device."""
     path = weights or shipped_weights(what)
     key = (str(path), str(torch.device(device)))
     if key not in _CACHE:
@@ -67,7 +68,8 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
 
     images: float Tensor[N, 3, H, W] in [0, 1] (uint8 accepted), one Tensor[3, H, W], or a list of
     Tensor[3, H, W] of different sizes. what: "jpeg_quality" (IJG quality 1..100) or "noise_sigma"
-    (Gaussian sigma on the 0..255 scale). weights: an estimator checkpoint (default: the shipped one).
+    (Gaussian sigma on the 0..255 scale). weights: an estimator checkpoint (default: the shipped one), or
+    a ``distortx train`` run folder / checkpoint of ``arch = "param_estimator"`` (see docs/training.md).
     device: where to run (default: the images' device). grid_origin: for estimators that mark the JPEG block
     grid, where each image's grid lies: "auto" finds it (:func:`block_grid_origin`; (0, 0), a decoded JPEG's
     own grid, unless a shifted grid is clearly visible, e.g. in a crop of a strongly compressed JPEG), or (row, col).

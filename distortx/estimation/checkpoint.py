@@ -1,6 +1,11 @@
 """Estimator checkpoints: one ``.pt`` file holding the architecture config, the state dict and notes on
 how it was trained; plain tensors and builtins only, so ``torch.load(..., weights_only=True)`` reads it.
-Shipped estimators live in ``distortx/estimation/weights/<target>.pt``."""
+Shipped estimators live in ``distortx/estimation/weights/<target>.pt``.
+
+A ``distortx train`` run of ``[model] arch = "param_estimator"`` loads too, with no conversion step: its run
+folder (best.pt, else model.pt, else last.pt, as :func:`distortx.engine.checkpoint.resolve_checkpoint` picks)
+or any of those files. They hold the estimator's own state dict and config (``model`` / ``model_config``);
+:func:`read_checkpoint` returns them in this format, with the run's step and metrics as ``meta``."""
 from __future__ import annotations
 
 import io
@@ -14,6 +19,7 @@ from ..errors import DistortxError
 from .models import ParamEstimator
 
 FORMAT = "distortx-param-estimator/1"
+ENGINE_FORMAT = "distortx-checkpoint"   # distortx.engine.checkpoint.FORMAT (a run of distortx train)
 PathLike = Union[str, os.PathLike]
 
 
@@ -28,15 +34,36 @@ def save_estimator(model: ParamEstimator, path: PathLike, meta: Optional[Dict[st
 
 
 def read_checkpoint(path: PathLike) -> Dict[str, Any]:
-    """The checkpoint dict of an estimator file (weights_only load); DistortxError if it is not one."""
+    """The checkpoint dict of an estimator file, or of a ``distortx train`` run folder / checkpoint of a
+    param_estimator (weights_only load); DistortxError if it is neither."""
+    if os.path.isdir(path):
+        return _from_engine(path, None)
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise DistortxError(f"cannot load estimator weights from {path}: {exc}") from exc
+    if isinstance(ck, dict) and ck.get("format") == ENGINE_FORMAT:
+        return _from_engine(path, ck)
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise DistortxError(f"{path} is not a distortx estimator checkpoint (format {FORMAT}); "
-                            f"write one with distortx.estimation.save_estimator")
+        raise DistortxError(f"{path} is not a distortx estimator checkpoint (format {FORMAT}) nor a distortx train "
+                            f"run of arch param_estimator; write one with distortx.estimation.save_estimator")
     return ck
+
+
+def _from_engine(path: PathLike, state: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """An engine checkpoint (``state``, or the one a run folder ``path`` resolves to) in this module's format."""
+    from ..engine.checkpoint import load_checkpoint
+
+    if state is None:
+        state = load_checkpoint(path)
+        path = state["path"]
+    config = dict(state.get("model_config") or {})
+    if config.get("arch") != "param_estimator" or not isinstance(state.get("model"), dict):
+        raise DistortxError(f"{path} holds a distortx train model of arch {config.get('arch')!r}, "
+                            f"not a param_estimator")
+    meta = {"trained_by": "distortx train", "checkpoint": str(path), "step": state.get("step"),
+            "metrics": state.get("metrics") or {}}
+    return {"format": FORMAT, "config": config, "state_dict": state["model"], "meta": meta}
 
 
 def load_estimator(path: PathLike, device: Union[str, torch.device] = "cpu") -> ParamEstimator:
