@@ -27,10 +27,6 @@ def test_shipped_weights_load_with_weights_only(what):
     assert read_checkpoint_meta(what)["steps"] > 0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the shipped JPEG estimator is under-trained (one H100 run: 50 s, 2323 steps x 256 patches, pixel RMSE 23): "
-    "on the embedded photos it answers about 35-60 for q = 10..90; docs/endo.md has the numbers. A longer "
-    "`experiments/endo/reproduce.py` run replaces distortx/estimation/weights/jpeg_quality.pt"))
 @pytest.mark.parametrize("quality", [10, 50, 90])
 def test_shipped_jpeg_estimator_within_10(crops, quality):
     x = jpeg_pillow(crops, torch.full((3, 1), float(quality)), torch.zeros(3, dtype=torch.long))
