@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import distortx  # noqa: E402
 from distortx.estimation import get_target  # noqa: E402
@@ -31,16 +32,11 @@ from distortx.estimation.degrade import degrade  # noqa: E402
 from distortx.estimation.patches import load_photos  # noqa: E402
 from distortx.estimation.qtables import quality_from_jpeg  # noqa: E402
 from distortx.io import read_image  # noqa: E402
+from train_estimator import split_names  # noqa: E402
 
 VALUES = {"jpeg_quality": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100],
           "noise_sigma": [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]}
 TOLERANCE = {"jpeg_quality": 10.0, "noise_sigma": 3.0}
-
-
-def split_names(spec: str) -> list:
-    path, _, keys = spec.rpartition(":")
-    table = json.loads(Path(path).read_text())
-    return [name for key in keys.split(",") for name in table[key]]
 
 
 #: scikit-image photos that are neither embedded samples nor JPEG files ("other photos"; grey ones as RGB)
