@@ -19,10 +19,10 @@ def estimator_table(what: str, res: dict) -> str:
     head = "| Truth | " + " | ".join(str(t) for t in truths) + " |\n|---|" + "---|" * len(truths) + "\n"
     rows = [
         ("Mean, paper", [paper.ESTIMATOR[what][t][0] for t in truths]),
-        ("Mean, ours (estimator)", [res["est_mean"][t] for t in truths]),
+        ("Mean, ours (estimator)", [res["est_mean"].get(t) for t in truths]),
         (f"Mean, {bname}", [base.get(str(t), base.get(t, {})).get("mean") for t in truths]),
         ("S.D., paper", [paper.ESTIMATOR[what][t][1] for t in truths]),
-        ("S.D., ours (estimator)", [res["est_sd"][t] for t in truths]),
+        ("S.D., ours (estimator)", [res["est_sd"].get(t) for t in truths]),
         (f"S.D., {bname}", [base.get(str(t), base.get(t, {})).get("sd") for t in truths]),
     ]
     body = "".join(f"| {name} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in vals) + " |\n"
