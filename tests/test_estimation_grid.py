@@ -1,13 +1,10 @@
 """The estimator's input additions (high-pass residual, JPEG block-grid marks) and where the grid lies."""
-import io
-
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import distortx
 from distortx.data.samples import sample_images
+from distortx.distortions.jpeg import jpeg_pillow_one
 from distortx.estimation import ParamEstimator, save_estimator
 from distortx.estimation.api import pixel_map
 from distortx.estimation.block_grid import block_grid_origin
@@ -15,10 +12,8 @@ from distortx.estimation.dilated import DilatedBackbone
 
 
 def pillow_jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
-    """float Tensor[3, H, W]: uint8 ``img`` through a Pillow JPEG at ``quality``."""
-    buf = io.BytesIO()
-    Image.fromarray(img.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=quality)
-    return torch.from_numpy(np.asarray(Image.open(buf).convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+    """float Tensor[3, H, W]: uint8 ``img`` through a Pillow JPEG (4:2:0) at ``quality``."""
+    return jpeg_pillow_one(img.float() / 255, quality)
 
 
 @pytest.fixture(scope="module")

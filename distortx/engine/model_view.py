@@ -37,6 +37,10 @@ class EngineView(nn.Module):
         return getattr(self.model, "det_classes", None)
 
     @property
+    def engine_tasks(self) -> Optional[Sequence[str]]:
+        return getattr(self.model, "engine_tasks", None)
+
+    @property
     def config(self) -> Dict[str, Any]:
         return self.model.config
 
@@ -69,8 +73,6 @@ def engine_view(model: nn.Module) -> nn.Module:
 def check_tasks(model: nn.Module, tasks: Iterable[str]) -> None:
     """ConfigError if ``model`` declares ``engine_tasks`` and a configured source is not one of them."""
     allowed = getattr(model, "engine_tasks", None)
-    if allowed is None and isinstance(model, EngineView):
-        allowed = getattr(model.model, "engine_tasks", None)
     if allowed is None:
         return
     wrong = [t for t in tasks if t not in allowed]

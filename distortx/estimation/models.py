@@ -80,8 +80,12 @@ class ParamEstimator(nn.Module):
         """Pixel-wise MSE on the normalised scale: mean((map / scale - target / scale)^2); target Tensor[N] or [N, P]."""
         _check_images(images, "ParamEstimator")
         pred = self.head.normalised(self.backbone(images))
-        t = target.reshape(pred.shape[0], -1).float() / self.head.scale.view(1, -1)
-        return torch.mean((pred - t[:, :, None, None]) ** 2)
+        return self._map_mse(pred, target.reshape(pred.shape[0], -1).float()).mean()
+
+    def _map_mse(self, norm_map: Tensor, target: Tensor) -> Tensor:
+        """Tensor[N, P]: mean over pixels of (normalised map - target / scale)^2; target Tensor[N, P] physical."""
+        t = target / self.head.scale.view(1, -1)
+        return ((norm_map - t[:, :, None, None]) ** 2).mean(dim=(2, 3))
 
     # -- distortx train ---------------------------------------------------------------------------------------
     def engine_output(self, images: Tensor) -> EstimatorOutput:
@@ -108,9 +112,7 @@ class ParamEstimator(nn.Module):
         if not bool(known.any()):
             zero = pred.sum() * 0
             return zero, {"loss": 0.0, "params": 0.0}
-        t = torch.where(known, target, torch.zeros_like(target)) / self.head.scale.view(1, -1)
-        per = ((pred - t[:, :, None, None]) ** 2).mean(dim=(2, 3))            # Tensor[N, P]
-        loss = per[known].mean()
+        loss = self._map_mse(pred, torch.where(known, target, torch.zeros_like(target)))[known].mean()
         image_mse = ((output.params.detach().float() - target)[known] ** 2).mean()
         values = torch.stack([loss.detach(), image_mse]).tolist()
         return loss, {"loss": values[0], "params": values[1]}
