@@ -148,3 +148,66 @@ def test_predictor_pads_small_photos_and_downscales_huge_ones():
     huge = Predictor(FixedTileModel(), max_side=1000)(torch.rand(3, 2100, 900), "huge")
     assert huge.downscale == 3 and (huge.width, huge.height) == (900, 2100)
     assert all(v <= 2100 for r in huge.regions for v in r.box)
+
+
+class WhiteSquareModel(nn.Module):
+    """An exact detector of bright pixels: each tile's box = the bounding box of its pixels > 0.5 (score 0.9)."""
+
+    classes = ("clean", "gaussian_blur")
+    det_classes = ("background", "gaussian_blur")
+
+    def __init__(self, tile):
+        super().__init__()
+        self.config = {"image_size": tile}
+        self.p = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, postprocess=None):
+        dets = []
+        for img in x:
+            ys, xs = torch.nonzero(img[0] > 0.5, as_tuple=True)
+            if ys.numel():
+                box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float32)
+                dets.append({"boxes": box, "scores": torch.tensor([0.9]), "labels": torch.tensor([1])})
+            else:
+                dets.append({"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)})
+        return ModelOutput(logits=torch.zeros(x.shape[0], 2), detections=dets)
+
+
+def _square(h, w, box):
+    img = torch.zeros(3, h, w)
+    x0, y0, x1, y1 = box
+    img[:, y0:y1, x0:x1] = 1.0
+    return img
+
+
+@pytest.mark.parametrize("tile, size, box", [
+    (300, (300, 600), (200, 60, 400, 240)),    # a region across the x seams of three tiles
+    (300, (600, 300), (40, 180, 260, 420)),    # across the y seams
+    (192, (300, 300), (60, 80, 220, 230)),     # v1's fragments case: a 192-px model tiling Ahn's 300-px image
+    (192, (300, 300), (100, 90, 260, 210)),
+])
+def test_a_region_cut_by_tile_seams_comes_back_as_one_box(tile, size, box):
+    from distortx.detection import box_iou
+
+    pred = Predictor(WhiteSquareModel(tile))(_square(*size, box), "x")
+    assert pred.tiles > 1
+    assert len(pred.regions) == 1, [r.box for r in pred.regions]
+    iou = float(box_iou(torch.tensor([pred.regions[0].box]), torch.tensor([box], dtype=torch.float32)))
+    assert iou >= 0.8
+
+
+def test_merge_seam_fragments_rules():
+    from distortx.engine.predict import merge_seam_fragments
+
+    boxes = torch.tensor([[0., 0., 100., 100.], [98., 5., 180., 95.], [300., 0., 350., 50.], [98., 200., 180., 260.]])
+    scores = torch.tensor([0.6, 0.9, 0.8, 0.7])
+    labels = torch.tensor([1, 1, 1, 1])
+    cut = torch.zeros(4, 4, dtype=torch.bool)
+    cut[0, 2] = True                                       # box 0 is cut on its right side
+    b, s, lab = merge_seam_fragments(boxes, scores, labels, cut, tol=4)
+    got = sorted((tuple(round(v) for v in x), round(float(y), 2)) for x, y in zip(b.tolist(), s))
+    # 0 + 1 joined (union, max score); 2 too far; 3 overlaps 0 along y by nothing
+    assert got == [((0, 0, 180, 100), 0.9), ((98, 200, 180, 260), 0.7), ((300, 0, 350, 50), 0.8)]
+    # no cut side: nothing is joined; another label: nothing is joined
+    assert merge_seam_fragments(boxes, scores, labels, torch.zeros(4, 4, dtype=torch.bool), tol=4)[0].shape[0] == 4
+    assert merge_seam_fragments(boxes, scores, torch.tensor([1, 2, 1, 1]), cut, tol=4)[0].shape[0] == 4

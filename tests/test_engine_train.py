@@ -91,6 +91,23 @@ def test_resume_continues_exactly(presets, tmp_path):
     assert losses[-1] < losses[0]
 
 
+def test_resume_is_exact_with_the_v2_recipe(presets, tmp_path):
+    """The default model v2's recipe (crop jitter, photo history, bf16 autocast where the CPU has it): a run
+    resumed at step 6 of 12 ends with the weights of the uninterrupted run."""
+    def config(out):
+        c = cls_config(presets, out, steps=12, cpu_amp=True)
+        c["data"]["classification"].update(crop_jitter=[0.7, 1.0], history=True)
+        return load_config(base=c)
+
+    Trainer(config(tmp_path / "full"), progress=False).run()
+    Trainer(config(tmp_path / "half"), progress=False).run(stop_at=6)
+    Trainer(config(tmp_path / "half"), resume=True, progress=False).run()
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "half")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert "history = true" in (tmp_path / "full" / "config.toml").read_text()
+
+
 def test_same_seed_same_weights(presets, tmp_path):
     for name in ("a", "b"):
         Trainer(load_config(base=cls_config(presets, tmp_path / name, steps=6)), progress=False).run()

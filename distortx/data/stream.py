@@ -18,6 +18,9 @@ images even equal the PNGs), so a model can train on an endless supply and be ev
   raised to keep the shorter side >= crop) at a random position, seeded by (seed, epoch, reference). The
   distortions stay those of the recipes; only the clean pixels under them change, so a model cannot memorise
   a fixed set of clean crops. Off by default (then the images equal ``generate``'s).
+- Photo history (training only; ``history=True`` or a :class:`~distortx.data.history.HistorySpec`): the clean
+  crop first gets a random, mild camera noise and/or JPEG round trip (seeded by (seed, epoch, reference)),
+  the history an ordinary photo carries, so that the model learns that such a photo is still clean.
 
 Each batch is a dict: ``images`` float Tensor[B, 3, S, S] on ``device``, ``reference_id`` int64 Tensor[B],
 and for classification ``labels`` int64 Tensor[B], ``levels`` int64 Tensor[B], ``params`` float32
@@ -35,6 +38,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import DatasetError, ImageError
 from .generate import check_device, check_memory, plan_dataset
+from .history import HistorySpec, photo_history
 from .sources import prepare_reference
 from .synthesis import Plan, SampleRecipe, generator, mix_seed, render, resolve_impl, torch_threads
 from .targets import detection_target, padded, targets_from_recipe
@@ -87,14 +91,15 @@ class SynthesisStream(IterableDataset):
     shuffle: shuffle units and samples per epoch; mix_units: references mixed per shuffle window;
     quantize: round images to 8-bit levels (equal to the saved PNGs); deterministic: render CPU batches
     with one intra-op thread (bit-identical to ``generate``); cache: keep clean crops in memory;
-    crop_jitter: (lo, hi) photo scale range for random crops per epoch (see the module docstring).
+    crop_jitter: (lo, hi) photo scale range for random crops per epoch (see the module docstring);
+    history: None, True or a HistorySpec: a random photo history on every clean crop (module docstring).
     """
 
     def __init__(self, preset, images=None, split: Optional[str] = "train", seed: int = 0,
                  count: Optional[int] = None, per_image: Optional[int] = None, batch_size: int = 16,
                  device: str = "cpu", shuffle: bool = True, mix_units: int = 4, drop_last: bool = False,
                  quantize: bool = True, deterministic: bool = True, impl: str = "auto", cache: bool = True,
-                 crop_jitter: Optional[Tuple[float, float]] = None):
+                 crop_jitter: Optional[Tuple[float, float]] = None, history=None):
         super().__init__()
         self.preset, self.source, self.plan = plan_dataset(preset, images, count, per_image, seed)
         check_memory(self.preset, self.plan)
@@ -109,6 +114,7 @@ class SynthesisStream(IterableDataset):
         self.quantize, self.deterministic, self.impl = quantize, deterministic, resolve_impl(impl)
         self.cache = cache
         self.crop_jitter = _check_jitter(crop_jitter)
+        self.history = history if isinstance(history, HistorySpec) else HistorySpec.from_config(history)
         self._crops: Dict[int, Optional[Tensor]] = {}
         self.epoch = 0
         self.units = [r for r in range(self.plan.n_refs)
@@ -166,10 +172,14 @@ class SynthesisStream(IterableDataset):
                     img = prepare_reference(img, self.preset.crop, self.preset.resize)[0].to(self.device)
             if self.cache:
                 self._crops[ref] = img
-        if img is None or self.crop_jitter is None:
+        if img is None:
             return img
-        return random_crop(img, self.preset.crop, self.crop_jitter,
-                           generator(self.seed, 0xC409, self.epoch, ref)).to(self.device)
+        if self.crop_jitter is not None:
+            img = random_crop(img, self.preset.crop, self.crop_jitter,
+                              generator(self.seed, 0xC409, self.epoch, ref)).to(self.device)
+        if self.history is not None:
+            img = photo_history(img, self.history, generator(self.seed, 0x4157, self.epoch, ref))[0]
+        return img
 
     def render_unit(self, ref: int, plan: Optional[Plan] = None) -> Tuple[Tensor, List[SampleRecipe]]:
         """Images float Tensor[B, 3, S, S] (on the device) and recipes of reference ``ref``."""

@@ -87,7 +87,8 @@ class _OneSource:
                                           count=source.count, per_image=source.per_image,
                                           batch_size=source.batch_size, device=device, shuffle=shuffle,
                                           mix_units=mix_units, drop_last=shuffle,
-                                          crop_jitter=source.crop_jitter if shuffle else None)
+                                          crop_jitter=source.crop_jitter if shuffle else None,
+                                          history=source.history if shuffle else None)
             preset = self.stream.preset
             source_classes = self.stream.plan.classes
             self.crop = preset.crop

@@ -73,6 +73,7 @@ class SourceConfig:
     count: Optional[int] = None            # as `distortx generate --count`
     per_image: Optional[int] = None
     crop_jitter: Optional[List[float]] = None  # [low, high]: training crops at a random place and photo scale
+    history: Any = None                    # true or a table (distortx.data.history.HistorySpec): clean crops get camera noise / JPEG history
     # object classes (classification only; see distortx.engine.labelled_batches): labelled images instead of a preset
     labelled: Optional[str] = None         # an .npz (x, y), an image folder or a .csv/.json list of file,label
     val_labelled: Optional[str] = None     # validation images (else the last val_count images of `labelled`)
@@ -139,6 +140,7 @@ class TrainSettings:
     eval_batches: int = 20                 # validation batches per evaluation (per task)
     checkpoint_every: int = 200
     amp: bool = True                       # bf16 autocast on CUDA (ignored on CPU)
+    cpu_amp: bool = False                  # bf16 autocast + channels_last on CPUs with native bf16 (AVX512-BF16/AMX)
     channels_last: bool = True             # on CUDA
     compile: bool = False
     best_metric: Optional[str] = None      # e.g. "detection/map50" (default: detection mAP@0.5, else accuracy, else regression MAE)
@@ -291,6 +293,15 @@ def check_config(cfg: TrainConfig) -> None:
                 raise ConfigError(f"data.{task}.crop_jitter must be [low, high] with 0 < low <= high <= 4, got {j!r}")
             if s.preset is None:
                 raise ConfigError(f"data.{task}.crop_jitter needs a preset source (a folder's images are fixed)")
+        if s.history not in (None, False):
+            from ..data.history import HistorySpec
+
+            if s.preset is None:
+                raise ConfigError(f"data.{task}.history needs a preset source (a folder's images are fixed)")
+            try:
+                HistorySpec.from_config(s.history)
+            except DistortxError as exc:
+                raise ConfigError(f"data.{task}.{exc}") from None
     if cfg.optim.name not in ("sgd", "adamw", "adamax", "adam"):
         raise ConfigError(f"optim.name must be sgd, adamw, adam or adamax, got {cfg.optim.name!r}")
     if not cfg.optim.lr > 0:

@@ -6,7 +6,9 @@ crop, 300 for the Ahn detection presets) overlapping by ``overlap`` pixels (defa
 end at the border; a photo smaller than a tile is padded by reflection (the padding is excluded from the
 boxes). Classification = the mean of the tiles' class probabilities. Detection = every tile's decoded
 boxes moved to photo coordinates, boxes cut by a tile border that lies inside the photo dropped when a
-neighbouring tile sees more of them, then class-wise NMS over the whole photo. Photos whose longer side
+neighbouring tile sees more of them, class-wise NMS over the whole photo, then seam fragments merged: two
+boxes of one type, at least one of them cut by an inner tile edge, that meet across that edge and overlap
+along it are one region cut in two (:func:`merge_seam_fragments`); their union replaces them. Photos whose longer side
 exceeds ``max_side`` (default 3000) are first downscaled by an integer factor with area averaging (this
 weakens noise; the result says so) so the tile count stays bounded.
 
@@ -135,8 +137,9 @@ class Predictor:
         ys, xs = tile_origins(H, T, self.overlap), tile_origins(W, T, self.overlap)
         origins = [(y, x) for y in ys for x in xs]
         probs: List[Tensor] = []
-        boxes, scores, labels = [], [], []
+        boxes, scores, labels, cuts = [], [], [], []
         model = self.model
+        tol = max(4.0, T / 25)
         for i in range(0, len(origins), self.batch_size):
             chunk = origins[i:i + self.batch_size]
             batch = torch.stack([padded[:, y:y + T, x:x + T] for y, x in chunk]).to(self.device)
@@ -148,7 +151,10 @@ class Predictor:
                     b = det["boxes"].float().cpu()
                     keep = det["scores"].float().cpu() >= self.score_threshold
                     keep &= self._inside_tile_rule(b, x, y, W, H)
-                    b = b[keep] + torch.tensor([x, y, x, y], dtype=torch.float32)
+                    b = b[keep]
+                    cuts.append(torch.stack([(b[:, 0] <= tol) & (x > 0), (b[:, 1] <= tol) & (y > 0),
+                                             (b[:, 2] >= T - tol) & (x + T < W), (b[:, 3] >= T - tol) & (y + T < H)], 1))
+                    b = b + torch.tensor([x, y, x, y], dtype=torch.float32)
                     b[:, 0::2] = b[:, 0::2].clamp(0, W)
                     b[:, 1::2] = b[:, 1::2].clamp(0, H)
                     boxes.append(b)
@@ -161,8 +167,11 @@ class Predictor:
             pred.probabilities = [(model.classes[j], float(p[j])) for j in order]
             pred.label = pred.probabilities[0][0]
         if boxes:
-            b, s, lab = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+            b, s, lab, cut = torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(cuts)
             keep = batched_nms(b, s, lab, self.iou_threshold) if b.numel() else torch.zeros(0, dtype=torch.int64)
+            if len(origins) > 1 and keep.numel() > 1:
+                b, s, lab = merge_seam_fragments(b[keep], s[keep], lab[keep], cut[keep], tol)
+                keep = batched_nms(b, s, lab, self.iou_threshold)
             pred.regions = [Region(model.det_classes[int(lab[j])], float(s[j]),
                                    tuple(float(v) * k for v in b[j].tolist())) for j in keep.tolist()]
         return pred
@@ -181,6 +190,55 @@ class Predictor:
         if y + T < H:
             keep &= b[:, 1] < T - half
         return keep
+
+
+def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
+    """Length of [a0, a1] & [b0, b1] over the shorter of the two (1 = one interval inside the other)."""
+    inter = min(a1, b1) - max(a0, b0)
+    return max(0.0, inter) / max(1e-6, min(a1 - a0, b1 - b0))
+
+
+def merge_seam_fragments(boxes: Tensor, scores: Tensor, labels: Tensor, cut: Tensor, tol: float,
+                         min_overlap: float = 0.6) -> Tuple[Tensor, Tensor, Tensor]:
+    """Join boxes that a tile seam cut in two.
+
+    boxes float Tensor[K, 4] (x0, y0, x1, y1, photo pixels), scores Tensor[K], labels Tensor[K], cut bool
+    Tensor[K, 4]: the box's left / top / right / bottom side lies on an inner tile edge. Boxes i, j of one
+    label are joined when, along one axis, one of them is cut on the side facing the other and the two meet
+    (gap <= ``tol``), and along the other axis they overlap by >= ``min_overlap`` of the shorter extent. The
+    joined box is their union with the higher score; joining repeats until nothing changes.
+    Returns (boxes, scores, labels) of the merged set.
+    """
+    items = [(boxes[k].tolist(), float(scores[k]), int(labels[k]), cut[k].tolist()) for k in range(boxes.shape[0])]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(items)):
+            for j in range(len(items)):
+                if i == j or items[i][2] != items[j][2]:
+                    continue
+                (a, sa, la, ca), (b, sb, _, cb) = items[i], items[j]
+                # j to the right of i (axis x: sides 2 / 0), or below it (axis y: sides 3 / 1)
+                across_x = a[0] < b[0] and (ca[2] or cb[0]) and b[0] - a[2] <= tol and a[2] < b[2] \
+                    and _overlap_1d(a[1], a[3], b[1], b[3]) >= min_overlap
+                across_y = a[1] < b[1] and (ca[3] or cb[1]) and b[1] - a[3] <= tol and a[3] < b[3] \
+                    and _overlap_1d(a[0], a[2], b[0], b[2]) >= min_overlap
+                if not (across_x or across_y):
+                    continue
+                union = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                sides = [ca[k] if a[k] == union[k] else cb[k] for k in (0, 1)] + \
+                        [ca[k] if a[k] == union[k] else cb[k] for k in (2, 3)]
+                items[i] = (union, max(sa, sb), la, sides)
+                del items[j]
+                merged = True
+                break
+            if merged:
+                break
+    if not items:
+        return boxes[:0], scores[:0], labels[:0]
+    return (torch.tensor([it[0] for it in items], dtype=boxes.dtype),
+            torch.tensor([it[1] for it in items], dtype=scores.dtype),
+            torch.tensor([it[2] for it in items], dtype=labels.dtype))
 
 
 # -- files -----------------------------------------------------------------------------------------------------------

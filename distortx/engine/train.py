@@ -37,6 +37,7 @@ from .checkpoint import BEST, LAST, MODEL, export_weights, load_checkpoint, save
 from .config import ConfigError, StageConfig, TrainConfig, load_config
 from .labelled_batches import open_stream, source_classes, source_image_size, val_splits
 from .model_view import check_tasks, engine_view
+from .precision import fast_bf16, to_float32
 
 
 class RunFolderError(DistortxError):
@@ -293,7 +294,8 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg).to(self.device)
         self.cuda = self.device.startswith("cuda")
-        if self.cuda and cfg.train.channels_last:
+        self._cpu_bf16 = (not self.cuda) and cfg.train.cpu_amp and fast_bf16(torch.device("cpu"))
+        if (self.cuda and cfg.train.channels_last) or self._cpu_bf16:
             self.model = self.model.to(memory_format=torch.channels_last)
         # what the loop calls: forward(images) -> ModelOutput, loss(output, batch); the model itself for a
         # DistortxModel, an EngineView of its engine_output/engine_loss for e.g. a ParamEstimator
@@ -382,6 +384,8 @@ class Trainer:
     def _autocast(self):
         if self.cuda and self.cfg.train.amp:
             return torch.autocast("cuda", dtype=torch.bfloat16)
+        if not self.cuda and self._cpu_bf16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
 
     def train_step(self, task: str) -> Dict[str, float]:
@@ -390,14 +394,14 @@ class Trainer:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 7919 + self.step)
             batch = augment(batch, task, g)
         images = batch["images"]
-        if self.cuda and self.cfg.train.channels_last:
+        if (self.cuda and self.cfg.train.channels_last) or (not self.cuda and self._cpu_bf16):
             images = images.contiguous(memory_format=torch.channels_last)
         lr = lr_at(self.step, self.cfg.train.steps, self.cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.net.train()
         with self._autocast():
-            output = self.net(images)
+            output = to_float32(self.net(images))
         loss, parts = self.view.loss(output, {k: v for k, v in batch.items() if k != "images"
                                               and (task != "classification" or k != "targets")})
         self.optimizer.zero_grad(set_to_none=True)

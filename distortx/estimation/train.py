@@ -14,6 +14,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from ..engine.precision import fast_bf16
+
 from .degrade import degrade, sample_params
 from .models import ParamEstimator
 from .patches import PatchBank
@@ -51,18 +53,6 @@ class TrainResult:
     steps: int
     seconds: float
     history: List[Dict[str, float]] = field(default_factory=list)
-
-
-def fast_bf16(device: torch.device) -> bool:
-    """True where bf16 convolutions are native: CUDA, or a CPU whose oneDNN has bf16 kernels."""
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu":
-        return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def degraded_pool(bank: PatchBank, preset: str, distortion: str, n: int, g: torch.Generator,

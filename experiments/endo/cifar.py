@@ -16,7 +16,7 @@ from distortx.errors import DatasetError
 from distortx.estimation import ParamAwareClassifier, ParamEstimator
 from distortx.estimation.degrade import degrade, quantize8, sample_params
 from distortx.estimation.schedule import BudgetSchedule
-from distortx.estimation.train import fast_bf16
+from distortx.engine.precision import fast_bf16
 from distortx.estimation.targets import Target
 
 
