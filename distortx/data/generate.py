@@ -35,6 +35,7 @@ import torch
 from ..distortions.spec import check_seed
 from ..errors import DatasetError, ImageError
 from ..io import to_uint8_image
+from ..processes import die_with_parent
 from . import writers
 from .preset import PresetSpec
 from .sources import ImageSource, open_source, prepare_reference
@@ -233,8 +234,9 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None) -> int:
 _WORKER_JOB: Optional[_Job] = None
 
 
-def _init_worker(job: _Job) -> None:
+def _init_worker(job: _Job, parent_pid: int) -> None:
     global _WORKER_JOB
+    die_with_parent(parent_pid)
     _WORKER_JOB = job
     torch.set_num_threads(1)
 
@@ -439,7 +441,7 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
         else:
             ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
             ex = cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                        initializer=_init_worker, initargs=(job,))
+                                        initializer=_init_worker, initargs=(job, os.getpid()))
             try:
                 futures = [ex.submit(_worker_unit, r) for r in todo]
                 for fut in cf.as_completed(futures):

@@ -22,9 +22,11 @@ import torch
 from torch import Tensor
 
 from ..distortions.spec import DistortionSpec, Params
+from ..processes import die_with_parent
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     torch.set_num_threads(1)
 
 
@@ -48,7 +50,8 @@ class CodecPool:
         if self._executor is None:
             fork_ok = sys.platform.startswith("linux") and not torch.cuda.is_initialized()
             ctx = mp.get_context("fork" if fork_ok else "spawn")
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                                 initargs=(os.getpid(),))
         return self._executor
 
     def apply(self, spec: DistortionSpec, images: Tensor, params: Params) -> Tensor:

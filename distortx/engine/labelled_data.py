@@ -21,6 +21,7 @@ Layouts:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from torch import Tensor
 
 from ..errors import DatasetError, ImageError
 from ..io import read_image
+from ..processes import die_with_parent
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -142,7 +144,8 @@ class LabelledImages:
                 yield self.load(span)
             return
         loader = torch.utils.data.DataLoader(_Spans(self, spans), batch_size=None, num_workers=workers,
-                                             collate_fn=_identity)
+                                             collate_fn=_identity,
+                                             worker_init_fn=functools.partial(_die_with, os.getpid()))
         yield from loader
 
 
@@ -155,6 +158,10 @@ class _Spans(torch.utils.data.Dataset):
 
     def __getitem__(self, k: int) -> LoadedBatch:
         return self.data.load(self.spans[k])
+
+
+def _die_with(parent_pid: int, worker_id: int) -> None:  # noqa: ARG001
+    die_with_parent(parent_pid)
 
 
 def _identity(x):

@@ -1,0 +1,156 @@
+"""No process that distortx starts outlives its parent (issue 31): generation workers, the codec pool and
+dataloader workers end within seconds of a SIGKILL of their parent; SIGTERM stops `distortx generate` with one
+line and a non-zero status; a rerun then resumes to the bytes of an uninterrupted run.
+
+The default run does one trial per case; ``-m slow`` runs 20 trials of each kill at a random moment."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Set
+
+import pytest
+
+from distortx.data.generate import generate
+
+GEN = ["--preset", "ahn-detection-basic", "--count", "48", "--seed", "1", "--workers", "2", "--quiet"]
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def _children(pid: int) -> Set[int]:
+    """PIDs whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids: Set[int], seconds: float = 10.0) -> List[int]:
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def _start_and_wait_for_workers(cmd: List[str], n: int, ready=lambda: True, timeout: float = 120):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    kids: Set[int] = set()
+    while time.time() < deadline and proc.poll() is None:
+        kids = _children(proc.pid)
+        if len(kids) >= n and ready():
+            return proc, kids
+        time.sleep(0.05)
+    proc.kill()
+    out, err = proc.communicate()
+    pytest.fail(f"workers never appeared (rc {proc.returncode}): {err[-500:]}")
+
+
+def _tree(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    ref = tmp_path_factory.mktemp("ref") / "d"
+    generate("ahn-detection-basic", ref, count=48, seed=1, workers=1, progress=False)
+    return _tree(ref)
+
+
+def _generate_cmd(out: Path) -> List[str]:
+    return [sys.executable, "-m", "distortx", "generate", "--out", str(out), *GEN]
+
+
+def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict) -> None:
+    parts = out / "parts"
+    proc, kids = _start_and_wait_for_workers(_generate_cmd(out), 2, ready=lambda: parts.is_dir())
+    time.sleep(delay)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert _wait_gone(kids) == [], "worker processes outlived their parent"
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # SIGTERM: one line, non-zero status
+        assert proc.returncode not in (0, None) and proc.returncode > 0, proc.returncode
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        assert len(lines) == 1 and "rerun the same command to resume" in lines[0], err
+    rerun = subprocess.run(_generate_cmd(out), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _tree(out) == reference
+
+
+@LINUX
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_generate_workers_end_with_their_parent_and_the_rerun_resumes(tmp_path, sig, reference):
+    _kill_generate_trial(tmp_path / "d", sig, 0.3, reference)
+
+
+@LINUX
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("trial", range(20))
+def test_generate_kill_trials(tmp_path, sig, trial, reference):
+    _kill_generate_trial(tmp_path / "d", sig, random.Random(trial).uniform(0.0, 2.0), reference)
+
+
+POOL_CHILD = """
+import sys, time, torch
+from distortx.engine.codec_pool import CodecPool
+from distortx.distortions.spec import Params
+from distortx.registry import get_distortion
+pool = CodecPool(2)
+spec = get_distortion("jpeg2000")
+x = torch.rand(4, 3, 64, 64)
+p = Params(torch.full((4, 1), 30.0), torch.arange(4), torch.full((4,), -1))
+pool.apply(spec, x, p)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+LOADER_CHILD = """
+import sys, time, numpy as np
+from distortx.engine.labelled_data import open_labelled
+np.savez(sys.argv[1], x=np.zeros((64, 8, 8, 3), np.uint8), y=np.zeros(64, np.int64))
+data = open_labelled(sys.argv[1])
+it = data.batches(0, 4, workers=2)
+next(it)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@LINUX
+@pytest.mark.parametrize("code", [POOL_CHILD, LOADER_CHILD], ids=["codec_pool", "dataloader"])
+def test_pool_and_loader_workers_end_with_their_parent(tmp_path, code):
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "x.npz")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read()[-800:]
+        kids = _children(proc.pid)
+        assert len(kids) >= 2
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert _wait_gone(kids) == []
