@@ -24,10 +24,10 @@ def crops():
 
 
 def test_loads_weights_only_with_its_vocabulary(model):
-    from distortx.engine.checkpoint import load_checkpoint
+    from distortx.models.checkpoint import read_checkpoint
     from distortx.engine.default_model import default_weights_path
 
-    state = load_checkpoint(default_weights_path())  # torch.load(weights_only=True) inside
+    state = read_checkpoint(default_weights_path())  # torch.load(weights_only=True) inside
     assert default_weights_path().stat().st_size < 20e6
     assert model.classes[0] == "clean" and model.det_classes[0] == "background"
     assert set(model.classes[1:]) == {"gaussian_noise", "gaussian_blur", "salt_pepper", "quantization", "jpeg",

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import distortx
 from distortx.cli import main
-from distortx.engine import checkpoint as ckpt
+from distortx.models import checkpoint as ckpt
 from distortx.engine.batches import BatchStream
 from distortx.engine.config import ConfigError, SourceConfig, load_config
 from distortx.engine.metrics import RegressionMetrics
@@ -68,7 +68,7 @@ def test_the_run_trains_and_reloads_as_an_estimator(run):
     model = ckpt.load_model(run / "model.pt")             # the engine's own loader: create_model + load_weights
     assert isinstance(model, ParamEstimator)
     assert model.config["what"] == "jpeg_quality" and model.config["width"] == 8
-    last = ckpt.load_checkpoint(run / "last.pt")
+    last = ckpt.read_checkpoint(run / "last.pt")
     assert last["step"] == STEPS and last["classes"] is None
     assert all(torch.equal(v, last["model"][k]) for k, v in model.state_dict().items())
 
@@ -129,14 +129,14 @@ def test_regression_metrics_skip_missing_targets():
 # -- resume -----------------------------------------------------------------------------------------------------------------
 def test_resume_continues_at_the_right_step(run, preset, tmp_path):
     Trainer(load_config(base=est_config(preset, tmp_path / "half")), progress=False).run(stop_at=3)
-    assert ckpt.load_checkpoint(tmp_path / "half" / "last.pt")["step"] == 3
+    assert ckpt.read_checkpoint(tmp_path / "half" / "last.pt")["step"] == 3
     assert not (tmp_path / "half" / "model.pt").exists()
     resumed = Trainer(load_config(base=est_config(preset, tmp_path / "half")), resume=True, progress=False)
     assert resumed.step == 3
     result = resumed.run()
     assert result.step == STEPS
     assert [r["step"] for r in log_records(tmp_path / "half") if "loss" in r and "done" not in r] == [2, 4, 6]
-    full, half = ckpt.load_checkpoint(run / "model.pt")["model"], ckpt.load_checkpoint(tmp_path / "half")["model"]
+    full, half = ckpt.read_checkpoint(run / "model.pt")["model"], ckpt.read_checkpoint(tmp_path / "half")["model"]
     assert all(torch.equal(full[k], half[k]) for k in full)              # 3 + 3 steps == 6 steps
 
 

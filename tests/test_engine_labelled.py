@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import distortx
-from distortx.engine import checkpoint as ckpt
+from distortx.models import checkpoint as ckpt
 from distortx.engine.config import load_config
 from distortx.engine.labelled_batches import LabelledStream, crop_flip, distort_some, distortion_menu, load_labelled
 from distortx.engine.train import Trainer
@@ -104,8 +104,8 @@ def test_resume_is_exact_with_distortion_augmentation(npz, tmp_path):
     resumed = Trainer(load_config(base=config(npz, tmp_path / "half", **extra)), resume=True, progress=False)
     assert resumed.step == 3
     resumed.run()
-    a = ckpt.load_checkpoint(tmp_path / "full" / "last.pt")["model"]
-    b = ckpt.load_checkpoint(tmp_path / "half" / "last.pt")["model"]
+    a = ckpt.read_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    b = ckpt.read_checkpoint(tmp_path / "half" / "last.pt")["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distortx.engine import checkpoint as ckpt
+from distortx.models import checkpoint as ckpt
 from distortx.engine.batches import augment, class_lookup
 from distortx.engine.config import ConfigError, load_config
 from distortx.engine.train import RunFolderError, Trainer, lr_at, param_groups, task_sequence
@@ -65,7 +65,7 @@ def cls_config(presets, out, steps=10, **train):
 
 
 def weights(run: Path, name: str = "last.pt"):
-    return ckpt.load_checkpoint(run / name)["model"]
+    return ckpt.read_checkpoint(run / name)["model"]
 
 
 # -- resume ---------------------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_resume_continues_exactly(presets, tmp_path):
     full.run()
     half = Trainer(load_config(base=cls_config(presets, tmp_path / "half", steps=100)), progress=False)
     half.run(stop_at=50)
-    assert ckpt.load_checkpoint(tmp_path / "half" / "last.pt")["step"] == 50
+    assert ckpt.read_checkpoint(tmp_path / "half" / "last.pt")["step"] == 50
     assert not (tmp_path / "half" / "model.pt").exists()
     resumed = Trainer(load_config(base=cls_config(presets, tmp_path / "half", steps=100)), resume=True,
                       progress=False)
@@ -126,7 +126,7 @@ def test_checkpoint_refuses_pickled_code(tmp_path, monkeypatch):
     path = tmp_path / "evil.pt"
     torch.save({"format": ckpt.FORMAT, "version": 1, "model": {}, "model_config": {}, "x": _Evil()}, path)
     with pytest.raises(ckpt.CheckpointError, match="refusing to load"):
-        ckpt.load_checkpoint(path)
+        ckpt.read_checkpoint(path)
     assert not (tmp_path / "pwned_by_pickle").exists()
 
 
@@ -135,12 +135,12 @@ def test_truncated_and_foreign_checkpoints(tmp_path):
     data = good.read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ckpt.CheckpointError, match="truncated or corrupt"):
-        ckpt.load_checkpoint(tmp_path / "cut.pt")
+        ckpt.read_checkpoint(tmp_path / "cut.pt")
     torch.save({"w": torch.ones(3)}, tmp_path / "plain.pt")
     with pytest.raises(ckpt.CheckpointError, match="not a distortx checkpoint"):
-        ckpt.load_checkpoint(tmp_path / "plain.pt")
+        ckpt.read_checkpoint(tmp_path / "plain.pt")
     with pytest.raises(ckpt.CheckpointError, match="no such checkpoint"):
-        ckpt.load_checkpoint(tmp_path / "missing.pt")
+        ckpt.read_checkpoint(tmp_path / "missing.pt")
 
 
 def test_checkpoint_write_failure_keeps_the_previous(tmp_path, monkeypatch):
@@ -162,7 +162,7 @@ def test_checkpoint_write_failure_keeps_the_previous(tmp_path, monkeypatch):
 
 def test_checkpoint_of_another_architecture_is_one_clear_error(presets, tmp_path):
     Trainer(load_config(base=cls_config(presets, tmp_path / "run", steps=2)), progress=False).run()
-    state = ckpt.load_checkpoint(tmp_path / "run")
+    state = ckpt.read_checkpoint(tmp_path / "run")
     state["model_config"] = dict(state["model_config"], backbone="dx_small")
     with pytest.raises(ckpt.CheckpointError, match="run"):
         ckpt.model_from_checkpoint(state)

@@ -1,5 +1,6 @@
 """Endo's networks: shapes, spatial averaging, the pixel-wise loss, the frozen estimator, the registry."""
 import pytest
+import distortx
 import torch
 
 from distortx.errors import DistortxError, ImageError, ParameterError
@@ -107,7 +108,7 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path, estimator):
     path = tmp_path / "est.pt"
     save_estimator(estimator, path, {"note": "test"})
     ck = torch.load(path, weights_only=True)
-    assert ck["config"]["what"] == "noise_sigma" and ck["meta"]["note"] == "test"
+    assert ck["model_config"]["what"] == "noise_sigma" and ck["meta"]["note"] == "test"
     back = load_estimator(path)
     x = torch.rand(1, 3, 20, 20)
     assert torch.equal(back(x), estimator(x))
@@ -116,10 +117,18 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path, estimator):
 def test_checkpoint_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.pt"
     torch.save({"weights": torch.zeros(1)}, bad)
-    with pytest.raises(DistortxError, match="not a distortx estimator checkpoint"):
+    with pytest.raises(DistortxError, match="not a distortx checkpoint") as err:
         load_estimator(bad)
-    with pytest.raises(DistortxError, match="cannot load"):
+    assert "\n" not in str(err.value)
+    with pytest.raises(DistortxError, match="no such checkpoint"):
         load_estimator(tmp_path / "missing.pt")
+    ynet = tmp_path / "ynet.pt"
+    from distortx.models.checkpoint import export_weights
+
+    m = distortx.create_model("ynet", backbone="dx_small", image_size=64)
+    export_weights({"model": m.state_dict(), "model_config": m.config}, ynet)
+    with pytest.raises(DistortxError, match="not a param_estimator"):
+        load_estimator(ynet)
 
 
 def test_backbones_and_heads_are_registered_through_the_hooks():

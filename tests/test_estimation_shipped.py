@@ -23,7 +23,8 @@ def crops():
 @pytest.mark.parametrize("what", ["jpeg_quality", "noise_sigma"])
 def test_shipped_weights_load_with_weights_only(what):
     ck = torch.load(shipped_weights(what), weights_only=True)
-    assert ck["config"]["what"] == what
+    assert ck["format"] == "distortx-checkpoint" and ck["model_config"]["arch"] == "param_estimator"
+    assert ck["model_config"]["what"] == what
     assert read_checkpoint_meta(what)["steps"] > 0
 
 

@@ -133,9 +133,9 @@ def test_distortx_checkpoint_spec_uses_the_checkpoint_loader(monkeypatch, tmp_pa
         def forward(self, x):
             return types.SimpleNamespace(logits=self.fc(x.mean(dim=(2, 3))))
 
-    fake = types.ModuleType("distortx.engine.checkpoint")
+    fake = types.ModuleType("distortx.models.checkpoint")
     fake.load_model = lambda path: Model()
-    monkeypatch.setitem(sys.modules, "distortx.engine.checkpoint", fake)
+    monkeypatch.setitem(sys.modules, "distortx.models.checkpoint", fake)
     path = tmp_path / "ckpt.pt"
     path.write_bytes(b"placeholder")
     m = load_model_spec(str(path))
@@ -145,7 +145,7 @@ def test_distortx_checkpoint_spec_uses_the_checkpoint_loader(monkeypatch, tmp_pa
 
 
 def test_a_real_distortx_checkpoint_and_run_folder(tmp_path):
-    from distortx.engine.checkpoint import save_checkpoint
+    from distortx.models.checkpoint import save_checkpoint
     from distortx.models import create_model
 
     torch.manual_seed(0)

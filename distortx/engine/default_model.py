@@ -8,22 +8,18 @@ from typing import Optional, Union
 
 import torch
 
-from ..errors import DistortxError
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_WEIGHTS = "ynet_dx_small.pt"
+DEFAULT_WEIGHTS = "weights/ynet_dx_small.pt"
 
 
 def default_weights_path() -> Path:
-    return WEIGHTS_DIR / DEFAULT_WEIGHTS
+    """The shipped Y-net's checkpoint (found through the package's resources, like every shipped weight)."""
+    from ..models.checkpoint import shipped_weights
+
+    return shipped_weights(DEFAULT_WEIGHTS)
 
 
 def load_default_model(device: Optional[Union[str, torch.device]] = None):
     """The shipped Y-net (classification + SSD detection of Ahn's eight distortion types), in eval mode."""
-    from .checkpoint import load_model
+    from ..models.checkpoint import load_model
 
-    path = default_weights_path()
-    if not path.is_file():
-        raise DistortxError(f"the default model's weights are missing ({path}); reinstall distortx, or pass "
-                            "--model with a checkpoint of `distortx train`")
-    return load_model(path, device=device)
+    return load_model(default_weights_path(), device=device)

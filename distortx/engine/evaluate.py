@@ -251,7 +251,7 @@ def evaluate(model, data: Union[str, Path, Sequence[Union[str, Path]]], images: 
     folders). Presets render the split ``split`` (default: "test") of ``images`` with ``seed``. Writes
     ``metrics.json``, ``tables.md`` and the figures to ``out`` when given."""
     from .batches import BatchStream
-    from .checkpoint import load_model
+    from ..models.checkpoint import load_model
     from .config import SourceConfig
 
     if isinstance(model, (str, Path)):

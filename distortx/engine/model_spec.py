@@ -9,7 +9,7 @@ SPEC forms (WEIGHTS is a local state-dict file, read with ``weights_only=True``;
 * ``timm:NAME[:WEIGHTS]``: ``timm.create_model(NAME, pretrained=False, num_classes=K)`` when timm is
   installed; preprocessing from ``timm.data.resolve_data_config`` (crop = input size, resize = crop / crop_pct).
 * ``distortx:PATH`` or the path of an existing file or run folder: a distortx checkpoint, loaded by
-  ``distortx.engine.checkpoint.load_model(PATH)``; its model normalises inside and returns ``.logits``;
+  ``distortx.models.checkpoint.load_model(PATH)``; its model normalises inside and returns ``.logits``;
   class names are its ``.classes``; crop/resize its ``config["image_size"]`` when present.
 * ``MODULE:FUNCTION[:WEIGHTS]``: ``FUNCTION()`` (given ``num_classes=K`` when K is stated) from a dotted
   module or a ``path/to/file.py``; it must return an ``nn.Module``. No preprocessing is assumed.
@@ -131,23 +131,16 @@ def fingerprint(module: nn.Module) -> str:
 
 # -- weights ---------------------------------------------------------------------------------------------
 def read_weights(path: str) -> Dict[str, Tensor]:
-    """A state dict from ``path`` (``weights_only=True``; a ``state_dict``/``model`` entry is unwrapped, a
-    DataParallel ``module.`` prefix dropped)."""
+    """A state dict from ``path`` through the one checkpoint reader (weights-only; a ``state_dict``/``model``
+    entry is unwrapped, a DataParallel ``module.`` prefix dropped)."""
+    from ..models.checkpoint import CheckpointError, read_state_dict
+
     if not os.path.isfile(path):
         raise ModelSpecError(f"weights file {path!r} does not exist")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling fails in many ways; one line, no traceback from inside torch
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelSpecError(f"cannot read {path!r} as a weights-only state dict ({first})") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping) or not state or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ModelSpecError(f"{path!r} holds no state dict (a mapping of parameter names to tensors)")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return dict(state)
+        return read_state_dict(path, "weights")
+    except CheckpointError as exc:
+        raise ModelSpecError(str(exc)) from None
 
 
 def classes_in_weights(state: Mapping[str, Tensor]) -> Optional[int]:
@@ -157,15 +150,12 @@ def classes_in_weights(state: Mapping[str, Tensor]) -> Optional[int]:
 
 
 def load_weights(net: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
-    problems = [f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                for label, keys in (("wrong shapes", shapes), ("missing", missing), ("unexpected", unexpected)) if keys]
-    if problems:
-        raise ModelSpecError(f"{what} do not fit the model ({'; '.join(problems)}); same architecture and --num-classes?")
-    net.load_state_dict(state, strict=True)
+    from ..models.weights import load_state
+
+    try:
+        load_state(net, state, what)
+    except DistortxError as exc:
+        raise ModelSpecError(f"{exc} (same --num-classes?)") from None
 
 
 def _seeded_build(build: Callable[[], nn.Module]) -> nn.Module:
@@ -224,11 +214,8 @@ def _timm(name: str, weights: Optional[str], num_classes: Optional[int]):
 def _distortx_checkpoint(path: str):
     if not os.path.exists(path):
         raise ModelSpecError(f"distortx checkpoint {path!r} does not exist (give a checkpoint file or a run folder)")
-    try:
-        from .checkpoint import load_model
-    except ImportError:
-        raise ModelSpecError("this distortx has no checkpoint loader (distortx.engine.checkpoint); "
-                             "use a torchvision:, timm: or module:function SPEC") from None
+    from ..models.checkpoint import load_model
+
     net = load_model(path)
     size = (getattr(net, "config", None) or {}).get("image_size")
     pre = Preprocess(int(size), int(size)) if isinstance(size, int) else Preprocess()

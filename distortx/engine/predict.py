@@ -284,7 +284,7 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
     photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``kwargs`` go to
     :class:`Predictor` (tile, overlap, score_threshold, ...)."""
     from ..io import read_image, save_image
-    from .checkpoint import load_model
+    from ..models.checkpoint import load_model
 
     if model is None:
         from .default_model import load_default_model

@@ -33,7 +33,7 @@ from torch import nn
 
 from ..errors import DistortxError, ParameterError
 from .batches import augment, default_val_split, source_splits
-from .checkpoint import BEST, LAST, MODEL, export_weights, load_checkpoint, save_checkpoint
+from ..models.checkpoint import BEST, LAST, MODEL, export_weights, read_checkpoint, save_checkpoint
 from .config import ConfigError, StageConfig, TrainConfig, load_config
 from .labelled_batches import open_stream, source_classes, source_image_size, val_splits
 from .model_view import check_tasks, engine_view
@@ -231,7 +231,7 @@ def build_model(cfg: TrainConfig):
     if cfg.model.weights:
         p = Path(cfg.model.weights)
         try:
-            state = load_checkpoint(p)["model"]
+            state = read_checkpoint(p)["model"]
         except DistortxError:
             state = p
         model.load_weights(state)
@@ -357,7 +357,7 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        state = load_checkpoint(path)
+        state = read_checkpoint(path)
         if state["model_config"] != self.model.config:
             raise RunFolderError(f"{path} was written by another model ({state['model_config'].get('arch')}/"
                                  f"{state['model_config'].get('backbone')}); resume needs the same [model]")

@@ -1,15 +1,14 @@
 """Loading user weight files into backbones and models, with one-line errors on any mismatch.
 
 No weights are ever downloaded: a user passes a file holding a state dict (``torch.save(module.state_dict())``,
-or a checkpoint dict with a ``state_dict`` / ``model`` entry). Files are read with ``weights_only=True``, so
-loading never runs pickled code.
+a checkpoint dict with a ``state_dict`` / ``model`` entry, or a distortx checkpoint). Files are read by
+:mod:`distortx.models.checkpoint` with ``weights_only=True``, so loading never runs pickled code.
 """
 from __future__ import annotations
 
 import os
 from typing import Dict, Iterable, Mapping, Optional, Union
 
-import torch
 from torch import Tensor, nn
 
 from ..errors import DistortxError
@@ -22,20 +21,11 @@ def _shown(keys, n: int = 3) -> str:
 
 
 def read_state_dict(path: Union[str, os.PathLike], what: str = "weights") -> Dict[str, Tensor]:
-    """The state dict in the file ``path`` (read with ``weights_only=True``)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DistortxError(f"{what}: no file {os.fspath(path)!r}; give the path of a saved state dict") from None
-    except Exception as exc:  # unpickling errors of every kind: one line, no traceback from inside torch
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DistortxError(f"{what}: cannot read {os.fspath(path)!r} as a weights-only state dict ({first})") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise DistortxError(f"{what}: {os.fspath(path)!r} holds no state dict (a mapping of names to tensors)")
-    return dict(state)
+    """The state dict in the file ``path``, read by the one checkpoint reader (weights-only; a distortx
+    checkpoint's ``model``, a bare state dict or a ``state_dict`` entry; ``module.`` prefixes stripped)."""
+    from .checkpoint import read_state_dict as read
+
+    return read(path, what)
 
 
 def load_state(module: nn.Module, state: Mapping[str, Tensor], what: str,

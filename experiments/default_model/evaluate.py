@@ -1,7 +1,10 @@
-"""Measure the default model on the held-out test photos of split.json (the numbers of docs/model_card.md).
+"""Measure the default model on the held-out test photos (the numbers of docs/model_card.md).
 
-    python experiments/default_model/prepare.py            # once: crops in experiments/default_model/photos
+    python experiments/default_model/photos_v2.py          # once: experiments/default_model/photos_v2/{train,val,test}
     python experiments/default_model/evaluate.py [--model distortx/weights/ynet_dx_small.pt] [--out DIR]
+    python experiments/default_model/evaluate.py --split v1 --photos experiments/default_model/photos/test   # v1's 28
+
+The test photos are read whole; every measurement at 300 x 300 takes their centre crop (Ahn's protocol).
 
 Writes DIR/results.json, DIR/tables.md and the figures (confusion matrix, PR curves, mAP vs IoU, AP vs region
 size, accuracy per level, learning curve when --log is given):
@@ -11,7 +14,9 @@ size, accuracy per level, learning curve when --log is given):
      300-px crops classified whole, and the whole test photos through `distortx.predict` (the user's path);
   4. other photos and independently made distortions: scikit-image's bundled sample photos (never used in
      training), clean and distorted by scikit-image / Pillow (random_noise, gaussian filter, Pillow JPEG);
-  5. CPU speed at 300 x 300 (batch 1 and 16, forward + decode + NMS).
+  5. the test photos distorted by independent code (scikit-image / Pillow / numpy, not distortx) at Ahn's three
+     levels of the types that have a standard implementation (noise, blur, s&p, quantization, JPEG, lowpass);
+  6. CPU speed at 300 x 300 (batch 1 and 16, forward + decode + NMS).
 """
 from __future__ import annotations
 
@@ -44,11 +49,47 @@ def classify(model, images: torch.Tensor, batch: int = 16) -> torch.Tensor:
     return torch.cat(out)
 
 
-def load_test_crops(folder: Path) -> torch.Tensor:
+def load_test_crops(folder: Path, size: int = 300) -> torch.Tensor:
+    """uint8 [N, 3, size, size]: the centre crop of every photo in ``folder`` (no resizing)."""
+    from distortx.data.sources import IMAGE_EXTENSIONS, prepare_reference
     from distortx.io import read_image
 
-    files = sorted(folder.glob("*.png"))
-    return torch.stack([read_image(f) for f in files])
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+    return torch.stack([prepare_reference(read_image(f), size, resize=False)[0] for f in files])
+
+
+AHN_INDEPENDENT = {  # Ahn's three levels, computed by scikit-image / Pillow / numpy
+    "gaussian_noise": (0.0125, 0.025, 0.05), "gaussian_blur": (1.5, 3.0, 6.0), "salt_pepper": (0.0125, 0.025, 0.05),
+    "quantization": (16, 8, 4), "jpeg": (20, 10, 5), "lowpass": (0.3, 0.1, 0.03)}
+
+
+def independent_levels(u8: torch.Tensor, name: str, level: float, seed: int = 0) -> torch.Tensor:
+    """uint8 [N, 3, H, W] distorted by code outside distortx at ``level`` of type ``name``."""
+    from skimage.filters import gaussian
+    from skimage.transform import rescale, resize
+    from skimage.util import random_noise
+
+    x = u8.permute(0, 2, 3, 1).numpy()
+    rng = np.random.default_rng(seed)
+    if name == "jpeg":
+        return torch.stack([_pillow_jpeg(t, int(level)) for t in u8])
+    if name == "quantization":  # each 8-bit value to its bin's lower edge, ``level`` bins
+        step = 256 // int(level)
+        return torch.from_numpy((x // step * step).astype(np.uint8)).permute(0, 3, 1, 2)
+    out = []
+    for img in x:
+        f = img / 255.0
+        if name == "gaussian_noise":
+            f = random_noise(f, mode="gaussian", var=level, rng=rng)
+        elif name == "salt_pepper":
+            f = random_noise(f, mode="s&p", amount=level, rng=rng)
+        elif name == "gaussian_blur":
+            f = gaussian(f, sigma=level, channel_axis=-1, truncate=2.0)
+        elif name == "lowpass":
+            small = rescale(f, level, channel_axis=-1, anti_aliasing=True)
+            f = resize(small, f.shape, anti_aliasing=False)
+        out.append(np.clip(f, 0, 1))
+    return torch.from_numpy((np.stack(out) * 255).round().astype(np.uint8)).permute(0, 3, 1, 2)
 
 
 def skimage_photos(size: int = 300) -> torch.Tensor:
@@ -92,18 +133,20 @@ def independent_distortions(u8: torch.Tensor):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
-    ap.add_argument("--photos", default=str(HERE / "photos" / "test"))
+    ap.add_argument("--split", default="v2", choices=("v1", "v2"), help="which split list names the test photos")
+    ap.add_argument("--photos", default=str(HERE / "photos_v2" / "test"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "model_card"))
     ap.add_argument("--log", nargs="*", default=None,
                     help="the training runs' log.jsonl, stage by stage (learning curve; steps are chained)")
-    ap.add_argument("--originals", default=str(ROOT.parent / "shared" / "data" / "photos"),
-                    help="the whole photos of split.json (false alarms through distortx.predict)")
+    ap.add_argument("--originals", default=None,
+                    help="the whole test photos (false alarms through distortx.predict; default: --photos for v2, "
+                         "shared/data/photos for v1)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=300, choices=(192, 300),
                     help="test crop side: 300 = Ahn's protocol, 192 = the CPU model's training scale")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from distortx.engine.checkpoint import load_model
+    from distortx.models.checkpoint import load_model
     from distortx.engine.evaluate import evaluate
 
     out = Path(args.out)
@@ -138,7 +181,8 @@ def main() -> None:
             "images_with_a_region": float(np.mean([r > 0 for r in regions])),
             "n": int(clean.shape[0])}
     results["clean_false_alarms"] = far
-    results["clean_false_alarms_predict"] = predict_false_alarms(model, Path(args.originals))
+    originals = Path(args.originals or (args.photos if args.split == "v2" else ROOT.parent / "shared" / "data" / "photos"))
+    results["clean_false_alarms_predict"] = predict_false_alarms(model, originals, args.split)
 
     # 4. other photos, independent distortions
     other = skimage_photos()
@@ -150,7 +194,16 @@ def main() -> None:
                "called": [model.classes[k] for k in pred.tolist()]} for name, pred in rows.items()}
     results["other_photos"]["n"] = int(other.shape[0])
 
-    # 5. CPU speed
+    # 5. the test photos, distorted by independent code at Ahn's levels
+    indep = {"clean": float((classify(model, clean.float() / 255).argmax(1) == 0).float().mean())}
+    for name, levels in AHN_INDEPENDENT.items():
+        for k, level in enumerate(levels, start=1):
+            pred = classify(model, independent_levels(clean, name, level, seed=k).float() / 255).argmax(1)
+            indep[f"{name}/L{k}"] = float((pred == model.classes.index(name)).float().mean())
+    indep["mean_distorted"] = float(np.mean([v for k, v in indep.items() if k != "clean"]))
+    results["independent_test"] = indep
+
+    # 6. CPU speed
     speed = {}
     with torch.no_grad():
         for b in (1, 16):
@@ -170,16 +223,20 @@ def main() -> None:
     (out / "tables.md").write_text("\n".join(tables) + "\n")
     print("\n".join(tables))
     print(json.dumps({k: results[k] for k in ("clean_false_alarms", "clean_false_alarms_predict", "other_photos",
-                                              "cpu_images_per_s")}, indent=1))
+                                              "independent_test", "cpu_images_per_s")}, indent=1))
 
 
-def predict_false_alarms(model, originals: Path) -> dict:
+def predict_false_alarms(model, originals: Path, split: str = "v2") -> dict:
     """The whole held-out test photos (any size) through ``distortx.predict`` as PNG and as Pillow JPEG q95/q90:
     the share called distorted and the share with any region (score >= the predictor's threshold)."""
     import distortx
     from distortx.io import read_image
 
-    names = json.loads((HERE / "split.json").read_text())["test"]
+    if split == "v2":
+        listed = json.loads((HERE / "split_v2.json").read_text())["photos"]
+        names = sorted(n for n, row in listed.items() if row["split"] == "test")
+    else:
+        names = json.loads((HERE / "split.json").read_text())["test"]
     photos = [read_image(originals / n) for n in names if (originals / n).exists()]
     res = {}
     for q in (None, 95, 90):

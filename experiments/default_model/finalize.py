@@ -1,16 +1,19 @@
 """Turn the last training stage's model.pt into the shipped weights, choosing on the VAL photos only.
 
-    python experiments/default_model/finalize.py --model runs/default-ynet-cpu-jitter/model.pt \
-        --config experiments/default_model/ynet_cpu_jitter.toml --out distortx/weights/ynet_dx_small.pt
+    python experiments/default_model/finalize.py --model runs/default-ynet-v2/model.pt \
+        --config experiments/default_model/ynet_v2.toml --out distortx/weights/ynet_dx_small.pt
+    (v1: --split v1 --size 192 --model runs/default-ynet-cpu-jitter/model.pt --config .../ynet_cpu_jitter.toml)
 
 Two post-training steps, each kept only if it raises the validation score (below):
   1. precise BatchNorm statistics (distortx.models.batchnorm): running means/variances re-averaged over
      ``--bn-batches`` training batches of the config's streams with the final weights;
   2. the clean decision: a bias ``b`` added to the classifier's ``clean`` logit (a prior shift: "how sure must
      the model be that a photo is distorted"), chosen on a grid of 0..4.
-Validation score = accuracy over clean + the 8 types x Ahn's 3 levels + (1 - false-alarm rate), on 192-px
-crops of the 17 val photos: five crops per photo (centre and corners), ``--seeds`` draws of distortions each,
-so the clean decision is judged on 85 distinct clean crops rather than 17. The test photos are not read.
+Validation score = accuracy over clean + the 8 types x Ahn's 3 levels + (1 - false-alarm rate). v2: 300-px
+centre crops of the 79 val photos of split_v2.json, ``--seeds`` draws of distortions each; the false-alarm rate
+counts the clean crops and the same crops saved by Pillow as JPEG at quality 50, 70 and 90 (photos as users
+have them are JPEGs; they are clean). v1: 192-px crops of the 17 val photos of split.json, five per photo. The
+test photos are not read.
 Writes the checkpoint (bias folded into the classifier's bias; the choice recorded under "calibration") and
 prints the validation table.
 """
@@ -42,21 +45,35 @@ def val_crops(folder: Path, photos: Path) -> Path:
     return folder
 
 
+def _jpeg(images: torch.Tensor, q: int) -> torch.Tensor:
+    """float [N, 3, H, W] -> the Pillow JPEG round trip at quality ``q`` (4:2:0, as cameras save)."""
+    from distortx.data.history import jpeg_bytes_roundtrip
+
+    u8 = images.mul(255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return torch.stack([torch.from_numpy(jpeg_bytes_roundtrip(a, q)) for a in u8]).permute(0, 3, 1, 2).float() / 255
+
+
 @torch.no_grad()
-def val_logits(model, folder: Path, seeds):
-    """(logits Tensor[N, K], labels Tensor[N]) of the classification val set over ``seeds``."""
+def val_logits(model, folder: Path, seeds, preset: str = "cls_test.toml", history_qualities=(50, 70, 90)):
+    """(logits Tensor[N, K], labels Tensor[N]) of the classification val set over ``seeds``; the clean images
+    also saved as JPEG at ``history_qualities`` (label clean)."""
     from distortx.engine.batches import BatchStream
     from distortx.engine.config import SourceConfig
 
     logits, labels = [], []
     model.eval()
-    for seed in seeds:
-        src = SourceConfig(preset=str(HERE / "cls_test192.toml"), batch_size=32)
+    for i, seed in enumerate(seeds):
+        src = SourceConfig(preset=str(HERE / preset), batch_size=32)
         stream = BatchStream("classification", src, model, str(folder), seed, "cpu", "all", shuffle=False,
                              mix_units=1)
         for b in stream.epoch_batches():
             logits.append(model(b["images"], postprocess=False).logits.float())
             labels.append(b["labels"])
+            clean = b["images"][b["labels"] == 0]
+            if i == 0 and clean.shape[0]:  # the clean crops are the same for every seed
+                for q in history_qualities:
+                    logits.append(model(_jpeg(clean, q), postprocess=False).logits.float())
+                    labels.append(torch.zeros(clean.shape[0], dtype=torch.long))
     return torch.cat(logits), torch.cat(labels)
 
 
@@ -75,25 +92,32 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--config", required=True, help="the training config (its streams feed precise BN)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"))
+    ap.add_argument("--split", default="v2", choices=("v1", "v2"))
+    ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"), help="v1: the photos of split.json")
     ap.add_argument("--bn-batches", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from distortx.engine.batches import BatchStream
-    from distortx.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from distortx.models.checkpoint import read_checkpoint, model_from_checkpoint, save_checkpoint
     from distortx.engine.config import load_config
     from distortx.models.batchnorm import precise_batch_norm
 
-    folder = val_crops(HERE / "photos" / "val192x5", Path(args.photos))
-    state = load_checkpoint(args.model)
+    if args.split == "v2":
+        folder, preset, history = HERE / "photos_v2" / "val", "cls_test.toml", (50, 70, 90)
+    else:
+        folder, preset, history = val_crops(HERE / "photos" / "val192x5", Path(args.photos)), "cls_test192.toml", ()
+    state = read_checkpoint(args.model)
     model = model_from_checkpoint(state)
     seeds = range(100, 100 + args.seeds)
     grid = [round(0.25 * i, 2) for i in range(17)]
 
+    counted = {}
+
     def best_bias(m):
-        lg, lb = val_logits(m, folder, seeds)
+        lg, lb = val_logits(m, folder, seeds, preset, history)
+        counted["images"] = int(lb.numel())
         rows = [(b, *score(lg, lb, b)) for b in grid]
         return max(rows, key=lambda r: (round(r[1], 6), -r[0])), rows
 
@@ -117,12 +141,11 @@ def main() -> None:
     key = [k for k in sd if k.startswith("heads.classification.") and k.endswith(".bias")][-1]
     sd[key] = sd[key].clone()
     sd[key][0] += chosen[0]
-    out = {k: v for k, v in state.items() if k in ("format", "version", "model_config", "classes", "det_classes",
-                                                     "metrics", "step")}
+    out = {k: v for k, v in state.items() if k in ("model_config", "classes", "det_classes", "metrics", "step")}
     out["model"] = sd
     out["calibration"] = {"precise_bn_batches": n if use_pbn else 0, "clean_logit_bias": chosen[0],
                           "val_accuracy": round(chosen[2], 4), "val_false_alarm": round(chosen[3], 4),
-                          "val_images": int(len(seeds)) * 9 * len(list(folder.glob("*.png"))),
+                          "val_images": counted["images"], "val_split": args.split,
                           "script": "experiments/default_model/finalize.py"}
     save_checkpoint(out, args.out)
     print(json.dumps(out["calibration"]))

@@ -1,14 +1,21 @@
-"""Checkpoints: written atomically, read without unpickling code.
+"""The one checkpoint format of distortx, and its one reader.
 
-A checkpoint is a ``torch.save`` file holding only tensors and plain Python values (dict, list, str, int,
-float, bool, None), so ``torch.load(..., weights_only=True)`` reads it and a file that smuggles pickled
-objects is refused. Keys:
+Every model file distortx writes (a ``distortx train`` run's last.pt / best.pt / model.pt, the shipped default
+Y-net, the shipped estimators) is a ``torch.save`` file holding only tensors and plain Python values (dict,
+list, str, int, float, bool, None), so ``torch.load(..., weights_only=True)`` reads it and a file that smuggles
+pickled objects is refused. Keys:
 
     format "distortx-checkpoint", version 1
     model         the state dict
     model_config  ``model.config``: ``create_model(**model_config)`` rebuilds the architecture
-    classes, det_classes   the vocabulary (names of the logits / detection columns)
+    classes, det_classes   the vocabulary (names of the logits / detection columns; absent for estimators)
+    meta          notes on how it was made (shipped weights: data, command, results)
     step, optimizer, data_state, rng, config, metrics, best   (training state; absent in exported weights)
+
+:func:`read_checkpoint` is the one reader: a checkpoint file or a run folder (best.pt, model.pt, last.pt).
+:func:`read_state_dict` reads a bare state dict too (a user's ``torch.save(model.state_dict())``, a
+``{"state_dict": ...}`` dict); both strip the ``module.`` (DataParallel/DDP) and ``_orig_mod.``
+(torch.compile) prefixes. :func:`shipped_weights` finds weights shipped inside the package.
 
 Writing goes to a temporary file in the same folder, is flushed to disk, then renamed over the target: a
 crash or a full disk leaves the previous checkpoint intact.
@@ -20,8 +27,11 @@ import os
 import pickle
 import tempfile
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
+
+from torch import Tensor
 
 import torch
 
@@ -85,14 +95,14 @@ def resolve_checkpoint(path: PathLike) -> Path:
     return p
 
 
-def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (weights only: no code is unpickled)."""
-    p = resolve_checkpoint(path)
+def _torch_load(p: Path, map_location) -> Any:
     try:
         with open(p, "rb") as f:
             data = f.read()
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {p}: {exc}") from exc
+    if data[:2] != b"PK" and data[:1] != b"\x80":  # neither torch.save's zip nor a legacy pickle
+        raise CheckpointError(f"{p} is not a torch.save file; expected a weights-only state dict or distortx checkpoint")
     try:
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -101,6 +111,23 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{p} is not a readable checkpoint (truncated or corrupt?): "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    return state
+
+
+def strip_prefixes(state: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """``state`` without the ``module.`` (DataParallel / DDP) and ``_orig_mod.`` (torch.compile) key prefixes."""
+    out = dict(state)
+    for prefix in ("module.", "_orig_mod."):
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix):]: v for k, v in out.items()}
+    return out
+
+
+def read_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (weights only: no code is unpickled); ``path`` a
+    file or a run folder. The result also holds ``path``, the file actually read."""
+    p = resolve_checkpoint(path)
+    state = _torch_load(p, map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{p} is not a distortx checkpoint (no format tag {FORMAT!r}); model weights "
                               "alone load with create_model(...).load_weights(path)")
@@ -109,13 +136,41 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
                               f"reads ({VERSION}); upgrade distortx")
     if "model" not in state or "model_config" not in state:
         raise CheckpointError(f"{p} holds no model weights or config")
+    state["model"] = strip_prefixes(state["model"])
     state["path"] = str(p)
     return state
 
 
+def read_state_dict(path: PathLike, what: str = "weights") -> Dict[str, Tensor]:
+    """The state dict in ``path``: a distortx checkpoint's ``model``, or a bare state dict file (also inside a
+    ``state_dict`` / ``model`` entry), prefixes stripped. One-line CheckpointError otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{what}: no file {os.fspath(path)!r}; give the path of a checkpoint or saved state dict")
+    try:
+        state = _torch_load(p, "cpu")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{what}: cannot read {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping) or not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{what}: {os.fspath(path)!r} holds no state dict (a mapping of names to tensors)")
+    return strip_prefixes(state)
+
+
+def shipped_weights(relpath: str) -> Path:
+    """A weights file shipped inside the package (``relpath`` under ``distortx/``, e.g. "weights/x.pt")."""
+    ref = resources.files("distortx").joinpath(*relpath.split("/"))
+    if not ref.is_file():
+        raise CheckpointError(f"the shipped weights distortx/{relpath} are missing from this install; reinstall "
+                              "distortx, or give a checkpoint of `distortx train`")
+    return Path(str(ref))
+
+
 def model_from_checkpoint(state: Mapping[str, Any]):
     """The model a loaded checkpoint describes, with its weights, in eval mode."""
-    from ..models import create_model
+    from .registry import create_model
 
     config = dict(state["model_config"])
     try:
@@ -131,7 +186,7 @@ def model_from_checkpoint(state: Mapping[str, Any]):
 
 def load_model(path: PathLike, device: Optional[Union[str, torch.device]] = None):
     """A trained model from a checkpoint file or run folder, in eval mode (on ``device`` if given)."""
-    model = model_from_checkpoint(load_checkpoint(path))
+    model = model_from_checkpoint(read_checkpoint(path))
     return model.to(device) if device is not None else model
 
 
@@ -141,6 +196,6 @@ def export_weights(state: Mapping[str, Any], path: PathLike, dtype: Optional[tor
     weights = state["model"]
     if dtype is not None:
         weights = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in weights.items()}
-    keep = {k: state[k] for k in ("model_config", "classes", "det_classes", "metrics", "step", "config")
-            if k in state}
+    keep = {k: state[k] for k in ("model_config", "classes", "det_classes", "metrics", "step", "config", "meta",
+                                  "calibration") if k in state}
     return save_checkpoint({"model": weights, **keep}, path)
