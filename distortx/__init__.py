@@ -43,11 +43,19 @@ def load_default_model(device=None):
     return _load(device)
 
 
-def predict(inputs, model=None, **kwargs):
-    """Which distortion, and where: photos (paths, folders or Tensor[3, H, W]) of any size, tiled; ``model``
-    a checkpoint / run folder / model, or None for the shipped default. See :func:`distortx.engine.predict.predict`."""
+def predict(inputs, model=None, verdict=True, rules=None, **kwargs):
+    """What is wrong with each photo, and where: photos (paths, folders or Tensor[3, H, W]) of any size, tiled;
+    ``model`` a checkpoint / run folder / model, or None for the shipped default. Each result carries the
+    verdict (``.verdict``: clean or findings with severity, and JPEG quality / noise sigma measured; see
+    :mod:`distortx.verdict`; ``rules`` a VerdictRules) and the raw heads (``.probabilities``,
+    ``.classifier_label``, ``.regions``); ``verdict=False`` skips the estimators and the rule.
+    See :func:`distortx.engine.predict.predict`."""
     from .engine.predict import predict as _predict
 
+    if verdict:
+        from .verdict import VerdictRules, verdict_annotator
+
+        kwargs["annotate"] = verdict_annotator(rules or VerdictRules(), device=kwargs.get("device"))
     return _predict(inputs, model=model, **kwargs)
 
 

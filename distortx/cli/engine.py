@@ -106,7 +106,7 @@ def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batche
 @click.option("--overlap", type=int, help="tile overlap in pixels (default: tile / 6, 50 px for 300-px tiles)")
 def predict_cmd(inputs, model, out, as_json, device, threshold, tile, overlap):
     """Which distortion does each photo (file or folder) have, and where? Photos of any size are tiled."""
-    from ..engine.predict import predict
+    from .. import predict
 
     preds = predict(list(inputs), model=model, device=device, out=out, score_threshold=threshold, tile=tile,
                     overlap=overlap)

@@ -21,7 +21,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -48,14 +48,22 @@ class Prediction:
     file: str
     width: int
     height: int
-    label: Optional[str] = None                                   # most likely class ("clean" or a type)
+    label: Optional[str] = None            # the verdict's label when one was made, else the classifier's top class
     probabilities: List[Tuple[str, float]] = field(default_factory=list)   # every class, most likely first
-    regions: List[Region] = field(default_factory=list)
+    regions: List[Region] = field(default_factory=list)                    # the detection head's boxes
     tiles: int = 1
     downscale: int = 1
+    classifier_label: Optional[str] = None  # the classification head's most likely class (a whole-image view)
+    verdict: Optional[Any] = None           # a distortx.verdict.Verdict (distortx.predict makes one)
 
     def to_dict(self) -> Dict[str, Any]:
-        d = asdict(self)
+        verdict = self.verdict
+        self.verdict = None
+        try:
+            d = asdict(self)
+        finally:
+            self.verdict = verdict
+        d["verdict"] = verdict.to_dict() if verdict is not None else None
         d["probabilities"] = [[n, round(p, 6)] for n, p in self.probabilities]
         d["regions"] = [{"type": r.type, "score": round(r.score, 6), "box": [round(v, 1) for v in r.box]}
                         for r in self.regions]
@@ -64,6 +72,8 @@ class Prediction:
     def summary(self, top: int = 3) -> str:
         parts = [f"{self.file} ({self.width}x{self.height}"
                  + (f", downscaled 1/{self.downscale}" if self.downscale > 1 else "") + ")"]
+        if self.verdict is not None:
+            return f"{self.file}: {self.verdict.text()}"
         if self.probabilities:
             parts.append("  class: " + ", ".join(f"{n} {p:.2f}" for n, p in self.probabilities[:top]))
         if self.regions:
@@ -165,7 +175,7 @@ class Predictor:
             p = torch.cat(probs).mean(0)
             order = p.argsort(descending=True).tolist()
             pred.probabilities = [(model.classes[j], float(p[j])) for j in order]
-            pred.label = pred.probabilities[0][0]
+            pred.label = pred.classifier_label = pred.probabilities[0][0]
         if boxes:
             b, s, lab, cut = torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(cuts)
             keep = batched_nms(b, s, lab, self.iou_threshold) if b.numel() else torch.zeros(0, dtype=torch.int64)
@@ -278,11 +288,14 @@ def draw(image: Tensor, pred: Prediction) -> Tensor:
 
 
 def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]], model=None,
-            device: str = "cpu", out: Optional[Union[str, Path]] = None, **kwargs) -> List[Prediction]:
+            device: str = "cpu", out: Optional[Union[str, Path]] = None,
+            annotate: Optional[Callable[[Prediction, Tensor, Optional[Path]], None]] = None,
+            **kwargs) -> List[Prediction]:
     """Predict on photos (paths, folders, or float/uint8 Tensor[3, H, W]); ``model`` a model, checkpoint,
     run folder or None (the shipped default model). With ``out``: ``predictions.json`` (one record per
-    photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``kwargs`` go to
-    :class:`Predictor` (tile, overlap, score_threshold, ...)."""
+    photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``annotate(prediction, image,
+    path or None)``, if given, runs on every photo before its outputs are written (``distortx.predict`` adds
+    the verdict this way). ``kwargs`` go to :class:`Predictor` (tile, overlap, score_threshold, ...)."""
     from ..io import read_image, save_image
     from ..models.checkpoint import load_model
 
@@ -294,16 +307,21 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
         model = load_model(model)
     predictor = Predictor(model, device=device, **kwargs)
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    tensors = [x for x in items if isinstance(x, Tensor)]
-    files = collect_images([x for x in items if not isinstance(x, Tensor)])
+    named: List[Tuple[str, Any]] = []   # in the order given (a folder's images sorted, in its place)
+    for k, x in enumerate(items):
+        if isinstance(x, Tensor):
+            named.append((f"image_{k}", x))
+        else:
+            named += [(str(f), f) for f in collect_images([x])]
     results: List[Prediction] = []
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    named: List[Tuple[str, Any]] = [(f"image_{i}", t) for i, t in enumerate(tensors)] + [(str(f), f) for f in files]
     for name, src in named:
         image = read_image(src) if not isinstance(src, Tensor) else src
         pred = predictor(image, name)
+        if annotate is not None:
+            annotate(pred, image, None if isinstance(src, Tensor) else Path(src))
         results.append(pred)
         if out_dir is not None:
             save_image(out_dir / f"{Path(name).stem}.png", draw(image, pred))

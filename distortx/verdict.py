@@ -1,0 +1,241 @@
+"""One verdict per photo: "what is wrong with this photo?" answered from the Y-net's two heads and the estimators.
+
+The Y-net's classification head was trained on photos distorted as a whole; its detection head boxes distorted
+regions; the estimators read JPEG quality and noise sigma pixel by pixel. None of them alone is a verdict: a
+photo with two blurred regions is mostly clean to the classifier, and an ordinary quality-75 JPEG carries a block
+grid that a model trained on quality 5-20 may call "jpeg". :func:`make_verdict` combines them by one rule, and
+every threshold of it lives in :class:`VerdictRules`:
+
+1. **Measurements, always.** JPEG quality and noise sigma (0..255) of the whole photo by the estimators, and for a
+   JPEG file the quality its quantisation tables say. A measurement is not a finding: nearly every photo is a JPEG
+   of quality 70-95 with some sensor noise, which is clean by the papers' definitions (Ahn's mildest JPEG is
+   quality 20, his mildest noise sigma ~28).
+2. **Candidates.** Each type the detector boxes with score >= ``region_score``, and the classifier's answer when
+   it is a distortion (its most likely class is not ``clean``) with probability >= ``global_probability``.
+3. **Where.** A type is a whole-image finding when its boxes cover >= ``whole_image_cover`` of the photo, or when
+   the classifier names it and no box of it exists; otherwise its boxes are the finding.
+4. **Severity.** For JPEG and noise the estimator's reading inside the finding (its map averaged over the boxes,
+   or the whole photo) gives the parameter and Ahn's level (nearest level on a log scale; "below level 1" past
+   the half-way point to level 1). A JPEG or noise candidate measured below level 1 (quality above
+   ``jpeg_quality_max``, sigma below ``noise_sigma_min``) is dropped: the photo's history, reported as a
+   measurement. Other types have no estimator: their severity is "not measured".
+5. **Score.** A finding scores the best of its evidence: the best box's score, and for a whole-image finding
+   that the classifier named also the classifier's probability of the type.
+
+The verdict is ``clean`` when no finding is left. Its findings never contradict its boxes: every box of the
+verdict belongs to a finding, and a clean verdict has none.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+#: Ahn et al.'s three levels of the two measured types (JPEG quality; noise variance on [0, 1]).
+AHN_JPEG_QUALITY = (20.0, 10.0, 5.0)
+AHN_NOISE_SIGMA = tuple(math.sqrt(v) * 255.0 for v in (0.0125, 0.025, 0.05))  # 28.5, 40.3, 57.0 on 0..255
+
+
+@dataclass(frozen=True)
+class VerdictRules:
+    """Every threshold of the verdict rule (module docstring), in one place."""
+
+    region_score: float = 0.5          # a box counts from this detection score
+    global_probability: float = 0.25   # the classifier's top class names a whole-image candidate from this probability
+    whole_image_cover: float = 0.6     # boxes of one type covering this share of the photo = the whole image
+    jpeg_quality_max: float = 30.0     # JPEG is a finding at estimated quality <= this (Ahn level 1 = 20)
+    noise_sigma_min: float = 20.0      # noise is a finding at estimated sigma >= this (Ahn level 1 ~ 28.5)
+    resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
+
+
+@dataclass
+class Finding:
+    """One thing wrong with the photo. ``boxes`` are (x0, y0, x1, y1) pixels; empty for the whole image."""
+
+    type: str
+    where: str                                  # "whole image" | "regions"
+    score: float
+    severity: str                               # "below level 1", "level 1".."level 3", or "not measured"
+    level: Optional[int] = None                 # 0 (below level 1) .. 3; None: not measured
+    parameter: Optional[Tuple[str, float]] = None   # e.g. ("quality", 9.6), ("sigma", 41.0)
+    boxes: List[Tuple[float, float, float, float]] = field(default_factory=list)
+
+    def text(self) -> str:
+        what = self.type
+        if self.parameter is not None:
+            name, value = self.parameter
+            what += f" {'q' if name == 'quality' else 'sigma'}~{value:.0f}"
+        where = "whole image" if self.where == "whole image" else \
+            f"{len(self.boxes)} region{'s' if len(self.boxes) != 1 else ''}"
+        sev = "" if self.severity == "not measured" else f", {self.severity}"
+        return f"{what} ({where}{sev}, {self.score:.2f})"
+
+
+@dataclass
+class Verdict:
+    """The answer for one photo: ``clean`` or its findings, plus what was measured."""
+
+    label: str                                   # "clean", or the type of the highest-scoring finding
+    findings: List[Finding] = field(default_factory=list)
+    measurements: Dict[str, Any] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def text(self) -> str:
+        """One line: ``clean`` or the findings, then the measurements."""
+        head = "clean" if self.clean else "; ".join(f.text() for f in self.findings)
+        m = self.measurements
+        meas = []
+        if "jpeg_quality" in m:
+            q = f"JPEG q~{m['jpeg_quality']:.0f}"
+            if m.get("jpeg_quality_file") is not None:
+                q += f" (file tables: {m['jpeg_quality_file']})"
+            meas.append(q)
+        if "noise_sigma" in m:
+            meas.append(f"noise sigma~{m['noise_sigma']:.1f}")
+        tail = f" | measured: {', '.join(meas)}" if meas else ""
+        notes = f" | {'; '.join(self.notes)}" if self.notes else ""
+        return head + tail + notes
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        for f in d["findings"]:
+            f["score"] = round(f["score"], 6)
+            f["boxes"] = [[round(v, 1) for v in b] for b in f["boxes"]]
+            if f["parameter"] is not None:
+                f["parameter"] = [f["parameter"][0], round(f["parameter"][1], 3)]
+        d["measurements"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d["measurements"].items()}
+        return d
+
+
+def ahn_level(value: float, levels: Sequence[float]) -> int:
+    """0 (below level 1) .. 3: the nearest of Ahn's ``levels`` (mild -> severe) on a log scale; a value milder
+    than level 1 by more than half a level step is below level 1. Works for rising (sigma) and falling (quality)
+    parameters."""
+    logs = [math.log(v) for v in levels]
+    x = math.log(max(value, 1e-6))
+    sign = 1.0 if logs[-1] > logs[0] else -1.0   # severity grows with the value (sigma) or falls (quality)
+    s, ls = sign * x, [sign * v for v in logs]
+    if s < ls[0] - 0.5 * (ls[1] - ls[0]):
+        return 0
+    return 1 + min(range(3), key=lambda k: abs(s - ls[k]))
+
+
+def _severity(level: Optional[int]) -> str:
+    return "not measured" if level is None else ("below level 1" if level == 0 else f"level {level}")
+
+
+def _cover(boxes: Sequence[Sequence[float]], width: int, height: int, grid: int = 128) -> float:
+    """Share of the photo inside the union of ``boxes`` (rasterised on a ``grid`` x ``grid`` mask)."""
+    if not boxes:
+        return 0.0
+    mask = torch.zeros(grid, grid, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        c0, c1 = int(math.floor(x0 / width * grid)), int(math.ceil(x1 / width * grid))
+        r0, r1 = int(math.floor(y0 / height * grid)), int(math.ceil(y1 / height * grid))
+        mask[max(r0, 0):max(r1, 0), max(c0, 0):max(c1, 0)] = True
+    return float(mask.float().mean())
+
+
+def _mean_in(value_map: Optional[Tensor], boxes: Sequence[Sequence[float]]) -> Optional[float]:
+    """Mean of a per-pixel map Tensor[H, W] over the union of ``boxes`` (the whole map when there are none)."""
+    if value_map is None:
+        return None
+    if not boxes:
+        return float(value_map.mean())
+    H, W = value_map.shape
+    mask = torch.zeros(H, W, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(int(y0), 0):min(int(math.ceil(y1)), H), max(int(x0), 0):min(int(math.ceil(x1)), W)] = True
+    return float(value_map[mask].mean()) if mask.any() else float(value_map.mean())
+
+
+MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
+            "gaussian_noise": ("sigma", "noise_sigma", AHN_NOISE_SIGMA)}
+
+
+def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
+                 maps: Optional[Mapping[str, Tensor]] = None, file_quality: Optional[int] = None,
+                 rules: VerdictRules = VerdictRules()) -> Verdict:
+    """The verdict of one photo.
+
+    probabilities: the classifier's (class, probability) pairs; regions: detected regions (``.type``,
+    ``.score``, ``.box`` in photo pixels); maps: per-pixel estimator maps Tensor[H, W] by target
+    ("jpeg_quality", "noise_sigma"), at the photo's size; file_quality: the JPEG file's table quality.
+    """
+    maps = dict(maps or {})
+    measurements: Dict[str, Any] = {k: float(v.mean()) for k, v in maps.items()}
+    notes: List[str] = []
+    if file_quality is not None:
+        measurements["jpeg_quality_file"] = int(file_quality)
+        cnn = measurements.get("jpeg_quality")
+        if cnn is not None and abs(cnn - file_quality) > rules.resaved_difference:
+            notes.append(f"the file's tables say q{file_quality} but its pixels read q~{cnn:.0f}: re-saved")
+    probs = dict(probabilities)
+    ranked = sorted(probabilities, key=lambda np_: -np_[1])
+    top = ranked[0] if ranked and ranked[0][0] != "clean" else None
+    boxes_by_type: Dict[str, List[Any]] = {}
+    for r in regions:
+        if r.score >= rules.region_score:
+            boxes_by_type.setdefault(r.type, []).append(r)
+    candidates = list(boxes_by_type)
+    if top is not None and top[1] >= rules.global_probability and top[0] not in candidates:
+        candidates.append(top[0])
+    findings: List[Finding] = []
+    for t in candidates:
+        rs = sorted(boxes_by_type.get(t, []), key=lambda r: -r.score)
+        boxes = [tuple(float(v) for v in r.box) for r in rs]
+        named = top is not None and top[0] == t and top[1] >= rules.global_probability
+        whole = _cover(boxes, width, height) >= rules.whole_image_cover or (named and not boxes)
+        level, parameter = None, None
+        if t in MEASURED:
+            pname, target, levels = MEASURED[t]
+            value = _mean_in(maps.get(target), [] if whole else boxes)
+            if value is not None:
+                level, parameter = ahn_level(value, levels), (pname, value)
+                too_mild = value > rules.jpeg_quality_max if t == "jpeg" else value < rules.noise_sigma_min
+                if too_mild:
+                    continue  # the photo's history, already among the measurements
+        if whole:
+            score = max([probs.get(t, 0.0)] * named + [r.score for r in rs])
+            findings.append(Finding(t, "whole image", float(score), _severity(level), level, parameter, []))
+        else:
+            findings.append(Finding(t, "regions", float(rs[0].score), _severity(level), level, parameter, boxes))
+    findings.sort(key=lambda f: -f.score)
+    return Verdict(findings[0].type if findings else "clean", findings, measurements, notes)
+
+
+def estimator_maps(image: Tensor, targets: Sequence[str] = ("jpeg_quality", "noise_sigma"),
+                   device: Optional[str] = None) -> Dict[str, Tensor]:
+    """Per-pixel maps Tensor[H, W] of the shipped estimators on one image Tensor[3, H, W] (float or uint8)."""
+    from .estimation import estimate
+
+    img = image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
+    return {t: estimate(img[None], what=t, return_map=True, device=device)[1][0] for t in targets}
+
+
+def file_jpeg_quality(path) -> Optional[int]:
+    """The IJG quality of a JPEG file's tables, or None for any other file."""
+    from .errors import DistortxError
+    from .estimation import quality_from_jpeg
+
+    try:
+        return int(quality_from_jpeg(path).quality)
+    except (DistortxError, OSError, ValueError):
+        return None
+
+
+def verdict_annotator(rules: VerdictRules = VerdictRules(), estimators: bool = True, device: Optional[str] = None):
+    """A ``predict(..., annotate=...)`` callback: sets ``prediction.verdict`` and ``prediction.label``."""
+    def annotate(pred, image: Tensor, path) -> None:
+        maps = estimator_maps(image, device=device) if estimators else None
+        quality = file_jpeg_quality(path) if path is not None else None
+        pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules)
+        pred.label = pred.verdict.label
+    return annotate

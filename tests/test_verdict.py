@@ -1,0 +1,122 @@
+"""The verdict (distortx.verdict): one answer per photo from both heads and the estimators, by one rule."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+import distortx
+from distortx.engine.predict import Region
+from distortx.verdict import AHN_NOISE_SIGMA, VerdictRules, ahn_level, make_verdict
+
+CLEAN = [("clean", 0.9), ("jpeg", 0.05), ("gaussian_blur", 0.05)]
+
+
+def flat(value, h=300, w=300):
+    return torch.full((h, w), float(value))
+
+
+@pytest.mark.parametrize("q, level", [(95, 0), (40, 0), (25, 1), (20, 1), (12, 2), (10, 2), (6, 3), (5, 3), (2, 3)])
+def test_jpeg_levels(q, level):
+    assert ahn_level(q, (20.0, 10.0, 5.0)) == level
+
+
+@pytest.mark.parametrize("sigma, level", [(2, 0), (15, 0), (28.5, 1), (40, 2), (57, 3), (90, 3)])
+def test_noise_levels(sigma, level):
+    assert ahn_level(sigma, AHN_NOISE_SIGMA) == level
+
+
+def test_boxes_make_findings_even_when_the_classifier_says_clean():
+    regions = [Region("gaussian_blur", 0.93, (10, 10, 110, 90)), Region("gaussian_blur", 0.7, (150, 150, 250, 260)),
+               Region("lowpass", 0.3, (0, 0, 50, 50))]   # below the region score: ignored
+    v = make_verdict(CLEAN, regions, 300, 300)
+    assert v.label == "gaussian_blur" and len(v.findings) == 1
+    f = v.findings[0]
+    assert f.where == "regions" and len(f.boxes) == 2 and f.score == pytest.approx(0.93)
+    assert f.severity == "not measured" and f.parameter is None
+
+
+def test_an_ordinary_jpeg_is_clean_with_its_quality_measured():
+    probs = [("jpeg", 0.85), ("clean", 0.15)]
+    v = make_verdict(probs, [], 300, 300, maps={"jpeg_quality": flat(72), "noise_sigma": flat(2.0)})
+    assert v.clean and v.label == "clean"
+    assert v.measurements["jpeg_quality"] == pytest.approx(72) and v.measurements["noise_sigma"] == pytest.approx(2)
+    assert v.text().startswith("clean | measured: JPEG q~72, noise sigma~2.0")
+
+
+def test_a_strong_jpeg_is_a_whole_image_finding_with_its_level():
+    v = make_verdict([("jpeg", 0.9), ("clean", 0.1)], [], 300, 300, maps={"jpeg_quality": flat(9)})
+    f = v.findings[0]
+    assert (v.label, f.where, f.level, f.severity, f.parameter) == ("jpeg", "whole image", 2, "level 2", ("quality", 9.0))
+    assert f.score == pytest.approx(0.9)
+
+
+def test_regions_covering_most_of_the_photo_are_the_whole_image_and_measured_inside():
+    sigma = flat(3.0)
+    sigma[:, :250] = 45.0   # the noisy part
+    regions = [Region("gaussian_noise", 0.8, (0, 0, 250, 300))]
+    v = make_verdict(CLEAN, regions, 300, 300, maps={"noise_sigma": sigma})
+    f = v.findings[0]
+    assert f.where == "whole image" and f.boxes == []
+    # measured over the whole photo (a whole-image finding): 45 * 5/6 + 3 / 6 = 38
+    assert f.parameter[1] == pytest.approx(38.0) and f.level == 2
+    local = make_verdict(CLEAN, [Region("gaussian_noise", 0.8, (0, 0, 120, 120))], 300, 300, maps={"noise_sigma": sigma})
+    assert local.findings[0].where == "regions" and local.findings[0].parameter[1] == pytest.approx(45.0)
+
+
+def test_mild_noise_regions_are_history_not_findings():
+    v = make_verdict(CLEAN, [Region("gaussian_noise", 0.7, (0, 0, 100, 100))], 300, 300, maps={"noise_sigma": flat(4)})
+    assert v.clean and v.measurements["noise_sigma"] == pytest.approx(4)
+
+
+def test_rules_are_the_only_thresholds():
+    regions = [Region("fnoise", 0.45, (0, 0, 100, 100))]
+    assert make_verdict(CLEAN, regions, 300, 300).clean
+    assert make_verdict(CLEAN, regions, 300, 300, rules=VerdictRules(region_score=0.4)).label == "fnoise"
+
+
+def test_resaved_jpeg_is_noted():
+    v = make_verdict(CLEAN, [], 300, 300, maps={"jpeg_quality": flat(50)}, file_quality=90)
+    assert v.measurements["jpeg_quality_file"] == 90 and "re-saved" in v.notes[0]
+    assert make_verdict(CLEAN, [], 300, 300, maps={"jpeg_quality": flat(88)}, file_quality=90).notes == []
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    """A small dataset of the README's quick start (Ahn's basic detection protocol) and its predictions."""
+    out = tmp_path_factory.mktemp("qs") / "dataset"
+    from distortx.data.generate import generate
+
+    generate("ahn-detection-basic", out, count=12, seed=1, workers=1, progress=False)
+    return distortx.predict(out / "images" / "train")
+
+
+def test_no_verdict_contradicts_its_own_boxes(quickstart):
+    rules = VerdictRules()
+    assert quickstart
+    for p in quickstart:
+        v = p.verdict
+        assert p.label == v.label and (v.label == "clean") == (not v.findings)
+        assert v.label == "clean" or v.label == v.findings[0].type
+        types = {f.type for f in v.findings}
+        for r in p.regions:   # every confident box is in the verdict, unless measured as mild history
+            if r.score >= rules.region_score and r.type not in types:
+                assert r.type in ("jpeg", "gaussian_noise"), (p.file, r)
+        for f in v.findings:
+            assert (f.where == "regions") == bool(f.boxes)
+        assert p.classifier_label == p.probabilities[0][0]
+        assert "verdict" in p.to_dict() and p.summary().startswith(f"{p.file}: ")
+
+
+def test_predict_on_a_jpeg_file_reports_the_tables(tmp_path):
+    from distortx.data.samples import load_sample, sample_names
+
+    img = load_sample(sample_names()[0])
+    buf = io.BytesIO()
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=85)
+    (tmp_path / "photo.jpg").write_bytes(buf.getvalue())
+    [p] = distortx.predict(tmp_path / "photo.jpg")
+    assert p.verdict.measurements["jpeg_quality_file"] == 85
+    assert 50 <= p.verdict.measurements["jpeg_quality"] <= 100
