@@ -191,3 +191,24 @@ def test_stream_crop_jitter_changes_clean_pixels_not_the_recipes():
     assert all(torch.equal(x["images"], y["images"]) for x, y in zip(jit0, run(0, (0.7, 1.0))))  # seeded
     with pytest.raises(DatasetError, match="crop_jitter"):
         SynthesisStream(CLS, crop_jitter=(1.0, 0.5))
+
+
+@pytest.mark.parametrize("skip_batches", [0, 1, 3, 5])
+def test_stream_skip_resumes_at_the_same_batches(skip_batches):
+    """skip(k * B) then iterate == the batches from k on of an uninterrupted iteration (jitter and history on,
+    windows of mixed units cut mid-window), without rendering the skipped windows."""
+    from distortx.data.stream import SynthesisStream
+
+    kw = dict(count=48, seed=5, batch_size=3, split="train", crop_jitter=(0.7, 1.0), history=True, mix_units=2)
+    full = list(SynthesisStream(CLS, **kw))
+    s = SynthesisStream(CLS, **kw)
+    rendered = []
+    real = s.render_unit
+    s.render_unit = lambda ref, plan=None: rendered.append(ref) or real(ref, plan)
+    s.skip(skip_batches * 3)
+    rest = list(s)
+    assert len(rest) == len(full) - skip_batches
+    for a, b in zip(rest, full[skip_batches:]):
+        assert torch.equal(a["images"], b["images"]) and torch.equal(a["labels"], b["labels"])
+    if skip_batches >= 3:
+        assert len(rendered) < len(s.units)   # whole windows before the resume point were not rendered

@@ -116,6 +116,7 @@ class SynthesisStream(IterableDataset):
         self.crop_jitter = _check_jitter(crop_jitter)
         self.history = history if isinstance(history, HistorySpec) else HistorySpec.from_config(history)
         self._crops: Dict[int, Optional[Tensor]] = {}
+        self._skip = 0
         self.epoch = 0
         self.units = [r for r in range(self.plan.n_refs)
                       if self.plan.num_samples(r) > 0 and (split is None or self.plan.splits[r] == split)]
@@ -158,20 +159,25 @@ class SynthesisStream(IterableDataset):
         return sum(self.plan.num_samples(u) for u in self._rank_units())
 
     # -- rendering -----------------------------------------------------------------------------------------
+    def _reference(self, ref: int) -> Optional[Tensor]:
+        """The reference's pixels (the fixed centre crop, or with crop_jitter the whole photo), None if its file
+        cannot be read; cached when ``cache``."""
+        if ref in self._crops:
+            return self._crops[ref]
+        try:
+            img = self.source.load(ref)
+        except ImageError:
+            img = None  # unreadable file: skipped, as by the generator
+        else:
+            if self.crop_jitter is None:
+                img = prepare_reference(img, self.preset.crop, self.preset.resize)[0].to(self.device)
+        if self.cache:
+            self._crops[ref] = img
+        return img
+
     def _crop(self, ref: int) -> Optional[Tensor]:
         """uint8 Tensor[3, S, S] on the device: the fixed centre crop, or with crop_jitter a random one."""
-        if ref in self._crops:
-            img = self._crops[ref]
-        else:
-            try:
-                img = self.source.load(ref)
-            except ImageError:
-                img = None  # unreadable file: skipped, as by the generator
-            else:
-                if self.crop_jitter is None:
-                    img = prepare_reference(img, self.preset.crop, self.preset.resize)[0].to(self.device)
-            if self.cache:
-                self._crops[ref] = img
+        img = self._reference(ref)
         if img is None:
             return img
         if self.crop_jitter is not None:
@@ -180,6 +186,11 @@ class SynthesisStream(IterableDataset):
         if self.history is not None:
             img = photo_history(img, self.history, generator(self.seed, 0x4157, self.epoch, ref))[0]
         return img
+
+    def skip(self, samples: int) -> None:
+        """Make the next iteration start ``samples`` samples into the epoch (resuming a run): the windows wholly
+        before that point are counted, not rendered, so the batches that follow equal an uninterrupted run's."""
+        self._skip = max(0, int(samples))
 
     def render_unit(self, ref: int, plan: Optional[Plan] = None) -> Tuple[Tensor, List[SampleRecipe]]:
         """Images float Tensor[B, 3, S, S] (on the device) and recipes of reference ``ref``."""
@@ -218,7 +229,14 @@ class SynthesisStream(IterableDataset):
         pend_img: List[Tensor] = []
         pend_rec: List[SampleRecipe] = []
         step = self.mix_units if self.shuffle else 1
+        skip, self._skip = getattr(self, "_skip", 0), 0
         for w in range(0, len(units), step):
+            if skip:
+                window = [ref for ref in units[w:w + step] if self._reference(ref) is not None]
+                n = sum(plan.num_samples(ref) for ref in window)
+                if n <= skip:   # this whole window lies before the resume point: count it only
+                    skip -= n
+                    continue
             imgs: List[Tensor] = []
             recs: List[SampleRecipe] = []
             for ref in units[w:w + step]:
@@ -228,6 +246,8 @@ class SynthesisStream(IterableDataset):
             if self.shuffle and recs:
                 perm = torch.randperm(len(recs), generator=generator(self.seed, 0x313, self.epoch, units[w])).tolist()
                 imgs, recs = [imgs[i] for i in perm], [recs[i] for i in perm]
+            if skip:
+                imgs, recs, skip = imgs[skip:], recs[skip:], 0
             pend_img.extend(imgs)
             pend_rec.extend(recs)
             while len(pend_rec) >= self.batch_size:

@@ -118,6 +118,11 @@ class _OneSource:
     def load_state(self, state: Mapping[str, int]) -> None:
         self.epoch, self._it = int(state["epoch"]), None
         skip, self.taken = int(state["taken"]), 0
+        if self.stream is not None and skip:   # a synthesis stream skips without rendering what it skips
+            self.stream.set_epoch(self.epoch)
+            self.stream.skip(skip * self.stream.batch_size)
+            self._it, self.taken = iter(self.stream), skip
+            return
         for _ in range(skip):
             self._next_raw()
 
