@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from ._version import __version__
 from .data.preset import PresetSpec
-from .distortions.functional import corrupt, distort, severity_value
-from .distortions.random_distortion import RandomDistortion
-from .distortions.regions import Region, apply_regions
+from . import ops  # noqa: F401  (fills the distortions' native slot: spec.apply reaches the kernels)
+from .data.random_distortion import RandomDistortion
+from .distortions.regions import Region
 from .distortions.spec import DistortionSpec, LevelSet, Parameter, Params
+from .functional import corrupt, distort, severity_value
+from .ops.regions import apply_regions
 from .errors import (DatasetError, DistortxError, ImageError, NativeUnavailableError, ParameterError,
                      PluginError, UnknownNameError)
 from .hookspecs import hookimpl

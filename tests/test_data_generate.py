@@ -23,7 +23,8 @@ from distortx.data.synthesis import impl_label
 from distortx.data.merge import merge
 from distortx.data.preset import PresetSpec
 from distortx.data.sources import EmbeddedSource, prepare_reference
-from distortx.distortions.regions import Region, apply_regions, region_mask
+from distortx.distortions.regions import Region, region_mask
+from distortx.ops import apply_regions
 from distortx.errors import DatasetError, UnknownNameError
 from distortx.io import read_image
 

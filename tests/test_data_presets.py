@@ -12,7 +12,8 @@ from distortx.data.presets import AHN_TYPES, DODGE_TYPES, HSIEH_TYPES
 from distortx.data.sources import EmbeddedSource, prepare_reference
 from distortx.data.synthesis import Plan, assign_splits, mix_seed, render, visible_fractions
 from distortx.data.user_preset import check_preset, load_preset_toml, resolve_preset
-from distortx.distortions.regions import apply_regions, region_mask
+from distortx.distortions.regions import region_mask
+from distortx.ops import apply_regions
 from distortx.errors import DatasetError, UnknownNameError
 
 

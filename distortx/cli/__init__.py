@@ -1,44 +1,13 @@
-"""``distortx`` command line: thin over the library. Subcommand groups live in sibling modules."""
+"""``distortx`` command line: thin over the library. The group is :mod:`.main`; each sibling module adds its
+subcommands to it when imported here."""
 from __future__ import annotations
 
 import sys
 
-import click
+from . import dataset, distortions, engine, estimate, plugins, robustness  # noqa: F401  (register their commands)
+from .main import main
 
-from ..errors import DistortxError
-
-
-class _Group(click.Group):
-    """Turns any DistortxError into one line on stderr and exit status 2 (1 for other failures)."""
-
-    def invoke(self, ctx):
-        from ..processes import sigterm_as_interrupt
-
-        try:
-            with sigterm_as_interrupt():  # kill / a scheduler's SIGTERM ends like Ctrl-C: workers stopped, one line
-                return super().invoke(ctx)
-        except DistortxError as exc:
-            click.echo(f"distortx: error: {exc}", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("distortx: interrupted", err=True)
-            ctx.exit(130)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="distortx")
-def main() -> None:
-    """Synthesize, classify and localize image distortions."""
-
-
-def _register() -> None:
-    from . import dataset, distortions, plugins  # noqa: F401  (each adds its commands to `main`)
-    from . import robustness  # noqa: F401  (`distortx robustness`)
-    from . import estimate  # noqa: F401  (`distortx estimate`)
-    from . import engine  # noqa: F401  (`distortx train | evaluate | predict`)
-
-
-_register()
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ from typing import Optional
 import click
 
 from ..errors import DatasetError
-from . import main
+from .main import main
 
 
 def _auto_workers() -> int:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import click
 
-from . import main
+from .main import main
 
 
 @main.group()
@@ -88,7 +88,7 @@ def distortions_list(as_json: bool) -> None:
 def distort(src: Path, dst: Path, name: str, level: Optional[int], levels: Optional[str], param: Optional[float],
             seed: int, quality: int) -> None:
     """Distort image SRC and write DST (format from its suffix; PNG keeps it lossless)."""
-    from ..distortions.functional import distort as distort_image
+    from ..functional import distort as distort_image
     from ..errors import ParameterError
     from ..io import LOSSY_FORMATS, check_writable, image_format, read_image, save_image, to_float_image
 

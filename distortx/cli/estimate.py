@@ -7,7 +7,7 @@ from typing import Optional
 
 import click
 
-from . import main
+from .main import main
 
 
 @main.command()

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from . import main
+from .main import main
 
 
 @main.group()

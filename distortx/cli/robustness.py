@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import click
 
 from ..errors import ParameterError
-from . import main
+from .main import main
 
 
 def _size(value: Optional[str], flag: str):

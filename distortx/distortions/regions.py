@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ParameterError
-from .spec import Params, check_images
+from .spec import Params
 
 
 @dataclass(frozen=True)
@@ -52,25 +52,6 @@ def clip_box(box: Optional[Sequence[int]], height: int, width: int) -> tuple[int
     x0, x1 = max(0, min(x0, width)), max(0, min(x1, width))
     y0, y1 = max(0, min(y0, height)), max(0, min(y1, height))
     return x0, y0, max(x0, x1), max(y0, y1)
-
-
-def apply_regions(image, regions: Sequence[Region], impl: str = "auto"):
-    """Apply ``regions`` to one image; returns a new image of the type, layout and dtype given.
-
-    image: Tensor[C, H, W] or Tensor[1, C, H, W] (float in [0, 1] or uint8), or a numpy array (H, W) /
-    (H, W, C) (uint8 or float). ``impl``: "auto" (the fused native kernel when built; regions of types without
-    one take the reference in the same call) | "native" | "python" (the references), as
-    :func:`distortx.ops.distort_batch`, which this is for a batch of one. With a uint8 image the distortions
-    are computed in float and the result rounded once.
-    """
-    from ..ops.distort import distort_batch
-    from .edges import from_batch, to_batch
-
-    img, fmt = to_batch(image, "image")
-    check_images(img, "image")
-    if img.shape[0] != 1:
-        raise ParameterError(f"apply_regions takes one image, got a batch of {img.shape[0]}")
-    return from_batch(distort_batch(img, [list(regions)], impl=impl), fmt)
 
 
 def region_mask(boxes: Sequence[Optional[Sequence[int]]], height: int, width: int) -> Tensor:

@@ -358,9 +358,9 @@ class DistortionSpec:
             path = "python"
         if images.shape[0] == 0 or path == "python":
             return self._run_python(images, params, self.reference)
-        from ..ops.distort import apply_native
+        from .native_slot import native_apply
 
-        return apply_native(self, images, params)
+        return native_apply()(self, images, params)
 
     def _check(self, images: Tensor, params: Params) -> None:
         check_images(images)

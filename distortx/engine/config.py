@@ -45,6 +45,10 @@ except ModuleNotFoundError:  # pragma: no cover
 TASKS = ("classification", "detection", "regression")
 
 
+#: keys of [data.<task>] that only a labelled source takes
+LABELLED_KEYS = ("val_labelled", "val_count", "size", "distort_preset", "distort_types")
+
+
 class ConfigError(DistortxError):
     """A training configuration that cannot be used."""
 
@@ -274,8 +278,6 @@ def check_config(cfg: TrainConfig) -> None:
         raise ConfigError("no training data: add [data.detection], [data.classification] and/or [data.regression] "
                           "(a preset or a folder of `distortx generate`)")
     for task, s in sources.items():
-        from .labelled_batches import check_labelled_source
-
         check_labelled_source(task, s)
         if s.labelled is None and (s.preset is None) == (s.folder is None):
             raise ConfigError(f"[data.{task}] needs exactly one of preset, folder or labelled")
@@ -335,3 +337,35 @@ def check_config(cfg: TrainConfig) -> None:
 def as_plain(obj: Any) -> Any:
     """Dataclass -> dict (for logs)."""
     return asdict(obj) if is_dataclass(obj) else obj
+
+
+def check_labelled_source(task: str, s: SourceConfig) -> None:
+    """One-line ConfigErrors for the labelled keys of ``[data.<task>]``."""
+    if s.labelled is None:
+        used = [k for k in LABELLED_KEYS if getattr(s, k) not in (None, 0)]
+        if used:
+            raise ConfigError(f"data.{task}.{used[0]} needs a labelled source (data.{task}.labelled = \"train.npz\")")
+        return
+    if task != "classification":
+        raise ConfigError(f"data.{task}.labelled: labelled images train classification only (use [data.classification])")
+    if s.preset is not None or s.folder is not None:
+        raise ConfigError(f"[data.{task}] needs exactly one of preset, folder or labelled")
+    for key in ("labelled", "val_labelled"):
+        p = getattr(s, key)
+        if p is not None and not Path(p).exists():
+            raise ConfigError(f"data.{task}.{key}: {p} does not exist (an .npz, an image folder or a .csv/.json list)")
+    if s.val_count < 0:
+        raise ConfigError(f"data.{task}.val_count must be >= 0, got {s.val_count}")
+    if s.val_count and s.val_labelled:
+        raise ConfigError(f"data.{task}: give val_labelled or val_count, not both")
+    if s.size is not None and s.size < 1:
+        raise ConfigError(f"data.{task}.size must be >= 1, got {s.size}")
+    if s.pad < 0:
+        raise ConfigError(f"data.{task}.pad must be >= 0, got {s.pad}")
+    if not 0.0 <= s.distort_prob <= 1.0:
+        raise ConfigError(f"data.{task}.distort_prob must be in [0, 1], got {s.distort_prob}")
+    if s.crop_jitter is not None or s.count is not None or s.per_image is not None:
+        raise ConfigError(f"data.{task}: crop_jitter, count and per_image apply to preset sources, not labelled ones")
+    if s.distort_types is not None and s.distort_preset is None:
+        raise ConfigError(f"data.{task}.distort_types needs distort_preset (the level sets come from it)")
+    # distort_preset's names and level sets are checked when the stream opens (labelled_batches.distortion_menu)

@@ -32,7 +32,6 @@ A batch is ``{"images": float Tensor[B, 3, H, W], "labels": int64 Tensor[B] (mod
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -43,7 +42,6 @@ from ..errors import DistortxError
 from .config import ConfigError, SourceConfig
 
 #: SourceConfig fields that only a labelled source uses (and preset/folder sources refuse).
-LABELLED_KEYS = ("val_labelled", "val_count", "size", "distort_preset", "distort_types")
 
 
 # -- data ---------------------------------------------------------------------------------------------------------
@@ -100,45 +98,12 @@ def val_splits(source: SourceConfig) -> List[str]:
     return ["train", "val"] if (source.val_labelled or source.val_count) else ["train"]
 
 
-def check_labelled_source(task: str, s: SourceConfig) -> None:
-    """One-line ConfigErrors for the labelled keys of ``[data.<task>]``."""
-    if s.labelled is None:
-        used = [k for k in LABELLED_KEYS if getattr(s, k) not in (None, 0)]
-        if used:
-            raise ConfigError(f"data.{task}.{used[0]} needs a labelled source (data.{task}.labelled = \"train.npz\")")
-        return
-    if task != "classification":
-        raise ConfigError(f"data.{task}.labelled: labelled images train classification only (use [data.classification])")
-    if s.preset is not None or s.folder is not None:
-        raise ConfigError(f"[data.{task}] needs exactly one of preset, folder or labelled")
-    for key in ("labelled", "val_labelled"):
-        p = getattr(s, key)
-        if p is not None and not Path(p).exists():
-            raise ConfigError(f"data.{task}.{key}: {p} does not exist (an .npz, an image folder or a .csv/.json list)")
-    if s.val_count < 0:
-        raise ConfigError(f"data.{task}.val_count must be >= 0, got {s.val_count}")
-    if s.val_count and s.val_labelled:
-        raise ConfigError(f"data.{task}: give val_labelled or val_count, not both")
-    if s.size is not None and s.size < 1:
-        raise ConfigError(f"data.{task}.size must be >= 1, got {s.size}")
-    if s.pad < 0:
-        raise ConfigError(f"data.{task}.pad must be >= 0, got {s.pad}")
-    if not 0.0 <= s.distort_prob <= 1.0:
-        raise ConfigError(f"data.{task}.distort_prob must be in [0, 1], got {s.distort_prob}")
-    if s.crop_jitter is not None or s.count is not None or s.per_image is not None:
-        raise ConfigError(f"data.{task}: crop_jitter, count and per_image apply to preset sources, not labelled ones")
-    if s.distort_types is not None and s.distort_preset is None:
-        raise ConfigError(f"data.{task}.distort_types needs distort_preset (the level sets come from it)")
-    if s.distort_preset is not None:
-        distortion_menu(s.distort_preset, tuple(s.distort_types) if s.distort_types is not None else None)
-
-
 # -- distortion augmentation ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
 def distortion_menu(preset: str, types: Optional[Tuple[str, ...]] = None) -> Tuple[Tuple[str, str], ...]:
     """((distortion, level-set name), ...) of a preset (or of ``types`` among its distortions)."""
-    import distortx
     from ..data.user_preset import resolve_preset
+    from ..registry import get_distortion
 
     try:
         spec = resolve_preset(preset)
@@ -152,14 +117,14 @@ def distortion_menu(preset: str, types: Optional[Tuple[str, ...]] = None) -> Tup
                               f"{(unknown or [''])[0]!r} (it has: {', '.join(names)})")
         names = [n for n in names if n in types]
     sets = dict(spec.level_sets)
-    return tuple((n, distortx.get_distortion(n).level_set(sets.get(n)).name) for n in names)
+    return tuple((n, get_distortion(n).level_set(sets.get(n)).name) for n in names)
 
 
 def distort_some(images: Tensor, menu: Sequence[Tuple[str, str]], prob: float,
                  g: torch.Generator) -> Tuple[Tensor, Tensor]:
     """float Tensor[B, 3, H, W] -> (distorted copy, int64 Tensor[B]: menu index per image, -1 = kept clean)."""
-    import distortx
     from ..distortions.regions import Region
+    from ..registry import get_distortion
     from ..ops import distort_batch
 
     B = images.shape[0]
@@ -171,7 +136,7 @@ def distort_some(images: Tensor, menu: Sequence[Tuple[str, str]], prob: float,
         idx = (which == t).nonzero().flatten().tolist()
         if not idx:
             continue
-        p = distortx.get_distortion(name).sample(len(idx), generator=g, levels=level_set)
+        p = get_distortion(name).sample(len(idx), generator=g, levels=level_set)
         for j, i in enumerate(idx):
             regions[i] = [Region(name, tuple(p.values[j].tolist()), None, int(p.seed[j]), int(p.level[j]))]
     if not bool(pick.any()):
@@ -291,5 +256,5 @@ def open_stream(task: str, source: SourceConfig, model, images: Optional[str], s
     return BatchStream(task, source, model, images, seed, device, split, shuffle=shuffle, mix_units=mix_units)
 
 
-__all__ = ["LabelledStream", "check_labelled_source", "crop_flip", "distort_some", "distortion_menu",
+__all__ = ["LabelledStream", "crop_flip", "distort_some", "distortion_menu",
            "load_labelled", "open_stream", "source_classes", "source_image_size", "split_arrays", "val_splits"]

@@ -1,7 +1,7 @@
 """Fused, regional, batched distortion: ``torch.ops.distortx.distort`` and its pure-PyTorch twin.
 
 One call distorts a batch where every image carries up to R regions, each with its own distortion type,
-parameters, seed and box. Semantics are those of :func:`distortx.distortions.regions.apply_regions`: a
+parameters, seed and box. Semantics are those of :func:`distortx.ops.apply_regions`: a
 region's distortion is computed on the *clean* image as a whole and copied inside its box; a later region
 wins where boxes overlap; pixels outside every box are bit-identical to the input.
 
@@ -51,6 +51,7 @@ import torch
 from torch import Tensor
 
 from .._ext import native_available, resolve_impl
+from ..distortions.native_slot import register_native_apply
 from ..distortions.regions import Region, clip_box
 from ..distortions.spec import DistortionSpec, Params, check_images
 from ..errors import ParameterError
@@ -291,3 +292,6 @@ def distort_batch(images: Tensor, regions_per_image: Sequence[Sequence[Region]],
 
 __all__ = ["apply_native", "composite_python", "distort", "distort_batch", "native_codes", "pack_regions", "resolve",
            "winner_map"]
+
+
+register_native_apply(apply_native)

@@ -14,10 +14,10 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
-from ..data.presets import AHN_TYPES
+from ..distortions.edges import from_batch, to_batch
+from ..distortions.regions import Region
 from ..errors import ParameterError
-from .edges import from_batch, to_batch
-from .regions import Region
+from .presets import AHN_TYPES
 
 
 class RandomDistortion(nn.Module):

@@ -19,9 +19,9 @@ from typing import List, Optional, Union
 
 import torch
 
-from ..errors import ParameterError
-from .edges import from_batch, to_batch
-from .spec import DistortionSpec, check_seed
+from .distortions.edges import from_batch, to_batch
+from .distortions.spec import DistortionSpec, check_seed
+from .errors import ParameterError
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -29,7 +29,7 @@ SEVERITIES = (1, 2, 3, 4, 5)
 def _spec(name: Union[str, DistortionSpec]) -> DistortionSpec:
     if isinstance(name, DistortionSpec):
         return name
-    from ..registry import get_distortion
+    from .registry import get_distortion
 
     return get_distortion(name)
 
