@@ -7,7 +7,7 @@ Both sides do the same work: every image of the workload x the 52 conditions of 
 (clean; JPEG q 20..2; JPEG 2000 40..20 dB; Gaussian noise sigma 10..100; blur sigma 1..9 with a 4-sigma
 window; contrast 0..1), the model on each distorted batch, top-1 / top-5 counted.
 
-* ``distortx``: :func:`distortx.engine.robustness.run_sweep` (what ``distortx robustness`` runs): a batch is
+* ``distortx``: :func:`distortx.engine.robustness.sweep.run_sweep` (what ``distortx robustness`` runs): a batch is
   decoded once, moved to ``--device``, every condition rendered in one batched call there (the fused
   native kernel; JPEG 2000 per image through Pillow/OpenJPEG, over ``--threads`` codec processes) and
   classified (channels-last batches on a CPU; an input identical to the clean batch, contrast 0, reuses
@@ -51,9 +51,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import distortx  # noqa: E402
 from distortx.distortions.jpeg2000 import jpeg2000_to_target  # noqa: E402
 from distortx.distortions.tone import LUMA  # noqa: E402
-from distortx.engine.labelled_data import ArrayImages  # noqa: E402
-from distortx.engine.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint  # noqa: E402
-from distortx.engine.robustness import plan_conditions, run_sweep  # noqa: E402
+from distortx.engine.training.labelled_data import ArrayImages  # noqa: E402
+from distortx.engine.robustness.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint  # noqa: E402
+from distortx.engine.robustness.sweep import plan_conditions, run_sweep  # noqa: E402
 
 CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10" / "cifar10_test.npz"
 

@@ -6,7 +6,7 @@ Usage: python benchmarks/bench_train.py [--device cuda] [--backbone atrous_vgg16
 - synthesis: images/s of ``SynthesisStream`` batches (rendered on --device, labels built), nothing else;
 - training: images/s of Y-net SGD steps (forward, MultiBoxLoss, backward, step) on one pre-rendered batch
   repeated (bf16 autocast + channels_last on CUDA);
-- together: images/s of the engine's own loop (``distortx.engine.train.Trainer``) fed by the stream.
+- together: images/s of the engine's own loop (``distortx.engine.training.train.Trainer``) fed by the stream.
 "together" ~ min(synthesis, training) when they do not overlap (one process, one CUDA stream).
 """
 from __future__ import annotations
@@ -80,8 +80,8 @@ def training_rate(args) -> float:
 
 
 def together_rate(args) -> float:
-    from distortx.engine.config import load_config
-    from distortx.engine.train import Trainer
+    from distortx.engine.training.config import load_config
+    from distortx.engine.training.train import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(base={

@@ -40,7 +40,7 @@ def estimate(images, what: str = "jpeg_quality", **kwargs):
 
 def load_default_model(device=None):
     """The shipped default Y-net (Ahn's 8 types + clean; classification and SSD detection), in eval mode."""
-    from .engine.default_model import load_default_model as _load
+    from .engine.inference.default_model import load_default_model as _load
 
     return _load(device)
 
@@ -51,8 +51,8 @@ def predict(inputs, model=None, verdict=True, rules=None, **kwargs):
     verdict (``.verdict``: clean or findings with severity, and JPEG quality / noise sigma measured; see
     :mod:`distortx.verdict`; ``rules`` a VerdictRules) and the raw heads (``.probabilities``,
     ``.classifier_label``, ``.regions``); ``verdict=False`` skips the estimators and the rule.
-    See :func:`distortx.engine.predict.predict`."""
-    from .engine.predict import predict as _predict
+    See :func:`distortx.engine.inference.predict.predict`."""
+    from .engine.inference.predict import predict as _predict
 
     if verdict:
         from .verdict import VerdictRules, verdict_annotator
@@ -62,8 +62,8 @@ def predict(inputs, model=None, verdict=True, rules=None, **kwargs):
 
 
 def train(config, overrides=(), **kwargs):
-    """Train as ``distortx train`` does (config: TOML path, dict or TrainConfig). See :mod:`distortx.engine.train`."""
-    from .engine.train import train as _train
+    """Train as ``distortx train`` does (config: TOML path, dict or TrainConfig). See :mod:`distortx.engine.training.train`."""
+    from .engine.training.train import train as _train
 
     return _train(config, overrides, **kwargs)
 

@@ -25,7 +25,7 @@ def crops():
 
 def test_loads_weights_only_with_its_vocabulary(model):
     from distortx.models.checkpoint import read_checkpoint
-    from distortx.engine.default_model import default_weights_path
+    from distortx.engine.inference.default_model import default_weights_path
 
     state = read_checkpoint(default_weights_path())  # torch.load(weights_only=True) inside
     assert default_weights_path().stat().st_size < 20e6

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 import distortx
 from distortx.cli import main
 from distortx.models import checkpoint as ckpt
-from distortx.engine.batches import BatchStream
-from distortx.engine.config import ConfigError, SourceConfig, load_config
-from distortx.engine.metrics import RegressionMetrics
-from distortx.engine.train import Trainer, _toml
+from distortx.engine.training.batches import BatchStream
+from distortx.engine.training.config import ConfigError, SourceConfig, load_config
+from distortx.engine.evaluation.metrics import RegressionMetrics
+from distortx.engine.training.train import Trainer, _toml
 from distortx.errors import DistortxError
 from distortx.estimation import ParamEstimator, load_estimator
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from distortx.engine.config import load_config
-from distortx.engine.predict import Predictor, predict, tile_origins
-from distortx.engine.train import Trainer
+from distortx.engine.training.config import load_config
+from distortx.engine.inference.predict import Predictor, predict, tile_origins
+from distortx.engine.training.train import Trainer
 from distortx.models.output import ModelOutput
 
 DET = """
@@ -58,7 +58,7 @@ def run(tmp_path_factory):
 
 
 def test_evaluate_writes_tables_metrics_and_figures(run, tmp_path):
-    from distortx.engine.evaluate import evaluate
+    from distortx.engine.evaluation.evaluate import evaluate
 
     rep = evaluate(run / "run", [str(run / "det.toml"), str(run / "cls.toml")], out=tmp_path / "ev", max_batches=2)
     tables = rep.tables()
@@ -197,7 +197,7 @@ def test_a_region_cut_by_tile_seams_comes_back_as_one_box(tile, size, box):
 
 
 def test_merge_seam_fragments_rules():
-    from distortx.engine.predict import merge_seam_fragments
+    from distortx.engine.inference.predict import merge_seam_fragments
 
     boxes = torch.tensor([[0., 0., 100., 100.], [98., 5., 180., 95.], [300., 0., 350., 50.], [98., 200., 180., 260.]])
     scores = torch.tensor([0.6, 0.9, 0.8, 0.7])

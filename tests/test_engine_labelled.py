@@ -11,9 +11,9 @@ import torch
 
 import distortx
 from distortx.models import checkpoint as ckpt
-from distortx.engine.config import load_config
-from distortx.engine.labelled_batches import LabelledStream, crop_flip, distort_some, distortion_menu, load_labelled
-from distortx.engine.train import Trainer
+from distortx.engine.training.config import load_config
+from distortx.engine.training.labelled_batches import LabelledStream, crop_flip, distort_some, distortion_menu, load_labelled
+from distortx.engine.training.train import Trainer
 
 NAMES = ("cat", "dog", "ship")
 
@@ -141,9 +141,9 @@ def test_labelled_keys_need_a_labelled_source(npz, tmp_path):
 
 
 def test_trained_checkpoint_sweeps_with_labels_matched_by_name(npz, tmp_path):
-    from distortx.engine.labelled_data import open_labelled
-    from distortx.engine.model_spec import load_model_spec
-    from distortx.engine.robustness import run_sweep
+    from distortx.engine.training.labelled_data import open_labelled
+    from distortx.engine.robustness.model_spec import load_model_spec
+    from distortx.engine.robustness.sweep import run_sweep
 
     Trainer(load_config(base=config(npz, tmp_path / "run", steps=2)), progress=False).run()
     model = load_model_spec(str(tmp_path / "run" / "model.pt"))

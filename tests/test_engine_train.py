@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from distortx.models import checkpoint as ckpt
-from distortx.engine.batches import augment, class_lookup
-from distortx.engine.config import ConfigError, load_config
-from distortx.engine.train import RunFolderError, Trainer, lr_at, param_groups, task_sequence
+from distortx.engine.training.batches import augment, class_lookup
+from distortx.engine.training.config import ConfigError, load_config
+from distortx.engine.training.train import RunFolderError, Trainer, lr_at, param_groups, task_sequence
 
 CLS_PRESET = """
 name = "tiny-cls"
@@ -212,7 +212,7 @@ def test_cli_train_refuses_existing_folder(presets, tmp_path):
     from distortx.cli import main
 
     cfg = tmp_path / "c.toml"
-    from distortx.engine.train import _toml
+    from distortx.engine.training.train import _toml
 
     cfg.write_text(_toml(cls_config(presets, tmp_path / "run", steps=2)))
     r = CliRunner().invoke(main, ["train", str(cfg), "--quiet"])
@@ -288,7 +288,7 @@ def test_labels_follow_names_not_positions():
 
 # -- DDP ---------------------------------------------------------------------------------------------------------------
 def test_ddp_gloo_two_processes_stay_in_sync(presets, tmp_path):
-    from distortx.engine.train import _toml
+    from distortx.engine.training.train import _toml
 
     cfg = cls_config(presets, tmp_path / "ddp", steps=4)
     cfg["train"]["log_every"] = 1

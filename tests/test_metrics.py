@@ -1,4 +1,4 @@
-"""distortx.engine.metrics: hand-computed values, and per-class AP cross-checked against pycocotools."""
+"""distortx.engine.evaluation.metrics: hand-computed values, and per-class AP cross-checked against pycocotools."""
 import contextlib
 import io
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from distortx.engine.metrics import (
+from distortx.engine.evaluation.metrics import (
     COCO_IOU_THRESHOLDS, ClassificationMetrics, DetectionMetrics, MetricError, accuracy, accuracy_by_group,
     accuracy_per_interval, accuracy_per_level, accuracy_per_parameter, average_precision, box_iou_numpy,
     confusion_matrix, detection_metrics, interval_mean_accuracy, precision_recall, precision_recall_f1,

@@ -62,7 +62,7 @@ def test_a_small_ynet_overfits_eight_detection_images():
             assert confident.any(), f"no confident {preset.distortions[label - 1]} detection"
             assert box_iou(box[None], det["boxes"][confident]).max() >= 0.7
 
-    from distortx.engine.metrics import detection_metrics
+    from distortx.engine.evaluation.metrics import detection_metrics
 
     result = detection_metrics([{k: d[k] for k in ("boxes", "scores", "labels")} for d in out.detections],
                                [{"boxes": t["boxes"], "labels": t["labels"]} for t in targets])

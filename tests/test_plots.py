@@ -1,10 +1,10 @@
-"""distortx.engine.plots: every figure function writes a drawn PNG of exactly the requested size."""
+"""distortx.engine.evaluation.plots: every figure function writes a drawn PNG of exactly the requested size."""
 import numpy as np
 import pytest
 from PIL import Image
 
-from distortx.engine.metrics import MetricError, ParameterCurve, detection_metrics
-from distortx.engine.plots import (
+from distortx.engine.evaluation.metrics import MetricError, ParameterCurve, detection_metrics
+from distortx.engine.evaluation.plots import (
     plot_accuracy_per_level, plot_accuracy_vs_parameter, plot_ap_vs_region_size, plot_confusion_matrix,
     plot_map_vs_iou, plot_pr_curves,
 )

@@ -116,7 +116,7 @@ def test_generate_kill_trials(tmp_path, sig, trial, reference):
 
 POOL_CHILD = """
 import sys, time, torch
-from distortx.engine.codec_pool import CodecPool
+from distortx.engine.robustness.codec_pool import CodecPool
 from distortx.distortions.spec import Params
 from distortx.registry import get_distortion
 pool = CodecPool(2)
@@ -130,7 +130,7 @@ time.sleep(600)
 
 LOADER_CHILD = """
 import sys, time, numpy as np
-from distortx.engine.labelled_data import open_labelled
+from distortx.engine.training.labelled_data import open_labelled
 np.savez(sys.argv[1], x=np.zeros((64, 8, 8, 3), np.uint8), y=np.zeros(64, np.int64))
 data = open_labelled(sys.argv[1])
 it = data.batches(0, 4, workers=2)
@@ -154,3 +154,45 @@ def test_pool_and_loader_workers_end_with_their_parent(tmp_path, code):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert _wait_gone(kids) == []
+
+
+ROBUSTNESS_MODEL = """
+import torch
+from torch import nn
+
+def build(num_classes=2):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, num_classes))
+"""
+
+
+def _robustness_files(tmp_path: Path) -> List[str]:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(40):
+            Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "data" / c / f"{i}.png")
+    (tmp_path / "model.py").write_text(ROBUSTNESS_MODEL)
+    return [sys.executable, "-m", "distortx", "robustness", "--model", f"{tmp_path / 'model.py'}:build",
+            "--data", str(tmp_path / "data"), "--distortions", "jpeg2000", "--batch-size", "4", "--workers", "2",
+            "--codec-workers", "2", "--out", str(tmp_path / "out"), "--quiet", "--no-plots"]
+
+
+@LINUX
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_robustness_workers_end_with_their_parent(tmp_path, sig):
+    cmd = _robustness_files(tmp_path)
+    proc, _ = _start_and_wait_for_workers(cmd, 4)     # 2 decoding + 2 codec processes
+    kids = _children(proc.pid)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert _wait_gone(kids) == [], "worker processes outlived their parent"
+    if sig == signal.SIGTERM:
+        assert proc.returncode > 0 and err.strip().splitlines()[-1] == "distortx: interrupted", err
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (tmp_path / "out" / "results.csv").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""Robustness sweeps (distortx.engine.robustness, `distortx robustness`): known answers, resume, summaries, errors."""
+"""Robustness sweeps (distortx.engine.robustness.sweep, `distortx robustness`): known answers, resume, summaries, errors."""
 import json
 import math
 
@@ -9,10 +9,10 @@ from torch import nn
 
 import distortx
 from distortx.cli import main
-from distortx.engine.codec_pool import CodecPool
-from distortx.engine.labelled_data import ArrayImages, open_labelled
-from distortx.engine.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint
-from distortx.engine.robustness import (CLEAN, RobustnessError, area_under_curve, condition_params, count_batch,
+from distortx.engine.robustness.codec_pool import CodecPool
+from distortx.engine.training.labelled_data import ArrayImages, open_labelled
+from distortx.engine.robustness.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint
+from distortx.engine.robustness.sweep import (CLEAN, RobustnessError, area_under_curve, condition_params, count_batch,
                                         load_results, per_class, plan_conditions, render, run_sweep, summarize)
 from distortx.errors import DatasetError, UnknownNameError
 from distortx.io import save_image
@@ -106,7 +106,7 @@ def test_condition_params_are_deterministic_and_render_matches_the_reference():
 
 
 def test_codec_cache_returns_the_codec_output_bit_for_bit(tmp_path):
-    from distortx.engine.codec_pool import CodecCache
+    from distortx.engine.robustness.codec_pool import CodecCache
 
     x = toy_data(4).images.float() / 255
     j2k = distortx.get_distortion("jpeg2000")

@@ -1,4 +1,4 @@
-"""What a robustness sweep reads: model SPECs (distortx.engine.model_spec) and labelled data (labelled_data)."""
+"""What a robustness sweep reads: model SPECs (distortx.engine.robustness.model_spec) and labelled data (labelled_data)."""
 import json
 import sys
 import types
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from distortx.engine.labelled_data import Geometry, open_labelled
-from distortx.engine.model_spec import (ClassifierAdapter, ModelSpecError, Preprocess, load_model_spec, logits_of,
+from distortx.engine.training.labelled_data import Geometry, open_labelled
+from distortx.engine.robustness.model_spec import (ClassifierAdapter, ModelSpecError, Preprocess, load_model_spec, logits_of,
                                         parse_spec)
 from distortx.errors import DatasetError, UnknownNameError
 from distortx.io import save_image

@@ -1,4 +1,4 @@
-"""SSIM and PSNR of distorted inputs (distortx.engine.image_quality), checked against scikit-image."""
+"""SSIM and PSNR of distorted inputs (distortx.engine.robustness.image_quality), checked against scikit-image."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import distortx
-from distortx.engine.image_quality import PSNR_CAP, psnr, ssim
+from distortx.engine.robustness.image_quality import PSNR_CAP, psnr, ssim
 from distortx.errors import ImageError
 
 skimage_metrics = pytest.importorskip("skimage.metrics")

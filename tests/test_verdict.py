@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import distortx
-from distortx.engine.predict import Region
+from distortx.engine.inference.predict import Region
 from distortx.verdict import AHN_NOISE_SIGMA, VerdictRules, ahn_level, make_verdict
 
 CLEAN = [("clean", 0.9), ("jpeg", 0.05), ("gaussian_blur", 0.05)]

@@ -23,8 +23,8 @@ from .main import main
 def train_cmd(config, overrides, out, steps, device, images, resume, overwrite, quiet):
     """Train a model from CONFIG (TOML; see docs/training.md). Without CONFIG: the Y-net on the embedded
     samples. Under torchrun (`torchrun --nproc_per_node N -m distortx train ...`) it trains with DDP."""
-    from ..engine.config import load_config
-    from ..engine.train import Trainer
+    from ..engine.training.config import load_config
+    from ..engine.training.train import Trainer
 
     extra = list(overrides)
     for key, value in (("train.out", out), ("train.steps", steps), ("train.device", device),
@@ -80,10 +80,10 @@ DEFAULT_TRAIN = {
 @click.option("--json", "json_out", help="write the metrics as JSON here")
 def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batches, device, out, json_out):
     """Paper-style tables (accuracy, mAP@0.5/0.75/0.9, images/s) and figures for a trained model."""
-    from ..engine.evaluate import evaluate
+    from ..engine.evaluation.evaluate import evaluate
 
     if model is None:
-        from ..engine.default_model import load_default_model
+        from ..engine.inference.default_model import load_default_model
 
         model = load_default_model()
     report = evaluate(model, list(data), images=images, split=split, seed=seed, batch_size=batch_size,

@@ -111,9 +111,9 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
         return
     if not model_spec or not data:
         raise ParameterError("a sweep needs --model SPEC and --data DATA (see `distortx robustness --help`)")
-    from ..engine.labelled_data import Geometry, open_labelled
-    from ..engine.model_spec import load_model_spec
-    from ..engine.robustness import run_sweep
+    from ..engine.training.labelled_data import Geometry, open_labelled
+    from ..engine.robustness.model_spec import load_model_spec
+    from ..engine.robustness.sweep import run_sweep
 
     dev = _device(device)
     loaded = load_model_spec(model_spec, device=dev, num_classes=num_classes,
@@ -129,7 +129,7 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
                        channels_last=not no_channels_last)
     res = result.results
     if not no_plots:
-        from ..engine.robustness_plots import plot_curves, plot_quality
+        from ..engine.robustness.plots import plot_curves, plot_quality
 
         plot_curves([res], out / "curves.png")
         if not no_quality:
@@ -158,8 +158,8 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
               help="Recompute CE / mCE of every file against this baseline results.json.")
 def plot(results, out: Path, labels: Optional[str], baseline: Optional[Path]) -> None:
     """Compare sweeps: one line per results file (results.json or its folder) in Dodge's and Hsieh's figures."""
-    from ..engine.robustness import load_results, summarize
-    from ..engine.robustness_plots import plot_curves, plot_quality
+    from ..engine.robustness.sweep import load_results, summarize
+    from ..engine.robustness.plots import plot_curves, plot_quality
 
     loaded = [load_results(p) for p in results]
     names = [s.strip() for s in labels.split(",")] if labels else None

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
-from .config import ConfigError
+from .training.config import ConfigError
 
 
 class EngineView(nn.Module):

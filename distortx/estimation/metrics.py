@@ -14,12 +14,12 @@ from ..errors import ParameterError
 def interval_mean_accuracy(accuracy: Mapping[int, float], low: int, high: int) -> float:
     """Mean of ``accuracy[i]`` for i = low..high (inclusive); every i must have been evaluated.
 
-    The {value: accuracy} form of :func:`distortx.engine.metrics.interval_mean_accuracy` (one definition of
+    The {value: accuracy} form of :func:`distortx.engine.evaluation.metrics.interval_mean_accuracy` (one definition of
     Eq. 1), with this module's one-line :class:`ParameterError` messages."""
     import numpy as np
 
-    from ..engine.metrics import ParameterCurve
-    from ..engine.metrics import interval_mean_accuracy as _eq1
+    from ..engine.evaluation.metrics import ParameterCurve
+    from ..engine.evaluation.metrics import interval_mean_accuracy as _eq1
 
     if low > high:
         raise ParameterError(f"interval [{low}, {high}] is empty: low must be <= high")

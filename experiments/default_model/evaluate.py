@@ -147,7 +147,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from distortx.models.checkpoint import load_model
-    from distortx.engine.evaluate import evaluate
+    from distortx.engine.evaluation.evaluate import evaluate
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

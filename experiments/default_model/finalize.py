@@ -57,8 +57,8 @@ def _jpeg(images: torch.Tensor, q: int) -> torch.Tensor:
 def val_logits(model, folder: Path, seeds, preset: str = "cls_test.toml", history_qualities=(50, 70, 90)):
     """(logits Tensor[N, K], labels Tensor[N]) of the classification val set over ``seeds``; the clean images
     also saved as JPEG at ``history_qualities`` (label clean)."""
-    from distortx.engine.batches import BatchStream
-    from distortx.engine.config import SourceConfig
+    from distortx.engine.training.batches import BatchStream
+    from distortx.engine.training.config import SourceConfig
 
     logits, labels = [], []
     model.eval()
@@ -99,9 +99,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from distortx.engine.batches import BatchStream
+    from distortx.engine.training.batches import BatchStream
     from distortx.models.checkpoint import read_checkpoint, model_from_checkpoint, save_checkpoint
-    from distortx.engine.config import load_config
+    from distortx.engine.training.config import load_config
     from distortx.models.batchnorm import precise_batch_norm
 
     if args.split == "v2":

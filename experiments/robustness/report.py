@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from distortx.engine.robustness import CLEAN, load_results, summarize  # noqa: E402
+from distortx.engine.robustness.sweep import CLEAN, load_results, summarize  # noqa: E402
 
 LABELS = {"jpeg": "JPEG quality", "jpeg2000": "JPEG 2000 PSNR (dB)", "gaussian_noise_sigma": "noise sigma",
           "gaussian_blur": "blur sigma", "contrast": "contrast"}

@@ -20,9 +20,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..errors import DistortxError
+from ...errors import DistortxError
 from .metrics import PAPER_IOU_THRESHOLDS, ClassificationMetrics, DetectionMetrics, RegressionMetrics
-from .model_view import engine_view
+from ..model_view import engine_view
 
 #: summary keys where lower is better (the trainer's best.pt follows them downwards)
 LOWER_IS_BETTER = ("classification/false_alarm", "regression/mae", "regression/rmse")
@@ -179,7 +179,7 @@ def _fmt(x: float) -> str:
 @torch.no_grad()
 def evaluate_batches(model, batches: Iterable[Mapping[str, Any]], amp: bool = False,
                      tasks: Optional[Sequence[str]] = None) -> EvalReport:
-    """Run ``model`` (eval mode) over batches in the model's vocabulary (see :mod:`distortx.engine.batches`).
+    """Run ``model`` (eval mode) over batches in the model's vocabulary (see :mod:`distortx.engine.training.batches`).
     A model with its own engine pair (e.g. a ParamEstimator) runs through :func:`engine_view`."""
     model = engine_view(model)
     was_training = model.training
@@ -250,9 +250,9 @@ def evaluate(model, data: Union[str, Path, Sequence[Union[str, Path]]], images: 
     """Evaluate ``model`` (a model, checkpoint file or run folder) on ``data`` (presets and/or generated
     folders). Presets render the split ``split`` (default: "test") of ``images`` with ``seed``. Writes
     ``metrics.json``, ``tables.md`` and the figures to ``out`` when given."""
-    from .batches import BatchStream
-    from ..models.checkpoint import load_model
-    from .config import SourceConfig
+    from ..training.batches import BatchStream
+    from ...models.checkpoint import load_model
+    from ..training.config import SourceConfig
 
     if isinstance(model, (str, Path)):
         model = load_model(model, device=device)
@@ -293,16 +293,16 @@ def _merge(a: EvalReport, b: EvalReport) -> EvalReport:
 
 def _is_detection(src) -> bool:
     if src.folder is not None:
-        from ..data.datasets import load_manifest
+        from ...data.datasets import load_manifest
 
         return load_manifest(src.folder)["task"] == "detection"
-    from ..data.user_preset import resolve_preset
+    from ...data.user_preset import resolve_preset
 
     return resolve_preset(src.preset).task == "detection"
 
 
 def _default_split(src) -> str:
-    from .batches import source_splits
+    from ..training.batches import source_splits
 
     splits = source_splits(src)
     return "test" if "test" in splits else splits[-1]

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..distortions.spec import DistortionSpec, Params
-from ..processes import die_with_parent
+from ...distortions.spec import DistortionSpec, Params
+from ...processes import die_with_parent
 
 
 def _init_worker(parent_pid: int) -> None:
@@ -32,7 +32,7 @@ def _init_worker(parent_pid: int) -> None:
 
 def _apply_chunk(name: str, images: np.ndarray, values: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """In a worker: ``get_distortion(name).apply`` on float32 images [b, C, H, W] -> float32 [b, C, H, W]."""
-    from ..registry import get_distortion
+    from ...registry import get_distortion
 
     spec = get_distortion(name)
     params = Params(torch.from_numpy(values), torch.from_numpy(seeds), torch.full((len(seeds),), -1, dtype=torch.long))

@@ -1,6 +1,6 @@
 """Evaluation figures (matplotlib, Agg canvas): each function writes one PNG atomically and returns its path.
 
-The figures of the seed papers, fed by :mod:`distortx.engine.metrics`:
+The figures of the seed papers, fed by :mod:`distortx.engine.evaluation.metrics`:
 
 - :func:`plot_confusion_matrix` - row-normalised confusion matrix with counts (Hsieh);
 - :func:`plot_pr_curves` - per-class precision-recall curves (interpolated precision, AP in the legend);
@@ -22,7 +22,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ...io import atomic_write_bytes
 from .metrics import ArrayLike, MetricError, ParameterCurve, as_array
 
 PathLike = Union[str, os.PathLike]
@@ -197,7 +197,7 @@ def plot_accuracy_per_level(table: Mapping[str, Mapping[object, float]], path: P
                             level_names: Optional[Sequence[str]] = None, title: str = "Accuracy per level",
                             size: Size = (640, 480), dpi: int = 100) -> Path:
     """Accuracy per severity level, one line per distortion type: ``{type: {level: accuracy}}`` (levels are
-    indices 0 = mildest, e.g. :func:`~distortx.engine.metrics.accuracy_per_level` keyed by names);
+    indices 0 = mildest, e.g. :func:`~distortx.engine.evaluation.metrics.accuracy_per_level` keyed by names);
     ``level_names`` label the level indices (default "level 1", "level 2", ...)."""
     if not table:
         raise MetricError("accuracy per level: nothing to plot")

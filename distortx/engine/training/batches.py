@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..errors import DatasetError
+from ...errors import DatasetError
 from .config import ConfigError, SourceConfig
 
 REFERENCE_NAMES = ("reference", "clean")
@@ -81,7 +81,7 @@ class _OneSource:
         self.epoch, self.taken = 0, 0
         self._it: Optional[Iterator] = None
         if source.preset is not None:
-            from ..data.stream import SynthesisStream
+            from ...data.stream import SynthesisStream
 
             self.stream = SynthesisStream(source.preset, images=images, split=split, seed=seed,
                                           count=source.count, per_image=source.per_image,
@@ -94,7 +94,7 @@ class _OneSource:
             self.crop = preset.crop
             self.dataset = None
         else:
-            from ..data.datasets import DistortionDataset
+            from ...data.datasets import DistortionDataset
 
             self.dataset = DistortionDataset(source.folder, split=split, target="dict")
             if len(self.dataset) == 0:
@@ -242,10 +242,10 @@ def default_val_split(stream_or_splits: Sequence[str]) -> Optional[str]:
 
 def source_splits(source: SourceConfig) -> List[str]:
     if source.preset is not None:
-        from ..data.user_preset import resolve_preset
+        from ...data.user_preset import resolve_preset
 
         first = source.preset[0] if isinstance(source.preset, (list, tuple)) else source.preset
         return [s for s, _ in resolve_preset(first).splits]
-    from ..data.datasets import load_manifest
+    from ...data.datasets import load_manifest
 
     return [s for s, _ in load_manifest(source.folder)["preset"]["splits"]]

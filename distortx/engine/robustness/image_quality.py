@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..distortions.spec import check_images
-from ..errors import ImageError
+from ...distortions.spec import check_images
+from ...errors import ImageError
 
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # window 11 x 11, as scikit-image's truncate=3.5 gives for sigma 1.5

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import DistortxError, ImageError
+from ...errors import DistortxError, ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -133,7 +133,7 @@ class Predictor:
     @torch.no_grad()
     def __call__(self, image: Tensor, name: str = "image") -> Prediction:
         """image: float Tensor[3, H, W] in [0, 1] or uint8."""
-        from ..ops.nms import batched_nms
+        from ...ops.nms import batched_nms
 
         if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3:
             raise ImageError(f"{name}: expected an RGB image Tensor[3, H, W], got "
@@ -272,7 +272,7 @@ def draw(image: Tensor, pred: Prediction) -> Tensor:
     """uint8 Tensor[3, H, W] with the regions drawn and labelled (torchvision.utils.draw_bounding_boxes)."""
     from torchvision.utils import draw_bounding_boxes
 
-    from ..io import to_uint8_image
+    from ...io import to_uint8_image
 
     u8 = to_uint8_image(image)
     if not pred.regions:
@@ -296,8 +296,8 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
     photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``annotate(prediction, image,
     path or None)``, if given, runs on every photo before its outputs are written (``distortx.predict`` adds
     the verdict this way). ``kwargs`` go to :class:`Predictor` (tile, overlap, score_threshold, ...)."""
-    from ..io import read_image, save_image
-    from ..models.checkpoint import load_model
+    from ...io import read_image, save_image
+    from ...models.checkpoint import load_model
 
     if model is None:
         from .default_model import load_default_model

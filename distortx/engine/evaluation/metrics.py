@@ -37,7 +37,7 @@ from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..errors import DistortxError
+from ...errors import DistortxError
 
 ArrayLike = Union[torch.Tensor, np.ndarray, Sequence[float]]
 

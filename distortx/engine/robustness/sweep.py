@@ -46,16 +46,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..data.preset import PresetSpec
-from ..data.synthesis import generator
-from ..data.user_preset import resolve_preset
-from ..distortions.spec import DistortionSpec, Params
-from ..errors import DatasetError, DistortxError, ParameterError
-from ..io import atomic_write_bytes, to_float_image
-from ..registry import get_distortion
+from ...data.preset import PresetSpec
+from ...data.synthesis import generator
+from ...data.user_preset import resolve_preset
+from ...distortions.spec import DistortionSpec, Params
+from ...errors import DatasetError, DistortxError, ParameterError
+from ...io import atomic_write_bytes, to_float_image
+from ...registry import get_distortion
 from .codec_pool import CodecCache, CodecPool
 from .image_quality import PSNR_CAP, psnr, ssim
-from .labelled_data import LabelledImages
+from ..training.labelled_data import LabelledImages
 from .model_spec import LoadedModel, ModelSpecError
 
 FORMAT = "distortx-robustness/1"
@@ -156,7 +156,7 @@ def render(images: Tensor, spec: DistortionSpec, params: Params, codecs: Optiona
     Pillow/OpenJPEG per image on the CPU), the batch split over ``codecs``' worker processes when given,
     and looked up in / stored to ``cache`` when given (same output either way). Returns Tensor[B, C, H, W]
     on the images' device."""
-    from ..ops import distort
+    from ...ops import distort
 
     B, _, H, W = images.shape
     if spec.native_code is None:

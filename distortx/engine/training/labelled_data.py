@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DatasetError, ImageError
-from ..io import read_image
-from ..processes import die_with_parent
+from ...errors import DatasetError, ImageError
+from ...io import read_image
+from ...processes import die_with_parent
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 

@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import DistortxError, UnknownNameError
+from ...errors import DistortxError, UnknownNameError
 
 
 class ModelSpecError(DistortxError, ValueError):
@@ -133,7 +133,7 @@ def fingerprint(module: nn.Module) -> str:
 def read_weights(path: str) -> Dict[str, Tensor]:
     """A state dict from ``path`` through the one checkpoint reader (weights-only; a ``state_dict``/``model``
     entry is unwrapped, a DataParallel ``module.`` prefix dropped)."""
-    from ..models.checkpoint import CheckpointError, read_state_dict
+    from ...models.checkpoint import CheckpointError, read_state_dict
 
     if not os.path.isfile(path):
         raise ModelSpecError(f"weights file {path!r} does not exist")
@@ -150,7 +150,7 @@ def classes_in_weights(state: Mapping[str, Tensor]) -> Optional[int]:
 
 
 def load_weights(net: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
-    from ..models.weights import load_state
+    from ...models.weights import load_state
 
     try:
         load_state(net, state, what)
@@ -214,7 +214,7 @@ def _timm(name: str, weights: Optional[str], num_classes: Optional[int]):
 def _distortx_checkpoint(path: str):
     if not os.path.exists(path):
         raise ModelSpecError(f"distortx checkpoint {path!r} does not exist (give a checkpoint file or a run folder)")
-    from ..models.checkpoint import load_model
+    from ...models.checkpoint import load_model
 
     net = load_model(path)
     size = (getattr(net, "config", None) or {}).get("image_size")

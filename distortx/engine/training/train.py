@@ -31,13 +31,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..errors import DistortxError, ParameterError
+from ...errors import DistortxError, ParameterError
 from .batches import augment, default_val_split, source_splits
-from ..models.checkpoint import BEST, LAST, MODEL, export_weights, read_checkpoint, save_checkpoint
+from ...models.checkpoint import BEST, LAST, MODEL, export_weights, read_checkpoint, save_checkpoint
 from .config import ConfigError, StageConfig, TrainConfig, load_config
 from .labelled_batches import open_stream, source_classes, source_image_size, val_splits
-from .model_view import check_tasks, engine_view
-from .precision import fast_bf16, to_float32
+from ..model_view import check_tasks, engine_view
+from ..precision import fast_bf16, to_float32
 
 
 class RunFolderError(DistortxError):
@@ -215,7 +215,7 @@ class TrainResult:
 
 def build_model(cfg: TrainConfig):
     """The model the config describes (vocabulary from [model].classes or from the data presets)."""
-    from ..models import create_model
+    from ...models import create_model
 
     classes = cfg.model.classes
     if classes is None:
@@ -240,7 +240,7 @@ def build_model(cfg: TrainConfig):
 
 def _crop_of_sources(cfg: TrainConfig) -> Optional[int]:
     """Crop side of the detection source (else the first source), None for folders."""
-    from ..data.user_preset import resolve_preset
+    from ...data.user_preset import resolve_preset
 
     sources = cfg.data.sources()
     for task in ("detection", *sources):
@@ -259,13 +259,13 @@ def _types_of_sources(cfg: TrainConfig) -> List[str]:
         if s.labelled is not None:
             names = source_classes(s)  # object classes (the model adds "clean" as column 0)
         elif s.preset is not None:
-            from ..data.user_preset import resolve_preset
+            from ...data.user_preset import resolve_preset
 
             names = []
             for p in (s.preset if isinstance(s.preset, list) else [s.preset]):
                 names += [n for n in resolve_preset(p).distortions if n not in names]
         else:
-            from ..data.datasets import load_manifest
+            from ...data.datasets import load_manifest
 
             names = [c["name"] for c in sorted(load_manifest(s.folder)["categories"], key=lambda c: c["id"])]
         types += [n for n in names if n not in types and n not in ("reference", "clean")]
@@ -415,7 +415,7 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------------------------
     def evaluate(self) -> Dict[str, float]:
-        from .evaluate import evaluate_batches
+        from ..evaluation.evaluate import evaluate_batches
 
         results: Dict[str, float] = {}
         for task, s in self.sources.items():
@@ -465,7 +465,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------------------
     def run(self, stop_at: Optional[int] = None) -> TrainResult:
         """Train to ``train.steps`` (or stop after step ``stop_at``, saving last.pt, to resume later)."""
-        from .evaluate import lower_is_better
+        from ..evaluation.evaluate import lower_is_better
 
         cfg = self.cfg.train
         end = cfg.steps if stop_at is None else min(cfg.steps, int(stop_at))

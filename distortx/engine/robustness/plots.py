@@ -6,7 +6,7 @@
   each level, one panel per distortion, one colour per model (levels that leave the input identical, such
   as contrast 0, have no finite PSNR and are left out of the PSNR row).
 
-Both take results dicts as written by :func:`distortx.engine.robustness.run_sweep` (``results.json``).
+Both take results dicts as written by :func:`distortx.engine.robustness.sweep.run_sweep` (``results.json``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from .image_quality import PSNR_CAP
-from .robustness import CLEAN
+from .sweep import CLEAN
 
 _LINE_WIDTH = 1.6
 
@@ -29,7 +29,7 @@ def _pyplot():
 
 
 def _axis_label(distortion: str) -> str:
-    from ..registry import get_distortion
+    from ...registry import get_distortion
 
     try:
         p = get_distortion(distortion).parameters[0]

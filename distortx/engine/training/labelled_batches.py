@@ -1,8 +1,8 @@
 """Object-class training batches for ``distortx train``: ``[data.classification] labelled = "train.npz"``.
 
-Where :mod:`distortx.engine.batches` trains distortx's own heads (labels = distortion types), this source
+Where :mod:`distortx.engine.training.batches` trains distortx's own heads (labels = distortion types), this source
 trains an ordinary image classifier (labels = object classes, e.g. CIFAR-10's) on labelled images, read by
-:func:`distortx.engine.labelled_data.open_labelled`: an ``.npz`` with ``x`` / ``y`` (class names from a
+:func:`distortx.engine.training.labelled_data.open_labelled`: an ``.npz`` with ``x`` / ``y`` (class names from a
 ``<stem>.classes.txt`` or ``classes.txt`` beside it), an ImageFolder (class names = sub-folder names) or a
 CSV/JSON list of file -> class index. Every image is decoded once and held in memory as uint8 (all images
 must share one size; ``size = S`` resizes the shorter side to S and centre-crops S x S).
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import DistortxError
+from ...errors import DistortxError
 from .config import ConfigError, SourceConfig
 
 #: SourceConfig fields that only a labelled source uses (and preset/folder sources refuse).
@@ -102,8 +102,8 @@ def val_splits(source: SourceConfig) -> List[str]:
 @lru_cache(maxsize=8)
 def distortion_menu(preset: str, types: Optional[Tuple[str, ...]] = None) -> Tuple[Tuple[str, str], ...]:
     """((distortion, level-set name), ...) of a preset (or of ``types`` among its distortions)."""
-    from ..data.user_preset import resolve_preset
-    from ..registry import get_distortion
+    from ...data.user_preset import resolve_preset
+    from ...registry import get_distortion
 
     try:
         spec = resolve_preset(preset)
@@ -123,9 +123,9 @@ def distortion_menu(preset: str, types: Optional[Tuple[str, ...]] = None) -> Tup
 def distort_some(images: Tensor, menu: Sequence[Tuple[str, str]], prob: float,
                  g: torch.Generator) -> Tuple[Tensor, Tensor]:
     """float Tensor[B, 3, H, W] -> (distorted copy, int64 Tensor[B]: menu index per image, -1 = kept clean)."""
-    from ..distortions.regions import Region
-    from ..registry import get_distortion
-    from ..ops import distort_batch
+    from ...distortions.regions import Region
+    from ...registry import get_distortion
+    from ...ops import distort_batch
 
     B = images.shape[0]
     pick = torch.rand(B, generator=g) < prob

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from ..errors import DistortxError
+from ...errors import DistortxError
 
 try:  # Python >= 3.11
     import tomllib
@@ -78,7 +78,7 @@ class SourceConfig:
     per_image: Optional[int] = None
     crop_jitter: Optional[List[float]] = None  # [low, high]: training crops at a random place and photo scale
     history: Any = None                    # true or a table (distortx.data.history.HistorySpec): clean crops get camera noise / JPEG history
-    # object classes (classification only; see distortx.engine.labelled_batches): labelled images instead of a preset
+    # object classes (classification only; see distortx.engine.training.labelled_batches): labelled images instead of a preset
     labelled: Optional[str] = None         # an .npz (x, y), an image folder or a .csv/.json list of file,label
     val_labelled: Optional[str] = None     # validation images (else the last val_count images of `labelled`)
     val_count: int = 0
@@ -296,7 +296,7 @@ def check_config(cfg: TrainConfig) -> None:
             if s.preset is None:
                 raise ConfigError(f"data.{task}.crop_jitter needs a preset source (a folder's images are fixed)")
         if s.history not in (None, False):
-            from ..data.history import HistorySpec
+            from ...data.history import HistorySpec
 
             if s.preset is None:
                 raise ConfigError(f"data.{task}.history needs a preset source (a folder's images are fixed)")
