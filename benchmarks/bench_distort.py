@@ -35,7 +35,7 @@ import torch
 
 import distortx
 from distortx import Region
-from distortx.ops.distort import distort, distort_batch, pack_regions
+from distortx.ops.fused import distort_codes, distort_batch, pack_regions
 
 SIZE = 300
 MID = {  # (values...) of each distortion for the per-op rows: a mid/typical level
@@ -88,7 +88,7 @@ def ours(images: torch.Tensor, name: str, impl: str) -> Callable[[int], object]:
     values[:, 0, : spec.num_params] = torch.tensor(MID[name])
     boxes = torch.tensor([0, 0, SIZE, SIZE], dtype=torch.int32).repeat(n, 1, 1)
     seeds = torch.arange(n, dtype=torch.int64).view(n, 1)
-    return lambda k: distort(images[:k], codes[:k], values[:k], boxes[:k], seeds[:k], impl=impl)
+    return lambda k: distort_codes(images[:k], codes[:k], values[:k], boxes[:k], seeds[:k], impl=impl)
 
 
 def pillow_reference(images: torch.Tensor) -> Callable[[int], object]:
@@ -246,7 +246,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             impls["native"] = lambda k: distort_batch(images[:k], regions[:k], impl="native")
             # the op alone, regions packed once outside the timing (as SynthesisStream batches arrive)
             packed = [t.to(device) for t in pack_regions(regions, SIZE, SIZE)[:4]]
-            impls["native (packed)"] = lambda k: distort(images[:k], *(t[:k] for t in packed), impl="native")
+            impls["native (packed)"] = lambda k: distort_codes(images[:k], *(t[:k] for t in packed), impl="native")
             label = "mixed (ahn-detection-basic)"
         else:
             impls["python"] = ours(images, name, "python")

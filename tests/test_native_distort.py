@@ -29,7 +29,7 @@ from distortx.errors import ParameterError
 if not native_available() or not hasattr(torch.ops.distortx, "distort"):
     pytest.skip("distortx._C (with the distort op) is not built", allow_module_level=True)
 
-from distortx.ops.distort import distort, distort_batch  # noqa: E402
+from distortx.ops.fused import distort_codes, distort_batch  # noqa: E402
 from native_cases import NATIVE, SLOW, make_image, random_case, tol  # noqa: E402
 
 def reference(images, codes, values, boxes, seeds):
@@ -51,7 +51,7 @@ def reference(images, codes, values, boxes, seeds):
 
 def outside_mask(codes, boxes, h, w):
     """Bool (N, 1, H, W): True outside every non-empty region."""
-    from distortx.ops.distort import winner_map
+    from distortx.ops.fused import winner_map
 
     return (winner_map(codes, boxes, h, w) < 0).unsqueeze(1)
 
@@ -61,8 +61,8 @@ def outside_mask(codes, boxes, h, w):
 def test_native_matches_python_rgb(name):
     h, w = (15, 13) if name in SLOW else (37, 29)
     case = random_case([name], n=2 if name in SLOW else 3, c=3, h=h, w=w, r=2, seed=NATIVE_CODES[name])
-    nat = distort(*case, impl="native")
-    py = distort(*case, impl="python")
+    nat = distort_codes(*case, impl="native")
+    py = distort_codes(*case, impl="python")
     assert (nat - py).abs().max().item() <= tol(name)
     images, codes, _, boxes, _ = case
     out = outside_mask(codes, boxes, h, w).expand_as(images)
@@ -74,8 +74,8 @@ def test_native_matches_python_rgb(name):
 def test_native_matches_python_grey_odd_sizes(name):
     for (h, w) in ((1, 1), (2, 3), (9, 16) if name in SLOW else (19, 33)):
         case = random_case([name], n=2, c=1, h=h, w=w, r=2, seed=h * 100 + w)
-        nat = distort(*case, impl="native")
-        py = distort(*case, impl="python")
+        nat = distort_codes(*case, impl="native")
+        py = distort_codes(*case, impl="python")
         assert (nat - py).abs().max().item() <= tol(name), (h, w)
 
 
@@ -83,14 +83,14 @@ def test_python_path_equals_apply_regions():
     names = [n for n in NATIVE if n not in SLOW]
     case = random_case(names, n=4, c=3, h=24, w=30, r=4, seed=7)
     ref = reference(*case)
-    torch.testing.assert_close(distort(*case, impl="python"), ref, atol=1e-6, rtol=0)
-    assert (distort(*case, impl="native") - ref).abs().max().item() <= 1e-4
+    torch.testing.assert_close(distort_codes(*case, impl="python"), ref, atol=1e-6, rtol=0)
+    assert (distort_codes(*case, impl="native") - ref).abs().max().item() <= 1e-4
 
 
 def test_mixed_types_full_image_and_1x1():
     names = list(NATIVE)
     case = random_case(names, n=len(names), c=3, h=1, w=1, r=3, seed=3)
-    assert (distort(*case, impl="native") - distort(*case, impl="python")).abs().max().item() <= 1e-4
+    assert (distort_codes(*case, impl="native") - distort_codes(*case, impl="python")).abs().max().item() <= 1e-4
 
 
 # -- semantics: empty, overlaps, borders ---------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_no_regions_is_a_bitwise_copy():
     images = make_image(2, 3, 11, 13)
     for r in (0, 3):
         codes = torch.zeros(2, r, dtype=torch.int32)
-        out = distort(images, codes, torch.zeros(2, r, 4), torch.zeros(2, r, 4, dtype=torch.int32),
+        out = distort_codes(images, codes, torch.zeros(2, r, 4), torch.zeros(2, r, 4, dtype=torch.int32),
                       torch.zeros(2, r, dtype=torch.int64), impl="native")
         assert torch.equal(out, images) and out.data_ptr() != images.data_ptr()
     # empty and fully outside boxes with a real code change nothing either
@@ -116,14 +116,14 @@ def test_later_region_wins_on_overlap():
     values = torch.tensor([[[2.0, 0, 0, 0], [1.0, 0, 0, 0]]])  # 2 levels, then flat grey
     boxes = torch.tensor([[[0, 0, 16, 16], [8, 8, 24, 20]]], dtype=torch.int32)
     seeds = torch.zeros(1, 2, dtype=torch.int64)
-    out = distort(images, codes, values, boxes, seeds, impl="native")
+    out = distort_codes(images, codes, values, boxes, seeds, impl="native")
     two_bins = {0.0, torch.tensor(128 / 255).item()}  # the lower edges of 2 bins, float32
     grey = out[0, :, 8:, 8:]
     assert torch.allclose(grey, grey[:, :1, :1].expand_as(grey))  # the contrast box wins its whole area
     assert set(out[0, :, :8, :8].unique().tolist()) <= two_bins  # quantization where only it applies
-    swapped = distort(images, codes.flip(1), values.flip(1), boxes.flip(1), seeds, impl="native")
+    swapped = distort_codes(images, codes.flip(1), values.flip(1), boxes.flip(1), seeds, impl="native")
     assert set(swapped[0, :, 8:16, 8:16].unique().tolist()) <= two_bins  # order decides
-    torch.testing.assert_close(out, distort(images, codes, values, boxes, seeds, impl="python"), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out, distort_codes(images, codes, values, boxes, seeds, impl="python"), atol=1e-6, rtol=0)
 
 
 def test_boxes_touching_borders_and_huge_blur():
@@ -134,8 +134,8 @@ def test_boxes_touching_borders_and_huge_blur():
     values = torch.tensor([[[20.0, 0, 0, 0], [0.5, 0, 0, 0]], [[7.0, 0, 0, 0], [0, 0, 0, 0]]])
     boxes = torch.tensor([[[0, 0, 12, 3], [11, 0, 99, 16]], [[-5, 10, 4, 40], [0, 0, 0, 0]]], dtype=torch.int32)
     seeds = torch.zeros(2, 2, dtype=torch.int64)
-    nat = distort(images, codes, values, boxes, seeds, impl="native")
-    assert (nat - distort(images, codes, values, boxes, seeds, impl="python")).abs().max() <= 1e-5
+    nat = distort_codes(images, codes, values, boxes, seeds, impl="native")
+    assert (nat - distort_codes(images, codes, values, boxes, seeds, impl="python")).abs().max() <= 1e-5
     # sigma 20 on a 16 px image: radius 40 >> size, replicate border -> close to the per-column mean blur
     assert nat[0, :, :3].std() < images[0, :, :3].std()
 
@@ -150,7 +150,7 @@ def test_identities():
         vals[0, 0, 0] = value
         codes = torch.tensor([[spec.native_code]], dtype=torch.int32)
         boxes = torch.tensor([[[2, 3, 12, 14]]], dtype=torch.int32)
-        out = distort(images, codes, vals, boxes, torch.zeros(1, 1, dtype=torch.int64), impl="native")
+        out = distort_codes(images, codes, vals, boxes, torch.zeros(1, 1, dtype=torch.int64), impl="native")
         assert torch.equal(out, images), name
 
 
@@ -158,11 +158,11 @@ def test_nlm_cuda_body_on_cpu(monkeypatch):
     """DISTORTX_NLM_DIRECT=1 makes the CPU run the direct per-pixel NL-means body (dx_nlm_direct, the definition
     in float64) instead of its row bands. (The CUDA tile body is checked by tests/test_native_scalar.py.)"""
     case = random_case(["nlm_denoise"], n=1, c=3, h=14, w=13, r=1, seed=5)
-    band = distort(*case, impl="native")
+    band = distort_codes(*case, impl="native")
     monkeypatch.setenv("DISTORTX_NLM_DIRECT", "1")
-    direct = distort(*case, impl="native")
+    direct = distort_codes(*case, impl="native")
     assert (band - direct).abs().max() <= 1e-6
-    assert (direct - distort(*case, impl="python")).abs().max() <= 1e-5
+    assert (direct - distort_codes(*case, impl="python")).abs().max() <= 1e-5
 
 
 def test_lowpass_cuda_body_on_cpu(monkeypatch):
@@ -170,12 +170,12 @@ def test_lowpass_cuda_body_on_cpu(monkeypatch):
     sums as the separable CPU path, bit for bit (boxes at the borders exercise the mirrored taps)."""
     for seed, (h, w) in enumerate(((37, 29), (9, 40), (1, 5))):
         case = random_case(["lowpass"], n=3, c=3, h=h, w=w, r=2, seed=seed)
-        separable = distort(*case, impl="native")
+        separable = distort_codes(*case, impl="native")
         monkeypatch.setenv("DISTORTX_LOWPASS_CELLS", "1")
-        cells = distort(*case, impl="native")
+        cells = distort_codes(*case, impl="native")
         monkeypatch.delenv("DISTORTX_LOWPASS_CELLS")
         assert torch.equal(separable, cells)
-        assert (cells - distort(*case, impl="python")).abs().max() <= 1e-5
+        assert (cells - distort_codes(*case, impl="python")).abs().max() <= 1e-5
 
 
 def test_jpeg_native_matches_pillow():
@@ -184,7 +184,7 @@ def test_jpeg_native_matches_pillow():
     boxes = torch.tensor([[[0, 0, 35, 27]]], dtype=torch.int32)
     for q in (5.0, 50.0, 95.0):
         vals = torch.tensor([[[q, 0, 0, 0]]])
-        nat = distort(images, codes, vals, boxes, torch.zeros(1, 1, dtype=torch.int64), impl="native")
+        nat = distort_codes(images, codes, vals, boxes, torch.zeros(1, 1, dtype=torch.int64), impl="native")
         pil = distortx.get_distortion("jpeg").apply(images, distortx.get_distortion("jpeg").params(q))
         assert (nat - pil).abs().max() <= 1.0 / 255 + 1e-6  # the simulation claims bit-exactness
 
@@ -210,11 +210,11 @@ def test_bad_inputs_raise_clear_errors():
     boxes = torch.tensor([[[0, 0, 8, 8]]], dtype=torch.int32)
     seeds = torch.zeros(1, 1, dtype=torch.int64)
     with pytest.raises(ParameterError, match="variance"):
-        distort(images, codes, torch.tensor([[[0.9, 0, 0, 0]]]), boxes, seeds)
+        distort_codes(images, codes, torch.tensor([[[0.9, 0, 0, 0]]]), boxes, seeds)
     with pytest.raises(ParameterError, match="unknown distortion code"):
-        distort(images, torch.tensor([[77]], dtype=torch.int32), torch.zeros(1, 1, 4), boxes, seeds)
+        distort_codes(images, torch.tensor([[77]], dtype=torch.int32), torch.zeros(1, 1, 4), boxes, seeds)
     with pytest.raises(ParameterError, match="boxes"):
-        distort(images, codes, torch.zeros(1, 1, 4), boxes[:, :, :3], seeds)
+        distort_codes(images, codes, torch.zeros(1, 1, 4), boxes[:, :, :3], seeds)
     with pytest.raises(RuntimeError, match="codes must be int32"):
         torch.ops.distortx.distort(images, codes.long(), torch.zeros(1, 1, 4), boxes, seeds)
     with pytest.raises(RuntimeError, match="unknown distortion code"):

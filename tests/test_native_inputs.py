@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from distortx._ext import has_kernel
-from distortx.ops import batched_nms, distort, ssd_postprocess
+from distortx.ops import batched_nms, distort_codes, ssd_postprocess
 
 pytestmark = pytest.mark.skipif(not has_kernel("distort", torch.device("cpu")), reason="distortx._C is not built")
 
@@ -29,15 +29,15 @@ def _case():
 def test_distort_other_float_dtypes(dtype):
     images, rest = _case()
     x = images.to(dtype)
-    out = distort(x, *rest, impl="native")
+    out = distort_codes(x, *rest, impl="native")
     assert out.dtype == dtype
-    want = distort(x.float(), *rest, impl="native")
+    want = distort_codes(x.float(), *rest, impl="native")
     assert torch.equal(out, torch.where(_inside(rest, x), want.to(dtype), x))
     assert torch.equal(out[~_inside(rest, x).expand_as(x)], x[~_inside(rest, x).expand_as(x)])
 
 
 def _inside(rest, x):
-    from distortx.ops.distort import winner_map
+    from distortx.ops.fused import winner_map
 
     codes, _, boxes, _ = rest
     return (winner_map(codes, boxes, x.shape[2], x.shape[3]) >= 0).unsqueeze(1)
@@ -45,13 +45,13 @@ def _inside(rest, x):
 
 def test_distort_channels_last_and_views():
     images, rest = _case()
-    want = distort(images, *rest, impl="native")
-    assert torch.equal(distort(images.to(memory_format=torch.channels_last), *rest, impl="native"), want)
+    want = distort_codes(images, *rest, impl="native")
+    assert torch.equal(distort_codes(images.to(memory_format=torch.channels_last), *rest, impl="native"), want)
     wide = make_image(2, 3, 24, 40)
     wide[:, :, :, ::2] = images
     view = wide[:, :, :, ::2]
     assert not view.is_contiguous()
-    assert torch.equal(distort(view, *rest, impl="native"), want)
+    assert torch.equal(distort_codes(view, *rest, impl="native"), want)
 
 
 def test_raw_distort_op_refuses_clearly():

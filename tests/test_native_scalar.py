@@ -38,7 +38,7 @@ from distortx.distortions.native_codes import NATIVE_CODES
 if not native_available() or not hasattr(torch.ops.distortx, "distort_scalar"):
     pytest.skip("distortx._C (with the distort_scalar op) is not built", allow_module_level=True)
 
-from distortx.ops.distort import distort, native_codes  # noqa: E402
+from distortx.ops.fused import distort_codes, native_codes  # noqa: E402
 from native_cases import NATIVE, SLOW, make_image, random_case, tol  # noqa: E402
 
 #: max |scalar - fast CPU path| per code (0 = bit-identical)
@@ -89,20 +89,20 @@ def test_scalar_matches_python(name):
     c, h, w = shapes(name)[1 if name in SLOW else 0]
     case = random_case([name], n=1 if name in SLOW else 2, c=c, h=h, w=w, r=2, seed=NATIVE_CODES[name])
     out = scalar(*case)
-    assert max_diff(out, distort(*case, impl="python")) <= scalar_vs_python(name)
+    assert max_diff(out, distort_codes(*case, impl="python")) <= scalar_vs_python(name)
     assert not torch.equal(out, case[0]) or name == "quantization"  # something was distorted
 
 
 def test_mixed_regions_winner_and_untouched_pixels():
     """Four overlapping regions of mixed types per image: the later box wins; pixels outside every box are
     copied bit for bit."""
-    from distortx.ops.distort import winner_map
+    from distortx.ops.fused import winner_map
 
     names = [n for n in NATIVE if n not in SLOW]
     images, codes, values, boxes, seeds = random_case(names, n=4, c=3, h=23, w=31, r=4, seed=5)
     out = scalar(images, codes, values, boxes, seeds)
     assert max_diff(out, fast(images, codes, values, boxes, seeds)) <= SCALAR_VS_FAST["contrast"]
-    assert max_diff(out, distort(images, codes, values, boxes, seeds, impl="python")) <= 1e-4
+    assert max_diff(out, distort_codes(images, codes, values, boxes, seeds, impl="python")) <= 1e-4
     outside = (winner_map(codes, boxes, 23, 31) < 0).unsqueeze(1).expand_as(images)
     assert outside.any() and torch.equal(out[outside], images[outside])
 
@@ -162,4 +162,4 @@ def test_nlm_cutoff_is_decided_in_float64():
         out = scalar(*case)
         assert max_diff(out, fast(*case)) <= 1e-6, h
         if ulps == 0:
-            assert max_diff(out, distort(*case, impl="python")) <= 1e-6
+            assert max_diff(out, distort_codes(*case, impl="python")) <= 1e-6

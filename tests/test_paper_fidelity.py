@@ -44,7 +44,7 @@ def apply(name: str, img: np.ndarray, value: float, seed: int = 0, impl: str = "
     if impl == "reference":
         return as_hwc(spec.apply(x, spec.params(value, seed=seed)))
     from distortx.distortions.regions import Region
-    from distortx.ops.distort import distort_batch
+    from distortx.ops.fused import distort_batch
 
     return as_hwc(distort_batch(x, [[Region(name, (float(np.float32(value)),), None, seed)]], impl=impl))
 

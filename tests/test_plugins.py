@@ -99,7 +99,7 @@ def test_builtins_load_first_and_are_ordinary_plugins():
         (lambda: [_spec("toy", default_levels="nope")], "default_levels"),
         (lambda: [_spec("toy", identity=5.0)], "identity value"),
         (lambda: [_spec("toy", severity="sideways")], "severity"),
-        (lambda: [_spec("toy", native_code=1)], "native_code 1 does not belong to it"),
+        (lambda: [_spec("toy", native=True)], "native kernel has no distortion named 'toy'"),
         (lambda: 1 / 0, "raised ZeroDivisionError"),
     ],
 )
@@ -240,7 +240,7 @@ def test_a_preset_naming_an_unknown_distortion_or_level_set_is_quarantined(monke
 @pytest.mark.parametrize("spec, message", [
     (_spec("toy", low=1.0, high=0.0), "distortion 'toy': parameter 'amount' has an invalid range"),
     (_spec("toy", levels=(0.5, 0.1)), "ordered mild -> severe"),
-    (_spec("toy", native_code=1), "native_code 1 does not belong to it"),
+    (_spec("toy", native=True), "native kernel has no distortion named 'toy'"),
     (PresetSpec("p", task="detection", distortions=("jpeg",)), "preset 'p': a detection preset needs regions"),
     (PresetSpec("p", task="classification", distortions=("jpeg",), splits=(("train", 0.5),)), "sum to 1"),
     (BackboneSpec("bb", build=None, channels=(4,)), "backbone 'bb': build is not callable"),

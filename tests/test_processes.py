@@ -18,7 +18,7 @@ import pytest
 
 from distortx.data.generate import generate
 
-GEN = ["--preset", "ahn-detection-basic", "--count", "48", "--seed", "1", "--workers", "2", "--quiet"]
+GEN = ["--preset", "ahn-detection-basic", "--seed", "1", "--workers", "2", "--quiet"]
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
@@ -69,20 +69,29 @@ def _tree(root: Path) -> dict:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def _reference(tmp_path_factory, count: int) -> dict:
     ref = tmp_path_factory.mktemp("ref") / "d"
-    generate("ahn-detection-basic", ref, count=48, seed=1, workers=1, progress=False)
+    generate("ahn-detection-basic", ref, count=count, seed=1, workers=1, progress=False)
     return _tree(ref)
 
 
-def _generate_cmd(out: Path) -> List[str]:
-    return [sys.executable, "-m", "distortx", "generate", "--out", str(out), *GEN]
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _reference(tmp_path_factory, 48)
 
 
-def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict) -> None:
+@pytest.fixture(scope="module")
+def reference_long(tmp_path_factory):
+    return _reference(tmp_path_factory, 160)
+
+
+def _generate_cmd(out: Path, count: int) -> List[str]:
+    return [sys.executable, "-m", "distortx", "generate", "--out", str(out), "--count", str(count), *GEN]
+
+
+def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict, count: int = 48) -> None:
     parts = out / "parts"
-    proc, kids = _start_and_wait_for_workers(_generate_cmd(out), 2, ready=lambda: parts.is_dir())
+    proc, kids = _start_and_wait_for_workers(_generate_cmd(out, count), 2, ready=lambda: parts.is_dir())
     time.sleep(delay)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be killed")
@@ -95,7 +104,7 @@ def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict) -> 
         assert proc.returncode not in (0, None) and proc.returncode > 0, proc.returncode
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         assert len(lines) == 1 and "rerun the same command to resume" in lines[0], err
-    rerun = subprocess.run(_generate_cmd(out), capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(_generate_cmd(out, count), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert _tree(out) == reference
 
@@ -110,8 +119,8 @@ def test_generate_workers_end_with_their_parent_and_the_rerun_resumes(tmp_path, 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 @pytest.mark.parametrize("trial", range(20))
-def test_generate_kill_trials(tmp_path, sig, trial, reference):
-    _kill_generate_trial(tmp_path / "d", sig, random.Random(trial).uniform(0.0, 2.0), reference)
+def test_generate_kill_trials(tmp_path, sig, trial, reference_long):
+    _kill_generate_trial(tmp_path / "d", sig, random.Random(trial).uniform(0.0, 2.0), reference_long, 160)
 
 
 POOL_CHILD = """
@@ -182,11 +191,10 @@ def _robustness_files(tmp_path: Path) -> List[str]:
             "--codec-workers", "2", "--out", str(tmp_path / "out"), "--quiet", "--no-plots"]
 
 
-@LINUX
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_robustness_workers_end_with_their_parent(tmp_path, sig):
+def _kill_robustness_trial(tmp_path: Path, sig: int, delay: float) -> None:
     cmd = _robustness_files(tmp_path)
     proc, _ = _start_and_wait_for_workers(cmd, 4)     # 2 decoding + 2 codec processes
+    time.sleep(delay)
     kids = _children(proc.pid)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -196,3 +204,17 @@ def test_robustness_workers_end_with_their_parent(tmp_path, sig):
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert (tmp_path / "out" / "results.csv").stat().st_size > 0
+
+
+@LINUX
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_robustness_workers_end_with_their_parent(tmp_path, sig):
+    _kill_robustness_trial(tmp_path, sig, 0.0)
+
+
+@LINUX
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("trial", range(20))
+def test_robustness_kill_trials(tmp_path, sig, trial):
+    _kill_robustness_trial(tmp_path, sig, random.Random(100 + trial).uniform(0.0, 1.0))

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import distortx
-from distortx.engine.inference.predict import Region
+from distortx.engine.inference.predict import DetectedRegion
 from distortx.verdict import AHN_NOISE_SIGMA, VerdictRules, ahn_level, make_verdict
 
 CLEAN = [("clean", 0.9), ("jpeg", 0.05), ("gaussian_blur", 0.05)]
@@ -29,8 +29,8 @@ def test_noise_levels(sigma, level):
 
 
 def test_boxes_make_findings_even_when_the_classifier_says_clean():
-    regions = [Region("gaussian_blur", 0.93, (10, 10, 110, 90)), Region("gaussian_blur", 0.7, (150, 150, 250, 260)),
-               Region("lowpass", 0.3, (0, 0, 50, 50))]   # below the region score: ignored
+    regions = [DetectedRegion("gaussian_blur", 0.93, (10, 10, 110, 90)), DetectedRegion("gaussian_blur", 0.7, (150, 150, 250, 260)),
+               DetectedRegion("lowpass", 0.3, (0, 0, 50, 50))]   # below the region score: ignored
     v = make_verdict(CLEAN, regions, 300, 300)
     assert v.label == "gaussian_blur" and len(v.findings) == 1
     f = v.findings[0]
@@ -56,23 +56,23 @@ def test_a_strong_jpeg_is_a_whole_image_finding_with_its_level():
 def test_regions_covering_most_of_the_photo_are_the_whole_image_and_measured_inside():
     sigma = flat(3.0)
     sigma[:, :250] = 45.0   # the noisy part
-    regions = [Region("gaussian_noise", 0.8, (0, 0, 250, 300))]
+    regions = [DetectedRegion("gaussian_noise", 0.8, (0, 0, 250, 300))]
     v = make_verdict(CLEAN, regions, 300, 300, maps={"noise_sigma": sigma})
     f = v.findings[0]
     assert f.where == "whole image" and f.boxes == []
     # measured over the whole photo (a whole-image finding): 45 * 5/6 + 3 / 6 = 38
     assert f.parameter[1] == pytest.approx(38.0) and f.level == 2
-    local = make_verdict(CLEAN, [Region("gaussian_noise", 0.8, (0, 0, 120, 120))], 300, 300, maps={"noise_sigma": sigma})
+    local = make_verdict(CLEAN, [DetectedRegion("gaussian_noise", 0.8, (0, 0, 120, 120))], 300, 300, maps={"noise_sigma": sigma})
     assert local.findings[0].where == "regions" and local.findings[0].parameter[1] == pytest.approx(45.0)
 
 
 def test_mild_noise_regions_are_history_not_findings():
-    v = make_verdict(CLEAN, [Region("gaussian_noise", 0.7, (0, 0, 100, 100))], 300, 300, maps={"noise_sigma": flat(4)})
+    v = make_verdict(CLEAN, [DetectedRegion("gaussian_noise", 0.7, (0, 0, 100, 100))], 300, 300, maps={"noise_sigma": flat(4)})
     assert v.clean and v.measurements["noise_sigma"] == pytest.approx(4)
 
 
 def test_rules_are_the_only_thresholds():
-    regions = [Region("fnoise", 0.45, (0, 0, 100, 100))]
+    regions = [DetectedRegion("fnoise", 0.45, (0, 0, 100, 100))]
     assert make_verdict(CLEAN, regions, 300, 300).clean
     assert make_verdict(CLEAN, regions, 300, 300, rules=VerdictRules(region_score=0.4)).label == "fnoise"
 

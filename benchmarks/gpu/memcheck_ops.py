@@ -38,7 +38,7 @@ def distort_cases():
 def main() -> int:
     assert torch.cuda.is_available(), "needs a CUDA device"
     bad = 0
-    from distortx.ops.distort import _spec_by_code
+    from distortx.ops.fused import _spec_by_code
 
     specs = _spec_by_code()
     for label, (images, codes, values, boxes, seeds) in distort_cases():

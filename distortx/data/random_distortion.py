@@ -31,7 +31,7 @@ class RandomDistortion(nn.Module):
     p:         probability that an image is distorted (else it passes through unchanged, label 0).
     generator: optional ``torch.Generator``; sampling happens on the batch's device with it (its device must
                match) or with torch's default generator of that device (``torch.manual_seed`` reproduces).
-    impl:      "auto" | "native" | "python": the fused op's path (:func:`distortx.ops.distort.distort_batch`).
+    impl:      "auto" | "native" | "python": the fused op's path (:func:`distortx.ops.fused.distort_batch`).
 
     Input: Tensor[N, C, H, W] or Tensor[C, H, W], float in [0, 1] or uint8, any device (numpy arrays too);
     output: the same type, shape, dtype and device. After each call ``last_params`` holds the draws, on the
@@ -93,7 +93,7 @@ class RandomDistortion(nn.Module):
     # -- applying -----------------------------------------------------------------------------------------
     def apply(self, batch: Tensor, params: Mapping[str, Tensor]) -> Tensor:
         """Distort float Tensor[N, C, H, W] with ``params`` (from :meth:`sample`)."""
-        from ..ops.distort import distort_batch
+        from ..ops.fused import distort_batch
 
         label = params["label"].tolist()
         if len(label) != batch.shape[0]:

@@ -19,7 +19,6 @@ import math
 import torch
 from torch import Tensor
 
-from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .warp import bilinear, pixel_grid
 from .papers import AHN, DODGE, HSIEH
@@ -219,7 +218,7 @@ SPECS = (
         description="separable Gaussian blur, window 4 sigma, replicate border",
         source="Ahn, Hsieh, Dodge",
         identity=0.0,
-        native_code=NATIVE_CODES["gaussian_blur"],
+        native=True,
     ),
     DistortionSpec(
         name="motion_blur",
@@ -236,7 +235,7 @@ SPECS = (
         description="linear motion blur: mean of bilinear samples along a centred line",
         source="Hsieh (JH Labs MotionBlurFilter)",
         identity=0.0,
-        native_code=NATIVE_CODES["motion_blur"],
+        native=True,
     ),
     DistortionSpec(
         name="lowpass",
@@ -249,6 +248,6 @@ SPECS = (
         source=AHN,
         severity="decreasing",
         identity=1.0,
-        native_code=NATIVE_CODES["lowpass"],
+        native=True,
     ),
 )

@@ -59,7 +59,6 @@ from PIL import Image
 from torch import Tensor
 
 from ..io import tensor_to_pil, to_uint8_image
-from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .papers import AHN, DODGE, ENDO
 
@@ -328,6 +327,6 @@ SPECS = (
         severity="decreasing",
         identity=None,
         simulation=jpeg_simulate,
-        native_code=NATIVE_CODES["jpeg"],
+        native=True,
     ),
 )

@@ -133,6 +133,5 @@ SPECS = (
         source=DODGE,
         severity="decreasing",
         identity=None,
-        native_code=None,
     ),
 )

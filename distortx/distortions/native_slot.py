@@ -1,7 +1,7 @@
 """The slot through which a spec reaches the native kernels without importing ``distortx.ops``.
 
 ``ops`` (the native dispatch and the compositor) sits above ``distortions`` (specs and python references) and
-imports them; a spec's ``apply`` needs the native path the other way. ``distortx.ops.distort`` registers its
+imports them; a spec's ``apply`` needs the native path the other way. ``distortx.ops.distort_codes`` registers its
 ``apply_native`` here when it is imported, and the package ``distortx`` imports ``distortx.ops``, so the slot is
 filled before any spec can be applied: imports stay one-way.
 """
@@ -15,7 +15,7 @@ _APPLY_NATIVE: Optional[Callable] = None
 
 
 def register_native_apply(fn: Callable) -> None:
-    """Called once by ``distortx.ops.distort``: ``fn(spec, images Tensor[N, C, H, W], params) -> Tensor``."""
+    """Called once by ``distortx.ops.distort_codes``: ``fn(spec, images Tensor[N, C, H, W], params) -> Tensor``."""
     global _APPLY_NATIVE
     _APPLY_NATIVE = fn
 

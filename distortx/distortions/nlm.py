@@ -41,7 +41,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .papers import AHN
 
@@ -125,6 +124,6 @@ SPECS = (
         description="non-local means denoising (skimage denoise_nl_means, patch 7, distance 11, fast mode)",
         source=AHN,
         identity=0.0,
-        native_code=NATIVE_CODES["nlm_denoise"],
+        native=True,
     ),
 )

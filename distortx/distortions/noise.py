@@ -40,7 +40,6 @@ import torch
 from torch import Tensor
 
 from . import rng
-from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .papers import AHN, DODGE, ENDO, HSIEH
 
@@ -158,7 +157,7 @@ SPECS = (
         source=AHN,
         identity=0.0,
         stochastic=True,
-        native_code=NATIVE_CODES["gaussian_noise"],
+        native=True,
     ),
     DistortionSpec(
         name="gaussian_noise_sigma",
@@ -175,7 +174,7 @@ SPECS = (
         source=f"{ENDO}; {DODGE}; {HSIEH}",
         identity=0.0,
         stochastic=True,
-        native_code=NATIVE_CODES["gaussian_noise_sigma"],
+        native=True,
     ),
     DistortionSpec(
         name="mono_gaussian_noise",
@@ -190,7 +189,7 @@ SPECS = (
         source=HSIEH,
         identity=0.0,
         stochastic=True,
-        native_code=NATIVE_CODES["mono_gaussian_noise"],
+        native=True,
     ),
     DistortionSpec(
         name="salt_pepper",
@@ -203,7 +202,7 @@ SPECS = (
         source=AHN,
         identity=0.0,
         stochastic=True,
-        native_code=NATIVE_CODES["salt_pepper"],
+        native=True,
     ),
     DistortionSpec(
         name="mono_salt_pepper",
@@ -216,7 +215,7 @@ SPECS = (
         source=AHN,
         identity=0.0,
         stochastic=True,
-        native_code=NATIVE_CODES["mono_salt_pepper"],
+        native=True,
     ),
     DistortionSpec(
         name="fnoise",
@@ -229,6 +228,6 @@ SPECS = (
         source=AHN,
         identity=0.0,
         stochastic=True,
-        native_code=NATIVE_CODES["fnoise"],
+        native=True,
     ),
 )

@@ -140,7 +140,8 @@ class DistortionSpec:
                  (JPEG quality, JPEG2000 target PSNR).
     identity:    value of ``parameters[0]`` at which the distortion is the identity, if there is one.
     simulation:  optional torch re-implementation of a codec that the native kernel mirrors (JPEG).
-    native_code: op code in the fused native kernel, or None when only the reference path exists.
+    native: True when the fused native kernel has this distortion under its name (built-ins); its op code
+    (``native_code``) is derived from the name. False: only the reference path exists.
     stochastic:  True if the output depends on ``Params.seed``.
     """
 
@@ -154,7 +155,7 @@ class DistortionSpec:
     severity: str = "increasing"
     identity: Optional[float] = None
     simulation: Optional[ApplyFn] = None
-    native_code: Optional[int] = None
+    native: bool = False
     stochastic: bool = False
     plugin: str = field(default="", compare=False)  # filled in by the plugin manager
 
@@ -208,12 +209,12 @@ class DistortionSpec:
                 return f"level set {ls.name!r} must be ordered mild -> severe ({self.severity} severity), got {ls.values}"
         if self.default_levels is not None and self.default_levels not in names:
             return f"default_levels {self.default_levels!r} is not one of its level sets {names}"
-        if self.native_code is not None:
+        if self.native:
             from .native_codes import NATIVE_CODES
 
-            if NATIVE_CODES.get(self.name) != self.native_code:
-                return (f"native_code {self.native_code} does not belong to it: native codes name the built-in "
-                        f"kernels {NATIVE_CODES} (leave native_code=None; the fused op then runs the reference path)")
+            if self.name not in NATIVE_CODES:
+                return (f"native=True, but the native kernel has no distortion named {self.name!r} (its codes name "
+                        f"the built-ins: {', '.join(NATIVE_CODES)}); leave native=False to run the reference path")
             if len(self.parameters) > MAX_NATIVE_PARAMS:
                 return f"a native kernel takes at most {MAX_NATIVE_PARAMS} parameters"
         if self.identity is not None and not (p0.low <= self.identity <= p0.high):
@@ -354,13 +355,22 @@ class DistortionSpec:
             if impl == "native":
                 from ..errors import NativeUnavailableError
 
-                raise NativeUnavailableError(f"{self.name} has no native kernel (native_code is None): use impl='auto' or 'python'")
+                raise NativeUnavailableError(f"{self.name} has no native kernel (native=False): use impl='auto' or 'python'")
             path = "python"
         if images.shape[0] == 0 or path == "python":
             return self._run_python(images, params, self.reference)
         from .native_slot import native_apply
 
         return native_apply()(self, images, params)
+
+    @property
+    def native_code(self) -> Optional[int]:
+        """The op code of this distortion in the fused native kernel (from its name), or None."""
+        if not self.native:
+            return None
+        from .native_codes import NATIVE_CODES
+
+        return NATIVE_CODES.get(self.name)
 
     def _check(self, images: Tensor, params: Params) -> None:
         check_images(images)

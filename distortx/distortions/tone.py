@@ -27,7 +27,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .papers import AHN, DODGE
 
@@ -74,7 +73,7 @@ SPECS = (
         source=AHN,
         severity="decreasing",
         identity=None,
-        native_code=NATIVE_CODES["quantization"],
+        native=True,
     ),
     DistortionSpec(
         name="contrast",
@@ -85,6 +84,6 @@ SPECS = (
         description="contrast reduction by blending with a grey image of the mean luminance",
         source=DODGE,
         identity=0.0,
-        native_code=NATIVE_CODES["contrast"],
+        native=True,
     ),
 )

@@ -24,7 +24,6 @@ import torch
 from torch import Tensor
 
 from . import rng
-from .native_codes import NATIVE_CODES
 from .spec import DistortionSpec, LevelSet, Parameter
 from .papers import HSIEH
 
@@ -184,7 +183,7 @@ SPECS = (
         description="swirl: rotation by `angle` at the centre falling off linearly to 0 at the radius",
         source="Hsieh (JH Labs TwirlFilter)",
         identity=0.0,
-        native_code=NATIVE_CODES["twirl"],
+        native=True,
     ),
     DistortionSpec(
         name="marble",
@@ -201,7 +200,7 @@ SPECS = (
         description="marble: resampling displaced along directions given by Perlin noise (seeded)",
         source="Hsieh (JH Labs MarbleFilter)",
         identity=0.0,
-        native_code=NATIVE_CODES["marble"],
+        native=True,
         stochastic=True,
     ),
 )

@@ -1,5 +1,5 @@
 """Endo's degradations through distortx's synthesis: parameters drawn as the ``endo-jpeg`` /
-``endo-noise`` presets say, pixels distorted by the fused op :func:`distortx.ops.distort` (the native
+``endo-noise`` presets say, pixels distorted by the fused op :func:`distortx.ops.distort_codes` (the native
 C++/CUDA kernel where it is built, else the python references), on the images' device.
 
 JPEG: the ``jpeg`` distortion's native kernel and torch simulation are a bit-exact re-implementation of
@@ -42,7 +42,7 @@ def degrade(images: Tensor, distortion: str, values: Tensor, seeds: Optional[Ten
     """Distort every image of ``images`` (float Tensor[N, 3, H, W] in [0, 1]) by ``distortion`` with its
     first parameter ``values`` (Tensor[N]) and noise seeds ``seeds`` (Tensor[N] int64, default 0..N-1).
     Returns 8-bit-quantised float images on the same device."""
-    from ..ops import distort
+    from ..ops import distort_codes
     from ..registry import get_distortion
 
     spec = get_distortion(distortion)
@@ -57,5 +57,5 @@ def degrade(images: Tensor, distortion: str, values: Tensor, seeds: Optional[Ten
     else:
         codes = torch.full((n, 1), int(spec.native_code), dtype=torch.int32)
         boxes = torch.tensor([0, 0, w, h], dtype=torch.int32).expand(n, 1, 4).contiguous()
-        out = distort(images.float().contiguous(), codes, vals.unsqueeze(1), boxes, seeds.unsqueeze(1), impl=impl)
+        out = distort_codes(images.float().contiguous(), codes, vals.unsqueeze(1), boxes, seeds.unsqueeze(1), impl=impl)
     return quantize8(out)

@@ -8,7 +8,7 @@ from ..distortions.edges import from_batch, to_batch
 from ..distortions.regions import Region
 from ..distortions.spec import check_images
 from ..errors import ParameterError
-from .distort import distort_batch
+from .fused import distort_batch
 
 
 def apply_regions(image, regions: Sequence[Region], impl: str = "auto"):

@@ -33,8 +33,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 @dataclass
-class Region:
-    """A detected distorted region: ``box`` (x0, y0, x1, y1) in the photo's pixels."""
+class DetectedRegion:
+    """A region the detection head found: ``box`` (x0, y0, x1, y1) in the photo's pixels. (What to distort
+    where is :class:`distortx.Region`; this is what was found.)"""
 
     type: str
     score: float
@@ -50,7 +51,7 @@ class Prediction:
     height: int
     label: Optional[str] = None            # the verdict's label when one was made, else the classifier's top class
     probabilities: List[Tuple[str, float]] = field(default_factory=list)   # every class, most likely first
-    regions: List[Region] = field(default_factory=list)                    # the detection head's boxes
+    regions: List[DetectedRegion] = field(default_factory=list)                    # the detection head's boxes
     tiles: int = 1
     downscale: int = 1
     classifier_label: Optional[str] = None  # the classification head's most likely class (a whole-image view)
@@ -182,7 +183,7 @@ class Predictor:
             if len(origins) > 1 and keep.numel() > 1:
                 b, s, lab = merge_seam_fragments(b[keep], s[keep], lab[keep], cut[keep], tol)
                 keep = batched_nms(b, s, lab, self.iou_threshold)
-            pred.regions = [Region(model.det_classes[int(lab[j])], float(s[j]),
+            pred.regions = [DetectedRegion(model.det_classes[int(lab[j])], float(s[j]),
                                    tuple(float(v) * k for v in b[j].tolist())) for j in keep.tolist()]
         return pred
 

@@ -8,7 +8,7 @@ input against the clean one (Hsieh's "accuracy vs SSIM"). One row per (distortio
 
 How a batch is processed: the images are decoded once (uint8, after the model's resize/centre crop), moved
 to the model's device, and then for each condition distorted *in one batched call on that device* --
-``distortx.ops.distort`` (the fused native C++/CUDA kernel; whole-image boxes) for every distortion with a
+``distortx.ops.distort_codes`` (the fused native C++/CUDA kernel; whole-image boxes) for every distortion with a
 native kernel, ``spec.apply`` otherwise (JPEG 2000 is encoded per image through Pillow/OpenJPEG on the
 CPU, then moved back) -- normalised and classified. Distortions act on the model's input pixels: after
 the geometric preprocessing, before the mean/std normalisation.
@@ -156,7 +156,7 @@ def render(images: Tensor, spec: DistortionSpec, params: Params, codecs: Optiona
     Pillow/OpenJPEG per image on the CPU), the batch split over ``codecs``' worker processes when given,
     and looked up in / stored to ``cache`` when given (same output either way). Returns Tensor[B, C, H, W]
     on the images' device."""
-    from ...ops import distort
+    from ...ops import distort_codes
 
     B, _, H, W = images.shape
     if spec.native_code is None:
@@ -170,7 +170,7 @@ def render(images: Tensor, spec: DistortionSpec, params: Params, codecs: Optiona
         return out
     codes = torch.full((B, 1), int(spec.native_code), dtype=torch.int32)
     boxes = torch.tensor([0, 0, W, H], dtype=torch.int32).expand(B, 1, 4)
-    return distort(images, codes, params.values.unsqueeze(1), boxes, params.seed.unsqueeze(1))
+    return distort_codes(images, codes, params.values.unsqueeze(1), boxes, params.seed.unsqueeze(1))
 
 
 def default_codec_workers() -> int:

@@ -88,7 +88,7 @@ def resolve(impl: str, device: torch.device) -> Tuple[str, bool]:
         warnings.warn("impl='simulation' is deprecated: use impl='python' (references) or spec.simulate",
                       DeprecationWarning, stacklevel=4)
         return "python", True
-    return resolve_impl(impl, "distortx.ops.distort", device, op="distort"), False
+    return resolve_impl(impl, "distortx.ops.distort_codes", device, op="distort"), False
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSpe
 
 
 # -- public functions ---------------------------------------------------------------------------------------
-def distort(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Tensor, impl: str = "auto") -> Tensor:
+def distort_codes(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Tensor, impl: str = "auto") -> Tensor:
     """Distort regions of a batch: returns a new Tensor[N, C, H, W] (the images' dtype and device).
 
     images Tensor[N, C, H, W] float in [0, 1]; codes Tensor[N, R] (op codes, 0 = empty slot); values
@@ -290,7 +290,7 @@ def distort_batch(images: Tensor, regions_per_image: Sequence[Sequence[Region]],
     return _run(images, codes, values, boxes, seeds, specs, impl)
 
 
-__all__ = ["apply_native", "composite_python", "distort", "distort_batch", "native_codes", "pack_regions", "resolve",
+__all__ = ["apply_native", "composite_python", "distort_batch", "distort_codes", "native_codes", "pack_regions", "resolve",
            "winner_map"]
 
 
