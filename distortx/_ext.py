@@ -49,22 +49,15 @@ def require_native(what: str) -> None:
 
 #: the one vocabulary of every ``impl`` argument
 IMPLS = ("auto", "native", "python")
-#: values of the former vocabularies (spec.apply, apply_regions, the dataset renderer), accepted with a warning
-DEPRECATED_IMPLS = {"reference": "python", "simulation": "python", "grouped": "python", "fused": "auto"}
 
 
 def normalize_impl(impl: str, what: str = "impl") -> str:
-    """``impl`` as one of :data:`IMPLS`; a former value warns (DeprecationWarning) and maps to its new one."""
+    """``impl`` checked to be one of :data:`IMPLS` (one-line ParameterError otherwise)."""
     if impl in IMPLS:
         return impl
-    if impl in DEPRECATED_IMPLS:
-        new = DEPRECATED_IMPLS[impl]
-        warnings.warn(f"{what}: impl={impl!r} is deprecated, use impl={new!r} (one of {', '.join(IMPLS)})",
-                      DeprecationWarning, stacklevel=3)
-        return new
     from .errors import ParameterError
 
-    raise ParameterError(f"impl must be 'auto', 'native' or 'python', got {impl!r}")
+    raise ParameterError(f"{what}: impl must be 'auto', 'native' or 'python', got {impl!r}")
 
 
 def native_code_table() -> Optional[Dict[str, int]]:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image, features
 
 import distortx
+from distortx._ext import native_available
 from distortx.distortions import jpeg, jpeg2000
 from distortx.distortions.native_codes import NATIVE_CODES
 from distortx.distortions.spec import Params
@@ -100,18 +101,22 @@ QUALITIES = (5, 10, 20, 35, 50, 75, 95)
 @pytest.mark.parametrize("size", [(128, 128), (67, 93)])
 def test_jpeg_simulation_matches_pillow(size):
     """PSNR(simulation, Pillow) >= 40 dB at every quality, RGB and grey; measured: identical (inf dB) with
-    Pillow's libjpeg-turbo, so that is asserted too. All qualities go through one batched call."""
+    Pillow's libjpeg-turbo, so that is asserted too. All qualities go through one batched call. The reference
+    side is Pillow itself (impl="python"), the other the torch simulation (spec.simulate); the native kernel,
+    which mirrors the simulation, is compared with it where it is built."""
     spec = distortx.get_distortion("jpeg")
     img = photo_crops(4, *size)
     batch = img.repeat(len(QUALITIES), 1, 1, 1)  # sample i has quality QUALITIES[i // 4]
     p = params([q for q in QUALITIES for _ in range(4)])
     for x in (batch, batch[:, 1:2]):
-        ref, sim = spec.apply(x, p), spec.apply(x, p, impl="simulation")
+        ref, sim = spec.apply(x, p, impl="python"), spec.simulate(x, p)
         for k, q in enumerate(QUALITIES):
             rows = slice(4 * k, 4 * k + 4)
             assert psnr(sim[rows], ref[rows]) >= 40.0, (q, psnr(sim[rows], ref[rows]))
         if LIBJPEG_TURBO:  # Pillow's bundled codec: the simulation is bit-exact
             assert torch.equal(sim, ref)
+        if native_available():
+            assert torch.equal(spec.apply(x, p, impl="native"), sim)
 
 
 @pytest.mark.skipif(not LIBJPEG_TURBO, reason="bit-exactness is against libjpeg-turbo's integer DCT")
@@ -128,7 +133,7 @@ def test_jpeg_simulation_bit_exact_edge_cases():
         smooth = torch.stack([yy, xx, (yy + xx) / 2]).expand(len(qs), 3, h, w)
         for img in (noise, sat, smooth, noise[:, :1]):
             p = params(qs)
-            assert torch.equal(spec.apply(img, p, impl="simulation"), spec.apply(img, p)), (h, w)
+            assert torch.equal(spec.simulate(img, p), spec.apply(img, p, impl="python")), (h, w)
 
 
 def test_jpeg_quality_monotone_and_per_sample():
@@ -136,13 +141,14 @@ def test_jpeg_quality_monotone_and_per_sample():
     img = photo_crops(1, 96, 96)
     qs = [95, 75, 50, 20, 5]
     batch = img.expand(len(qs), -1, -1, -1)
-    for impl in ("reference", "simulation"):
-        out = spec.apply(batch, params(qs), impl=impl)
+    runs = {"pillow": lambda b, p: spec.apply(b, p, impl="python"), "simulation": spec.simulate}
+    for impl, run in runs.items():
+        out = run(batch, params(qs))
         scores = [psnr(out[i:i + 1], img) for i in range(len(qs))]
         assert all(a > b for a, b in zip(scores, scores[1:])), scores
         assert scores[0] > 35 and scores[-1] < 30
         # per-sample qualities in one batch == one call per quality
-        single = spec.apply(img, params([qs[3]]), impl=impl)
+        single = run(img, params([qs[3]]))
         assert torch.equal(out[3:4], single)
         assert out.dtype == torch.float32 and torch.equal(out, (out * 255).round() / 255)
 
@@ -187,9 +193,9 @@ def test_codecs_on_cuda():
     img = photo_crops(3, 40, 56)
     p = params([5, 50, 95])
     spec = distortx.get_distortion("jpeg")
-    for impl in ("reference", "simulation"):
-        out = spec.apply(img.cuda(), p, impl=impl)
-        assert out.is_cuda and torch.equal(out.cpu(), spec.apply(img, p, impl=impl))
+    for run in (lambda x, q: spec.apply(x, q, impl="python"), spec.simulate):
+        out = run(img.cuda(), p)
+        assert out.is_cuda and torch.equal(out.cpu(), run(img, p))
     out = distortx.get_distortion("jpeg2000").apply(img.cuda(), params([20.0, 30.0, 40.0]))
     assert out.is_cuda and out.shape == img.shape
 

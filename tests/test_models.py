@@ -339,13 +339,10 @@ def test_the_documented_plugin_head_builds_a_classifier(monkeypatch):
     assert m(torch.rand(2, 3, 64, 64)).logits.shape == (2, 9)
 
 
-def test_old_one_map_backbones_keep_working_with_a_deprecation_warning(monkeypatch):
-    with pytest.warns(DeprecationWarning, match="out_channels"):
-        spec = BackboneSpec("legacy", lambda **kw: nn.Sequential(nn.Conv2d(3, 8, 3, stride=8, padding=1), nn.ReLU()),
-                            out_channels=8)
+def test_a_backbone_without_declared_strides_gets_them_measured(monkeypatch):
+    spec = BackboneSpec("legacy", lambda **kw: nn.Sequential(nn.Conv2d(3, 8, 3, stride=8, padding=1), nn.ReLU()),
+                        channels=(8,))
     assert spec.channels == (8,) and spec.strides == (0,) and spec.out_channels == 8
-    with pytest.warns(DeprecationWarning):
-        assert BackboneSpec("legacy", spec.build, 8).channels == (8,)  # positional, as in distortx 0.1
     from distortx.hookspecs import hookimpl
 
     _manager_with_plugin(monkeypatch, distortx_backbones=hookimpl(lambda: [spec]))

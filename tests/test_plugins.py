@@ -68,7 +68,7 @@ def test_every_hook_is_served_by_builtins_and_by_a_third_party(monkeypatch, hook
     assert pm.registry(hook), f"no built-in registers anything through {hook}"
     extra = {
         "distortx_distortions": _spec("toy_extra"),
-        "distortx_backbones": BackboneSpec("toy_backbone", lambda **kw: nn.Conv2d(3, 4, 1), out_channels=4),
+        "distortx_backbones": BackboneSpec("toy_backbone", lambda **kw: nn.Conv2d(3, 4, 1), channels=(4,)),
         "distortx_heads": HeadSpec("toy_head", lambda in_channels, **kw: nn.Flatten(), task="classification"),
         "distortx_presets": PresetSpec("toy-preset", task="classification", distortions=("gaussian_blur",)),
     }[hook]

@@ -29,9 +29,8 @@ def _auto_workers() -> int:
 @click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count, at most 8). Does not change the output.")
 @click.option("--shard", default=None,
               help="I/N: write only shard I of N (join with `distortx merge`). Default: RANK/WORLD_SIZE from the environment when WORLD_SIZE > 1.")
-@click.option("--impl", type=click.Choice(["auto", "native", "python", "fused", "grouped"]), default="auto", show_default=True,
-              help="native: the fused native kernel; python: the references (auto: native when built). "
-                   "fused / grouped: former names of auto / python (deprecated).")
+@click.option("--impl", type=click.Choice(["auto", "native", "python"]), default="auto", show_default=True,
+              help="native: the fused native kernel; python: the references (auto: native when built).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(preset: str, out: str, images: Optional[Path], count: Optional[int], per_image: Optional[int], seed: int,

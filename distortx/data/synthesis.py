@@ -296,8 +296,7 @@ def visible_fractions(boxes: Sequence[Tuple[int, int, int, int]], height: int, w
 
 # -- rendering ----------------------------------------------------------------------------------------------
 def resolve_impl(impl: str = "auto") -> str:
-    """The renderer's ``impl`` as one of "auto" | "native" | "python" (:func:`render`); the former "fused" and
-    "grouped" warn and map to "auto" and "python"."""
+    """The renderer's ``impl``, checked to be one of "auto" | "native" | "python" (:func:`render`)."""
     from .._ext import normalize_impl
 
     return normalize_impl(impl, "dataset rendering")

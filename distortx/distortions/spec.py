@@ -321,8 +321,7 @@ class DistortionSpec:
         array (H, W), (H, W, C) or (N, H, W, C) (uint8 or float); C in {1, 3}.
         impl: "auto" (the fused native kernel when the extension has one for this distortion and device, else
         the reference), "native" (the kernel, or NativeUnavailableError), "python" (``reference``: the ground
-        truth, a real codec where there is one). Former values: "reference" = "python"; "simulation" =
-        :meth:`simulate` (both deprecated).
+        truth, a real codec where there is one). :meth:`simulate` runs the kernel's torch twin.
         Returns a new image of the type, layout, dtype and device given, clamped to [0, 1] (0..255 for uint8).
         """
         from .edges import from_batch, to_batch
@@ -342,12 +341,6 @@ class DistortionSpec:
     def apply_batch(self, images: Tensor, params: Params, impl: str = "auto") -> Tensor:
         """:meth:`apply` on a float Tensor[N, C, H, W] (float32 result for float32 input, else its dtype)."""
         self._check(images, params)
-        if impl == "simulation":
-            import warnings
-
-            warnings.warn(f"{self.name}: impl='simulation' is deprecated, use spec.simulate(images, params)",
-                          DeprecationWarning, stacklevel=3)
-            return self._run_python(images, params, self.simulation or self.reference)
         from .._ext import resolve_impl
 
         path = resolve_impl(impl, self.name, images.device, op="distort")

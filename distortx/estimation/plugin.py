@@ -3,7 +3,6 @@ backbones ``uchida_dilated`` (the estimator trunk) and ``endo_vgg`` (the classif
 ``param_estimator`` (task "regression") and ``param_aware_classifier`` (task "classification")."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 from ..hookspecs import hookimpl
@@ -14,12 +13,7 @@ from .heads import ParamAwareHead, ParamEstimatorHead
 
 
 def _backbone(name: str, build, channels: Sequence[int], strides: Sequence[int], description: str) -> BackboneSpec:
-    """A BackboneSpec under either form of the contract (``channels``/``strides``, or the older ``out_channels``)."""
-    fields = {f.name for f in dataclasses.fields(BackboneSpec)}
-    if "channels" in fields:
-        return BackboneSpec(name=name, build=build, channels=tuple(channels), strides=tuple(strides),
-                            description=description)
-    return BackboneSpec(name=name, build=build, out_channels=int(channels[-1]), description=description)
+    return BackboneSpec(name=name, build=build, channels=tuple(channels), strides=tuple(strides), description=description)
 
 
 def _uchida(width: int = 64, dilations: Sequence[int] = UCHIDA_DILATIONS, **_) -> DilatedBackbone:

@@ -7,7 +7,6 @@ task it serves and whether it reads the last map or all of them. The model assem
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Tuple, Union
 
@@ -40,8 +39,6 @@ class BackboneSpec:
     A module may return a single Tensor (one map), and may carry ``channels`` / ``strides`` attributes
     when build kwargs (a width, say) change them. ``build`` should accept ``weights=PATH`` (a state dict
     loaded with ``torch.load(..., weights_only=True)``; see :func:`distortx.models.weights.load_weights`).
-
-    ``BackboneSpec(name, build, out_channels=C)`` (the one-map form of distortx 0.1) still works and warns.
     """
 
     name: str
@@ -59,19 +56,7 @@ class BackboneSpec:
         strides: Optional[Sequence[int]] = None,
         description: str = "",
         plugin: str = "",
-        *,
-        out_channels: Optional[int] = None,
     ) -> None:
-        if isinstance(channels, int):  # positional out_channels of the old signature
-            channels, out_channels = None, channels
-        if out_channels is not None:
-            if channels is not None:
-                raise ParameterError(f"backbone {name!r}: give channels=(...) or the deprecated out_channels, not both")
-            warnings.warn(
-                f"BackboneSpec({name!r}, out_channels=...) is deprecated: declare channels=(C,) and strides=(S,)",
-                DeprecationWarning, stacklevel=2,
-            )
-            channels, strides = (out_channels,), strides if strides is not None else (0,)
         if channels is None:
             raise ParameterError(f"backbone {name!r}: declare channels=(C1, ..., Ck), one per returned feature map")
         chans = _int_tuple(channels, "channels", name, 1)

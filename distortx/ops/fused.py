@@ -19,8 +19,8 @@ over distortion types calling each spec's reference (``spec.apply(impl="python")
 winning pixels; "auto" = native when the extension has a kernel for the device, else python. Regions whose
 type has no native kernel in the loaded build (jpeg2000 has no op code at all) always take the python path,
 inside the same call, and are composited in order with the native ones. ``spec.apply``, ``apply_regions``,
-``distortx.distort`` and the dataset renderer all come here. (The former impl="simulation" runs the python path
-with each spec's ``simulate``, the torch twin the kernel mirrors; deprecated.)
+``distortx.distort`` and the dataset renderer all come here. (``spec.simulate`` runs a spec's torch twin of
+the kernel, e.g. JPEG's integer pipeline.)
 
 The native kernel (``csrc/distort/``) computes only the pixels inside boxes: each output pixel belongs to
 the last region whose box contains it (its "winner"), or is copied. The host plans one record per
@@ -44,8 +44,7 @@ against each spec's ranges on both paths (:class:`~distortx.errors.ParameterErro
 from __future__ import annotations
 
 import functools
-import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -81,14 +80,9 @@ def native_codes() -> frozenset:
     return frozenset(int(c) for c in torch.ops.distortx.distort_native_codes())
 
 
-def resolve(impl: str, device: torch.device) -> Tuple[str, bool]:
-    """(path "native" | "python", simulate) of ``impl`` for images on ``device``; simulate: the deprecated
-    impl="simulation" (the python path through each spec's ``simulate``)."""
-    if impl == "simulation":
-        warnings.warn("impl='simulation' is deprecated: use impl='python' (references) or spec.simulate",
-                      DeprecationWarning, stacklevel=4)
-        return "python", True
-    return resolve_impl(impl, "distortx.ops.distort_codes", device, op="distort"), False
+def resolve(impl: str, device: torch.device) -> str:
+    """The path, "native" or "python", that ``impl`` takes for images on ``device``."""
+    return resolve_impl(impl, "distortx.ops.distort_codes", device, op="distort")
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -145,11 +139,10 @@ def winner_map(codes: Tensor, boxes: Tensor, height: int, width: int) -> Tensor:
 
 
 def composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSpec], codes: Tensor,
-                     values: Tensor, seeds: Tensor, win: Tensor, only: Optional[Sequence[int]] = None,
-                     simulate: bool = False) -> Tensor:
+                     values: Tensor, seeds: Tensor, win: Tensor, only: Optional[Sequence[int]] = None) -> Tensor:
     """The Python compositor of "later boxes win": write into ``out`` Tensor[N, C, H, W] the pixels owned (``win``,
     :func:`winner_map`) by regions whose code is in ``only`` (default: every code), each distortion computed on
-    the clean ``images`` by its reference (``simulate``: its ``simulate``) in one batched call per type."""
+    the clean ``images`` by its reference in one batched call per type."""
     dev = images.device
     for code in torch.unique(codes).tolist():
         if code == 0 or (only is not None and code not in only):
@@ -164,7 +157,7 @@ def composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSpe
         params = Params(values[n_idx, r_idx, : spec.num_params].float(), seeds[n_idx, r_idx].long(),
                         torch.full((n_idx.numel(),), -1, dtype=torch.long))
         batch = images[n_idx.to(dev)]
-        distorted = spec.simulate(batch, params) if simulate else spec.apply_batch(batch, params, "python")
+        distorted = spec.apply_batch(batch, params, "python")
         for r in torch.unique(r_idx).tolist():  # one slot per image at a time: no repeated index in the write
             sel = (r_idx == r).nonzero().view(-1)
             n_dev = n_idx[sel].to(dev)
@@ -196,14 +189,14 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
     """codes/values/boxes/seeds are validated CPU tensors; ``specs`` maps every used code to its spec. The result
     has the images' dtype; pixels outside every box are the input's, bit for bit (float64/half included)."""
     N, C, H, W = images.shape
-    path, simulate = resolve(impl, images.device)
+    path = resolve(impl, images.device)
     if N == 0 or codes.numel() == 0 or not bool((codes != 0).any()):
         return images.clone()
     x = images.float().contiguous()  # float32, NCHW-contiguous (half/bf16/float64, channels_last, views)
     win = None
     if path == "python":
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
-        out = composite_python(x.clone(), x, specs, codes, values, seeds, win, simulate=simulate)
+        out = composite_python(x.clone(), x, specs, codes, values, seeds, win)
     else:
         native = native_codes()
         used = set(torch.unique(codes).tolist()) - {0}
