@@ -45,6 +45,9 @@ def pil_to_rgb8(img: Image.Image) -> Image.Image:
 
 
 #: what Pillow raises for files it cannot decode
+#: the one list of image file extensions: what folder scans (datasets, training data, predict) pick up
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1] / "distortx"
 
 #: bottom -> top; a module may import its own layer and the layers below. Keys: the first name under distortx.
 LAYERS = [
-    {"_version", "errors", "hookspecs", "processes", "io", "_ext"},
+    {"_version", "errors", "hookspecs", "processes", "io", "_ext", "drawing"},
     {"distortions", "detection"},                # specs + python references; pure box math
     {"plugins", "registry"},                      # the validating plugin manager and the name registries
     {"ops"},                                      # native dispatch, the compositor, box ops

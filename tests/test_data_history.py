@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from distortx.data.history import HistorySpec, camera_noise, jpeg_bytes_roundtrip, photo_history
+from distortx.data.history import HistorySpec, camera_noise, photo_history
+from distortx.distortions.jpeg import pillow_jpeg
 from distortx.errors import DistortxError
 
 
@@ -53,7 +54,7 @@ def test_jpeg_roundtrip_is_pillows():
     arr = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
     buf = BytesIO()
     Image.fromarray(arr).save(buf, format="JPEG", quality=60, subsampling="4:4:4")
-    assert np.array_equal(jpeg_bytes_roundtrip(arr, 60, "4:4:4"), np.asarray(Image.open(buf).convert("RGB")))
+    assert np.array_equal(pillow_jpeg(arr, 60, "4:4:4"), np.asarray(Image.open(buf).convert("RGB")))
 
 
 @pytest.mark.parametrize("bad, msg", [

@@ -13,16 +13,14 @@ ranges (``data.<task>.history`` in a training config).
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
+from ..distortions.jpeg import pillow_jpeg
 from ..errors import DatasetError
 
 
@@ -106,14 +104,6 @@ def camera_noise(image: Tensor, sigma: float, gen: torch.Generator, shot: Option
     return image + field * (a * image.clamp(min=0) + b).sqrt()
 
 
-def jpeg_bytes_roundtrip(image: np.ndarray, quality: int, subsampling: str = "4:2:0") -> np.ndarray:
-    """uint8 H x W x 3 -> its JPEG round trip through Pillow at ``quality`` and ``subsampling``."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality), subsampling=subsampling)
-    with Image.open(io.BytesIO(buf.getvalue())) as dec:
-        return np.asarray(dec.convert("RGB"), dtype=np.uint8)
-
-
 def photo_history(crop: Tensor, spec: HistorySpec, gen: torch.Generator) -> Tuple[Tensor, Dict[str, Any]]:
     """uint8 Tensor[3, H, W] -> (uint8 Tensor[3, H, W] with a random history, its record).
 
@@ -138,7 +128,7 @@ def photo_history(crop: Tensor, spec: HistorySpec, gen: torch.Generator) -> Tupl
         sub = "4:4:4" if float(torch.rand((), generator=gen)) < spec.p_444 else "4:2:0"
         for _ in range(saves):
             q = int(torch.randint(lo, hi + 1, (), generator=gen))
-            arr = jpeg_bytes_roundtrip(arr, q, sub)
+            arr = pillow_jpeg(arr, q, sub)
         out = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
         record.update(jpeg_quality=q, subsampling=sub, resaved=saves > 1)
     return out.to(crop.device), record

@@ -8,39 +8,31 @@ of the class shown least so far.
 """
 from __future__ import annotations
 
-import colorsys
 from collections import Counter
 from pathlib import Path
 from typing import Hashable, List, Optional, Sequence, Union
 
-import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.transforms.functional import pil_to_tensor
-from torchvision.utils import draw_bounding_boxes
 
+from ..drawing import draw_regions
 from ..errors import DatasetError
 from ..io import check_writable, encode_image, image_format, tensor_to_pil, write_output
 from .datasets import DistortionDataset
-
-
-def _colour(k: int, n: int) -> tuple:
-    r, g, b = colorsys.hsv_to_rgb((k / max(n, 1)) % 1.0, 0.85, 1.0)
-    return int(r * 255), int(g * 255), int(b * 255)
 
 
 def _fmt(values: Sequence[float]) -> str:
     return f"{values[0]:.3g}" if values else ""
 
 
-def _draw_regions(tile: Tensor, annotations: Sequence[dict], scale: float, class_ids: Sequence[int]) -> Tensor:
-    """uint8 Tensor[3, h, w] with each COCO annotation's box (scaled by ``scale``) outlined in its category's
-    colour and labelled ``type value`` (torchvision.utils.draw_bounding_boxes)."""
-    boxes = torch.tensor([[bx, by, bx + bw - 1, by + bh - 1] for bx, by, bw, bh in
-                          ((v * scale for v in a["bbox"]) for a in annotations)], dtype=torch.float32)
-    colors = [_colour(class_ids.index(a["category_id"]), len(class_ids)) for a in annotations]
+def _draw_regions(tile: Tensor, annotations: Sequence[dict], scale: float) -> Tensor:
+    """uint8 Tensor[3, h, w] with each COCO annotation's box (scaled by ``scale``) outlined in its type's colour
+    and labelled ``type value`` (:func:`distortx.drawing.draw_regions`)."""
+    boxes = [[bx, by, bx + bw - 1, by + bh - 1] for bx, by, bw, bh in
+             ((v * scale for v in a["bbox"]) for a in annotations)]
     labels = [f"{a['distortion']} {_fmt(a['values'])}" for a in annotations]
-    return draw_bounding_boxes(tile, boxes, labels=labels, colors=colors, width=2)
+    return draw_regions(tile, boxes, [a["distortion"] for a in annotations], labels, width=2)
 
 
 def spread(references: Sequence[Hashable], classes: Sequence[Hashable], count: int) -> List[int]:
@@ -103,7 +95,7 @@ def contact_sheet(root: Union[str, Path], out: Union[str, Path], count: int = 16
             img = img.resize((round(img.size[0] * scale), round(img.size[1] * scale)), Image.BICUBIC)
         x, y = 4 + (i % columns) * (side + 4), 4 + (i // columns) * (side + caption + 4)
         if ds.task == "detection" and item["annotations"]:
-            img = tensor_to_pil(_draw_regions(pil_to_tensor(img), item["annotations"], scale, ds.class_ids))
+            img = tensor_to_pil(_draw_regions(pil_to_tensor(img), item["annotations"], scale))
         sheet.paste(img, (x, y))
         if ds.task == "detection":
             label = Path(item["file_name"]).name

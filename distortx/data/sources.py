@@ -32,10 +32,9 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import DatasetError, ImageError
-from ..io import probe_image_bytes, read_image, to_uint8_image
+from ..io import IMAGE_EXTENSIONS, probe_image_bytes, read_image, to_uint8_image
 from .samples import SAMPLE_PHOTOS, dead_leaves, load_sample
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 
 
 class ImageSource:

@@ -30,7 +30,8 @@ def box_area(boxes: Tensor) -> Tensor:
 
 def box_iou(a: Tensor, b: Tensor) -> Tensor:
     """IoU matrix Tensor[N, M] of xyxy boxes a [N, 4] and b [M, 4] (0/0 -> NaN for two empty boxes):
-    ``torchvision.ops.box_iou``, intersection / ((area a + area b) - intersection)."""
+    ``torchvision.ops.box_iou``, intersection / ((area a + area b) - intersection). Why this one: the IoU of
+    training (SSD matching, MultiBoxLoss), torchvision's definition."""
     import torchvision  # imported on first use: it pulls in torch._dynamo (~1 s), which `import distortx` avoids
 
     return torchvision.ops.box_iou(a, b)

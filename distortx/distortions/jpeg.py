@@ -88,19 +88,30 @@ def quality_to_int(values: Tensor) -> Tensor:
 
 
 # -- reference: Pillow ------------------------------------------------------------------------------------
+def pillow_jpeg_bytes(pil: Image.Image, quality: int, subsampling: str = "4:2:0") -> bytes:
+    """The JPEG file Pillow (libjpeg-turbo) writes for ``pil`` at ``quality`` (grey images have no chroma)."""
+    buf = io.BytesIO()
+    if pil.mode == "RGB":
+        pil.save(buf, format="JPEG", quality=int(quality), subsampling=subsampling)
+    else:
+        pil.save(buf, format="JPEG", quality=int(quality))
+    return buf.getvalue()
+
+
+def pillow_jpeg(array: np.ndarray, quality: int, subsampling: str = "4:2:0") -> np.ndarray:
+    """The one Pillow JPEG round trip: uint8 H x W x 3 (or H x W) -> the decoded JPEG, same shape and dtype."""
+    pil = Image.fromarray(array)
+    with Image.open(io.BytesIO(pillow_jpeg_bytes(pil, quality, subsampling))) as dec:
+        return np.asarray(dec.convert(pil.mode), dtype=np.uint8)
+
+
 def jpeg_pillow_one(image: Tensor, quality: int) -> Tensor:
     """One image Tensor[C, H, W] float -> its JPEG round trip through Pillow (CPU float32 Tensor[C, H, W])."""
     pil = tensor_to_pil(image)
-    buf = io.BytesIO()
-    if pil.mode == "RGB":
-        pil.save(buf, format="JPEG", quality=int(quality), subsampling="4:2:0")
-    else:
-        pil.save(buf, format="JPEG", quality=int(quality))
-    with Image.open(io.BytesIO(buf.getvalue())) as dec:
-        arr = np.array(dec.convert(pil.mode), dtype=np.uint8)
+    arr = pillow_jpeg(np.asarray(pil), quality)
     if arr.ndim == 2:
         arr = arr[..., None]
-    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
 def jpeg_pillow(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:

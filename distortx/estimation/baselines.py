@@ -3,7 +3,6 @@ quantisation tables (:mod:`distortx.estimation.qtables`) and, for noise, scikit-
 ``skimage.restoration.estimate_sigma`` (Donoho's MAD of the finest diagonal sub-band)."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import torch
@@ -27,11 +26,8 @@ def noise_sigma_skimage(images: Tensor) -> Tensor:
 def jpeg_quality_pillow_tables(images: Tensor, quality: int) -> Tensor:
     """Encode each image (float Tensor[N, 3, H, W]) with Pillow at ``quality`` and read the quality back
     from the file's quantisation tables: Tensor[N] (the baseline's answer when the JPEG file is at hand)."""
+    from ..distortions.jpeg import pillow_jpeg_bytes
     from ..io import tensor_to_pil
 
-    out = []
-    for img in images.detach().cpu():
-        buf = io.BytesIO()
-        tensor_to_pil(img).save(buf, format="JPEG", quality=int(quality), subsampling="4:2:0")
-        out.append(quality_from_jpeg(buf.getvalue()).quality)
+    out = [quality_from_jpeg(pillow_jpeg_bytes(tensor_to_pil(img), quality)).quality for img in images.detach().cpu()]
     return torch.tensor(np.asarray(out, dtype=np.float32))

@@ -39,7 +39,8 @@ def resolve_box_impl(impl: str, what: str, name: str, device: torch.device) -> s
 
 # -- reference ----------------------------------------------------------------------------------------------
 def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU Tensor[..., N, M] of xyxy boxes a [..., N, 4] and b [..., M, 4], in the native kernels' op order."""
+    """IoU Tensor[..., N, M] of xyxy boxes a [..., N, 4] and b [..., M, 4], in the native kernels' op order.
+    Why its own: NMS's reference must round exactly as box_math.h does, so native == python bit for bit."""
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     lt_x = torch.maximum(a[..., :, None, 0], b[..., None, :, 0])

@@ -21,23 +21,22 @@ size, accuracy per level, learning curve when --log is given):
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 
 def _pillow_jpeg(u8: torch.Tensor, q: int) -> torch.Tensor:
-    buf = io.BytesIO()
-    Image.fromarray(u8.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=q)
-    return torch.from_numpy(np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))).permute(2, 0, 1)
+    """uint8 Tensor[3, H, W] -> its Pillow JPEG round trip at quality ``q`` (4:2:0, as cameras save)."""
+    from distortx.distortions.jpeg import pillow_jpeg
+
+    return torch.from_numpy(pillow_jpeg(u8.permute(1, 2, 0).contiguous().numpy(), q).copy()).permute(2, 0, 1)
 
 
 def classify(model, images: torch.Tensor, batch: int = 16) -> torch.Tensor:
@@ -51,7 +50,8 @@ def classify(model, images: torch.Tensor, batch: int = 16) -> torch.Tensor:
 
 def load_test_crops(folder: Path, size: int = 300) -> torch.Tensor:
     """uint8 [N, 3, size, size]: the centre crop of every photo in ``folder`` (no resizing)."""
-    from distortx.data.sources import IMAGE_EXTENSIONS, prepare_reference
+    from distortx.data.sources import prepare_reference
+    from distortx.io import IMAGE_EXTENSIONS
     from distortx.io import read_image
 
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)

@@ -47,10 +47,10 @@ def val_crops(folder: Path, photos: Path) -> Path:
 
 def _jpeg(images: torch.Tensor, q: int) -> torch.Tensor:
     """float [N, 3, H, W] -> the Pillow JPEG round trip at quality ``q`` (4:2:0, as cameras save)."""
-    from distortx.data.history import jpeg_bytes_roundtrip
+    from distortx.distortions.jpeg import pillow_jpeg
 
     u8 = images.mul(255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return torch.stack([torch.from_numpy(jpeg_bytes_roundtrip(a, q)) for a in u8]).permute(0, 3, 1, 2).float() / 255
+    return torch.stack([torch.from_numpy(pillow_jpeg(a, q)) for a in u8]).permute(0, 3, 1, 2).float() / 255
 
 
 @torch.no_grad()

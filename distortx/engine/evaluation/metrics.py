@@ -463,7 +463,8 @@ class RegressionMetrics:
 
 
 def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU float64 [N, M] of xyxy boxes a [N, 4] and b [M, 4] (areas w*h, as pycocotools)."""
+    """IoU float64 [N, M] of xyxy boxes a [N, 4] and b [M, 4] (areas w*h, as pycocotools). Why its own: the
+    metrics are numpy in float64 so that AP equals pycocotools' on the same boxes."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
     area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)

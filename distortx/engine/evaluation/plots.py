@@ -15,14 +15,13 @@ pyplot: figures are plain ``Figure`` objects on an Agg canvas, so nothing global
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ...io import atomic_write_bytes
+from ..figures import new_figure, save_png
 from .metrics import ArrayLike, MetricError, ParameterCurve, as_array
 
 PathLike = Union[str, os.PathLike]
@@ -31,25 +30,17 @@ Series = Union[ArrayLike, Mapping[str, ArrayLike]]
 
 
 def _figure(size: Size, dpi: int):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     w, h = (int(v) for v in size)
     if w < 64 or h < 64 or dpi <= 0:
         raise MetricError(f"a figure needs size >= 64x64 pixels and dpi > 0, got size={size}, dpi={dpi}")
-    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    return new_figure(w / dpi, h / dpi, dpi)
 
 
 def _save(fig, path: PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise MetricError(f"{path}: figures are written as PNG; give a path ending in .png")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path)
 
 
 def _series(values: Series, n: int, what: str) -> Mapping[str, np.ndarray]:

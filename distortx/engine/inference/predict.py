@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import DistortxError, ImageError
+from ...io import IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass
@@ -258,9 +258,9 @@ def collect_images(paths: Sequence[Union[str, Path]]) -> List[Path]:
     out: List[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
             if not found:
-                raise ImageError(f"{p}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+                raise ImageError(f"{p}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
             out += found
         elif p.exists():
             out.append(p)
@@ -270,22 +270,14 @@ def collect_images(paths: Sequence[Union[str, Path]]) -> List[Path]:
 
 
 def draw(image: Tensor, pred: Prediction) -> Tensor:
-    """uint8 Tensor[3, H, W] with the regions drawn and labelled (torchvision.utils.draw_bounding_boxes)."""
-    from torchvision.utils import draw_bounding_boxes
-
+    """uint8 Tensor[3, H, W] with the regions drawn in their types' fixed colours and labelled."""
+    from ...drawing import draw_regions
     from ...io import to_uint8_image
 
     u8 = to_uint8_image(image)
-    if not pred.regions:
-        return u8
-    boxes = torch.tensor([r.box for r in pred.regions], dtype=torch.float32)
-    palette = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
-               "#bcf60c", "#fabebe", "#008080", "#e6beff"]
-    names = sorted({r.type for r in pred.regions})
-    colors = [palette[names.index(r.type) % len(palette)] for r in pred.regions]
     width = max(2, round(max(u8.shape[-2:]) / 300))
-    return draw_bounding_boxes(u8, boxes, labels=[f"{r.type} {r.score:.2f}" for r in pred.regions],
-                               colors=colors, width=width)
+    return draw_regions(u8, [r.box for r in pred.regions], [r.type for r in pred.regions],
+                        [f"{r.type} {r.score:.2f}" for r in pred.regions], width=width)
 
 
 def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]], model=None,

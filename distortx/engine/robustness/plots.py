@@ -1,4 +1,5 @@
-"""Figures of robustness sweeps (matplotlib, Agg): Dodge & Karam's curves and Hsieh et al.'s quality analysis.
+"""Figures of robustness sweeps: Dodge & Karam's curves and Hsieh et al.'s quality analysis (the one plotting
+convention, :mod:`distortx.engine.figures`: Agg Figure objects, atomic PNG writes).
 
 * :func:`plot_curves`: one panel per distortion, top-1 (solid) and top-5 (dashed) accuracy vs the level value,
   one colour per model (results file), the clean top-1 as a dotted horizontal line.
@@ -13,19 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from ..figures import colour_cycle, new_figure, save_png
 from .image_quality import PSNR_CAP
 from .sweep import CLEAN
 
 _LINE_WIDTH = 1.6
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _axis_label(distortion: str) -> str:
@@ -53,21 +46,20 @@ def _series(res: Dict[str, Any], distortion: str, key: str):
     return rows, xs
 
 
-def _grid(plt, n: int, ncols: int, panel=(3.4, 2.8)):
+def _grid(n: int, ncols: int, panel=(3.4, 2.8)):
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False)
-    return fig, axes
+    fig = new_figure(panel[0] * ncols, panel[1] * nrows, layout="tight")
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def plot_curves(results: Sequence[Dict[str, Any]], out: Union[str, Path], labels: Optional[Sequence[str]] = None,
                 ncols: int = 3) -> Path:
     """Dodge & Karam's figure: top-1 / top-5 vs level per distortion, one line per model. Returns ``out``."""
-    plt = _pyplot()
     labels = list(labels) if labels else [r.get("name", f"model {i}") for i, r in enumerate(results)]
     names = _distortions(results)
-    fig, axes = _grid(plt, len(names) + 1, ncols)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = _grid(len(names) + 1, ncols)
+    colours = colour_cycle()
     flat = list(axes.flat)
     for ax, name in zip(flat, names):
         for i, res in enumerate(results):
@@ -97,21 +89,16 @@ def plot_curves(results: Sequence[Dict[str, Any]], out: Union[str, Path], labels
     for ax in flat[len(names) + 1:]:
         ax.axis("off")
     fig.suptitle("Accuracy under distortion (Dodge & Karam protocol)", fontsize=11)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def plot_quality(results: Sequence[Dict[str, Any]], out: Union[str, Path], labels: Optional[Sequence[str]] = None) -> Path:
     """Hsieh et al.'s analysis: top-1 vs mean SSIM (row 1) and PSNR (row 2) of the inputs, per distortion."""
-    plt = _pyplot()
     labels = list(labels) if labels else [r.get("name", f"model {i}") for i, r in enumerate(results)]
     names = _distortions(results)
-    fig, axes = plt.subplots(2, max(1, len(names)), figsize=(3.1 * max(1, len(names)), 5.4), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = new_figure(3.1 * max(1, len(names)), 5.4, layout="tight")
+    axes = fig.subplots(2, max(1, len(names)), squeeze=False)
+    colours = colour_cycle()
     for j, name in enumerate(names):
         for row, (key, xlabel) in enumerate((("ssim", "mean SSIM of the input"), ("psnr", "mean PSNR of the input (dB)"))):
             ax = axes[row, j]
@@ -131,12 +118,7 @@ def plot_quality(results: Sequence[Dict[str, Any]], out: Union[str, Path], label
     if names:
         axes[0, 0].legend(fontsize=7, loc="lower right")
     fig.suptitle("Accuracy vs input quality (Hsieh et al.'s analysis)", fontsize=11)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 __all__ = ["plot_curves", "plot_quality"]

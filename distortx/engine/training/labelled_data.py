@@ -34,10 +34,9 @@ import torch
 from torch import Tensor
 
 from ...errors import DatasetError, ImageError
-from ...io import read_image
+from ...io import IMAGE_EXTENSIONS, read_image
 from ...processes import die_with_parent
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ def hard_negative_mask(neg_loss: Tensor, positive: Tensor, neg_pos_ratio: float 
 
 
 def _batched_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU Tensor[N, G, P] of xyxy boxes a [N, G, 4] and b [P, 4] (:func:`distortx.detection.box_iou`)."""
+    """IoU Tensor[N, G, P] of xyxy boxes a [N, G, 4] and b [P, 4]: :func:`distortx.detection.box_iou` batched
+    over images (not another definition)."""
     N, G = a.shape[0], a.shape[1]
     return box_iou(a.reshape(N * G, 4), b).reshape(N, G, b.shape[0])
 
