@@ -44,6 +44,10 @@ def test_numpy_float_grey_and_batches(img_u8, dtype):
     batch = np.stack([img_u8, img_u8[::-1]]).astype(dtype) / 255  # N x H x W x C
     out = distortx.get_distortion("contrast").apply(batch, distortx.get_distortion("contrast").params(0.5, n=2))
     assert out.shape == batch.shape and out.dtype == dtype
+    # the values, not only the layout: each image equals its NCHW float32 result, in its own place
+    nchw = torch.from_numpy(batch.astype(np.float32)).permute(0, 3, 1, 2)
+    ref = distortx.get_distortion("contrast").apply(nchw, distortx.get_distortion("contrast").params(0.5, n=2))
+    np.testing.assert_allclose(out, ref.permute(0, 2, 3, 1).numpy(), atol=1e-6)
 
 
 def test_uint8_tensors_chw_and_nchw(img_u8):
@@ -54,7 +58,9 @@ def test_uint8_tensors_chw_and_nchw(img_u8):
     ref = spec.apply(chw.float().unsqueeze(0) / 255, spec.params(0.01, seed=3))
     assert torch.equal(out, (ref[0] * 255).round().to(torch.uint8))
     nchw = chw.unsqueeze(0).repeat(2, 1, 1, 1)
-    assert spec.apply(nchw, spec.params(0.01, n=2, seed=3)).shape == nchw.shape
+    out2 = spec.apply(nchw, spec.params(0.01, n=2, seed=3))
+    ref2 = spec.apply(nchw.float() / 255, spec.params(0.01, n=2, seed=3))
+    assert out2.shape == nchw.shape and torch.equal(out2, (ref2 * 255).round().to(torch.uint8))
     assert distortx.distort(chw, "jpeg", level=1).dtype == torch.uint8
 
 

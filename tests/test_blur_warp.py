@@ -18,16 +18,11 @@ NAMES = ("gaussian_blur", "motion_blur", "lowpass", "twirl", "marble")
 
 # -- helpers ------------------------------------------------------------------------------------------------
 def _natural_image(size: int = 96) -> torch.Tensor:
-    """skimage's astronaut (bundled with scikit-image) resized to size x size; a textured synthetic fallback."""
-    try:
-        import skimage.data
-        import skimage.transform
+    """skimage's astronaut (bundled with scikit-image, a test extra) resized to size x size."""
+    import skimage.data
+    import skimage.transform
 
-        a = skimage.transform.resize(skimage.data.astronaut(), (size, size), anti_aliasing=True)
-    except Exception:  # pragma: no cover - fallback when the bundled image is unavailable
-        y, x = np.mgrid[0:size, 0:size] / size
-        g = np.random.default_rng(0).random((size, size))
-        a = np.stack([0.5 + 0.25 * np.sin(40 * x * y), 0.5 + 0.2 * np.cos(25 * x), 0.3 + 0.4 * g], -1)
+    a = skimage.transform.resize(skimage.data.astronaut(), (size, size), anti_aliasing=True)
     return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float().clamp(0, 1)
 
 

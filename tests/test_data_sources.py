@@ -48,11 +48,14 @@ def test_folder_source_lists_recursively_sorted_and_converts_modes(tmp_path):
 
 
 def test_exif_orientation_is_applied(tmp_path):
-    img = Image.fromarray(_rgb(10, 20))
+    a = np.zeros((10, 20, 3), dtype=np.uint8)
+    a[:, :10] = 255  # left half white: after a 90-degree clockwise turn it is the top half
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    img.save(tmp_path / "r.jpg", exif=exif, quality=95)
-    assert FolderSource(tmp_path).load(0).shape == (3, 20, 10)
+    Image.fromarray(a).save(tmp_path / "r.jpg", exif=exif, quality=95)
+    x = FolderSource(tmp_path).load(0)
+    assert x.shape == (3, 20, 10)
+    assert x[:, :10].float().mean() > 200 and x[:, 10:].float().mean() < 50
 
 
 def test_unreadable_files_raise_image_error_with_relative_path(tmp_path):

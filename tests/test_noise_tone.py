@@ -20,16 +20,11 @@ STOCHASTIC = NOISE
 
 
 def natural_image(size: int = 96) -> torch.Tensor:
-    """A natural-looking RGB test image (1, 3, size, size): skimage's astronaut, or a smooth synthetic one."""
-    try:
-        from skimage import data
+    """A natural RGB test image (1, 3, size, size): skimage's astronaut (scikit-image is a test extra)."""
+    from skimage import data
 
-        img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
-        return F.interpolate(img, size=(size, size), mode="area")
-    except Exception:  # pragma: no cover - fallback without skimage's bundled images
-        yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-        rgb = torch.stack([xx, yy, 0.5 + 0.4 * torch.sin(6 * xx) * torch.cos(5 * yy)])
-        return rgb.clamp(0, 1).unsqueeze(0)
+    img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
+    return F.interpolate(img, size=(size, size), mode="area")
 
 
 def grey(n: int = 1, c: int = 3, size: int = 128, value: float = 0.5) -> torch.Tensor:
