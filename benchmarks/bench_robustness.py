@@ -53,7 +53,8 @@ from distortx.distortions.jpeg2000 import jpeg2000_to_target  # noqa: E402
 from distortx.distortions.tone import LUMA  # noqa: E402
 from distortx.engine.training.labelled_data import ArrayImages  # noqa: E402
 from distortx.engine.robustness.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint  # noqa: E402
-from distortx.engine.robustness.sweep import plan_conditions, run_sweep  # noqa: E402
+from distortx.engine.robustness.protocol import plan_conditions  # noqa: E402
+from distortx.engine.robustness.sweep import run_sweep  # noqa: E402
 
 CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10" / "cifar10_test.npz"
 

@@ -199,3 +199,22 @@ def test_random_distortion_rejects_bad_arguments():
         distortx.RandomDistortion(types=["gausian_blur"])
     with pytest.raises(distortx.UnknownNameError):
         distortx.RandomDistortion(types=["jpeg"], levels={"jpeg": "nope"})
+
+
+def test_every_entry_point_takes_pil_numpy_and_tensors_in_input_order(img_u8, tmp_path):
+    """One normaliser (distortions.edges): distort / estimate / predict take PIL, numpy and tensors alike, give
+    an image back as the kind they were given, and keep the input order (files and tensors mixed)."""
+    from PIL import Image
+
+    pil = Image.fromarray(img_u8)
+    out = distortx.distort(pil, "gaussian_blur", value=2.0)
+    assert isinstance(out, Image.Image) and out.size == pil.size
+    ref = distortx.distort(img_u8, "gaussian_blur", value=2.0)
+    np.testing.assert_array_equal(np.asarray(out), ref)
+    q = distortx.estimate([pil, img_u8, torch.from_numpy(img_u8).permute(2, 0, 1)], what="jpeg_quality")
+    assert q.shape == (3,) and q[0] == q[1] == q[2]
+    pil.save(tmp_path / "a.png")
+    preds = distortx.predict([torch.rand(3, 64, 64), tmp_path / "a.png", img_u8, str(tmp_path / "*.png")], verdict=False)
+    assert [p.file for p in preds] == ["image_0", str(tmp_path / "a.png"), "image_2", str(tmp_path / "a.png")]
+    with pytest.raises(distortx.ImageError, match="matches no image"):
+        distortx.predict(str(tmp_path / "*.jpg"))

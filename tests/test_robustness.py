@@ -12,8 +12,9 @@ from distortx.cli import main
 from distortx.engine.robustness.codec_pool import CodecPool
 from distortx.engine.training.labelled_data import ArrayImages, open_labelled
 from distortx.engine.robustness.model_spec import ClassifierAdapter, LoadedModel, Preprocess, fingerprint
-from distortx.engine.robustness.sweep import (CLEAN, RobustnessError, area_under_curve, condition_params, count_batch,
-                                        load_results, per_class, plan_conditions, render, run_sweep, summarize)
+from distortx.engine.robustness.protocol import CLEAN, RobustnessError, condition_params, plan_conditions, render
+from distortx.engine.robustness.results import area_under_curve, count_batch, load_results, per_class, summarize
+from distortx.engine.robustness.sweep import run_sweep
 from distortx.errors import DatasetError, UnknownNameError
 from distortx.io import save_image
 

@@ -158,7 +158,7 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
               help="Recompute CE / mCE of every file against this baseline results.json.")
 def plot(results, out: Path, labels: Optional[str], baseline: Optional[Path]) -> None:
     """Compare sweeps: one line per results file (results.json or its folder) in Dodge's and Hsieh's figures."""
-    from ..engine.robustness.sweep import load_results, summarize
+    from ..engine.robustness.results import load_results, summarize
     from ..engine.robustness.plots import plot_curves, plot_quality
 
     loaded = [load_results(p) for p in results]

@@ -1,9 +1,8 @@
 """Built-in dataset protocols of the seed papers, registered through ``distortx_presets``."""
 from ..hookspecs import hookimpl
 from .preset import PresetSpec
-from ..distortions.papers import AHN, DODGE, ENDO, HSIEH
+from ..distortions.papers import AHN, AHN_TYPES, DODGE, ENDO, HSIEH
 
-AHN_TYPES = ("gaussian_noise", "gaussian_blur", "salt_pepper", "quantization", "jpeg", "lowpass", "nlm_denoise", "fnoise")
 HSIEH_TYPES = ("gaussian_blur", "motion_blur", "gaussian_noise_sigma", "mono_gaussian_noise", "marble", "twirl")
 DODGE_TYPES = ("jpeg", "jpeg2000", "gaussian_noise_sigma", "gaussian_blur", "contrast")
 

@@ -4,7 +4,12 @@ Accepted (what albumentations, imagecorruptions, kornia and torchvision users ha
 
 * torch tensors ``(N, C, H, W)`` or ``(C, H, W)``, float in [0, 1] (any float dtype) or uint8 in 0..255,
   on any device; Tensor subclasses (torchvision ``tv_tensors.Image``) come back as the same subclass;
-* numpy arrays ``(H, W)``, ``(H, W, C)`` or ``(N, H, W, C)`` (channels last), uint8 or float in [0, 1].
+* numpy arrays ``(H, W)``, ``(H, W, C)`` or ``(N, H, W, C)`` (channels last), uint8 or float in [0, 1];
+* PIL images (any mode, converted to 8-bit RGB as :func:`distortx.io.read_image` converts files; given back as
+  an RGB PIL image).
+
+:func:`image_list` is the normaliser of entry points that take *many* images of different sizes (estimate,
+predict): tensors, arrays, PIL images, files, folders and glob patterns, each entry in turn, in input order.
 
 C is 1 or 3. :func:`to_batch` returns a float Tensor[N, C, H, W] (float32, or the tensor's own float dtype)
 and the :class:`ImageFormat` that :func:`from_batch` uses to give a result back in the input's type, layout
@@ -26,7 +31,7 @@ _NUMPY_FLOATS = (np.float16, np.float32, np.float64)
 
 @dataclass(frozen=True)
 class ImageFormat:
-    """How images were given: ``layout`` is one of NCHW, CHW (tensors) or NHWC, HWC, HW (numpy)."""
+    """How images were given: ``layout`` is one of NCHW, CHW (tensors), NHWC, HWC, HW (numpy) or PIL."""
 
     layout: str
     dtype: Any        # torch.dtype for tensors, numpy dtype for arrays
@@ -36,7 +41,7 @@ class ImageFormat:
     @property
     def single(self) -> bool:
         """True when one image (not a batch) was given."""
-        return self.layout in ("CHW", "HWC", "HW")
+        return self.layout in ("CHW", "HWC", "HW", "PIL")
 
 
 def _channels_error(who: str, shape: tuple, hint: str = "") -> ImageError:
@@ -50,9 +55,12 @@ def to_batch(images, who: str = "images") -> Tuple[Tensor, ImageFormat]:
     """
     if isinstance(images, np.ndarray):
         return _numpy_to_batch(images, who)
+    if _is_pil(images):
+        x, _ = _numpy_to_batch(_pil_array(images), who)
+        return x, ImageFormat("PIL", np.uint8, True)
     if not isinstance(images, Tensor):
-        raise ImageError(f"{who} must be a torch.Tensor (N, C, H, W) / (C, H, W) or a numpy array (H, W[, C]), "
-                         f"got {type(images).__name__}")
+        raise ImageError(f"{who} must be a torch.Tensor (N, C, H, W) / (C, H, W), a numpy array (H, W[, C]) or a "
+                         f"PIL image, got {type(images).__name__}")
     shape = tuple(images.shape)
     if images.dim() not in (3, 4):
         raise ImageError(f"{who} must have shape (N, C, H, W) or (C, H, W), got {shape}")
@@ -93,8 +101,78 @@ def _numpy_to_batch(a: np.ndarray, who: str) -> Tuple[Tensor, ImageFormat]:
     return t.contiguous(), ImageFormat(layout, a.dtype, True)
 
 
+def _is_pil(x) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        return False
+    return isinstance(x, Image.Image)
+
+
+def _pil_array(img) -> np.ndarray:
+    """uint8 H x W x 3 of a PIL image of any mode, converted as distortx.io converts files it reads."""
+    from ..io import pil_to_rgb8
+
+    return np.array(pil_to_rgb8(img), dtype=np.uint8)  # a writable copy
+
+
+def image_list(inputs, who: str = "images") -> list:
+    """``[(name, Tensor[C, H, W] float in [0, 1] or uint8), ...]``: every image of ``inputs`` in input order.
+
+    inputs: one item or a list/tuple of items; an item is a Tensor (C, H, W) or (N, C, H, W), a numpy array
+    (H, W[, C]) or (N, H, W, C), a PIL image, or a path: an image file, a folder (its images, sorted) or a glob
+    pattern. Names: the file's path, else ``image_<k>`` (``image_<k>_<i>`` for batch members).
+    """
+    import glob
+    import os
+    from pathlib import Path
+
+    from ..io import IMAGE_EXTENSIONS
+
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    out = []
+    for k, x in enumerate(items):
+        if isinstance(x, (str, os.PathLike)):
+            p = Path(x)
+            if p.is_dir():
+                files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+                if not files:
+                    raise ImageError(f"{p}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            elif p.exists():
+                files = [p]
+            elif any(c in str(x) for c in "*?["):
+                files = sorted(Path(f) for f in glob.glob(str(x), recursive=True)
+                               if Path(f).is_file() and Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+                if not files:
+                    raise ImageError(f"{x}: the pattern matches no image file")
+            else:
+                raise ImageError(f"no such image or folder: {p}")
+            out += [(str(f), f) for f in files]   # decoded when used (a folder may be large)
+            continue
+        batch, fmt = to_batch(x, who)
+        if fmt.single:
+            out.append((f"image_{k}", batch[0]))
+        else:
+            out += [(f"image_{k}_{i}", b) for i, b in enumerate(batch)]
+    return out
+
+
+def load_listed(src):
+    """The image of an :func:`image_list` entry: a Tensor as is, a path decoded (uint8 Tensor[3, H, W])."""
+    from pathlib import Path
+
+    from ..io import read_image
+
+    return read_image(src) if isinstance(src, Path) else src
+
+
 def from_batch(out: Tensor, fmt: ImageFormat):
     """Give float Tensor[N, C, H, W] in [0, 1] back in the type, layout and dtype ``fmt`` describes."""
+    if fmt.layout == "PIL":
+        from PIL import Image
+
+        a = out[0].detach().cpu().clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+        return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
     if fmt.numpy:
         x = out.detach().cpu()
         if fmt.dtype == np.uint8:
@@ -115,4 +193,4 @@ def from_batch(out: Tensor, fmt: ImageFormat):
     return x
 
 
-__all__ = ["ImageFormat", "from_batch", "to_batch"]
+__all__ = ["ImageFormat", "from_batch", "image_list", "load_listed", "to_batch"]

@@ -76,15 +76,10 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     Returns Tensor[N] (float, on the CPU): the spatial mean of the per-pixel map, clamped to the
     parameter's range; with ``return_map=True`` also the maps, a list of N Tensor[H, W] (clamped).
     """
+    from ..distortions.edges import image_list, load_listed
+
     target = get_target(what)
-    if isinstance(images, Tensor):
-        if images.dim() == 3:
-            images = images.unsqueeze(0)
-        if images.dim() != 4:
-            raise ImageError(f"estimate needs images Tensor[N, 3, H, W], got {tuple(images.shape)}")
-        items: List[Tensor] = list(images.unbind(0))
-    else:
-        items = list(images)
+    items: List[Tensor] = [load_listed(src) for _, src in image_list(images, "estimate's images")]
     if not items:
         raise ImageError("estimate got no images")
     dev = torch.device(device) if device is not None else items[0].device

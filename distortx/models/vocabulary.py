@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
 
+from ..distortions.papers import AHN_TYPES
 from ..errors import ParameterError
 
 CLEAN = "clean"
 BACKGROUND = "background"
 REFERENCE = "reference"  # the presets' name of the undistorted class
-DEFAULT_TYPES = ("gaussian_noise", "gaussian_blur", "salt_pepper", "quantization", "jpeg", "lowpass",
-                 "nlm_denoise", "fnoise")
+DEFAULT_TYPES = AHN_TYPES  # a model built without classes distinguishes Ahn's eight types
 
 
 def resolve_types(classes: Union[str, Sequence[str], None] = None, num_classes: Optional[int] = None) -> Tuple[str, ...]:

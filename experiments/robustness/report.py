@@ -14,7 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from distortx.engine.robustness.sweep import CLEAN, load_results, summarize  # noqa: E402
+from distortx.engine.robustness.protocol import CLEAN  # noqa: E402
+
+from distortx.engine.robustness.results import load_results, summarize  # noqa: E402
 
 LABELS = {"jpeg": "JPEG quality", "jpeg2000": "JPEG 2000 PSNR (dB)", "gaussian_noise_sigma": "noise sigma",
           "gaussian_blur": "blur sigma", "contrast": "contrast"}

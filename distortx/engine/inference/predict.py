@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import DistortxError, ImageError
-from ...io import IMAGE_EXTENSIONS
 
 
 
@@ -253,22 +252,6 @@ def merge_seam_fragments(boxes: Tensor, scores: Tensor, labels: Tensor, cut: Ten
 
 
 # -- files -----------------------------------------------------------------------------------------------------------
-def collect_images(paths: Sequence[Union[str, Path]]) -> List[Path]:
-    """Files given, and the image files inside folders given (sorted)."""
-    out: List[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
-            if not found:
-                raise ImageError(f"{p}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
-            out += found
-        elif p.exists():
-            out.append(p)
-        else:
-            raise ImageError(f"no such image or folder: {p}")
-    return out
-
-
 def draw(image: Tensor, pred: Prediction) -> Tensor:
     """uint8 Tensor[3, H, W] with the regions drawn in their types' fixed colours and labelled."""
     from ...drawing import draw_regions
@@ -289,7 +272,7 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
     photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``annotate(prediction, image,
     path or None)``, if given, runs on every photo before its outputs are written (``distortx.predict`` adds
     the verdict this way). ``kwargs`` go to :class:`Predictor` (tile, overlap, score_threshold, ...)."""
-    from ...io import read_image, save_image
+    from ...io import save_image
     from ...models.checkpoint import load_model
 
     if model is None:
@@ -299,19 +282,17 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
     elif isinstance(model, (str, Path)):
         model = load_model(model)
     predictor = Predictor(model, device=device, **kwargs)
-    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    named: List[Tuple[str, Any]] = []   # in the order given (a folder's images sorted, in its place)
-    for k, x in enumerate(items):
-        if isinstance(x, Tensor):
-            named.append((f"image_{k}", x))
-        else:
-            named += [(str(f), f) for f in collect_images([x])]
+    from ...distortions.edges import image_list, load_listed
+
+    named = image_list(inputs, "predict's images")  # in the order given (a folder's images sorted, in its place)
     results: List[Prediction] = []
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     for name, src in named:
-        image = read_image(src) if not isinstance(src, Tensor) else src
+        image = load_listed(src)
+        if image.shape[0] == 1:
+            image = image.expand(3, -1, -1)
         pred = predictor(image, name)
         if annotate is not None:
             annotate(pred, image, None if isinstance(src, Tensor) else Path(src))

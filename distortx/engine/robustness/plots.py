@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..figures import colour_cycle, new_figure, save_png
 from .image_quality import PSNR_CAP
-from .sweep import CLEAN
+from .protocol import CLEAN
 
 _LINE_WIDTH = 1.6
 

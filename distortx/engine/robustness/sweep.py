@@ -31,14 +31,8 @@ Summary metrics (:func:`summarize`), with E = top-1 error = 1 - top-1 accuracy:
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
-import os
 import sys
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -47,302 +41,17 @@ import torch
 from torch import Tensor
 
 from ...data.preset import PresetSpec
-from ...data.synthesis import generator
-from ...data.user_preset import resolve_preset
 from ...distortions.spec import DistortionSpec, Params
-from ...errors import DatasetError, DistortxError, ParameterError
-from ...io import atomic_write_bytes, to_float_image
+from ...errors import DatasetError, ParameterError
+from ...io import to_float_image
 from ...registry import get_distortion
 from .codec_pool import CodecCache, CodecPool
 from .image_quality import PSNR_CAP, psnr, ssim
 from ..training.labelled_data import LabelledImages
 from .model_spec import LoadedModel, ModelSpecError
-
-FORMAT = "distortx-robustness/1"
-CLEAN = "clean"
-RESULTS_JSON, RESULTS_CSV, PER_CLASS_CSV = "results.json", "results.csv", "per_class.csv"
-CSV_FIELDS = ("distortion", "level", "value", "level_set", "n", "top1", "top5", "ssim", "psnr")
-
-
-class RobustnessError(DistortxError):
-    """A sweep that cannot run or resume: conflicting output folder, bad baseline, unusable preset."""
-
-
-# -- the protocol --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Condition:
-    """One row of a sweep. level: index in ``level_set`` (0 = mildest), -1 = drawn from a continuous set;
-    value: the severity parameter (None for clean / continuous). The clean row is ("clean", 0, None, None)."""
-
-    distortion: str
-    level: int = 0
-    value: Optional[float] = None
-    level_set: Optional[str] = None
-
-    @property
-    def is_clean(self) -> bool:
-        return self.distortion == CLEAN
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"distortion": self.distortion, "level": self.level, "value": self.value, "level_set": self.level_set}
-
-
-def parse_levels(entries: Sequence[str]) -> Tuple[Optional[str], Dict[str, str]]:
-    """``--levels`` entries: ``SET`` (every distortion that has it) or ``TYPE=SET``. Returns (default, per type)."""
-    default, per = None, {}
-    for entry in entries:
-        for item in str(entry).split(","):
-            item = item.strip()
-            if not item:
-                continue
-            if "=" in item:
-                name, _, set_name = item.partition("=")
-                per[name.strip()] = set_name.strip()
-            else:
-                default = item
-    return default, per
-
-
-def plan_conditions(preset: Union[str, Path, PresetSpec] = "dodge-karam", levels: Sequence[str] = (),
-                    distortions: Optional[Sequence[str]] = None) -> Tuple[PresetSpec, List[Condition]]:
-    """The preset (checked) and its conditions: clean first, then every distortion x every level.
-
-    levels: ``--levels`` entries overriding the preset's level sets; distortions: keep only these types.
-    """
-    spec_preset = resolve_preset(preset)
-    names = list(spec_preset.distortions)
-    if distortions:
-        unknown = [d for d in distortions if d not in names]
-        if unknown:
-            raise RobustnessError(f"preset {spec_preset.name!r} has no distortion {unknown[0]!r} "
-                                  f"(it has: {', '.join(names)})")
-        names = [d for d in names if d in distortions]
-    default, per = parse_levels(levels)
-    for name in per:
-        if name not in names:
-            raise RobustnessError(f"--levels names {name!r}, which is not swept (distortions: {', '.join(names)})")
-    sets = dict(spec_preset.level_sets)
-    conditions = [Condition(CLEAN)]
-    used_default = False
-    for name in names:
-        spec = get_distortion(name)
-        if not spec.levels:
-            raise RobustnessError(f"{name} declares no level sets, so a sweep cannot enumerate its levels")
-        set_name = per.get(name)
-        if set_name is None and default is not None and default in [ls.name for ls in spec.levels]:
-            set_name, used_default = default, True
-        ls = spec.level_set(set_name or sets.get(name))  # UnknownNameError lists the sets
-        if ls.continuous:
-            conditions.append(Condition(name, -1, None, ls.name))
-        else:
-            conditions += [Condition(name, i, float(v), ls.name) for i, v in enumerate(ls.values)]
-    if default is not None and not used_default:
-        raise RobustnessError(f"no swept distortion has a level set {default!r} (distortions: {', '.join(names)})")
-    return spec_preset, conditions
-
-
-def condition_params(spec: DistortionSpec, cond: Condition, n: int, seed: int) -> Params:
-    """Parameters of ``cond`` for images 0..n-1 (row i = image i), a pure function of (seed, distortion, level)."""
-    g = generator(seed, zlib.crc32(cond.distortion.encode()), cond.level + 1)
-    if cond.level < 0:
-        return spec.sample(n, generator=g, levels=cond.level_set, variable=True)
-    return spec.sample(n, generator=g, levels=cond.level_set, level=cond.level)
-
-
-def render(images: Tensor, spec: DistortionSpec, params: Params, codecs: Optional[CodecPool] = None,
-           cache: Optional[CodecCache] = None) -> Tensor:
-    """Distort a batch (float Tensor[B, C, H, W] on any device) with per-image ``params``: the fused native
-    kernel in one call (whole-image boxes) when the distortion has one, else ``spec.apply`` (JPEG 2000:
-    Pillow/OpenJPEG per image on the CPU), the batch split over ``codecs``' worker processes when given,
-    and looked up in / stored to ``cache`` when given (same output either way). Returns Tensor[B, C, H, W]
-    on the images' device."""
-    from ...ops import distort_codes
-
-    B, _, H, W = images.shape
-    if spec.native_code is None:
-        key = cache.key(spec.name, images, params) if cache is not None else None
-        hit = cache.get(key) if cache is not None else None
-        if hit is not None:
-            return hit.to(device=images.device, dtype=images.dtype)
-        out = codecs.apply(spec, images, params) if codecs is not None else spec.apply(images, params)
-        if cache is not None:
-            cache.put(key, out)
-        return out
-    codes = torch.full((B, 1), int(spec.native_code), dtype=torch.int32)
-    boxes = torch.tensor([0, 0, W, H], dtype=torch.int32).expand(B, 1, 4)
-    return distort_codes(images, codes, params.values.unsqueeze(1), boxes, params.seed.unsqueeze(1))
-
-
-def default_codec_workers() -> int:
-    """Processes for per-image codecs (JPEG 2000): the CPUs this process may use, at most 16."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(16, n))
-
-
-# -- counting --------------------------------------------------------------------------------------------------
-@dataclass
-class RowCounts:
-    """Committed counts of one condition: n images, top-1 / top-k hits, SSIM and PSNR sums, and per class
-    (int64 Tensor[K]) true positives, predictions and support (ground-truth count)."""
-
-    n: int = 0
-    top1: int = 0
-    topk: int = 0
-    ssim_sum: float = 0.0
-    psnr_sum: float = 0.0
-    tp: Optional[Tensor] = None
-    predicted: Optional[Tensor] = None
-    support: Optional[Tensor] = None
-
-    def add(self, other: "RowCounts") -> None:
-        self.n += other.n
-        self.top1 += other.top1
-        self.topk += other.topk
-        self.ssim_sum += other.ssim_sum
-        self.psnr_sum += other.psnr_sum
-        for key in ("tp", "predicted", "support"):
-            mine, theirs = getattr(self, key), getattr(other, key)
-            setattr(self, key, theirs.clone() if mine is None else mine + theirs)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {"n": self.n, "top1": self.top1, "topk": self.topk, "ssim_sum": self.ssim_sum, "psnr_sum": self.psnr_sum,
-                "tp": self.tp.tolist(), "predicted": self.predicted.tolist(), "support": self.support.tolist()}
-
-    @staticmethod
-    def from_dict(d: Dict[str, Any]) -> "RowCounts":
-        t = lambda key: torch.tensor(d[key], dtype=torch.int64)  # noqa: E731
-        return RowCounts(int(d["n"]), int(d["top1"]), int(d["topk"]), float(d["ssim_sum"]), float(d["psnr_sum"]),
-                         t("tp"), t("predicted"), t("support"))
-
-    @staticmethod
-    def zeros(k: int) -> "RowCounts":
-        z = torch.zeros(k, dtype=torch.int64)
-        return RowCounts(0, 0, 0, 0.0, 0.0, z, z.clone(), z.clone())
-
-
-def count_batch(logits: Tensor, labels: Tensor, top_k: int) -> RowCounts:
-    """Counts of one batch: logits Tensor[B, K], labels int64 Tensor[B] on the same device."""
-    K = logits.shape[1]
-    k = min(top_k, K)
-    top = logits.topk(k, dim=1).indices
-    pred = top[:, 0]
-    hit1 = pred == labels
-    hitk = (top == labels[:, None]).any(dim=1)
-    tp = torch.bincount(labels[hit1], minlength=K)
-    predicted = torch.bincount(pred, minlength=K)
-    support = torch.bincount(labels, minlength=K)
-    stats = torch.stack([hit1.sum(), hitk.sum()]).cpu()
-    return RowCounts(int(labels.numel()), int(stats[0]), int(stats[1]), 0.0, 0.0,
-                     tp.cpu(), predicted.cpu(), support.cpu())
-
-
-def row_metrics(cond: Condition, c: RowCounts) -> Dict[str, Any]:
-    """The public numbers of a row (rates in [0, 1], NaN -> None when no image was counted)."""
-    def rate(x: float) -> Optional[float]:
-        return x / c.n if c.n else None
-
-    return {**cond.to_dict(), "n": c.n, "top1": rate(c.top1), "top5": rate(c.topk),
-            "ssim": rate(c.ssim_sum), "psnr": rate(c.psnr_sum)}
-
-
-def per_class(c: RowCounts) -> Dict[str, List[float]]:
-    """Precision, recall, F1 per class (0 where undefined, scikit-learn's zero_division=0)."""
-    tp, pred, sup = c.tp.double(), c.predicted.double(), c.support.double()
-    precision = torch.where(pred > 0, tp / pred.clamp_min(1), torch.zeros_like(tp))
-    recall = torch.where(sup > 0, tp / sup.clamp_min(1), torch.zeros_like(tp))
-    denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp_min(1e-300), torch.zeros_like(tp))
-    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(), "support": c.support.tolist()}
-
-
-# -- summary ---------------------------------------------------------------------------------------------------
-def area_under_curve(values: Sequence[float], accuracies: Sequence[float]) -> Optional[float]:
-    """Trapezoidal area of accuracy vs level value rescaled to [0, 1] (first level -> 0, last -> 1), in the
-    level set's order (mild -> severe). One level: its accuracy. None if any accuracy is missing."""
-    if not accuracies or any(a is None for a in accuracies):
-        return None
-    if len(accuracies) == 1:
-        return float(accuracies[0])
-    lo, hi = float(values[0]), float(values[-1])
-    xs = [(float(v) - lo) / (hi - lo) for v in values] if hi != lo else [i / (len(values) - 1) for i in range(len(values))]
-    return float(sum(0.5 * (accuracies[i] + accuracies[i + 1]) * (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)))
-
-
-def _curves(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
-    out: Dict[str, List[Dict[str, Any]]] = {}
-    for r in rows:
-        if r["distortion"] != CLEAN:
-            out.setdefault(r["distortion"], []).append(r)
-    return out
-
-
-def _clean(rows: Sequence[Dict[str, Any]], who: str) -> Dict[str, Any]:
-    for r in rows:
-        if r["distortion"] == CLEAN:
-            return r
-    raise RobustnessError(f"{who} has no clean row")
-
-
-def summarize(rows: Sequence[Dict[str, Any]], baseline_rows: Optional[Sequence[Dict[str, Any]]] = None,
-              baseline_name: str = "baseline") -> Dict[str, Any]:
-    """AUCs per distortion; with a baseline's rows, CE / relative CE per distortion, mCE and relative mCE.
-
-    rows: dicts with distortion, level, value, top1, top5 (as in results.json). Raises
-    :class:`RobustnessError` when the baseline lacks a level of a swept distortion.
-    """
-    clean = _clean(rows, "the results")
-    out: Dict[str, Any] = {"clean": {"top1": clean["top1"], "top5": clean["top5"]}, "distortions": {}}
-    base = None
-    if baseline_rows is not None:
-        base_clean = _clean(baseline_rows, baseline_name)
-        base = {(r["distortion"], r["level"]): r for r in baseline_rows}
-    ces, rces = [], []
-    for name, curve in _curves(rows).items():
-        values = [r["value"] if r["value"] is not None else i for i, r in enumerate(curve)]
-        top1 = [r["top1"] for r in curve]
-        entry = {"auc_top1": area_under_curve(values, top1),
-                 "auc_top5": area_under_curve(values, [r["top5"] for r in curve]),
-                 "mean_top1": (sum(top1) / len(top1)) if None not in top1 else None}
-        if base is not None and None not in top1:
-            missing = [r["level"] for r in curve if (name, r["level"]) not in base]
-            if missing:
-                raise RobustnessError(f"{baseline_name} has no {name} level {missing[0]}: a baseline must sweep the "
-                                      f"same distortions and levels")
-            err = [1.0 - a for a in top1]
-            berr = [1.0 - base[(name, r["level"])]["top1"] for r in curve]
-            ce = sum(err) / sum(berr) if sum(berr) > 0 else math.nan
-            e0, b0 = 1.0 - clean["top1"], 1.0 - base_clean["top1"]
-            rden = sum(b - b0 for b in berr)
-            rce = sum(e - e0 for e in err) / rden if rden > 0 else math.nan
-            entry.update(ce=_finite(ce), relative_ce=_finite(rce))
-            ces.append(ce)
-            rces.append(rce)
-        out["distortions"][name] = entry
-    if base is not None:
-        out["baseline"] = baseline_name
-        out["mce"] = _finite(sum(ces) / len(ces)) if ces else None
-        out["relative_mce"] = _finite(sum(rces) / len(rces)) if rces else None
-    return out
-
-
-def _finite(x: float) -> Optional[float]:
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
-def load_results(path: Union[str, Path]) -> Dict[str, Any]:
-    """A results.json (or the folder holding one) written by :func:`run_sweep`."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULTS_JSON
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RobustnessError(f"{path}: no such results file (run `distortx robustness` first)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RobustnessError(f"{path}: not a readable results file ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise RobustnessError(f"{path}: not a distortx robustness results file (format {FORMAT!r})")
-    return data
+from .protocol import (FORMAT, RESULTS_JSON, Condition, RobustnessError, condition_params, default_codec_workers,
+                       plan_conditions, render)
+from .results import RowCounts, count_batch, load_results, row_metrics, summarize, write_outputs
 
 
 # -- the sweep ---------------------------------------------------------------------------------------------------
@@ -428,42 +137,44 @@ def _check_existing(out: Path, existing: Dict[str, Any], ident: Dict[str, Any]) 
                               f"top-k); choose another --out or rerun with the same options")
 
 
-def _render_csv(rows: Sequence[Dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIELDS)
-    for r in rows:
-        w.writerow([_fmt(r[k]) for k in CSV_FIELDS])
-    return buf.getvalue().encode()
+def _check_sizes(batch_size: int, top_k: int) -> None:
+    if batch_size < 1:
+        raise ParameterError(f"--batch-size must be >= 1, got {batch_size}")
+    if top_k < 1:
+        raise ParameterError(f"top-k must be >= 1, got {top_k}")
 
 
-def _per_class_csv(results: Dict[str, Any]) -> bytes:
-    names = results["model"].get("class_names")
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(("distortion", "level", "value", "class", "name", "support", "precision", "recall", "f1"))
-    for r in results["rows"]:
-        pc = per_class(RowCounts.from_dict(r["counts"]))
-        for j in range(len(pc["support"])):
-            w.writerow([r["distortion"], r["level"], _fmt(r["value"]), j, names[j] if names else "",
-                        pc["support"][j], _fmt(pc["precision"][j]), _fmt(pc["recall"][j]), _fmt(pc["f1"][j])])
-    return buf.getvalue().encode()
+def _codecs(codec_workers: Optional[int], codec_cache: Optional[Union[str, Path]]):
+    """(the per-image codec pool or None, the codec output cache or None) of a sweep."""
+    n_codec = default_codec_workers() if codec_workers is None else int(codec_workers)
+    return (CodecPool(n_codec) if n_codec > 1 else None), (CodecCache(codec_cache) if codec_cache is not None else None)
 
 
-def _fmt(x: Any) -> str:
-    if x is None:
-        return ""
-    if isinstance(x, float):
-        return f"{x:.6f}".rstrip("0").rstrip(".") if x != int(x) or abs(x) >= 1e15 else str(int(x))
-    return str(x)
+def _resume_state(out: Path, ident: Dict[str, Any], conditions: Sequence[Condition], k: int, batch_size: int):
+    """(existing results or None, counts, cursor, skipped, elapsed seconds, batch size) to start or resume from."""
+    results_path = out / RESULTS_JSON
+    existing = load_results(results_path) if results_path.exists() else None
+    if existing is None:
+        return None, [RowCounts.zeros(k) for _ in conditions], 0, [], 0.0, batch_size
+    _check_existing(out, existing, ident)
+    counts = [RowCounts.from_dict(r["counts"]) for r in existing["rows"]]
+    # the stored batch size: the same batch boundaries, so a resumed sweep is bit-identical
+    return (existing, counts, int(existing["progress"]["cursor"]), list(existing["progress"]["skipped"]),
+            float(existing.get("seconds", 0.0)), int(existing["protocol"]["batch_size"]))
 
 
-def write_outputs(out: Path, results: Dict[str, Any]) -> None:
-    """results.json (atomic), results.csv, and per_class.csv once the sweep is complete."""
-    atomic_write_bytes(out / RESULTS_JSON, (json.dumps(results, indent=1) + "\n").encode())
-    atomic_write_bytes(out / RESULTS_CSV, _render_csv(results["rows"]))
-    if results["complete"]:
-        atomic_write_bytes(out / PER_CLASS_CSV, _per_class_csv(results))
+def _results_record(name: str, complete: bool, ident: Dict[str, Any], conditions: Sequence[Condition],
+                    counts: Sequence[RowCounts], cursor: int, skipped: List[Dict[str, str]], seconds: float, k: int,
+                    class_names: Optional[List[str]], batch_size: int, base: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The results.json record of a sweep (committed counts, progress; the summary once complete)."""
+    rows = [{**row_metrics(c, n), "counts": n.to_dict()} for c, n in zip(conditions, counts)]
+    res = {"format": FORMAT, "name": name, "complete": complete, **ident,
+           "progress": {"cursor": cursor, "skipped": skipped}, "seconds": seconds, "rows": rows}
+    res["model"] = {**res["model"], "num_classes": k, "class_names": class_names}
+    res["protocol"] = {**res["protocol"], "batch_size": batch_size}
+    if complete:
+        res["summary"] = summarize(rows, base["rows"] if base else None, base["name"] if base else "baseline")
+    return res
 
 
 def run_sweep(
@@ -497,10 +208,7 @@ def run_sweep(
     channels_last: feed the model channels-last batches on a CPU (see :func:`classify`).
     """
     t0 = time.perf_counter()
-    if batch_size < 1:
-        raise ParameterError(f"--batch-size must be >= 1, got {batch_size}")
-    if top_k < 1:
-        raise ParameterError(f"top-k must be >= 1, got {top_k}")
+    _check_sizes(batch_size, top_k)
     out = Path(out)
     preset_spec, conditions = plan_conditions(preset, levels, distortions)
     base = load_results(baseline) if baseline is not None else None
@@ -509,35 +217,17 @@ def run_sweep(
     k, _ = probe_classes(model, data, device)
     remap = label_mapping(model, data, k)
     ident = _identity(model, data, preset_spec, conditions, seed, top_k, quality)
-    results_path = out / RESULTS_JSON
-    existing = load_results(results_path) if results_path.exists() else None
-    if existing is not None:
-        _check_existing(out, existing, ident)
-        batch_size = int(existing["protocol"]["batch_size"])  # same batch boundaries: bit-identical resume
-        counts = [RowCounts.from_dict(r["counts"]) for r in existing["rows"]]
-        cursor = int(existing["progress"]["cursor"])
-        skipped = list(existing["progress"]["skipped"])
-        elapsed = float(existing.get("seconds", 0.0))
-    else:
-        counts = [RowCounts.zeros(k) for _ in conditions]
-        cursor, skipped, elapsed = 0, [], 0.0
+    existing, counts, cursor, skipped, elapsed, batch_size = _resume_state(out, ident, conditions, k, batch_size)
     specs = {c.distortion: get_distortion(c.distortion) for c in conditions if not c.is_clean}
     params = [None if c.is_clean else condition_params(specs[c.distortion], c, len(data), seed) for c in conditions]
     display = name or (existing or {}).get("name") or model.spec
     resumed_from = cursor
 
+    class_names = list(model.class_names or data.class_names or []) or None
+
     def results(complete: bool) -> Dict[str, Any]:
-        rows = [{**row_metrics(c, n), "counts": n.to_dict()} for c, n in zip(conditions, counts)]
-        res = {"format": FORMAT, "name": display, "complete": complete, **ident,
-               "progress": {"cursor": cursor, "skipped": skipped},
-               "seconds": elapsed + (time.perf_counter() - t0), "rows": rows}
-        res["model"] = {**res["model"], "num_classes": k,
-                        "class_names": list(model.class_names) if model.class_names else
-                        (list(data.class_names) if data.class_names else None)}
-        res["protocol"] = {**res["protocol"], "batch_size": batch_size}
-        if complete:
-            res["summary"] = summarize(rows, base["rows"] if base else None, base["name"] if base else "baseline")
-        return res
+        return _results_record(display, complete, ident, conditions, counts, cursor, skipped,
+                               elapsed + (time.perf_counter() - t0), k, class_names, batch_size, base)
 
     from tqdm.auto import tqdm
 
@@ -546,9 +236,7 @@ def run_sweep(
                disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
     last_save = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    n_codec = default_codec_workers() if codec_workers is None else int(codec_workers)
-    codecs = CodecPool(n_codec) if n_codec > 1 else None
-    cache = CodecCache(codec_cache) if codec_cache is not None else None
+    codecs, cache = _codecs(codec_workers, codec_cache)
     try:
         for batch in data.batches(cursor, batch_size, workers):
             pending = _sweep_batch(model, batch, conditions, specs, params, remap, device, top_k, quality, k, bar,
@@ -617,6 +305,5 @@ def _sweep_batch(model: LoadedModel, batch, conditions: Sequence[Condition], spe
     return pending
 
 
-__all__ = ["CLEAN", "Condition", "RobustnessError", "RowCounts", "SweepResult", "area_under_curve", "count_batch",
-           "condition_params", "default_codec_workers", "load_results", "per_class", "plan_conditions", "render",
-           "run_sweep", "summarize", "write_outputs"]
+__all__ = ["SweepResult", "classify", "label_mapping", "probe_classes", "run_sweep"]
+

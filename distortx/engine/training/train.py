@@ -462,10 +462,24 @@ class Trainer:
             return "detection/map50"
         return "classification/accuracy" if "classification" in self.sources else "regression/mae"
 
+    def _evaluate_and_save(self) -> None:
+        """Evaluate, log, keep the best value of the best metric, and save last.pt (and best.pt if improved)."""
+        from ..evaluation.evaluate import lower_is_better
+
+        self.metrics = self.evaluate()
+        key = self._best_key()
+        improved = False
+        if key in self.metrics and math.isfinite(self.metrics[key]):
+            value = self.metrics[key]
+            improved = self.best is None or (value < self.best if lower_is_better(key) else value > self.best)
+            if improved:
+                self.best = value
+        self.log.write({"step": self.step, "eval": self.metrics, "best": self.best})
+        self.save(best=improved)
+
     # -- the loop ----------------------------------------------------------------------------------------------
     def run(self, stop_at: Optional[int] = None) -> TrainResult:
         """Train to ``train.steps`` (or stop after step ``stop_at``, saving last.pt, to resume later)."""
-        from ..evaluation.evaluate import lower_is_better
 
         cfg = self.cfg.train
         end = cfg.steps if stop_at is None else min(cfg.steps, int(stop_at))
@@ -511,18 +525,8 @@ class Trainer:
                                         ips=f"{ips:.0f}")
                 if bar is not None:
                     bar.update(1)
-                evaluate_now = (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps
-                if evaluate_now:
-                    self.metrics = self.evaluate()
-                    key = self._best_key()
-                    improved = False
-                    if key in self.metrics and math.isfinite(self.metrics[key]):
-                        value = self.metrics[key]
-                        improved = self.best is None or (value < self.best if lower_is_better(key) else value > self.best)
-                        if improved:
-                            self.best = value
-                    self.log.write({"step": self.step, "eval": self.metrics, "best": self.best})
-                    self.save(best=improved)
+                if (cfg.eval_every and self.step % cfg.eval_every == 0) or self.step == cfg.steps:
+                    self._evaluate_and_save()
                 elif self.step % cfg.checkpoint_every == 0:
                     self.save()
         except KeyboardInterrupt:
