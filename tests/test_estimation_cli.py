@@ -1,5 +1,6 @@
 """`distortx estimate` end to end (user weights here; the shipped ones in test_estimation_shipped.py)."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,3 +50,30 @@ def test_estimate_errors_are_one_line(tmp_path, weights):
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "error" in r.output
     r = CliRunner().invoke(main, ["estimate", str(tmp_path / "nope.png"), "--what", "blur"])
     assert r.exit_code == 2 and "blur" in r.output
+
+
+def test_estimate_many_inputs_writes_maps_and_flags_resaved(jpeg_file, weights, tmp_path):
+    """Files, folders and globs; maps as PNG and .npy; a list of records in --json; a JPEG whose pixels read far
+    from its tables is flagged as re-saved."""
+    import numpy as np
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    arr = np.asarray(Image.open(jpeg_file).convert("RGB"))
+    Image.fromarray(arr).save(folder / "b.png")
+    # a q5 image saved again at q95: tables say 95, the pixels say ~5
+    Image.open(jpeg_file).convert("RGB").save(folder / "low.jpg", quality=5)
+    Image.open(folder / "low.jpg").convert("RGB").save(folder / "resaved.jpg", quality=95)
+    (folder / "low.jpg").unlink()
+    r = CliRunner().invoke(main, ["estimate", str(jpeg_file), str(folder), str(tmp_path / "many" / "*.png"),
+                                  "--weights", weights, "--out", str(tmp_path / "maps"), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    recs = json.loads(r.output)
+    assert [Path(x["image"]).name for x in recs] == [jpeg_file.name, "b.png", "resaved.jpg", "b.png"]
+    m = np.load(recs[1]["map_npy"])
+    assert m.shape == (96, 96) and recs[1]["map_min"] <= float(m.mean()) <= recs[1]["map_max"]
+    assert (tmp_path / "maps" / "b_jpeg_quality.png").stat().st_size > 0
+    assert recs[2]["quantisation_tables"]["quality"] == 95
+    assert recs[2]["resaved"] == (abs(recs[2]["estimate"] - 95) > 10)
+    r = CliRunner().invoke(main, ["estimate", str(jpeg_file), str(folder), "--weights", weights, "--map", "x.png"])
+    assert r.exit_code == 2 and "--map takes one image" in r.output

@@ -1,62 +1,107 @@
-"""`distortx estimate`: a JPEG quality or a noise sigma estimated from an image's pixels."""
+"""`distortx estimate`: a JPEG quality or a noise sigma estimated from images' pixels (files, folders, globs)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import click
 
 from .main import main
 
+#: a JPEG file whose pixels read more than this many quality points away from its tables was re-saved
+RESAVED_GAP = 10.0
+
+
+def _one(name: str, image, what: str, weights: Optional[str], device: str, map_png: Optional[Path],
+         out: Optional[Path]) -> Dict[str, Any]:
+    """The estimate of one image as a JSON-able record; writes its maps (PNG, .npy) when asked."""
+    import numpy as np
+
+    from ..errors import DistortxError
+    from ..estimation import estimate as run_estimate, quality_from_jpeg
+    from ..estimation.render import colorize
+    from ..io import save_image
+
+    value, maps = run_estimate(image, what=what, return_map=True, weights=weights, device=device)
+    pixel = maps[0]
+    rec: Dict[str, Any] = {"image": name, "what": what, "estimate": round(float(value[0]), 2),
+                           "map_min": round(float(pixel.min()), 2), "map_max": round(float(pixel.max()), 2)}
+    if what == "jpeg_quality":
+        try:
+            tq = quality_from_jpeg(name)
+            rec["quantisation_tables"] = {"quality": tq.quality, "exact": tq.exact}
+            rec["resaved"] = abs(rec["estimate"] - tq.quality) > RESAVED_GAP
+        except (DistortxError, OSError):
+            rec["quantisation_tables"] = None
+    low, high = (1.0, 100.0) if what == "jpeg_quality" else (0.0, 50.0)
+    targets = [map_png] if map_png is not None else []
+    if out is not None:
+        stem = out / f"{Path(name).stem}_{what}"
+        np.save(stem.with_suffix(".npy"), pixel.numpy().astype(np.float32))
+        targets.append(stem.with_suffix(".png"))
+        rec["map_npy"] = str(stem.with_suffix(".npy"))
+    for t in targets:
+        save_image(t, colorize(pixel, low, high))
+    if targets:
+        rec["map"] = {"paths": [str(t) for t in targets], "colour_range": [low, high]}
+    return rec
+
+
+def _text(rec: Dict[str, Any]) -> str:
+    from ..estimation import get_target
+
+    lines = [f"{rec['image']}: {get_target(rec['what']).unit} ~ {rec['estimate']:.1f}  "
+             f"(per-pixel map {rec['map_min']:.1f} .. {rec['map_max']:.1f})"]
+    tables = rec.get("quantisation_tables")
+    if tables:
+        note = "exact IJG tables" if tables["exact"] else "nearest IJG quality; not an IJG encoder's tables"
+        lines.append(f"  the file's quantisation tables say quality {tables['quality']} ({note})"
+                     + ("; the pixels read otherwise: the image was re-saved" if rec.get("resaved") else ""))
+    if "map" in rec:
+        low, high = rec["map"]["colour_range"]
+        lines.append(f"  map written to {', '.join(rec['map']['paths'])} (dark purple = {low:g}, yellow = {high:g})")
+    return "\n".join(lines)
+
 
 @main.command()
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("--what", type=click.Choice(["jpeg_quality", "noise_sigma"]), default="jpeg_quality", show_default=True,
               help="Which degradation parameter to estimate.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for each image's per-pixel map: <name>_<what>.png (colour) and .npy (values).")
 @click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the per-pixel estimate as a colour PNG (dark = low, yellow = high).")
+              help="With one image: write its per-pixel map as a colour PNG here (dark = low, yellow = high).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="An estimator checkpoint, or a `distortx train` run folder of arch param_estimator "
                    "(default: the estimator shipped with distortx).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, ...")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def estimate(image: Path, what: str, map_path: Optional[Path], weights: Optional[Path], device: str, as_json: bool) -> None:
-    """Estimate IMAGE's JPEG quality (1..100) or Gaussian noise sigma (0..255 scale) with Endo/Uchida's CNN.
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one record per image; a list for many).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def estimate(inputs, what: str, out: Optional[Path], map_path: Optional[Path], weights: Optional[Path], device: str,
+             as_json: bool, quiet: bool) -> None:
+    """Estimate the JPEG quality (1..100) or Gaussian noise sigma (0..255 scale) of INPUTS (image files, folders,
+    glob patterns) with Endo/Uchida's CNN.
 
-    For a JPEG file the quality its own quantisation tables say is printed too (exact for libjpeg/Pillow
-    files); the CNN estimate is what remains once an image was decoded and re-saved.
+    For a JPEG file the quality its own quantisation tables say is printed beside the pixels' reading (exact for
+    libjpeg/Pillow files); a gap of more than 10 flags a re-saved image.
     """
-    from ..errors import DistortxError
-    from ..estimation import estimate as run_estimate, get_target, quality_from_jpeg
-    from ..estimation.render import colorize
-    from ..io import read_image, save_image
+    from tqdm.auto import tqdm
 
-    img = read_image(image)
-    value, maps = run_estimate(img, what=what, return_map=True, weights=str(weights) if weights else None,
-                                    device=device)
-    target = get_target(what)
-    pixel = maps[0]
-    result = {"image": str(image), "what": what, "estimate": round(float(value[0]), 2),
-              "map_min": round(float(pixel.min()), 2), "map_max": round(float(pixel.max()), 2)}
-    if what == "jpeg_quality":
-        try:
-            tq = quality_from_jpeg(image)
-            result["quantisation_tables"] = {"quality": tq.quality, "exact": tq.exact}
-        except DistortxError:
-            result["quantisation_tables"] = None
-    if map_path is not None:
-        high = 100.0 if what == "jpeg_quality" else 50.0
-        low = 1.0 if what == "jpeg_quality" else 0.0
-        save_image(map_path, colorize(pixel, low, high))
-        result["map"] = {"path": str(map_path), "colour_range": [low, high]}
+    from ..distortions.edges import image_list, load_listed
+    from ..errors import ParameterError
+
+    listed = image_list([str(i) for i in inputs], "estimate's inputs")
+    if map_path is not None and len(listed) != 1:
+        raise ParameterError(f"--map takes one image, got {len(listed)}; use --out DIR for many")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for name, src in tqdm(listed, desc="estimate", unit="img", disable=quiet or len(listed) < 2, file=sys.stderr):
+        records.append(_one(name, load_listed(src), what, str(weights) if weights else None, device, map_path, out))
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps(records[0] if len(records) == 1 else records))
         return
-    click.echo(f"{image}: {target.unit} ~ {result['estimate']:.1f}  (per-pixel map {result['map_min']:.1f} .. {result['map_max']:.1f})")
-    tables = result.get("quantisation_tables")
-    if tables:
-        note = "exact IJG tables" if tables["exact"] else "nearest IJG quality; not an IJG encoder's tables"
-        click.echo(f"  the file's quantisation tables say quality {tables['quality']} ({note})")
-    if map_path is not None:
-        click.echo(f"  map written to {map_path} (dark purple = {low:g}, yellow = {high:g})")
+    for rec in records:
+        click.echo(_text(rec))
