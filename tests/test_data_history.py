@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from distortx.data.history import HistorySpec, camera_noise, photo_history
+from distortx.data.history import HistorySpec, photo_history
+from distortx.distortions.noise import camera_noise
 from distortx.distortions.jpeg import pillow_jpeg
 from distortx.errors import DistortxError
 
@@ -77,3 +78,28 @@ def test_stream_puts_a_history_on_training_crops_only():
     assert clean.any() and torch.equal(plain["labels"], hist["labels"])
     diff = (hist["images"][clean] - plain["images"][clean]) * 255
     assert float(diff.std()) == pytest.approx(5.0, rel=0.25)
+
+
+@pytest.mark.parametrize("sigma", [2.0, 8.0])
+def test_camera_noise_distortion_sigma_is_the_rms_of_the_added_noise(sigma):
+    """The camera_noise distortion: sigma = S.D. of (noisy - clean) over the image (0..255), what real-noise
+    benchmarks measure; seeded; on a dark and a bright photo alike."""
+    import distortx
+
+    spec = distortx.get_distortion("camera_noise")
+    for level in (0.2, 0.7):
+        x = torch.full((2, 3, 128, 128), level)
+        out = spec.apply(x, spec.params(sigma, n=2, seed=4), impl="python")
+        sd = ((out - x) * 255).flatten(1).std(1)
+        assert torch.allclose(sd, torch.full((2,), sigma), rtol=0.06), (level, sd)
+        assert torch.equal(out, spec.apply(x, spec.params(sigma, n=2, seed=4), impl="python"))
+
+
+def test_the_noise_estimator_trains_on_the_mix():
+    import distortx
+
+    m = distortx.create_model("param_estimator", backbone=None, classes=["gaussian_noise_sigma", "camera_noise"],
+                              what="noise_sigma", width=8)
+    assert m.config["what"] == "noise_sigma"
+    with pytest.raises(distortx.ParameterError, match="camera_noise"):
+        distortx.create_model("param_estimator", backbone=None, classes=["jpeg"], what="noise_sigma", width=8)

@@ -167,7 +167,7 @@ def test_the_estimator_loader_refuses_a_run_of_another_architecture(tmp_path):
     (lambda c: c["data"].update(classification=c["data"].pop("regression")),
      r"arch 'param_estimator' trains on \[data.regression\] only; this config has \[data.classification\]"),
     (lambda c: c["model"]["kwargs"].update(what="noise_sigma"),
-     r"what='noise_sigma' estimates the gaussian_noise_sigma parameter, but the data draws jpeg"),
+     r"what='noise_sigma' estimates the parameter of gaussian_noise_sigma / camera_noise, but the data draws jpeg"),
 ])
 def test_wrong_configs_are_one_line_config_errors(preset, tmp_path, edit, message):
     cfg = est_config(preset, tmp_path / "run")

@@ -7,7 +7,8 @@ mildest noise level sigma ~28 (0..255). A model trained on pristine references o
 means jpeg and "any grain" means noise; training on references that carry a random, mild history teaches it
 the difference.
 
-:func:`camera_noise` is the realistic noise model (shared with the noise estimator's training data);
+:func:`distortx.distortions.noise.camera_noise` is the sensor noise model (also the ``camera_noise``
+distortion, which the noise estimator trains on);
 :func:`photo_history` applies noise and/or a JPEG round trip to a uint8 crop; :class:`HistorySpec` holds the
 ranges (``data.<task>.history`` in a training config).
 """
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..distortions.jpeg import pillow_jpeg
+from ..distortions.noise import draw_uniform, camera_noise
 from ..errors import DatasetError
 
 
@@ -74,36 +75,6 @@ class HistorySpec:
             raise DatasetError(f"history.jpeg_quality must satisfy 1 <= lo <= hi <= 100, got {self.jpeg_quality}")
 
 
-def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * float(torch.rand((), generator=gen))
-
-
-def camera_noise(image: Tensor, sigma: float, gen: torch.Generator, shot: Optional[float] = None,
-                 channel_corr: Optional[float] = None, spatial: Optional[float] = None) -> Tensor:
-    """Realistic sensor noise on float Tensor[3, H, W] in [0, 255]; returns the noisy image (not clamped).
-
-    Per channel, the variance is ``a x + b`` (Poisson shot noise + Gaussian read noise) with S.D. ``sigma`` at
-    mid-grey (x = 127.5); ``shot`` in [0, 1] is the shot-noise share of that variance. Channels share a
-    component (correlation ``channel_corr``), and a 3x3 demosaic-like filter of strength ``spatial`` correlates
-    neighbours (the field is rescaled to unit S.D. first, so ``sigma`` stays the per-pixel S.D.). Unset shape
-    parameters are drawn from ``gen``: shot U[0.3, 0.9], channel_corr U[0, 0.6], spatial U[0, 1].
-    """
-    shot = _uniform(gen, 0.3, 0.9) if shot is None else float(shot)
-    rho = _uniform(gen, 0.0, 0.6) if channel_corr is None else float(channel_corr)
-    k = _uniform(gen, 0.0, 1.0) if spatial is None else float(spatial)
-    C, H, W = image.shape
-    own = torch.randn(C, H, W, generator=gen)
-    shared = torch.randn(1, H, W, generator=gen)
-    field = (1.0 - rho) ** 0.5 * own + rho ** 0.5 * shared
-    if k > 0:
-        kernel = torch.tensor([[k * k / 4, k / 2, k * k / 4], [k / 2, 1.0, k / 2], [k * k / 4, k / 2, k * k / 4]])
-        kernel = (kernel / kernel.norm()).expand(C, 1, 3, 3).contiguous()  # unit energy: unit S.D. kept
-        field = F.conv2d(F.pad(field[None], (1, 1, 1, 1), mode="reflect"), kernel, groups=C)[0]
-    var_mid = float(sigma) ** 2
-    a, b = shot * var_mid / 127.5, (1.0 - shot) * var_mid
-    return image + field * (a * image.clamp(min=0) + b).sqrt()
-
-
 def photo_history(crop: Tensor, spec: HistorySpec, gen: torch.Generator) -> Tuple[Tensor, Dict[str, Any]]:
     """uint8 Tensor[3, H, W] -> (uint8 Tensor[3, H, W] with a random history, its record).
 
@@ -117,7 +88,7 @@ def photo_history(crop: Tensor, spec: HistorySpec, gen: torch.Generator) -> Tupl
         return crop, record
     out = crop
     if use_noise:
-        sigma = _uniform(gen, *spec.noise_sigma)
+        sigma = draw_uniform(gen, *spec.noise_sigma)
         noisy = camera_noise(crop.cpu().float(), sigma, gen)
         out = noisy.round_().clamp_(0, 255).to(torch.uint8)
         record["noise_sigma"] = sigma

@@ -46,6 +46,12 @@ PRESETS = (
         description="Gaussian noise sigma ~ U[0, 50] (0..255 scale); sigma is the target",
     ),
     PresetSpec(
+        name="noise-sigma-mix", task="classification", distortions=("gaussian_noise_sigma", "camera_noise"),
+        level_sets=(("gaussian_noise_sigma", "endo"), ("camera_noise", "camera")), level_mode="variable", crop=224,
+        source=ENDO, description="half AWGN sigma ~ U[0, 50], half camera noise (signal-dependent, correlated) RMS "
+                                 "sigma ~ U[0, 12]; sigma (0..255) is the target of the noise estimator v2",
+    ),
+    PresetSpec(
         name="dodge-karam", task="classification", distortions=DODGE_TYPES,
         level_sets=tuple((t, "dodge") for t in DODGE_TYPES), level_mode="grid", crop=224, source=DODGE,
         splits=(("test", 1.0),), description="sweep of 5 types over their level grids, for robustness curves",

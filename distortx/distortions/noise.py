@@ -18,6 +18,13 @@ Math (x: clean image, idx: row-major index within the image, z = rng.normal, u =
   otherwise unchanged. A fraction ``amount`` of the channel values is replaced.
 * ``mono_salt_pepper``: the per-pixel form (black and white specks): u = u(seed, y*W + x, stream 0) decides
   for all channels of the pixel together; a fraction ``amount`` of the pixels is replaced.
+* ``camera_noise`` (ours; what a camera sensor adds, for estimators and "clean" photo histories): per channel
+  the variance is ``a x + b`` on the 0..255 scale (Poisson shot noise + Gaussian read noise, shot share s of
+  the variance), channels share a component (correlation rho) and a 3x3 demosaic-like filter of strength k
+  correlates neighbours (the field is renormalised to unit S.D.). sigma is the RMS S.D. of the added noise
+  over the image (a = s sigma^2 / mean(x), b = (1 - s) sigma^2), so an estimate of sigma is measured against
+  the S.D. of (noisy - clean), as real-noise benchmarks measure it. s ~ U[0.3, 0.9], rho ~ U[0, 0.6],
+  k ~ U[0, 1] and the field are drawn from a torch.Generator seeded by the sample's seed (python only).
 * ``fnoise`` (Ahn's "fnoise", 1/f or pink noise): per channel, white noise w = z(seed, idx over (C,H,W),
   stream 1) is shaped in the Fourier domain with the amplitude of Ahn's generator,
   N = real(ifft2(fft2(w) * A)), A = 1 / sqrt(fy^2 + fx^2 + 1e-5), fy = fftfreq(H), fx = fftfreq(W)
@@ -35,6 +42,8 @@ Okutomi, *CNN-based Classification of Degraded Images* (sigma ~ U[0, 50]); Dodge
 How Image Quality Affects Deep Neural Networks* (sigma 10..100 step 10).
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -146,6 +155,47 @@ def fnoise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     return images + _col(values * FNOISE_STD_PER_F) * n
 
 
+def draw_uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+    """One draw of U[lo, hi] from ``gen``."""
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def camera_noise(image: Tensor, sigma: float, gen: torch.Generator, shot: Optional[float] = None,
+                 channel_corr: Optional[float] = None, spatial: Optional[float] = None,
+                 level: Optional[float] = 127.5) -> Tensor:
+    """Sensor noise on float Tensor[C, H, W] in [0, 255]; returns the noisy image (not clamped).
+
+    ``sigma``: the noise S.D. at grey ``level`` (0..255), or with ``level=None`` its RMS over the image. Unset
+    shape parameters are drawn from ``gen``: shot U[0.3, 0.9], channel_corr U[0, 0.6], spatial U[0, 1].
+    """
+    shot = draw_uniform(gen, 0.3, 0.9) if shot is None else float(shot)
+    rho = draw_uniform(gen, 0.0, 0.6) if channel_corr is None else float(channel_corr)
+    k = draw_uniform(gen, 0.0, 1.0) if spatial is None else float(spatial)
+    C, H, W = image.shape
+    field = (1.0 - rho) ** 0.5 * torch.randn(C, H, W, generator=gen) + rho ** 0.5 * torch.randn(1, H, W, generator=gen)
+    if k > 0:
+        kernel = torch.tensor([[k * k / 4, k / 2, k * k / 4], [k / 2, 1.0, k / 2], [k * k / 4, k / 2, k * k / 4]])
+        kernel = (kernel / kernel.norm()).expand(C, 1, 3, 3).contiguous()  # unit energy: unit S.D. kept
+        field = torch.nn.functional.conv2d(torch.nn.functional.pad(field[None], (1, 1, 1, 1),
+                                                                   mode="reflect" if min(H, W) > 1 else "replicate"),
+                                           kernel, groups=C)[0]
+    x = image.clamp(min=0)
+    ref = float(x.mean()) if level is None else float(level)
+    var = float(sigma) ** 2
+    a, b = shot * var / max(ref, 1e-3), (1.0 - shot) * var
+    return image + field.to(image.device) * (a * x + b).sqrt()
+
+
+def camera_noise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """values[:, 0] = sigma, the RMS S.D. of the added noise on the 0..255 scale. (N,C,H,W) -> (N,C,H,W)."""
+    out = torch.empty_like(images)
+    for i in range(images.shape[0]):
+        gen = torch.Generator().manual_seed(int(seed[i]) & ((1 << 63) - 1))
+        out[i] = camera_noise(images[i].float().cpu() * 255.0, float(values[i, 0]), gen, level=None).to(
+            images.device, images.dtype) / 255.0
+    return out
+
+
 SPECS = (
     DistortionSpec(
         name="gaussian_noise",
@@ -216,6 +266,19 @@ SPECS = (
         identity=0.0,
         stochastic=True,
         native=True,
+    ),
+    DistortionSpec(
+        name="camera_noise",
+        parameters=(Parameter("sigma", 0.0, 255.0, doc="RMS S.D. of the added noise on the 0..255 scale"),),
+        reference=camera_noise_ref,
+        levels=(LevelSet("camera", (0.0, 12.0), continuous=True),
+                LevelSet("camera_steps", (1.0, 2.0, 4.0, 8.0, 16.0))),
+        default_levels="camera_steps",
+        description="camera sensor noise: signal-dependent (Poisson-Gaussian) per channel, correlated across "
+                    "channels and neighbouring pixels, given by its RMS sigma on 0..255",
+        source="distortx (a sensor model for estimators and photo histories)",
+        identity=0.0,
+        stochastic=True,
     ),
     DistortionSpec(
         name="fnoise",

@@ -48,8 +48,9 @@ def param_estimator(backbone: Optional[str] = None, classes=None, num_classes: O
         from .targets import get_target
 
         target = get_target(what)
-        if list(classes) != [target.distortion]:
-            raise ParameterError(f"param_estimator what={what!r} estimates the {target.distortion} parameter, but "
+        if not classes or not set(classes) <= set(target.distortions):
+            raise ParameterError(f"param_estimator what={what!r} estimates the parameter of "
+                                 f"{' / '.join(target.distortions)}, but "
                                  f"the data draws {', '.join(classes)} (train it on preset {target.preset!r})")
     return _tag(ParamEstimator(what=what, **kwargs), "param_estimator")
 
