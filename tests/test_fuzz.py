@@ -1,0 +1,160 @@
+"""Fuzzing the native ops and the public API with hypothesis (issue 24 item 1).
+
+Every generated input gets a correct result or a one-line DistortxError, never a crash, a hang or a silent wrong
+shape; where both paths run, the native kernel equals the python reference (per-code tolerances of
+tests/native_cases.py). The default profile is bounded for CI; ``DISTORTX_FUZZ=long`` runs the long profile
+(``python -m pytest tests/test_fuzz.py`` with that variable set)."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import distortx
+from distortx._ext import native_available
+from distortx.errors import DistortxError
+from distortx.ops import batched_nms, distort_codes
+from distortx.ops.nms import batched_nms_reference
+from native_cases import NATIVE, SLOW, make_image, tol
+
+LONG = os.environ.get("DISTORTX_FUZZ") == "long"
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("long", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROFILE = settings.get_profile("long" if LONG else "ci")
+needs_native = pytest.mark.skipif(not native_available(), reason="needs the native extension")
+
+SPECIAL = [float("nan"), float("inf"), -float("inf"), -1.0, 1e9]
+
+
+def _one_line(exc: BaseException) -> None:
+    assert isinstance(exc, DistortxError), f"{type(exc).__name__}: {exc}"
+    assert "\n" not in str(exc) and str(exc)
+
+
+@st.composite
+def region_batches(draw):
+    """(images, codes, values, boxes, seeds, names) of random shapes, regions, parameters and boxes."""
+    names = draw(st.lists(st.sampled_from(NATIVE), min_size=1, max_size=3))
+    slow = any(n in SLOW for n in names)
+    mode = draw(st.sampled_from(["good"] * 6 + ["bad", "empty"]))   # most cases must run both paths
+    n = 0 if mode == "empty" and draw(st.booleans()) else draw(st.integers(1, 2 if slow else 3))
+    c = draw(st.sampled_from([1, 3]))
+    h = draw(st.integers(1, 12 if slow else 40))
+    w = draw(st.integers(1, 12 if slow else 40))
+    r = 0 if mode == "empty" and n else draw(st.integers(1, 4))
+    bad_at = (draw(st.integers(0, max(0, n * r - 1))), draw(st.integers(0, 3))) if mode == "bad" else None
+    codes = torch.zeros(n, r, dtype=torch.int32)
+    values = torch.zeros(n, r, 4)
+    boxes = torch.zeros(n, r, 4, dtype=torch.int32)
+    for i in range(n):
+        for k in range(r):
+            spec = distortx.get_distortion(draw(st.sampled_from(names)))
+            codes[i, k] = spec.native_code
+            for j, p in enumerate(spec.parameters):
+                kind = draw(st.sampled_from(["in", "in", "in", "edge"]))
+                if bad_at is not None and bad_at == (i * r + k, j):
+                    v = draw(st.sampled_from(SPECIAL))
+                elif kind == "edge":
+                    v = draw(st.sampled_from([p.low, p.high]))
+                else:
+                    v = draw(st.floats(p.low, p.high, allow_nan=False))
+                values[i, k, j] = round(v) if p.integer and math.isfinite(v) else v
+            x0, y0 = draw(st.integers(-w, w)), draw(st.integers(-h, h))
+            boxes[i, k] = torch.tensor([x0, y0, x0 + draw(st.integers(-3, w + 3)), y0 + draw(st.integers(-3, h + 3))])
+    seeds = torch.tensor(draw(st.lists(st.integers(0, 2**62), min_size=n * r, max_size=n * r)) or [0],
+                         dtype=torch.int64)[: n * r].reshape(n, r)
+    layout = draw(st.sampled_from(["contiguous", "channels_last", "strided"]))
+    images = make_image(n, c, h, w, seed=draw(st.integers(0, 9)))
+    if layout == "channels_last":
+        images = images.contiguous(memory_format=torch.channels_last)
+    elif layout == "strided" and w > 1:
+        images = make_image(n, c, h, 2 * w, seed=1)[..., ::2]
+    return images, codes, values, boxes, seeds, names
+
+
+@needs_native
+@PROFILE
+@given(region_batches())
+def test_fused_op_native_equals_python_or_both_refuse(case):
+    images, codes, values, boxes, seeds, names = case
+    results = {}
+    for impl in ("native", "python"):
+        try:
+            results[impl] = distort_codes(images, codes, values, boxes, seeds, impl=impl)
+        except DistortxError as exc:
+            _one_line(exc)
+            results[impl] = exc
+    nat, py = results["native"], results["python"]
+    assert isinstance(nat, Exception) == isinstance(py, Exception), (nat, py)
+    if isinstance(nat, Exception):
+        return
+    assert nat.shape == images.shape and nat.dtype == images.dtype and torch.isfinite(nat).all()
+    if nat.numel():
+        assert (nat - py).abs().max().item() <= max(tol(n) for n in names) + 1e-6
+
+
+@st.composite
+def nms_inputs(draw):
+    n = draw(st.integers(0, 60))
+    coords = st.floats(-50, 150, allow_nan=False, width=32) | st.sampled_from([float("nan"), float("inf")])
+    boxes = torch.tensor(draw(st.lists(st.lists(coords, min_size=4, max_size=4), min_size=n, max_size=n)) or
+                         torch.zeros(0, 4).tolist(), dtype=torch.float32).reshape(n, 4)
+    scores = torch.tensor(draw(st.lists(st.floats(0, 1, width=32), min_size=n, max_size=n)), dtype=torch.float32)
+    idxs = torch.tensor(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=torch.int64)
+    thr = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0, float("nan")]))
+    return boxes, scores, idxs, thr
+
+
+@needs_native
+@PROFILE
+@given(nms_inputs())
+def test_batched_nms_native_equals_reference_or_both_refuse(case):
+    boxes, scores, idxs, thr = case
+    out = {}
+    for name, fn in (("native", lambda: batched_nms(boxes, scores, idxs, thr, impl="native")),
+                     ("python", lambda: batched_nms_reference(boxes, scores, idxs, thr))):
+        try:
+            out[name] = fn()
+        except DistortxError as exc:
+            _one_line(exc)
+            out[name] = exc
+        except RuntimeError as exc:   # the raw op's TORCH_CHECK: one line too
+            assert "\n" not in str(exc).strip().splitlines()[0]
+            out[name] = exc
+    if isinstance(out["native"], Exception) or isinstance(out["python"], Exception):
+        assert isinstance(out["native"], Exception) and isinstance(out["python"], Exception)
+        return
+    # ties in score may order differently; the kept set is the same
+    assert sorted(out["native"].tolist()) == sorted(out["python"].tolist())
+
+
+@PROFILE
+@given(st.integers(1, 64), st.integers(1, 64), st.sampled_from(["uint8", "float32", "float64", "numpy", "pil"]),
+       st.sampled_from(["gaussian_blur", "jpeg", "salt_pepper", "contrast", "camera_noise"]), st.integers(1, 5))
+def test_public_corrupt_keeps_the_kind_and_shape(h, w, kind, name, severity):
+    import numpy as np
+    from PIL import Image
+
+    base = make_image(1, 3, h, w, seed=2)[0]
+    if kind == "uint8":
+        x = (base * 255).round().to(torch.uint8)
+    elif kind in ("float32", "float64"):
+        x = base.to(getattr(torch, kind))
+    elif kind == "numpy":
+        x = (base.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    else:
+        x = Image.fromarray((base.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    out = distortx.corrupt(x, name, severity=severity, seed=1)
+    assert type(out) is type(x)
+    if isinstance(x, torch.Tensor):
+        assert out.shape == x.shape and out.dtype == x.dtype
+    elif isinstance(x, np.ndarray):
+        assert out.shape == x.shape and out.dtype == x.dtype
+    else:
+        assert out.size == x.size
