@@ -1,6 +1,6 @@
 """Benchmark of the assembled Y-net (distortx.create_model("ynet", backbone=...)) at 300x300.
 
-Usage: python benchmarks/bench_models.py [--quick] [--device cpu|cuda] [--json OUT] [--backbones a,b]
+Usage: python benchmarks/bench_models.py [--quick] [--device cpu|cuda] [--json OUT] [--backbones a,b,dx_small@1.25]
                                          [--batches 1,64] [--train-batch B] [--threads T] [--clock wall|cpu]
                                          [--no-amp] [--no-channels-last]
 
@@ -108,7 +108,9 @@ def bench_backbone(name: str, args, batches, train_batch: int, reps) -> list:
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
     fmt = torch.channels_last if not args.no_channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    model = distortx.create_model("ynet", backbone=name, image_size=SIZE).to(device).to(memory_format=fmt)
+    backbone, _, width = name.partition("@")   # "dx_small@1.25": a width multiplier (the default model v2's backbone)
+    kwargs = {"backbone_kwargs": {"width": float(width)}} if width else {}
+    model = distortx.create_model("ynet", backbone=backbone, image_size=SIZE, **kwargs).to(device).to(memory_format=fmt)
     params = sum(p.numel() for p in model.parameters())
     g = torch.Generator().manual_seed(0)
     rows = []
