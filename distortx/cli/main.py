@@ -7,6 +7,12 @@ import click
 from ..errors import DistortxError
 
 
+def _usage_line(exc: "click.UsageError") -> str:
+    """A click usage error in one line, with where to read the usage."""
+    name = exc.ctx.command_path if exc.ctx is not None else "distortx"
+    return f"{exc.format_message()} (usage: {name} --help)"
+
+
 class _Group(click.Group):
     """Turns any DistortxError into one line on stderr and exit status 2 (1 for other failures)."""
 
@@ -18,6 +24,9 @@ class _Group(click.Group):
                 return super().invoke(ctx)
         except DistortxError as exc:
             click.echo(f"distortx: error: {exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:  # a subcommand's bad option: one line too (`--help` shows the usage)
+            click.echo(f"distortx: error: {_usage_line(exc)}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("distortx: interrupted", err=True)

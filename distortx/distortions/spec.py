@@ -262,6 +262,9 @@ class DistortionSpec:
             if level is None:
                 lvl = torch.randint(len(ls.values), (n,), generator=g, device=dev)
             else:
+                if isinstance(level, bool) or not float(level).is_integer():
+                    raise ParameterError(f"{self.name}: a level is an integer index into level set {ls.name!r} "
+                                         f"(0..{len(ls.values) - 1}), got {level!r}; give a parameter value with value=")
                 if not 0 <= level < len(ls.values):
                     raise ParameterError(
                         f"{self.name}: level {level} does not exist in level set {ls.name!r} "
