@@ -218,3 +218,102 @@ def test_robustness_workers_end_with_their_parent(tmp_path, sig):
 @pytest.mark.parametrize("trial", range(20))
 def test_robustness_kill_trials(tmp_path, sig, trial):
     _kill_robustness_trial(tmp_path, sig, random.Random(100 + trial).uniform(0.0, 1.0))
+
+
+# -- training under SIGKILL: resume reaches the uninterrupted weights (issue 24 item 3) ---------------------------
+TRAIN_TOML = """
+[model]
+arch = "classifier"
+backbone = "simple_cnn"
+[model.kwargs]
+backbone_kwargs = {{ width = 8 }}
+[data]
+seed = 3
+[data.classification]
+preset = "{preset}"
+batch_size = 4
+[optim]
+name = "sgd"
+lr = 0.05
+momentum = 0.9
+[train]
+steps = 400
+out = "{out}"
+log_every = 5
+checkpoint_every = 3
+eval_batches = 1
+threads = 1
+"""
+TRAIN_PRESET = """
+name = "kill-cls"
+task = "classification"
+distortions = ["gaussian_noise", "gaussian_blur"]
+level_mode = "variable"
+include_reference = true
+crop = 32
+per_image = 2
+[splits]
+train = 0.67
+val = 0.33
+"""
+
+
+def _train_cmd(cfg: Path, resume: bool) -> List[str]:
+    return [sys.executable, "-m", "distortx", "train", str(cfg), "--quiet"] + (["--resume"] if resume else [])
+
+
+def _weights(path: Path) -> dict:
+    from distortx.models.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)["model"]
+
+
+@pytest.fixture(scope="module")
+def train_reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_ref")
+    (root / "p.toml").write_text(TRAIN_PRESET)
+    (root / "c.toml").write_text(TRAIN_TOML.format(preset=root / "p.toml", out=root / "run"))
+    r = subprocess.run(_train_cmd(root / "c.toml", False), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return _weights(root / "run" / "model.pt")
+
+
+def _kill_train_trial(tmp_path: Path, delay: float, reference: dict) -> None:
+    import torch
+
+    (tmp_path / "p.toml").write_text(TRAIN_PRESET)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(TRAIN_TOML.format(preset=tmp_path / "p.toml", out=tmp_path / "run"))
+    proc = subprocess.Popen(_train_cmd(cfg, False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "run" / "log.jsonl").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(delay)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed")
+    proc.kill()
+    proc.wait()
+    assert not list((tmp_path / "run").glob(".*.tmp")) or True   # a torn temporary file is allowed, never a torn .pt
+    for name in ("last.pt", "best.pt"):
+        if (tmp_path / "run" / name).exists():
+            _weights(tmp_path / "run" / name)     # every checkpoint left behind reads back
+    resume = (tmp_path / "run" / "last.pt").exists()
+    if not resume:
+        import shutil
+
+        shutil.rmtree(tmp_path / "run")
+    r = subprocess.run(_train_cmd(cfg, resume), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    got = _weights(tmp_path / "run" / "model.pt")
+    assert got.keys() == reference.keys()
+    assert all(torch.equal(got[k], reference[k]) for k in got)   # bit-equal on the CPU
+
+
+def test_train_killed_then_resumed_reaches_the_same_weights(tmp_path, train_reference):
+    _kill_train_trial(tmp_path, 1.0, train_reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(50))
+def test_train_kill_trials(tmp_path, trial, train_reference):
+    _kill_train_trial(tmp_path, random.Random(200 + trial).uniform(0.0, 2.5), train_reference)
