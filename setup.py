@@ -6,6 +6,7 @@ is found; no GPU is needed to compile. Environment:
 
   DISTORTX_NO_NATIVE=1     skip the extension (the package then runs on its pure-PyTorch paths)
   DISTORTX_FORCE_CUDA=0/1  disable / require the CUDA sources
+  DISTORTX_SANITIZE=1      build the C++ with AddressSanitizer + UndefinedBehaviorSanitizer (tools/sanitize.sh)
   CUDA_HOME                defaults to /usr/local/cuda when nvcc is there
   TORCH_CUDA_ARCH_LIST     defaults to "9.0" (Hopper); set e.g. "8.0;9.0" for more
   MAX_JOBS                 parallel compile jobs (ninja)
@@ -64,8 +65,13 @@ def extensions():
     # (GCC's ISO default, made explicit; nvcc contracts unless -fmad=false) and no fast-math, so every float /
     # double + - * / sqrt rounds once, as IEEE says, and the CPU tests check the bits the GPU computes
     cxx = ["-O3", "-g0", "-fopenmp", "-std=c++20", "-ffp-contract=off"]
+    link = ["-fopenmp"]
+    if os.environ.get("DISTORTX_SANITIZE") == "1":
+        san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
+        cxx = ["-O1", "-g"] + cxx[2:] + san
+        link += san
     macros = []
-    kwargs = dict(include_dirs=[os.path.join(HERE, "csrc")], extra_link_args=["-fopenmp"])
+    kwargs = dict(include_dirs=[os.path.join(HERE, "csrc")], extra_link_args=link)
     if use_cuda:
         macros.append(("WITH_CUDA", None))
         kwargs["library_dirs"] = [d for d in (os.path.join(cuda_home, "lib64"), os.path.join(cuda_home, "lib")) if os.path.isdir(d)]
