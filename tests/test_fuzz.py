@@ -158,3 +158,40 @@ def test_public_corrupt_keeps_the_kind_and_shape(h, w, kind, name, severity):
         assert out.shape == x.shape and out.dtype == x.dtype
     else:
         assert out.size == x.size
+
+
+@st.composite
+def ssd_inputs(draw):
+    from distortx.detection import default_boxes, ssd_config
+
+    size = draw(st.sampled_from([32, 64]))
+    priors = default_boxes(ssd_config(size, (size // 8, size // 16, 1)))
+    B, K = draw(st.integers(0, 3)), draw(st.integers(1, 5))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 10**6)))
+    loc = torch.randn(B, priors.shape[0], 4, generator=g) * draw(st.sampled_from([0.1, 1.0, 5.0]))
+    logits = torch.randn(B, priors.shape[0], K, generator=g) * 3
+    if B and draw(st.booleans()):   # NaN / inf sprinkled into the head's outputs
+        where = torch.rand(B, priors.shape[0], generator=g) < 0.05
+        loc[where] = draw(st.sampled_from([float("nan"), float("inf"), -float("inf")]))
+        logits[where.flip(1)] = draw(st.sampled_from([float("nan"), float("inf")]))
+    kw = dict(score_threshold=draw(st.sampled_from([0.0, 0.01, 0.5, 0.99])),
+              iou_threshold=draw(st.sampled_from([0.0, 0.45, 1.0])),
+              topk_per_class=draw(st.integers(1, 50)), max_detections=draw(st.integers(1, 60)),
+              apply_softmax=draw(st.booleans()), background_class=draw(st.sampled_from([-1, 0])))
+    if not kw["apply_softmax"]:
+        logits = torch.sigmoid(logits)
+    return loc, logits, priors, kw
+
+
+@needs_native
+@PROFILE
+@given(ssd_inputs())
+def test_ssd_postprocess_native_equals_reference(case):
+    from distortx.ops.ssd_postprocess import ssd_postprocess, ssd_postprocess_reference
+
+    loc, scores, priors, kw = case
+    nat = ssd_postprocess(loc, scores, priors, impl="native", **kw)
+    ref = ssd_postprocess_reference(loc, scores, priors, **kw)
+    for a, b in zip(nat, ref):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    assert torch.isfinite(nat.boxes).all() and (nat.counts <= kw["max_detections"]).all()
