@@ -55,9 +55,11 @@ def predict(inputs, model=None, verdict=True, rules=None, **kwargs):
     from .engine.inference.predict import predict as _predict
 
     if verdict:
-        from .verdict import VerdictRules, verdict_annotator
+        from .engine.inference.predict import resolve_model
+        from .verdict import verdict_annotator
 
-        kwargs["annotate"] = verdict_annotator(rules or VerdictRules(), device=kwargs.get("device"))
+        model = resolve_model(model)
+        kwargs["annotate"] = verdict_annotator(rules, device=kwargs.get("device"), model=model)
     return _predict(inputs, model=model, **kwargs)
 
 

@@ -50,6 +50,14 @@ class VerdictRules:
     noise_sigma_min: float = 20.0      # noise is a finding at estimated sigma >= this (Ahn level 1 ~ 28.5)
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
 
+    @classmethod
+    def for_model(cls, model) -> "VerdictRules":
+        """The rules with the thresholds chosen for ``model`` on validation photos (its checkpoint's
+        ``calibration.verdict``, written by experiments/default_model/verdict_thresholds.py), else the defaults."""
+        chosen = (getattr(model, "calibration", None) or {}).get("verdict") or {}
+        known = {k: float(v) for k, v in chosen.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
 
 @dataclass
 class Finding:
@@ -231,8 +239,12 @@ def file_jpeg_quality(path) -> Optional[int]:
         return None
 
 
-def verdict_annotator(rules: VerdictRules = VerdictRules(), estimators: bool = True, device: Optional[str] = None):
-    """A ``predict(..., annotate=...)`` callback: sets ``prediction.verdict`` and ``prediction.label``."""
+def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = True, device: Optional[str] = None,
+                      model=None):
+    """A ``predict(..., annotate=...)`` callback: sets ``prediction.verdict`` and ``prediction.label``. ``rules``
+    default to the model's own (:meth:`VerdictRules.for_model`)."""
+    rules = rules if rules is not None else VerdictRules.for_model(model)
+
     def annotate(pred, image: Tensor, path) -> None:
         maps = estimator_maps(image, device=device) if estimators else None
         quality = file_jpeg_quality(path) if path is not None else None

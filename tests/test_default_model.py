@@ -39,8 +39,6 @@ def _label(model, image):
     return distortx.predict([image], model=model)[0]
 
 
-@pytest.mark.xfail(strict=True, reason="the v1 model's detector boxes nlm_denoise on the clean astronaut crop "
-                   "(0.67); the verdict reports every confident box, so the photo is not clean")
 def test_clean_photos_are_clean(model, crops):
     labels = {n: _label(model, img).label for n, img in crops.items()}
     assert set(labels.values()) == {"clean"}, labels

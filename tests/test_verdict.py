@@ -94,7 +94,7 @@ def quickstart(tmp_path_factory):
 
 
 def test_no_verdict_contradicts_its_own_boxes(quickstart):
-    rules = VerdictRules()
+    rules = VerdictRules.for_model(distortx.load_default_model())
     assert quickstart
     for p in quickstart:
         v = p.verdict
@@ -120,3 +120,18 @@ def test_predict_on_a_jpeg_file_reports_the_tables(tmp_path):
     [p] = distortx.predict(tmp_path / "photo.jpg")
     assert p.verdict.measurements["jpeg_quality_file"] == 85
     assert 50 <= p.verdict.measurements["jpeg_quality"] <= 100
+
+
+def test_a_model_carries_its_own_verdict_thresholds(tmp_path):
+    """Thresholds chosen on val are stored in the checkpoint (calibration.verdict) and used by predict."""
+    from types import SimpleNamespace
+
+    from distortx.models.checkpoint import export_weights, load_model
+
+    assert VerdictRules.for_model(SimpleNamespace(calibration={"verdict": {"region_score": 0.8, "note": "x"}})).region_score == 0.8
+    assert VerdictRules.for_model(None) == VerdictRules()
+    m = distortx.create_model("ynet", backbone="dx_small", image_size=64)
+    export_weights({"model": m.state_dict(), "model_config": m.config,
+                    "calibration": {"verdict": {"region_score": 0.9}}}, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert VerdictRules.for_model(loaded).region_score == 0.9

@@ -181,6 +181,7 @@ def model_from_checkpoint(state: Mapping[str, Any]):
         model.load_weights(state["model"])
     except DistortxError as exc:
         raise CheckpointError(f"{state.get('path', 'checkpoint')}: {exc}") from exc
+    model.calibration = dict(state.get("calibration") or {})   # e.g. the verdict thresholds chosen on val
     return model.eval()
 
 

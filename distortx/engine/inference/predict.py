@@ -263,6 +263,19 @@ def draw(image: Tensor, pred: Prediction) -> Tensor:
                         [f"{r.type} {r.score:.2f}" for r in pred.regions], width=width)
 
 
+def resolve_model(model=None):
+    """A model object from a model, a checkpoint file or run folder, or None (the shipped default model)."""
+    if model is None:
+        from .default_model import load_default_model
+
+        return load_default_model()
+    if isinstance(model, (str, Path)):
+        from ...models.checkpoint import load_model
+
+        return load_model(model)
+    return model
+
+
 def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]], model=None,
             device: str = "cpu", out: Optional[Union[str, Path]] = None,
             annotate: Optional[Callable[[Prediction, Tensor, Optional[Path]], None]] = None,
@@ -272,17 +285,11 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
     photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``annotate(prediction, image,
     path or None)``, if given, runs on every photo before its outputs are written (``distortx.predict`` adds
     the verdict this way). ``kwargs`` go to :class:`Predictor` (tile, overlap, score_threshold, ...)."""
-    from ...io import save_image
-    from ...models.checkpoint import load_model
-
-    if model is None:
-        from .default_model import load_default_model
-
-        model = load_default_model()
-    elif isinstance(model, (str, Path)):
-        model = load_model(model)
-    predictor = Predictor(model, device=device, **kwargs)
     from ...distortions.edges import image_list, load_listed
+    from ...io import save_image
+
+    model = resolve_model(model)
+    predictor = Predictor(model, device=device, **kwargs)
 
     named = image_list(inputs, "predict's images")  # in the order given (a folder's images sorted, in its place)
     results: List[Prediction] = []

@@ -1,0 +1,88 @@
+"""Choose the verdict's region threshold for a model on the VAL photos only, and store it in the checkpoint.
+
+    python experiments/default_model/verdict_thresholds.py --model distortx/weights/ynet_dx_small.pt [--write]
+
+The verdict reports every box scored >= ``VerdictRules.region_score``. Too low, and clean photos get findings
+(the detector's stray boxes on flat or textured areas); too high, and distorted regions are missed. On the val
+photos of split_v2.json (never the test ones) this measures, for thresholds 0.50 .. 0.95:
+  - clean: the share of whole val photos (as stored, and saved again as JPEG q90 / q75) with any box >= t;
+  - distorted: the share of Ahn basic-protocol regions (det_basic.toml on the val photos, one image each) that
+    a box >= t of the right type covers with IoU >= 0.5 (recall).
+It picks the smallest t whose clean share is <= 2 % (the issue's false-alarm target) and, with --write, stores
+``{"region_score": t, ...}`` under ``calibration.verdict`` in the checkpoint (VerdictRules.for_model reads it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+GRID = [round(0.5 + 0.05 * i, 2) for i in range(10)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--photos", default=str(HERE / "photos_v2" / "val"))
+    ap.add_argument("--target", type=float, default=0.02, help="largest share of clean photos with a finding")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--write", action="store_true", help="store the choice in the checkpoint")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from distortx.data.stream import SynthesisStream
+    from distortx.detection import box_iou
+    from distortx.distortions.jpeg import pillow_jpeg
+    from distortx.engine.inference.predict import Predictor
+    from distortx.io import IMAGE_EXTENSIONS, read_image
+    from distortx.models.checkpoint import load_model, read_checkpoint, save_checkpoint
+
+    model = load_model(args.model)
+    predictor = Predictor(model, score_threshold=min(GRID))
+    files = sorted(f for f in Path(args.photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+    clean_max = []          # per photo version: the highest box score
+    for f in files:
+        img = read_image(f)
+        for q in (None, 90, 75):
+            x = img if q is None else torch.from_numpy(
+                pillow_jpeg(img.permute(1, 2, 0).contiguous().numpy(), q).copy()).permute(2, 0, 1)
+            pred = predictor(x, f.name)
+            clean_max.append(max((r.score for r in pred.regions), default=0.0))
+    stream = SynthesisStream(str(HERE / "det_basic.toml"), images=args.photos, split=None, per_image=1, batch_size=16,
+                             shuffle=False, seed=11)
+    hits = {t: 0 for t in GRID}
+    total = 0
+    for batch in stream:
+        for img, target in zip(batch["images"], batch["targets"]):
+            pred = predictor(img, "val")
+            for box, lab in zip(target["boxes"], target["labels"]):
+                total += 1
+                name = model.det_classes[int(lab)]
+                for t in GRID:
+                    boxes = [r.box for r in pred.regions if r.type == name and r.score >= t]
+                    if boxes and float(box_iou(torch.tensor(boxes), box[None]).max()) >= 0.5:
+                        hits[t] += 1
+    rows = [{"region_score": t, "clean_with_a_finding": float(np.mean([m >= t for m in clean_max])),
+             "region_recall": hits[t] / max(total, 1)} for t in GRID]
+    ok = [r for r in rows if r["clean_with_a_finding"] <= args.target]
+    chosen = ok[0] if ok else rows[-1]
+    for r in rows:
+        print(f"t {r['region_score']:.2f}  clean with a finding {r['clean_with_a_finding']:.3f}  "
+              f"region recall (IoU >= 0.5) {r['region_recall']:.3f}" + ("   <- chosen" if r is chosen else ""))
+    record = {"region_score": chosen["region_score"], "clean_with_a_finding_val": round(chosen["clean_with_a_finding"], 4),
+              "region_recall_val": round(chosen["region_recall"], 4), "val_photos": len(files),
+              "val_clean_versions": len(clean_max), "val_regions": total,
+              "script": "experiments/default_model/verdict_thresholds.py"}
+    print(json.dumps(record))
+    if args.write:
+        state = read_checkpoint(args.model)
+        state["calibration"] = {**(state.get("calibration") or {}), "verdict": record}
+        save_checkpoint({k: v for k, v in state.items() if k not in ("path", "format", "version")}, args.model)
+        print(f"stored in {args.model}")
+
+
+if __name__ == "__main__":
+    main()
