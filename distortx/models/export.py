@@ -75,10 +75,10 @@ def export_onnx(model: DistortxModel, path: Union[str, os.PathLike], image_size:
         example = (torch.rand(2, 3, size, size, device=next(model.parameters()).device),)
         kwargs = dict(input_names=["images"], output_names=list(output_names(model)))
         try:  # torch >= 2.5: the torch.export-based exporter
-            torch.onnx.export(RawOutputs(model), example, os.fspath(path), dynamo=True,
+            torch.onnx.export(RawOutputs(model).eval(), example, os.fspath(path), dynamo=True,
                               dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},), **kwargs)
         except TypeError:  # older torch: the TorchScript exporter
-            torch.onnx.export(RawOutputs(model), example, os.fspath(path), dynamic_axes={"images": {0: "batch"}},
+            torch.onnx.export(RawOutputs(model).eval(), example, os.fspath(path), dynamic_axes={"images": {0: "batch"}},
                               **kwargs)
     except ImportError as exc:
         raise DistortxError(f"ONNX export needs the onnx and onnxscript packages ({exc}); use export_model instead") from None
