@@ -75,6 +75,22 @@ DX_HD float box_iou(float ax1, float ay1, float ax2, float ay2, float area_a, fl
   return div_rn(inter, sub_rn(add_rn(area_a, area_b), inter));
 }
 
+// Greedy NMS over boxes [a, e) of score-sorted SoA arrays (the CPU loop of batched_nms and ssd_postprocess):
+// a kept box suppresses every later box with IoU > thr. Sets supp[j] = 1 for each suppressed box and calls
+// keep(i) for each kept one, in order. The inner loop is branch-free so the compiler can vectorise it. Host
+// only: the CUDA kernels build a bitmask in parallel and walk it (nms_kernel.cu, ssd_postprocess_kernel.cu).
+template <class Keep>
+inline void greedy_nms(const float* x1, const float* y1, const float* x2, const float* y2, const float* area,
+                       uint8_t* supp, int64_t a, int64_t e, float thr, Keep keep) {
+  for (int64_t i = a; i < e; ++i) {
+    if (supp[i]) continue;
+    keep(i);
+    const float ix1 = x1[i], iy1 = y1[i], ix2 = x2[i], iy2 = y2[i], ia = area[i];
+    for (int64_t j = i + 1; j < e; ++j)
+      supp[j] |= (uint8_t)(box_iou(ix1, iy1, ix2, iy2, ia, x1[j], y1[j], x2[j], y2[j], area[j]) > thr);
+  }
+}
+
 // exp(dw) is clamped at log(1000/16) (as torchvision's BoxCoder): a wild regression output would
 // otherwise overflow exp() to inf and produce inf/NaN boxes; 1000/16 bounds the growth at 62.5x the prior.
 // Spelled as a double literal cast to float, exactly like float32(math.log(1000/16)) in Python.

@@ -18,20 +18,6 @@ namespace {
 
 using namespace boxes;
 
-// Greedy NMS over boxes [a, e) of the sorted SoA arrays; sets supp[j] = 1 for every suppressed box.
-// The inner loop is branch-free so the compiler can vectorise it.
-void greedy_segment(const float* x1, const float* y1, const float* x2, const float* y2, const float* area,
-                    uint8_t* supp, int64_t a, int64_t e, float thr) {
-  for (int64_t i = a; i < e; ++i) {
-    if (supp[i]) continue;
-    const float ix1 = x1[i], iy1 = y1[i], ix2 = x2[i], iy2 = y2[i], ia = area[i];
-    for (int64_t j = i + 1; j < e; ++j) {
-      const float iou = box_iou(ix1, iy1, ix2, iy2, ia, x1[j], y1[j], x2[j], y2[j], area[j]);
-      supp[j] |= (uint8_t)(iou > thr);
-    }
-  }
-}
-
 at::Tensor batched_nms_cpu(const at::Tensor& boxes_in, const at::Tensor& scores_in, const at::Tensor& idxs_in,
                            double iou_threshold) {
   check_nms_args(boxes_in, scores_in, idxs_in, iou_threshold, "CPU");
@@ -71,7 +57,8 @@ at::Tensor batched_nms_cpu(const at::Tensor& boxes_in, const at::Tensor& scores_
   }
 #pragma omp parallel for schedule(dynamic, 1) if (nseg > 1 && m > 1024)
   for (int64_t s = 0; s < nseg; ++s)
-    greedy_segment(x1.data(), y1.data(), x2.data(), y2.data(), area.data(), supp.data(), seg[s], seg[s + 1], thr);
+    greedy_nms(x1.data(), y1.data(), x2.data(), y2.data(), area.data(), supp.data(), seg[s], seg[s + 1], thr,
+               [](int64_t) {});
 
   std::vector<int64_t> kept;
   for (int64_t k = 0; k < m; ++k)

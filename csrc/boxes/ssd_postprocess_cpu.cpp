@@ -86,13 +86,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> ssd_postprocess_cpu(
       }
       int64_t r = 0;
       uint64_t* out = kept.data() + g * T;
-      for (int64_t i = 0; i < n; ++i) {
-        if (supp[i]) continue;
-        out[r++] = cand[i];
-        const float ix1 = x1[i], iy1 = y1[i], ix2 = x2[i], iy2 = y2[i], ia = area[i];
-        for (int64_t j = i + 1; j < n; ++j)
-          supp[j] |= (uint8_t)(box_iou(ix1, iy1, ix2, iy2, ia, x1[j], y1[j], x2[j], y2[j], area[j]) > ithr);
-      }
+      greedy_nms(x1.data(), y1.data(), x2.data(), y2.data(), area.data(), supp.data(), 0, n, ithr,
+                 [&](int64_t i) { out[r++] = cand[i]; });
       kept_n[g] = r;
     }
   }
