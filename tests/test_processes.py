@@ -293,7 +293,6 @@ def _kill_train_trial(tmp_path: Path, delay: float, reference: dict) -> None:
         pytest.skip("the run finished before it could be killed")
     proc.kill()
     proc.wait()
-    assert not list((tmp_path / "run").glob(".*.tmp")) or True   # a torn temporary file is allowed, never a torn .pt
     for name in ("last.pt", "best.pt"):
         if (tmp_path / "run" / name).exists():
             _weights(tmp_path / "run" / name)     # every checkpoint left behind reads back
