@@ -1,12 +1,10 @@
-"""Endo's training data through distortx's synthesis: preset sampling, Pillow-exact JPEG, photo patches."""
+"""Endo's training data through distortx's synthesis: preset sampling, Pillow-exact JPEG."""
 import pytest
 import torch
 
 from distortx._ext import native_available
 from distortx.distortions.jpeg import jpeg_pillow
-from distortx.errors import DatasetError
 from distortx.estimation.degrade import degrade, quantize8, sample_params
-from distortx.estimation.patches import PatchBank
 
 IMPLS = ["python"] + (["native"] if native_available() else [])
 
@@ -37,29 +35,3 @@ def test_presets_draw_endos_parameter_ranges():
     assert len(torch.unique(q)) == 100
     s = sample_params("endo-noise", 4000, g).values[:, 0]
     assert 0 <= s.min() < 0.5 and 49.5 < s.max() <= 50 and not torch.equal(s, s.round())
-
-
-def test_patch_bank_draws_crops_with_symmetries():
-    img = torch.arange(3 * 70 * 90, dtype=torch.int64).remainder(251).to(torch.uint8).view(3, 70, 90)
-    bank = PatchBank([img, img[:, :64, :64].clone()], patch=16)
-    g = torch.Generator().manual_seed(1)
-    patches = bank.sample(50, g)
-    assert patches.shape == (50, 3, 16, 16) and patches.dtype == torch.float32
-    plain = bank.sample(50, torch.Generator().manual_seed(1), augment=False)
-    ref = (img.float() / 255)
-    # every un-augmented patch is a crop of the first image (the second is its top-left corner)
-    for p in plain[:10]:
-        v = p[0, 0, 0]
-        ys, xs = torch.nonzero(ref[0] == v, as_tuple=True)
-        assert any(torch.equal(ref[:, y: y + 16, x: x + 16], p) for y, x in zip(ys.tolist(), xs.tolist())
-                   if y + 16 <= 70 and x + 16 <= 90)
-    # augmented patches are the same crops up to one of the 8 symmetries of the square
-    for a, p in zip(patches[:10], plain[:10]):
-        variants = [p, p.transpose(-1, -2)]
-        variants = [v2 for v in variants for v2 in (v, v.flip(-1), v.flip(-2), v.flip(-1).flip(-2))]
-        assert any(torch.equal(a, v) for v in variants)
-
-
-def test_patch_bank_rejects_small_photos():
-    with pytest.raises(DatasetError, match="at least 64x64"):
-        PatchBank([torch.zeros(3, 40, 100, dtype=torch.uint8)], patch=64)

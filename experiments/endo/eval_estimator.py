@@ -32,7 +32,15 @@ from distortx.estimation.degrade import degrade  # noqa: E402
 from distortx.estimation.patches import load_photos  # noqa: E402
 from distortx.estimation.qtables import quality_from_jpeg  # noqa: E402
 from distortx.io import read_image  # noqa: E402
-from train_estimator import split_names  # noqa: E402
+
+
+
+def split_names(spec: str) -> list:
+    """File names listed in ``FILE.json`` under the comma-separated keys of ``FILE.json:KEY[,KEY]``."""
+    path, _, keys = spec.rpartition(":")
+    table = json.loads(Path(path).read_text())
+    return [name for key in keys.split(",") for name in table[key]]
+
 
 VALUES = {"jpeg_quality": [5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100],
           "noise_sigma": [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]}

@@ -29,22 +29,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import platform
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).resolve().parent
+CONFIGS = HERE / "configs"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))  # a source checkout works without installing distortx
 
 from distortx.estimation import get_target, load_estimator, save_estimator  # noqa: E402
 from distortx.estimation.baselines import jpeg_quality_pillow_tables, noise_sigma_skimage  # noqa: E402
 from distortx.estimation.degrade import degrade  # noqa: E402
-from distortx.estimation.patches import PatchBank, load_photos  # noqa: E402
-from distortx.estimation.train import EstimatorTraining, train_estimator  # noqa: E402
+from distortx import train  # noqa: E402
+from distortx.io import IMAGE_EXTENSIONS  # noqa: E402
 
 import cifar  # noqa: E402
 import paper  # noqa: E402
@@ -57,11 +60,11 @@ EXPERIMENTS = {
 
 #: (cuda defaults, --quick defaults); any flag given on the command line wins
 PROFILES = {
-    "full": dict(est_steps=50000, est_seconds="55,15", est_batch=256, est_pool=32, est_width=64, cls_epochs=100.0,
+    "full": dict(est_steps=50000, est_seconds="55,15", est_batch=256, est_width=64, cls_epochs=100.0,
                  cls_seconds=13.0,
                  cls_batch=256, width=64, train_limit=0, test_limit=0, baseline_limit=1000, eval_batch=2500,
                  photo_limit=0),
-    "quick": dict(est_steps=12, est_seconds=None, est_batch=8, est_pool=1, est_width=16, cls_epochs=1.0, cls_seconds=None,
+    "quick": dict(est_steps=12, est_seconds=None, est_batch=8, est_width=16, cls_epochs=1.0, cls_seconds=None,
                   cls_batch=100, width=8, train_limit=1000, test_limit=100, baseline_limit=10, eval_batch=100,
                   photo_limit=8),
 }
@@ -88,7 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="evaluate every k-th q / sigma only (CPU runs; the interval means then average fewer values)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs)")
-    for name, typ in (("est_steps", int), ("est_seconds", str), ("est_batch", int), ("est_pool", int), ("est_width", int),
+    for name, typ in (("est_steps", int), ("est_seconds", str), ("est_batch", int), ("est_width", int),
                       ("cls_epochs", float), ("cls_seconds", float), ("cls_batch", int), ("width", int),
                       ("train_limit", int), ("test_limit", int), ("baseline_limit", int), ("eval_batch", int),
                       ("photo_limit", int)):
@@ -131,30 +134,55 @@ def baseline(what: str, clean: torch.Tensor, truths) -> dict:
     return out
 
 
-def train_estimator_only(what: str, a, dev: torch.device, bank: PatchBank, log: Logger):
-    """Train the estimator of experiment ``what`` on ``bank``; save it to --out. Returns (model, info)."""
+def photo_folder(a, out: Path) -> Path:
+    """--photos, or (with --photo-limit) a folder of links to its first photo_limit photos."""
+    if not a.photo_limit:
+        return a.photos
+    names = sorted(p for p in a.photos.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[: a.photo_limit]
+    folder = out / "photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in names:
+        if not (folder / p.name).exists():
+            (folder / p.name).symlink_to(p.resolve())
+    return folder
+
+
+def train_estimator_only(what: str, a, dev: torch.device, log: Logger):
+    """Train the estimator of experiment ``what`` with ``distortx train`` (the recipe of
+    experiments/endo/configs/<target>.toml, sized by the flags); save it to --out. Returns (model, info)."""
     target = get_target(EXPERIMENTS[what]["target"])
-    cfg = EstimatorTraining(steps=a.est_steps, batch_size=a.est_batch, width=a.est_width,
-                            residual_gain=0.0 if a.plain_estimator else None, grid=0 if a.plain_estimator else None,
-                            max_seconds=a.est_seconds[what], seed=a.seed, warmup=min(100, max(1, a.est_steps // 10)),
-                            log_every=max(1, min(500, a.est_steps // 4)), pool_batches=a.est_pool)
-    log(f"[{what}] training the {target.name} estimator (width {a.est_width}, batch {a.est_batch} x 64x64, "
-        f"pool {a.est_pool} batches, budget {a.est_seconds[what] or '-'} s)")
-    res = train_estimator(target.name, bank, cfg, log=log)
-    info = {"steps": res.steps, "batch_size": a.est_batch, "width": a.est_width, "seconds": round(res.seconds, 1),
-            "patches": res.steps * a.est_batch, "history": res.history}
-    save_estimator(res.model, a.out / f"{target.name}.pt",
-                   {"trained_on": f"{len(bank)} photos, 64x64 patches", "steps": res.steps,
-                    "batch_size": a.est_batch, "device": str(dev), "seconds": round(res.seconds, 1),
-                    "script": "experiments/endo/reproduce.py"})
-    return res.model, info
+    run = a.out / "runs" / target.name
+    cfg = tomllib.loads((CONFIGS / f"{target.name}.toml").read_text())
+    cfg["model"]["kwargs"]["width"] = a.est_width
+    if a.plain_estimator:
+        cfg["model"]["kwargs"].update(residual_gain=0.0, grid=0)
+    cfg["data"] = {"images": str(photo_folder(a, a.out)), "seed": a.seed,
+                   "regression": dict(cfg["data"]["regression"], batch_size=a.est_batch, val_split=None)}
+    cfg["schedule"]["warmup_steps"] = min(100, max(1, a.est_steps // 10))
+    cfg["train"].update(steps=a.est_steps, out=str(run), device=a.device, threads=a.threads, eval_every=0,
+                        log_every=max(1, min(500, a.est_steps // 4)), checkpoint_every=a.est_steps,
+                        max_minutes=a.est_seconds[what] / 60 if a.est_seconds[what] else None)
+    log(f"[{what}] training the {target.name} estimator with distortx train (width {a.est_width}, batch "
+        f"{a.est_batch} x 64x64, budget {a.est_seconds[what] or '-'} s) -> {run}")
+    res = train(cfg, overwrite=True, progress=False)
+    history = [r for r in (json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()) if "loss" in r]
+    info = {"steps": res.step, "batch_size": a.est_batch, "width": a.est_width, "seconds": round(res.seconds, 1),
+            "patches": res.step * a.est_batch, "run": str(run),
+            "history": [{"step": r["step"], "loss": r["loss"], "pixel_rmse": math.sqrt(r["loss"]) * target.scale}
+                        for r in history]}
+    model = load_estimator(run / "model.pt", dev)
+    save_estimator(model, a.out / f"{target.name}.pt",
+                   {"trained_on": f"photos of {a.photos}, 64x64 patches", "steps": res.step, "batch_size": a.est_batch,
+                    "device": str(dev), "seconds": round(res.seconds, 1), "script": "experiments/endo/reproduce.py",
+                    "config": f"experiments/endo/configs/{target.name}.toml", "run": str(run)})
+    return model, info
 
 
 def get_estimator(what: str, a, dev: torch.device, data: dict, log: Logger):
     """The experiment's estimator: loaded from --estimator-weights, else trained. Returns (model, info)."""
     target = get_target(EXPERIMENTS[what]["target"])
     if a.estimator_weights is None:
-        return train_estimator_only(what, a, dev, data["bank"], log)
+        return train_estimator_only(what, a, dev, log)
     path = a.estimator_weights / f"{target.name}.pt"
     deadline = time.time() + a.estimator_wait
     if not path.is_file() and a.estimator_wait:
@@ -248,10 +276,9 @@ def main(argv=None) -> int:
             "native_core": native_available(), "args": {k: str(v) for k, v in vars(a).items()}}
     whats = ["jpeg", "noise"] if a.what == "both" else [a.what]
     if a.estimators_only:
-        bank = PatchBank(load_photos(a.photos, 64, a.photo_limit), 64, dev)
         info = {}
         for what in whats:
-            info[what] = train_estimator_only(what, a, dev, bank, log)[1]
+            info[what] = train_estimator_only(what, a, dev, log)[1]
         meta["total_s"] = round(time.time() - t_start, 1)
         (a.out / "estimators.json").write_text(json.dumps({"meta": meta, "estimators": info}, indent=1))
         log(f"done in {meta['total_s']} s; wrote the estimator weights to {a.out}")
@@ -261,11 +288,9 @@ def main(argv=None) -> int:
     train_x, train_y = cifar.load_split(a.cifar, "train", a.train_limit)
     test_x, test_y = cifar.load_split(a.cifar, "test", a.test_limit)
     data.update(train_x=train_x.to(dev), train_y=train_y.to(dev), test_x=test_x.to(dev), test_y=test_y.to(dev))
-    if a.estimator_weights is None:
-        data["bank"] = PatchBank(load_photos(a.photos, 64, a.photo_limit), 64, dev)
     meta["load_s"] = round(time.time() - t, 1)
     log(f"data: {train_x.shape[0]} train / {test_x.shape[0]} test CIFAR images, "
-        f"{len(data['bank']) if 'bank' in data else 0} photos ({meta['load_s']} s)")
+        f"photos from {a.photos} ({meta['load_s']} s)")
     results = {}
     for what in whats:
         results[what] = run_experiment(what, a, dev, data, log)
