@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "distortx.models.builtin",
     "distortx.data.presets",
     "distortx.estimation.plugin",
+    "distortx.corruptions.plugin",
 )
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")

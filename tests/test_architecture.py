@@ -15,7 +15,7 @@ LAYERS = [
     {"distortions", "detection"},                # specs + python references; pure box math
     {"plugins", "registry"},                      # the validating plugin manager and the name registries
     {"ops"},                                      # native dispatch, the compositor, box ops
-    {"models", "data"},
+    {"models", "data", "corruptions"},      # corruptions: the ImageNet-C family (a built-in plugin)
     {"engine"},                                   # training, evaluation, robustness, inference
     {"estimation"},
     {"", "functional", "verdict", "catalogue"},   # the public API

@@ -60,13 +60,16 @@ class LevelSet:
     (level 0 is the mildest; for a "decreasing" distortion such as JPEG quality the values fall).
 
     ``continuous=True`` means the paper samples uniformly between ``min(values)`` and ``max(values)``
-    ("variable" levels); otherwise a level is an index into ``values``.
+    ("variable" levels); otherwise a level is an index into ``values``. ``graded=False`` says that neighbouring
+    levels are not ordered by damage, only the first and the last (ImageNet-C's saturate: gain 2 at severity 3
+    changes an image less than gain 0.1 at severity 2).
     """
 
     name: str
     values: tuple[float, ...]
     source: str = ""
     continuous: bool = False
+    graded: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(float(v) for v in self.values))

@@ -1,0 +1,63 @@
+"""The ImageNet-C / imagecorruptions corruptions, batched, seeded and on any device, with imagecorruptions' face::
+
+    from distortx.corruptions import corrupt, get_corruption_names   # was: from imagecorruptions import ...
+    out = corrupt(image, corruption_name="fog", severity=3, seed=0)
+
+``image``: uint8 H x W x 3 (or H x W) numpy as imagecorruptions takes, and also tensors (C, H, W) / batches
+(N, C, H, W), float in [0, 1] or uint8; the result has the input's type and layout (a grey H x W array comes back
+H x W x 3, as imagecorruptions returns it). uint8 results are truncated as imagecorruptions' ``np.uint8`` does.
+Each corruption is also a catalogue entry ``imagenet_c_<name>`` (plugin.py) for ``distortx.distort``, presets
+and robustness sweeps."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from ..distortions.edges import from_batch, to_batch
+from ..distortions.spec import Params, check_seed
+from ..errors import ParameterError, UnknownNameError
+from .constants import NAMES, SUBSETS
+from .plugin import PREFIX, spec_of
+from .weather import frost_source
+
+
+def get_corruption_names(subset: str = "common") -> List[str]:
+    """imagecorruptions' names: "common" (15), "validation" (4), "all" (19), "noise", "blur", "weather", "digital"."""
+    if subset not in SUBSETS:
+        raise UnknownNameError("corruption subset", subset, list(SUBSETS))
+    return list(SUBSETS[subset])
+
+
+def corrupt(image, severity: int = 1, corruption_name: Optional[str] = None, corruption_number: int = -1,
+            seed: int = 0, device: Optional[str] = None):
+    """``image`` corrupted by one corruption (by name, or its number 0..18 in imagecorruptions' order) at
+    ``severity`` 1..5. ``seed`` fixes the random draws (sample i of a batch uses seed + i). ``device``: where to
+    compute (default: the input's device; numpy on the CPU)."""
+    if corruption_name is None:
+        if not 0 <= int(corruption_number) < len(NAMES):
+            raise ParameterError("give corruption_name or a corruption_number in 0..18")
+        corruption_name = NAMES[int(corruption_number)]
+    if corruption_name not in NAMES:
+        raise UnknownNameError("corruption", corruption_name, list(NAMES))
+    if isinstance(severity, bool) or severity not in (1, 2, 3, 4, 5):
+        raise ParameterError(f"severity must be an integer in 1..5, got {severity!r}")
+    seed = check_seed(seed)
+    grey_numpy = isinstance(image, np.ndarray) and image.ndim == 2
+    if grey_numpy:
+        image = np.repeat(image[..., None], 3, axis=2)
+    batch, fmt = to_batch(image)
+    if device is not None:
+        batch = batch.to(device)
+    n = batch.shape[0]
+    params = Params(torch.full((n, 1), float(severity), device=batch.device),
+                    torch.arange(seed, seed + n, dtype=torch.int64, device=batch.device),
+                    torch.full((n,), severity - 1, dtype=torch.int64, device=batch.device))
+    out = spec_of(corruption_name).reference(batch.float(), params.values, params.seed).clamp(0, 1)
+    if fmt.dtype in (np.uint8, torch.uint8):  # truncate as imagecorruptions' np.uint8(float image) does
+        out = torch.floor(out * 255.0 + 1e-3) / 255.0
+    return from_batch(out, fmt)
+
+
+__all__ = ["NAMES", "PREFIX", "SUBSETS", "corrupt", "frost_source", "get_corruption_names"]

@@ -1,0 +1,162 @@
+"""Shared pieces of the ImageNet-C family: per-sample random fields from the counter RNG, scipy-style gaussian
+filtering and linear resampling, greyscale, and the grouping of a batch by severity.
+
+Images are float Tensor[N, C, H, W] in [0, 1]; ``seed`` is int64 Tensor[N]. Every random field is a pure function
+of (seed, stream, element index), so a sample is the same on every device, in any batch and any order."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..distortions import rng
+
+#: streams of the counter RNG, one per random field of a corruption
+NOISE, SALT, FLIP, ANGLE, FIELD_X, FIELD_Y, FLAKES, SHUFFLE = range(1, 9)
+#: first stream of the plasma fractal (3 per level of the diamond-square recursion)
+PLASMA = 100
+
+
+def per_sample(seed: Tensor, shape: Tuple[int, ...], stream: int, kind: str = "uniform") -> Tensor:
+    """Tensor[N, *shape] of U(0, 1) (kind "uniform") or N(0, 1) ("normal") draws, one field per sample."""
+    index = rng.element_index(shape, seed.device).unsqueeze(0)
+    s = seed.to(torch.int64).view(-1, *([1] * len(shape)))
+    draw = rng.uniform if kind == "uniform" else rng.normal
+    return draw(s, index, stream)
+
+
+def by_severity(severity: Tensor, images: Tensor, fn: Callable[[Tensor, int, Tensor], Tensor]) -> Tensor:
+    """Apply ``fn(images[idx], s, idx)`` to each group of samples sharing the integer severity ``s``."""
+    out = torch.empty_like(images)
+    sev = severity.round().to(torch.int64)
+    for s in torch.unique(sev).tolist():
+        idx = (sev == s).nonzero(as_tuple=True)[0]
+        out[idx] = fn(images[idx], int(s), idx)
+    return out
+
+
+def gaussian_kernel(sigma: float, truncate: float = 4.0, device=None) -> Tensor:
+    """scipy.ndimage's gaussian: radius int(truncate * sigma + 0.5), weights exp(-x^2 / 2 sigma^2) / sum."""
+    r = int(truncate * float(sigma) + 0.5)
+    x = torch.arange(-r, r + 1, dtype=torch.float64)
+    w = torch.exp(-0.5 * (x / float(sigma)) ** 2)
+    return (w / w.sum()).to(device=device, dtype=torch.float32)
+
+
+def border_index(idx: Tensor, size: int, mode: str) -> Tensor:
+    """Indices outside [0, size) mapped as scipy.ndimage's modes: "nearest" (clamp), "reflect" (d c b a | a b c
+    d, the edge repeated) or "mirror" (d c b | a b c d, OpenCV's REFLECT_101)."""
+    if mode == "nearest" or size == 1:
+        return idx.clamp(0, size - 1)
+    period = 2 * size if mode == "reflect" else 2 * size - 2
+    i = torch.remainder(idx, period)
+    if mode == "reflect":
+        return torch.where(i < size, i, period - 1 - i)
+    return torch.where(i < size, i, period - i)
+
+
+def filter_axis(x: Tensor, weights: Tensor, dim: int, mode: str) -> Tensor:
+    """Correlate ``x`` with the 1-D ``weights`` (odd length, centred) along ``dim`` with the given border mode."""
+    r = (weights.numel() - 1) // 2
+    size = x.shape[dim]
+    idx = border_index(torch.arange(-r, size + r, device=x.device), size, mode)
+    xp = x.index_select(dim, idx)
+    out = torch.zeros_like(x)
+    for k in range(weights.numel()):
+        out += weights[k] * xp.narrow(dim, k, size)
+    return out
+
+
+def gaussian_filter(x: Tensor, sigma, mode: str = "nearest", truncate: float = 4.0) -> Tensor:
+    """scipy.ndimage.gaussian_filter over the last two dims (what skimage.filters.gaussian does per channel).
+    ``sigma``: a number or (sigma_y, sigma_x)."""
+    sy, sx = (sigma, sigma) if not isinstance(sigma, (tuple, list)) else sigma
+    x = filter_axis(x, gaussian_kernel(sy, truncate, x.device), -2, mode)
+    return filter_axis(x, gaussian_kernel(sx, truncate, x.device), -1, mode)
+
+
+def linear_sample(x: Tensor, ys: Tensor, xs: Tensor, mode: str = "reflect") -> Tensor:
+    """Bilinear sampling as scipy.ndimage.map_coordinates(order=1): x Tensor[N, C, H, W], ys / xs Tensor[N, H', W']
+    (pixel coordinates) -> Tensor[N, C, H', W']; outside neighbours are mapped by ``mode`` (border_index)."""
+    n, c, h, w = x.shape
+    y0, x0 = torch.floor(ys), torch.floor(xs)
+    fy, fx = (ys - y0).unsqueeze(1), (xs - x0).unsqueeze(1)
+    y0, x0 = y0.to(torch.int64), x0.to(torch.int64)
+    flat = x.reshape(n, c, h * w)
+
+    def tap(yi: Tensor, xi: Tensor) -> Tensor:
+        index = (border_index(yi, h, mode) * w + border_index(xi, w, mode)).view(n, 1, -1).expand(n, c, -1)
+        return flat.gather(2, index).view(n, c, *ys.shape[1:])
+
+    top = tap(y0, x0) * (1 - fx) + tap(y0, x0 + 1) * fx
+    bottom = tap(y0 + 1, x0) * (1 - fx) + tap(y0 + 1, x0 + 1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def clipped_zoom(x: Tensor, factor: float) -> Tensor:
+    """The centre 1/factor of each image magnified back to full size with scipy.ndimage.zoom(order=1)'s grid
+    (corner-aligned), trimmed to H x W as ImageNet-C's clipped_zoom does."""
+    n, c, h, w = x.shape
+    axes = []
+    for size in (h, w):
+        crop = int(math.ceil(size / factor))
+        top = (size - crop) // 2
+        out = int(round(crop * factor))
+        trim = (out - size) // 2
+        o = torch.arange(trim, trim + size, dtype=torch.float64, device=x.device)
+        scale = (crop - 1) / (out - 1) if out > 1 else 0.0
+        axes.append((o * scale + top).clamp(max=top + crop - 1).to(torch.float32))
+    ys = axes[0].view(1, -1, 1).expand(n, h, w)
+    xs = axes[1].view(1, 1, -1).expand(n, h, w)
+    return linear_sample(x, ys, xs, mode="nearest")
+
+
+def to_gray(x: Tensor) -> Tensor:
+    """Tensor[N, 1, H, W]: OpenCV's RGB2GRAY (0.299 R + 0.587 G + 0.114 B); a grey image is itself."""
+    if x.shape[1] == 1:
+        return x
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+def conv_same(x: Tensor, kernel: Tensor, mode: str = "mirror") -> Tensor:
+    """Correlate every channel of x Tensor[N, C, H, W] with kernel Tensor[k, k] (odd k; OpenCV filter2D)."""
+    n, c, h, w = x.shape
+    r = (kernel.shape[-1] - 1) // 2
+    rows = border_index(torch.arange(-r, h + r, device=x.device), h, mode)
+    cols = border_index(torch.arange(-r, w + r, device=x.device), w, mode)
+    xp = x.index_select(2, rows).index_select(3, cols).reshape(n * c, 1, h + 2 * r, w + 2 * r)
+    out = F.conv2d(xp, kernel.to(x.dtype).view(1, 1, *kernel.shape))
+    return out.view(n, c, h, w)
+
+
+def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor) -> Tensor:
+    """ImageNet-C's motion blur: sum_i kernel[i] * x shifted by i pixels along ``angle_deg`` (per sample), edges
+    repeated; taps stop where the shift leaves the image. x Tensor[N, C, H, W], angle Tensor[N]."""
+    n, c, h, w = x.shape
+    a = torch.deg2rad(angle_deg.to(torch.float64)).cpu()
+    out = torch.zeros_like(x)
+    rows = torch.arange(h, device=x.device)
+    cols = torch.arange(w, device=x.device)
+    alive = torch.ones(n, dtype=torch.bool)
+    for i in range(kernel.numel()):
+        dy = -torch.ceil(i * torch.sin(a) - 0.5).to(torch.int64)
+        dx = -torch.ceil(i * torch.cos(a) - 0.5).to(torch.int64)
+        alive &= (dy.abs() < h) & (dx.abs() < w)
+        if not bool(alive.any()):
+            break
+        ry = (rows.view(1, -1) - dy.to(x.device).view(-1, 1)).clamp(0, h - 1)        # [N, H]
+        cx = (cols.view(1, -1) - dx.to(x.device).view(-1, 1)).clamp(0, w - 1)        # [N, W]
+        shifted = x.gather(2, ry.view(n, 1, h, 1).expand(n, c, h, w))
+        shifted = shifted.gather(3, cx.view(n, 1, 1, w).expand(n, c, h, w))
+        out += (kernel[i] * alive.to(x.device, x.dtype)).view(n, 1, 1, 1) * shifted
+    return out
+
+
+def motion_kernel(radius: int, sigma: float) -> Tensor:
+    """ImageNet-C's one-sided gaussian line kernel: width 2 radius + 1, w_i ~ exp(-i^2 / 2 sigma^2), sum 1."""
+    i = torch.arange(2 * int(radius) + 1, dtype=torch.float64)
+    k = torch.exp(-(i ** 2) / (2 * sigma ** 2))
+    return (k / k.sum()).to(torch.float32)

@@ -1,0 +1,265 @@
+"""ImageNet-C's weather: snow (zoomed, thresholded, motion-blurred flakes), frost (a frost texture blended in),
+fog (a plasma fractal), spatter (water drops or mud).
+images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N].
+
+Frost: ImageNet-C blends crops of five photographs of frost. distortx draws its own frost texture from the seed
+(:func:`frost_texture`) unless ``DISTORTX_FROST_DIR`` names a folder of frost photographs (e.g. imagecorruptions'
+``frost/``), in which case a seeded crop of one of them is used, as ImageNet-C does."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+
+from .common import (ANGLE, FIELD_X, FLAKES, NOISE, PLASMA, by_severity, clipped_zoom, conv_same,
+                     gaussian_filter, motion_kernel, per_sample, shift_taps, to_gray)
+from .constants import IMAGENET_C
+
+
+def _c(name: str, s: int) -> tuple:
+    return IMAGENET_C[name][s - 1]
+
+
+# -- snow ---------------------------------------------------------------------------------------------------------
+def snow(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """Flakes N(mean, SD) zoomed, thresholded, motion-blurred at U[-135, -45] degrees, rounded to 8 bits and added
+    twice (once rotated by 180 degrees) to the image brightened towards 1.5 grey + 0.5."""
+    def one(x, s, idx):
+        mean, sd, zoom, threshold, radius, sigma, keep = _c("snow", s)
+        n, c, h, w = x.shape
+        layer = mean + sd * per_sample(seed[idx], (1, h, w), FLAKES, "normal")
+        layer = clipped_zoom(layer, zoom)
+        layer = torch.where(layer < threshold, torch.zeros_like(layer), layer).clamp(0, 1)
+        angle = per_sample(seed[idx], (1,), ANGLE)[:, 0] * 90.0 - 135.0
+        layer = shift_taps(layer, motion_kernel(radius, sigma).to(x.device), angle)
+        layer = torch.round(layer * 255.0) / 255.0
+        y = keep * x + (1 - keep) * torch.maximum(x, to_gray(x) * 1.5 + 0.5)
+        return (y + layer + layer.flip(-1, -2)).clamp(0, 1)
+    return by_severity(values[:, 0], images, one)
+
+
+# -- fog ----------------------------------------------------------------------------------------------------------
+def plasma_fractal(seed: Tensor, size: int, decay: float) -> Tensor:
+    """Diamond-square height maps Tensor[N, size, size] in [0, 1] (size a power of two), ImageNet-C's algorithm:
+    each level's new points = mean of their 4 neighbours + wibble * U(-wibble, wibble), wibble /= decay."""
+    n = seed.shape[0]
+    m = torch.zeros(n, size, size, dtype=torch.float64, device=seed.device)
+    step, wibble, level = size, 100.0, 0
+
+    def wibbled(a: Tensor, phase: int) -> Tensor:
+        u = per_sample(seed, tuple(a.shape[1:]), PLASMA + 3 * level + phase).double()
+        return a / 4 + wibble * (u * 2 * wibble - wibble)
+
+    while step >= 2:
+        half = step // 2
+        corner = m[:, 0:size:step, 0:size:step]
+        sq = corner + torch.roll(corner, -1, dims=1)
+        sq = sq + torch.roll(sq, -1, dims=2)
+        m[:, half:size:step, half:size:step] = wibbled(sq, 0)
+        dr = m[:, half:size:step, half:size:step]
+        ul = m[:, 0:size:step, 0:size:step]
+        lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
+        m[:, 0:size:step, half:size:step] = wibbled(lt, 1)
+        tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
+        m[:, half:size:step, 0:size:step] = wibbled(tt, 2)
+        step, wibble, level = half, wibble / decay, level + 1
+    m = m - m.amin(dim=(1, 2), keepdim=True)
+    return (m / m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)).float()
+
+
+def fog(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """x + strength * plasma, rescaled by max / (max + strength) (max of the image)."""
+    def one(x, s, idx):
+        strength, decay = _c("fog", s)
+        n, c, h, w = x.shape
+        size = 1 << (max(h, w, c) - 1).bit_length()
+        plasma = plasma_fractal(seed[idx], size, decay)[:, None, :h, :w].to(x.dtype)
+        top = x.amax(dim=(1, 2, 3), keepdim=True)
+        return ((x + strength * plasma) * top / (top + strength)).clamp(0, 1)
+    return by_severity(values[:, 0], images, one)
+
+
+# -- frost --------------------------------------------------------------------------------------------------------
+#: mean colour of the drawn frost (R, G, B) and its relative contrast, set so that frost at each severity gives
+#: the mean and PSNR of ImageNet-C's photographs of frost (tests/test_corruptions.py measures both)
+FROST_TINT = (0.52, 0.60, 0.64)
+FROST_CONTRAST = 1.4
+
+
+def frost_texture(seed: Tensor, h: int, w: int) -> Tensor:
+    """Seeded frost Tensor[N, 3, H, W] in [0, 1]: a plasma haze plus ice needles (sparse seeds smeared along three
+    random directions) and grain, scaled to the mean colour FROST_TINT."""
+    n = seed.shape[0]
+    size = 1 << (max(h, w) - 1).bit_length()
+    haze = plasma_fractal(seed + 17, size, 1.6)[:, None, :h, :w]
+    sparks = (per_sample(seed, (1, h, w), FIELD_X) > 0.985).float()
+    needles = torch.zeros(n, 1, h, w, device=seed.device)
+    length = max(3, int(round(0.03 * max(h, w))))
+    for k in range(3):
+        angle = per_sample(seed + 101 * k, (1,), ANGLE)[:, 0] * 360.0
+        kernel = torch.ones(length, device=seed.device) / length
+        needles = torch.maximum(needles, shift_taps(sparks, kernel, angle) * length / 2)
+    grain = gaussian_filter(per_sample(seed, (1, h, w), NOISE, "normal"), 0.7)
+    level = (0.6 + 0.4 * haze + 0.5 * needles.clamp(0, 1) + 0.08 * grain).clamp_min(0)
+    level = 1 + FROST_CONTRAST * (level / level.mean(dim=(1, 2, 3), keepdim=True) - 1)
+    tint = torch.tensor(FROST_TINT, device=seed.device).view(1, 3, 1, 1)
+    return (level * tint).clamp(0, 1)
+
+
+def _frost_photos() -> Optional[List[Path]]:
+    folder = os.environ.get("DISTORTX_FROST_DIR")
+    if not folder:
+        return None
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:5]
+    return files or None
+
+
+def frost_from_photos(files: List[Path], seed: Tensor, h: int, w: int) -> Tensor:
+    """ImageNet-C's frost: one of the photographs (chosen by the seed), scaled up only if smaller than the image,
+    cropped at a seeded place. Tensor[N, 3, H, W]."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    u = per_sample(seed, (3,), FLAKES).cpu()
+    for i in range(seed.shape[0]):
+        with Image.open(files[int(u[i, 0] * len(files)) % len(files)]) as im:
+            photo = im.convert("RGB")
+        fw, fh = photo.size
+        scale = max(1.0, h / fh, w / fw)
+        if scale > 1:
+            photo = photo.resize((int(math.ceil(fw * scale)), int(math.ceil(fh * scale))), Image.BICUBIC)
+        fw, fh = photo.size
+        top = int(u[i, 1] * max(fh - h, 1)) if fh > h else 0
+        left = int(u[i, 2] * max(fw - w, 1)) if fw > w else 0
+        crop = np.asarray(photo)[top: top + h, left: left + w]
+        out.append(torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255.0)
+    return torch.stack(out).to(seed.device)
+
+
+def frost_source() -> str:
+    """Which frost this process uses: "drawn" or the folder of photographs."""
+    files = _frost_photos()
+    return "drawn" if files is None else f"photographs in {files[0].parent}"
+
+
+def frost(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """image weight * x + frost weight * frost."""
+    def one(x, s, idx):
+        keep, amount = _c("frost", s)
+        n, c, h, w = x.shape
+        files = _frost_photos()
+        layer = frost_texture(seed[idx], h, w) if files is None else frost_from_photos(files, seed[idx], h, w)
+        if c == 1:
+            layer = to_gray(layer)
+        return (keep * x + amount * layer.to(x.dtype)).clamp(0, 1)
+    return by_severity(values[:, 0], images, one)
+
+
+# -- spatter ------------------------------------------------------------------------------------------------------
+def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: int = 32) -> Tensor:
+    """OpenCV's Canny on 8-bit images Tensor[N, H, W] (float values 0..255): 3x3 Sobel, L1 magnitude, non-maximum
+    suppression across the gradient (4 directions), hysteresis ``low``..``high`` (weak edges joined to strong ones
+    through up to ``hysteresis_steps`` 8-neighbour steps). bool Tensor[N, H, W]."""
+    x = v[:, None]
+    sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=v.device)
+    gx = conv_same(x, sobel_x)[:, 0]
+    gy = conv_same(x, sobel_x.t())[:, 0]
+    mag = gx.abs() + gy.abs()
+    angle = torch.remainder(torch.rad2deg(torch.atan2(gy, gx)), 180.0)
+    sector = torch.where((angle < 22.5) | (angle >= 157.5), 0, torch.where(angle < 67.5, 1, torch.where(angle < 112.5, 2, 3)))
+    pad = torch.nn.functional.pad(mag[:, None], (1, 1, 1, 1))[:, 0]
+    h, w = mag.shape[1:]
+
+    def at(dy: int, dx: int) -> Tensor:
+        return pad[:, 1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w]
+
+    pairs = [(at(0, -1), at(0, 1)), (at(-1, -1), at(1, 1)), (at(-1, 0), at(1, 0)), (at(-1, 1), at(1, -1))]
+    keep = torch.zeros_like(mag, dtype=torch.bool)
+    for k, (a, b) in enumerate(pairs):
+        keep |= (sector == k) & (mag > a) & (mag >= b)
+    strong = keep & (mag > high)
+    weak = keep & (mag > low)
+    edges = strong
+    for _ in range(hysteresis_steps):
+        grown = torch.nn.functional.max_pool2d(edges[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+        grown &= weak
+        if torch.equal(grown | edges, edges):
+            break
+        edges = edges | grown
+    return edges
+
+
+def distance_to(edges: Tensor, limit: int) -> Tensor:
+    """Exact Euclidean distance of every pixel to the nearest True of ``edges`` Tensor[N, H, W], capped at
+    ``limit`` (two separable passes of squared distances)."""
+    n, h, w = edges.shape
+    big = float(limit * limit * 4 + 1)
+    g = torch.where(edges, torch.zeros_like(edges, dtype=torch.float32), torch.full_like(edges, big, dtype=torch.float32))
+    cols = torch.arange(w, device=edges.device)
+    best = g.clone()
+    for d in range(1, limit + 1):
+        for sign in (-1, 1):
+            j = (cols + sign * d).clamp(0, w - 1)
+            best = torch.minimum(best, g[:, :, j] + d * d)
+    rows = torch.arange(h, device=edges.device)
+    out = best.clone()
+    for d in range(1, limit + 1):
+        for sign in (-1, 1):
+            i = (rows + sign * d).clamp(0, h - 1)
+            out = torch.minimum(out, best[:, i, :] + d * d)
+    return out.sqrt().clamp(max=float(limit))
+
+
+def equalize(v: Tensor) -> Tensor:
+    """OpenCV's equalizeHist of integer images Tensor[N, H, W] in 0..255 (per image)."""
+    out = torch.empty_like(v)
+    for i in range(v.shape[0]):
+        hist = torch.bincount(v[i].flatten().long(), minlength=256).double()
+        cdf = hist.cumsum(0)
+        first = cdf[hist > 0][0]
+        total = cdf[-1]
+        if total == first:
+            out[i] = v[i]
+            continue
+        lut = torch.round((cdf - first) * 255.0 / (total - first)).clamp(0, 255)
+        out[i] = lut[v[i].long()].to(v.dtype)
+    return out
+
+
+def spatter(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """Liquid N(mean, SD) blurred and thresholded; water (severity 1-3): turquoise drops shaded by an embossed
+    distance-to-edge map; mud (4-5): brown blobs covering the image."""
+    def one(x, s, idx):
+        mean, sd, blur, threshold, strength, mud = _c("spatter", s)
+        n, c, h, w = x.shape
+        liquid = gaussian_filter(mean + sd * per_sample(seed[idx], (1, h, w), NOISE, "normal"), blur)
+        liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
+        if mud:
+            m = gaussian_filter((liquid > threshold).float(), strength)
+            m = torch.where(m < 0.8, torch.zeros_like(m), m)
+            color = torch.tensor([63, 42, 20], device=x.device, dtype=x.dtype).view(1, 3, 1, 1) / 255.0
+            color = to_gray(color) if c == 1 else color
+            return (x * (1 - m) + color * m).clamp(0, 1)
+        level = torch.floor(liquid * 255.0).clamp(0, 255)                     # the uint8 liquid layer
+        edges = canny(level[:, 0])
+        dist = distance_to(edges, 20)
+        box = torch.full((3, 3), 1 / 9.0, device=x.device)
+        dist = torch.floor(conv_same(dist[:, None], box)[:, 0]).clamp(0, 255)
+        dist = equalize(dist.to(torch.int64)).float()
+        emboss = torch.tensor([[-2.0, -1, 0], [-1, 1, 1], [0, 1, 2]], device=x.device)
+        dist = torch.round(conv_same(dist[:, None], emboss)).clamp(0, 255)
+        dist = conv_same(dist, box)
+        m = liquid * dist
+        m = m / m.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) * strength
+        color = torch.tensor([175, 238, 238], device=x.device, dtype=x.dtype).view(1, 3, 1, 1) / 255.0
+        color = to_gray(color) if c == 1 else color
+        return (x + m * color).clamp(0, 1)
+    return by_severity(values[:, 0], images, one)
+
+
+__all__ = ["fog", "frost", "frost_source", "frost_texture", "plasma_fractal", "snow", "spatter"]

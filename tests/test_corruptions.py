@@ -1,0 +1,242 @@
+"""The ImageNet-C family (distortx.corruptions): imagecorruptions' names and face; the deterministic corruptions
+equal the published algorithms (written here again with numpy / scipy / scikit-image / Pillow) within 1 grey
+level; the random ones have the statistics they should and the PSNR imagecorruptions 1.1.2 gives, corruption by
+corruption and severity by severity (tests/data/imagenet_c_reference.json, made by
+experiments/imagenet_c/fidelity.py); and, where imagecorruptions runs, equal outputs beside it live."""
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import distortx
+from distortx.corruptions import NAMES, corrupt, get_corruption_names
+from distortx.data.samples import sample_images
+from distortx.errors import ParameterError, UnknownNameError
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "imagenet_c_reference.json").read_text())
+COMMON = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+          "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression"]
+VALIDATION = ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
+
+
+def crops(size: int = 128):
+    """The fidelity script's crops: 128 x 128 of the embedded astronaut and coffee, uint8 H x W x 3."""
+    out = []
+    for name, img in sample_images():
+        if name in ("astronaut", "coffee"):
+            out.append(np.ascontiguousarray(img.permute(1, 2, 0).numpy()[100: 100 + size, 150: 150 + size]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return crops()[0]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0 ** 2 / max(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2), 1e-10)))
+
+
+# -- the face -----------------------------------------------------------------------------------------------------
+def test_names_and_subsets_are_imagecorruptions():
+    assert get_corruption_names() == COMMON
+    assert get_corruption_names("validation") == VALIDATION
+    assert get_corruption_names("all") == COMMON + VALIDATION
+    assert get_corruption_names("noise") == COMMON[:3] and get_corruption_names("blur") == COMMON[3:7]
+    assert get_corruption_names("weather") == COMMON[7:10] and get_corruption_names("digital") == COMMON[10:]
+    with pytest.raises(UnknownNameError):
+        get_corruption_names("colour")
+
+
+def test_the_catalogue_has_them_namespaced_beside_ahns_types():
+    names = set(distortx.list_distortions())
+    assert {f"imagenet_c_{n}" for n in NAMES} <= names
+    assert {"gaussian_noise", "gaussian_blur", "motion_blur", "contrast", "jpeg"} <= names  # Ahn's keep their names
+    spec = distortx.get_distortion("imagenet_c_fog")
+    assert spec.level_set().values == (1.0, 2.0, 3.0, 4.0, 5.0) and spec.stochastic
+    assert not distortx.get_distortion("imagenet_c_contrast").stochastic
+
+
+def test_numpy_in_numpy_out_with_the_callers_layout(photo):
+    out = corrupt(photo, corruption_name="contrast", severity=2)
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == photo.shape
+    grey = corrupt(photo[..., 0], corruption_name="contrast", severity=2)
+    assert grey.shape == photo.shape  # as imagecorruptions: a grey image comes back H x W x 3
+    assert np.array_equal(grey[..., 0], grey[..., 2])
+    by_number = corrupt(photo, corruption_number=NAMES.index("contrast"), severity=2)
+    assert np.array_equal(by_number, out)
+
+
+def test_tensors_and_batches_keep_their_type_and_each_sample_its_seed(photo):
+    x = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+    one = corrupt(x, corruption_name="gaussian_noise", severity=3, seed=7)
+    assert one.shape == x.shape and one.dtype == torch.float32
+    batch = corrupt(torch.stack([x, x, x]), corruption_name="gaussian_noise", severity=3, seed=6)
+    assert torch.equal(batch[1], one)                    # sample i of a batch uses seed + i
+    assert not torch.equal(batch[0], batch[1])
+    again = corrupt(x, corruption_name="gaussian_noise", severity=3, seed=7)
+    assert torch.equal(one, again)                       # seeded: the same every run
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_corruption_runs_on_32_px_and_changes_the_image(name):
+    x = crops(32)[1]
+    out = corrupt(x, corruption_name=name, severity=5, seed=1)
+    assert out.shape == x.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - x).mean() > 0.5, name
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (dict(corruption_name="rain", severity=1), UnknownNameError, "rain"),
+    (dict(corruption_name="fog", severity=0), ParameterError, "severity must be an integer in 1..5"),
+    (dict(corruption_name="fog", severity=2.5), ParameterError, "severity"),
+    (dict(severity=1), ParameterError, "corruption_name or a corruption_number"),
+])
+def test_bad_arguments_are_one_line_errors(photo, bad, error, match):
+    with pytest.raises(error, match=match):
+        corrupt(photo, **bad)
+
+
+# -- deterministic corruptions: the published algorithms, written again here -------------------------------------
+def reference_deterministic(name: str, x: np.ndarray, s: int) -> np.ndarray:
+    from scipy import ndimage
+    from skimage import color
+
+    f = x / 255.0
+    if name == "brightness":
+        hsv = color.rgb2hsv(f)
+        hsv[..., 2] = np.clip(hsv[..., 2] + [0.1, 0.2, 0.3, 0.4, 0.5][s - 1], 0, 1)
+        out = color.hsv2rgb(hsv)
+    elif name == "saturate":
+        c = [(0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)][s - 1]
+        hsv = color.rgb2hsv(f)
+        hsv[..., 1] = np.clip(hsv[..., 1] * c[0] + c[1], 0, 1)
+        out = color.hsv2rgb(hsv)
+    elif name == "contrast":
+        mean = f.mean(axis=(0, 1), keepdims=True)
+        out = (f - mean) * [0.4, 0.3, 0.2, 0.1, 0.05][s - 1] + mean
+    elif name == "gaussian_blur":
+        out = np.stack([ndimage.gaussian_filter(f[..., k], [1, 2, 3, 4, 6][s - 1], mode="nearest") for k in range(3)], -1)
+    elif name == "jpeg_compression":
+        buf = io.BytesIO()
+        Image.fromarray(x).save(buf, "JPEG", quality=[25, 18, 15, 10, 7][s - 1])
+        return np.asarray(Image.open(buf))
+    elif name == "pixelate":
+        c = [0.6, 0.5, 0.4, 0.3, 0.25][s - 1]
+        h, w = x.shape[:2]
+        small = Image.fromarray(x).resize((int(w * c), int(h * c)), Image.BOX)
+        return np.asarray(small.resize((w, h), Image.NEAREST))
+    elif name == "zoom_blur":
+        factors = [np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 0.02),
+                   np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03)][s - 1]
+        h = f.shape[0]
+        acc = f.copy()
+        for z in factors:
+            ch = int(np.ceil(h / z))
+            top = (h - ch) // 2
+            zoomed = ndimage.zoom(f[top: top + ch, top: top + ch], (z, z, 1), order=1)
+            trim = (zoomed.shape[0] - h) // 2
+            acc += zoomed[trim: trim + h, trim: trim + h]
+        out = acc / (len(factors) + 1)
+    else:
+        raise KeyError(name)
+    return np.uint8(np.clip(out, 0, 1) * 255)
+
+
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("name", ["brightness", "saturate", "contrast", "gaussian_blur", "jpeg_compression",
+                                  "pixelate", "zoom_blur"])
+def test_deterministic_corruptions_equal_the_published_algorithm(photo, name, severity):
+    want = reference_deterministic(name, photo, severity)
+    got = corrupt(photo, corruption_name=name, severity=severity)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    limit = 0 if name == "jpeg_compression" else 1   # JPEG: Pillow's codec, bit for bit
+    assert diff.max() <= limit, (name, severity, diff.max())
+    assert diff.mean() < 0.5
+
+
+# -- random corruptions: their statistics ------------------------------------------------------------------------
+def test_noise_statistics_on_flat_grey():
+    grey = np.full((96, 96, 3), 128, np.uint8)
+    g = corrupt(grey, corruption_name="gaussian_noise", severity=3).astype(float)
+    assert g.std() / 255 == pytest.approx(0.18, rel=0.04)
+    shot = corrupt(grey, corruption_name="shot_noise", severity=2).astype(float) / 255
+    assert shot.var() == pytest.approx((128 / 255) / 25, rel=0.08)        # Poisson: var(k / c) = x / c
+    assert shot.mean() == pytest.approx(128 / 255, abs=0.01)
+    imp = corrupt(grey, corruption_name="impulse_noise", severity=4)
+    flipped = imp != 128
+    assert flipped.mean() == pytest.approx(0.17, abs=0.01)
+    assert (imp[flipped] == 255).mean() == pytest.approx(0.5, abs=0.03) and set(np.unique(imp[flipped])) == {0, 255}
+    sp = corrupt(grey, corruption_name="speckle_noise", severity=1).astype(float)
+    assert sp.std() / 255 == pytest.approx(0.15 * 128 / 255, rel=0.05)
+
+
+ROWS = sorted(REFERENCE["rows"])
+
+
+@pytest.mark.parametrize("key", ROWS)
+def test_psnr_is_imagecorruptions_within_the_stated_band(key):
+    """Mean PSNR over the fidelity script's draws within 1 dB + 1 S.D. of imagecorruptions' draws."""
+    name, severity = key.split("/")
+    row = REFERENCE["rows"][key]
+    images = crops()
+    ours = [psnr(corrupt(images[k % 2], corruption_name=name, severity=int(severity), seed=k), images[k % 2])
+            for k in range(REFERENCE["draws"])]
+    assert abs(np.mean(ours) - row["ref_psnr"]) <= 1.0 + row["ref_psnr_sd"], (key, np.mean(ours), row)
+
+
+# -- beside imagecorruptions itself, where it runs -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def imagecorruptions():
+    pytest.importorskip("cv2")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "imagenet_c"))
+    try:
+        from fidelity import imagecorruptions_with_shim
+
+        return imagecorruptions_with_shim()
+    except ImportError as exc:
+        pytest.skip(f"imagecorruptions does not import here: {exc}")
+    finally:
+        sys.path.pop(0)
+
+
+@pytest.mark.parametrize("name", ["defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate",
+                                  "jpeg_compression", "gaussian_blur", "saturate"])
+def test_deterministic_corruptions_equal_imagecorruptions(imagecorruptions, photo, name):
+    for s in range(1, 6):
+        want = imagecorruptions.corrupt(photo, corruption_name=name, severity=s)
+        got = corrupt(photo, corruption_name=name, severity=s)
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, (name, s)
+
+
+def test_glass_blur_shuffle_is_numpys_swap_statement_on_pixel_views():
+    """ImageNet-C's ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on numpy pixel views copies x[h', w'] into x[h, w]
+    and leaves x[h', w'] as it was; the position map must be that statement run with the same offsets."""
+    from distortx.corruptions.blur import shuffle_permutation
+    from distortx.corruptions.common import SHUFFLE, per_sample
+
+    h, w, delta, iterations, seed = 11, 13, 2, 2, 5
+    rows, cols = range(h - delta, delta, -1), range(w - delta, delta, -1)
+    u = per_sample(torch.tensor([seed]), (iterations, len(rows) * len(cols), 2), SHUFFLE)[0]
+    offsets = (torch.floor(u * (2 * delta)).long() - delta).numpy()
+    x = np.arange(h * w).reshape(h, w, 1).repeat(3, axis=2)          # each pixel holds its own position
+    for it in range(iterations):
+        k = 0
+        for r in rows:
+            for c in cols:
+                dx, dy = offsets[it, k]
+                x[r, c], x[r + dy, c + dx] = x[r + dy, c + dx], x[r, c]
+                k += 1
+                assert x[r, c, 0] == x[r + dy, c + dx, 0]           # numpy copied: both hold the same pixel
+    source = shuffle_permutation(h, w, delta, iterations, seed)
+    assert np.array_equal(source.numpy(), x[..., 0].reshape(-1))
+    assert len(np.unique(x[..., 0])) < h * w                          # pixels were duplicated, not permuted
