@@ -240,3 +240,78 @@ def test_glass_blur_shuffle_is_numpys_swap_statement_on_pixel_views():
     source = shuffle_permutation(h, w, delta, iterations, seed)
     assert np.array_equal(source.numpy(), x[..., 0].reshape(-1))
     assert len(np.unique(x[..., 0])) < h * w                          # pixels were duplicated, not permuted
+
+
+# -- the benchmark: presets and mCE against AlexNet's published errors ---------------------------------------------
+SUITE_MODEL = '''
+import torch
+from torch import nn
+
+
+def build(num_classes=3):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, num_classes))
+'''
+
+
+def test_presets_sweep_the_family_at_every_severity():
+    for name, count in (("imagenet-c", 15), ("imagenet-c-validation", 4), ("imagenet-c-all", 19)):
+        preset = distortx.get_preset(name)
+        assert len(preset.distortions) == count and preset.level_mode == "grid"
+        assert all(ls == "imagenet_c" for _, ls in preset.level_sets)
+    assert distortx.get_preset("imagenet-c").distortions == tuple("imagenet_c_" + n for n in COMMON)
+
+
+@pytest.fixture()
+def suite_files(tmp_path):
+    g = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=g.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), y=np.arange(6) % 3)
+    (tmp_path / "model.py").write_text(SUITE_MODEL)
+    return tmp_path
+
+
+def test_suite_reports_ce_and_mce_against_alexnets_published_errors(suite_files):
+    from click.testing import CliRunner
+
+    from distortx.cli import main
+    from distortx.corruptions.benchmark import ALEXNET_CLEAN_ERROR, ALEXNET_ERRORS
+
+    t = suite_files
+    r = CliRunner().invoke(main, ["robustness", "--suite", "imagenet-c", "--data", str(t / "data.npz"),
+                                  "--model", f"{t / 'model.py'}:build", "--distortions",
+                                  "imagenet_c_contrast,imagenet_c_fog", "--out", str(t / "run"), "--json",
+                                  "--no-plots", "--quiet", "--batch-size", "3"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)["summary"]
+    rows = json.loads((t / "run" / "results.json").read_text())["rows"]
+    clean_err = 1 - next(x["top1"] for x in rows if x["distortion"] == "clean")
+    ces, rces = [], []
+    for name in ("contrast", "fog"):
+        err = [1 - x["top1"] for x in rows if x["distortion"] == f"imagenet_c_{name}"]
+        assert len(err) == 5
+        ce = sum(err) / (5 * ALEXNET_ERRORS[name])
+        rce = sum(e - clean_err for e in err) / (5 * (ALEXNET_ERRORS[name] - ALEXNET_CLEAN_ERROR))
+        assert summary["distortions"][f"imagenet_c_{name}"]["ce"] == pytest.approx(ce)
+        assert summary["distortions"][f"imagenet_c_{name}"]["relative_ce"] == pytest.approx(rce)
+        ces.append(ce)
+        rces.append(rce)
+    assert summary["mce"] == pytest.approx(sum(ces) / 2) and summary["relative_mce"] == pytest.approx(sum(rces) / 2)
+    assert summary["baseline"].startswith("AlexNet")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--suite", "imagenet-c", "--preset", "ahn-classification"], "give --suite or --preset, not both"),
+    (["--baseline", "alexnet", "--distortions", "contrast"], "published errors for the 15 common ImageNet-C"),
+    (["--baseline", "no/such/results.json"], "no such results file"),
+])
+def test_suite_mistakes_are_one_line_errors(suite_files, args, message):
+    from click.testing import CliRunner
+
+    from distortx.cli import main
+
+    t = suite_files
+    r = CliRunner().invoke(main, ["robustness", "--data", str(t / "data.npz"), "--model", f"{t / 'model.py'}:build",
+                                  "--out", str(t / "run"), "--quiet", *args])
+    assert r.exit_code != 0 and message in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1

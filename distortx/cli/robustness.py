@@ -81,8 +81,11 @@ def summary_table(results: Sequence[dict]) -> str:
 @click.option("--crop", default=None, help="Centre crop N x N ('none' to skip).")
 @click.option("--mean", default=None, help="Normalisation mean R,G,B of [0,1] images ('none' to skip).")
 @click.option("--std", default=None, help="Normalisation std R,G,B ('none' to skip).")
-@click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None,
-              help="results.json of a baseline model on the same protocol: adds CE, mCE, relative mCE.")
+@click.option("--baseline", default=None,
+              help="results.json of a baseline model on the same protocol, or 'alexnet' (ImageNet-C's published "
+                   "errors): adds CE, mCE, relative mCE.")
+@click.option("--suite", type=click.Choice(["imagenet-c"]), default=None,
+              help="A standard benchmark: imagenet-c = --preset imagenet-c --baseline alexnet (CE, mCE, relative mCE).")
 @click.option("--name", default=None, help="Model name in tables and legends (default: the SPEC).")
 @click.option("--workers", type=int, default=0, show_default=True, help="Image-decoding processes (image folders).")
 @click.option("--codec-workers", type=int, default=None,
@@ -97,7 +100,7 @@ def summary_table(results: Sequence[dict]) -> str:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_size, device, out, seed, num_classes, resize,
-               crop, mean, std, baseline, name, workers, codec_workers, codec_cache, no_quality, no_channels_last,
+               crop, mean, std, baseline, suite, name, workers, codec_workers, codec_cache, no_quality, no_channels_last,
                no_plots, as_json, quiet) -> None:
     """Sweep a classifier over every level of every distortion of a preset (default: Dodge & Karam's).
 
@@ -111,6 +114,12 @@ def robustness(ctx, model_spec, data, limit, preset, levels, distortions, batch_
         return
     if not model_spec or not data:
         raise ParameterError("a sweep needs --model SPEC and --data DATA (see `distortx robustness --help`)")
+    if suite is not None:
+        if preset != "dodge-karam":
+            raise ParameterError(f"give --suite or --preset, not both (--suite {suite} sweeps the preset {suite})")
+        preset, baseline = suite, baseline or "alexnet"
+    if baseline is not None and baseline != "alexnet" and not Path(baseline).exists():
+        raise ParameterError(f"--baseline {baseline}: no such results file or folder (or use 'alexnet')")
     from ..engine.training.labelled_data import Geometry, open_labelled
     from ..engine.robustness.model_spec import load_model_spec
     from ..engine.robustness.sweep import run_sweep

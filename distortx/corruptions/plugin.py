@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..distortions.spec import DistortionSpec, LevelSet, Parameter
 from ..hookspecs import hookimpl
 from . import blur, digital, noise, weather
+from .benchmark import presets
 from .constants import NAMES
 
 PREFIX = "imagenet_c_"
@@ -49,3 +50,8 @@ def spec_of(name: str) -> DistortionSpec:
 @hookimpl
 def distortx_distortions():
     return [spec_of(name) for name in NAMES]
+
+
+@hookimpl
+def distortx_presets():
+    return presets()

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from ...data.preset import PresetSpec
 from ...distortions.spec import DistortionSpec, Params
+from ...corruptions.benchmark import ALEXNET, ALEXNET_ERRORS, alexnet_rows
 from ...errors import DatasetError, ParameterError
 from ...io import to_float_image
 from ...registry import get_distortion
@@ -173,8 +174,21 @@ def _results_record(name: str, complete: bool, ident: Dict[str, Any], conditions
     res["model"] = {**res["model"], "num_classes": k, "class_names": class_names}
     res["protocol"] = {**res["protocol"], "batch_size": batch_size}
     if complete:
-        res["summary"] = summarize(rows, base["rows"] if base else None, base["name"] if base else "baseline")
+        base_rows = (alexnet_rows(rows) if base.get("published") else base["rows"]) if base else None
+        res["summary"] = summarize(rows, base_rows, base["name"] if base else "baseline")
     return res
+
+
+def baseline_record(baseline: Union[str, Path], preset_spec: PresetSpec) -> Dict[str, Any]:
+    """The baseline of CE / mCE: a results.json (or its folder) of another model on the same protocol, or
+    ``"alexnet"``: AlexNet's published ImageNet-C errors (for presets of the 15 common corruptions)."""
+    if str(baseline) != ALEXNET:
+        return load_results(baseline)
+    missing = [d for d in preset_spec.distortions if d.removeprefix("imagenet_c_") not in ALEXNET_ERRORS]
+    if missing:
+        raise RobustnessError(f"--baseline alexnet has published errors for the 15 common ImageNet-C corruptions "
+                              f"only (preset imagenet-c), not {missing[0]}")
+    return {"name": "AlexNet (published ImageNet-C errors)", "published": True}
 
 
 def run_sweep(
@@ -201,7 +215,7 @@ def run_sweep(
     per_class.csv. Resumes an unfinished sweep of the same model, data and settings found in ``out``.
 
     quality: also measure the mean SSIM/PSNR of each condition's inputs. baseline: a results.json of a
-    baseline model on the same protocol, for CE / mCE. workers: image-decoding processes (folders).
+    baseline model on the same protocol, or "alexnet" (ImageNet-C's published errors), for CE / mCE. workers: image-decoding processes (folders).
     codec_workers: processes for per-image codecs such as JPEG 2000 (default: the usable CPUs, at most 16;
     0 or 1: in this process). codec_cache: a folder where per-image codec outputs (JPEG 2000) are stored
     by content and reused (e.g. by the sweep of a second model on the same data and protocol).
@@ -211,7 +225,7 @@ def run_sweep(
     _check_sizes(batch_size, top_k)
     out = Path(out)
     preset_spec, conditions = plan_conditions(preset, levels, distortions)
-    base = load_results(baseline) if baseline is not None else None
+    base = baseline_record(baseline, preset_spec) if baseline is not None else None
     device = next((t.device for t in list(model.module.parameters()) + list(model.module.buffers())),
                   torch.device("cpu"))
     k, _ = probe_classes(model, data, device)
