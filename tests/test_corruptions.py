@@ -314,3 +314,43 @@ def test_suite_mistakes_are_one_line_errors(suite_files, args, message):
                                   "--out", str(t / "run"), "--quiet", *args])
     assert r.exit_code != 0 and message in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+# -- the folder layout ---------------------------------------------------------------------------------------------
+@pytest.fixture()
+def class_folders(tmp_path):
+    for cls, name, k in (("cat", "a.png", 0), ("dog", "b.jpg", 1), ("dog", "c.png", 1)):
+        (tmp_path / "in" / cls).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(crops(96)[k]).resize((120, 96)).save(tmp_path / "in" / cls / name)
+    return tmp_path
+
+
+def _tree(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.png"))}
+
+
+def test_generate_writes_imagenet_c_layout_the_same_whatever_the_batch_and_resumes(class_folders):
+    from click.testing import CliRunner
+
+    from distortx.cli import main
+    from distortx.corruptions.folders import imagenet_c_geometry, sample_seed, write_corruption_folders
+
+    t = class_folders
+    r = CliRunner().invoke(main, ["generate", "--preset", "imagenet-c-validation", "--images", str(t / "in"),
+                                  "--out", str(t / "out"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    tree = _tree(t / "out")
+    assert len(tree) == 4 * 5 * 3 and "spatter/5/dog/b.png" in tree and "gaussian_blur/1/cat/a.png" in tree
+    # each file is the corruption of the 256 -> 224 geometry, with the sample's own seed
+    with Image.open(t / "in" / "dog" / "c.png") as im:
+        x = imagenet_c_geometry(im, 224)
+    want = corrupt(x, corruption_name="speckle_noise", severity=2, seed=sample_seed(0, "dog/c.png", "speckle_noise", 2))
+    got = torch.from_numpy(np.array(Image.open(t / "out" / "speckle_noise" / "2" / "dog" / "c.png"))).permute(2, 0, 1)
+    assert torch.equal(got, want)
+    # another batch size: the same bytes; a deleted file comes back identical, the others are kept
+    again = write_corruption_folders(distortx.get_preset("imagenet-c-validation"), t / "in", t / "out1", batch_size=1,
+                                     progress=False)
+    assert _tree(t / "out1") == tree and again.written == 60
+    (t / "out" / "spatter" / "3" / "cat" / "a.png").unlink()
+    rerun = write_corruption_folders(distortx.get_preset("imagenet-c-validation"), t / "in", t / "out", progress=False)
+    assert rerun.written == 1 and rerun.kept == 59 and _tree(t / "out") == tree

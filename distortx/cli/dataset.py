@@ -37,6 +37,9 @@ def generate(preset: str, out: str, images: Optional[Path], count: Optional[int]
              device: str, workers: Optional[int], shard: Optional[str], impl: str, as_json: bool, quiet: bool) -> None:
     """Generate a dataset for a preset: lossless PNGs, COCO/JSONL labels, a manifest.
 
+    The ImageNet-C presets (imagenet-c, imagenet-c-validation, imagenet-c-all) write the benchmark's layout
+    instead: OUT/<corruption>/<severity>/<class>/<file>.png from the images of --images (resized 256 -> 224).
+
     Deterministic: the same preset, images and seed give byte-identical files whatever --workers or
     --shard; an interrupted run resumes from where it stopped when the same command is run again.
     Images smaller than the crop are upscaled (shorter side to the crop, bicubic) and counted in the report;
@@ -44,6 +47,9 @@ def generate(preset: str, out: str, images: Optional[Path], count: Optional[int]
     """
     from ..data.generate import generate as run
 
+    if preset in ("imagenet-c", "imagenet-c-validation", "imagenet-c-all"):
+        _corruption_folders(preset, out, images, count, per_image, shard, seed, device, as_json, quiet)
+        return
     try:
         report = run(preset, out, images=images, count=count, per_image=per_image, seed=seed, device=device,
                      workers=workers if workers is not None else _auto_workers(), shard=shard, impl=impl,
@@ -54,6 +60,32 @@ def generate(preset: str, out: str, images: Optional[Path], count: Optional[int]
         raise DatasetError(f"{out}: interrupted; everything written so far is kept, rerun the same command to resume") from None
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        click.echo(report.summary())
+
+
+def _corruption_folders(preset, out, images, count, per_image, shard, seed, device, as_json, quiet) -> None:
+    """ImageNet-C presets: the benchmark's folder layout OUT/<corruption>/<severity>/<class>/<file>.png."""
+    from dataclasses import asdict
+
+    from ..corruptions.folders import write_corruption_folders
+    from ..registry import get_preset
+
+    if images is None:
+        raise DatasetError(f"--preset {preset} writes ImageNet-C's folders from your images: give --images "
+                           f"(e.g. the ImageNet validation folder, one sub-folder per class)")
+    if count is not None or per_image is not None or shard is not None:
+        raise DatasetError(f"--preset {preset} corrupts every image at every severity: --count, --per-image and "
+                           f"--shard do not apply")
+    try:
+        report = write_corruption_folders(get_preset(preset), images, out, seed=seed, device=device,
+                                          progress=not quiet)
+    except KeyboardInterrupt:
+        raise DatasetError(f"{out}: interrupted; everything written so far is kept, rerun the same command to "
+                           f"resume") from None
+    if as_json:
+        click.echo(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(report).items()},
+                              indent=2, sort_keys=True))
     else:
         click.echo(report.summary())
 
