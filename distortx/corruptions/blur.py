@@ -3,6 +3,8 @@ motion (one-sided gaussian line at a random angle), zoom (mean of centre zooms).
 images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -68,6 +70,7 @@ def _opencv_gaussian_1d(ksize: int, sigma: float) -> Tensor:
     return torch.tensor(k / k.sum(), dtype=torch.float64)
 
 
+@functools.lru_cache(maxsize=64)
 def disk_kernel(radius: float, alias_blur: float) -> Tensor:
     """ImageNet-C's anti-aliased disk: the pixels within ``radius`` (on a grid of at least -8..8), normalised,
     then OpenCV's GaussianBlur (3x3 up to radius 8, else 5x5; sigma ``alias_blur``, REFLECT_101)."""

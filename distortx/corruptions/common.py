@@ -5,6 +5,8 @@ Images are float Tensor[N, C, H, W] in [0, 1]; ``seed`` is int64 Tensor[N]. Ever
 of (seed, stream, element index), so a sample is the same on every device, in any batch and any order."""
 from __future__ import annotations
 
+import functools
+
 import math
 from typing import Callable, Tuple
 
@@ -40,10 +42,15 @@ def by_severity(severity: Tensor, images: Tensor, fn: Callable[[Tensor, int, Ten
 
 def gaussian_kernel(sigma: float, truncate: float = 4.0, device=None) -> Tensor:
     """scipy.ndimage's gaussian: radius int(truncate * sigma + 0.5), weights exp(-x^2 / 2 sigma^2) / sum."""
+    return _gaussian_kernel(float(sigma), float(truncate)).to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _gaussian_kernel(sigma: float, truncate: float) -> Tensor:
     r = int(truncate * float(sigma) + 0.5)
     x = torch.arange(-r, r + 1, dtype=torch.float64)
     w = torch.exp(-0.5 * (x / float(sigma)) ** 2)
-    return (w / w.sum()).to(device=device, dtype=torch.float32)
+    return (w / w.sum()).to(torch.float32)
 
 
 def border_index(idx: Tensor, size: int, mode: str) -> Tensor:
@@ -155,6 +162,7 @@ def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor) -> Tensor:
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def motion_kernel(radius: int, sigma: float) -> Tensor:
     """ImageNet-C's one-sided gaussian line kernel: width 2 radius + 1, w_i ~ exp(-i^2 / 2 sigma^2), sum 1."""
     i = torch.arange(2 * int(radius) + 1, dtype=torch.float64)

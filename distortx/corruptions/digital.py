@@ -3,6 +3,8 @@
 images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -71,6 +73,7 @@ def jpeg_compression(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     return by_severity(values[:, 0], images, one)
 
 
+@functools.lru_cache(maxsize=64)
 def box_weights(size_in: int, size_out: int) -> Tensor:
     """Pillow's BOX resampling as a matrix Tensor[out, in]: output pixel i averages the input pixels whose centres
     fall in [i, i + 1) * in / out (at least one)."""
