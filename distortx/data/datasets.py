@@ -41,6 +41,45 @@ def load_manifest(root: Union[str, Path]) -> Dict[str, Any]:
     return m
 
 
+class ShardReader:
+    """Random access to the PNGs of a dataset's shards: a tar's member offsets (read once per shard), a Parquet
+    file's rows (one row group per shard, kept for the last shard read)."""
+
+    def __init__(self) -> None:
+        self._tars: Dict[Path, Dict[str, Tuple[int, int]]] = {}
+        self._parquet: Tuple[Optional[Path], Dict[str, bytes]] = (None, {})
+
+    def read(self, shard: Path, member: str) -> bytes:
+        if shard.suffix == ".tar":
+            if shard not in self._tars:
+                import tarfile
+
+                with tarfile.open(shard) as tar:
+                    self._tars[shard] = {m.name: (m.offset_data, m.size) for m in tar.getmembers()}
+            offset, size = self._tars[shard][member]
+            with open(shard, "rb") as f:
+                f.seek(offset)
+                return f.read(size)
+        if self._parquet[0] != shard:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(shard, columns=["key", "png"])
+            self._parquet = (shard, dict(zip((k + ".png" for k in table.column("key").to_pylist()),
+                                             table.column("png").to_pylist())))
+        return self._parquet[1][member]
+
+
+def decode_png(data: bytes) -> Tensor:
+    """uint8 Tensor[3, H, W] of PNG bytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
 class DistortionDataset(Dataset):
     """A generated dataset folder as a map-style Dataset (see the module docstring).
 
@@ -62,6 +101,7 @@ class DistortionDataset(Dataset):
         if target not in ("label", "dict"):
             raise DatasetError(f"target must be 'label' or 'dict', got {target!r}")
         self.splits, self.target, self.transform = splits, target, transform
+        self._shards = ShardReader()
         cats = sorted(self.manifest["categories"], key=lambda c: c["id"])
         self.classes: List[str] = [c["name"] for c in cats]
         self.class_ids: List[int] = [c["id"] for c in cats]
@@ -84,9 +124,13 @@ class DistortionDataset(Dataset):
         return len(self.items)
 
     def image(self, index: int) -> Tensor:
-        """Image ``index`` as uint8 Tensor[3, H, W]."""
+        """Image ``index`` as uint8 Tensor[3, H, W] (from its PNG file, or from its shard)."""
         item = self.items[index]
-        return read_image(self.root / item.get("file_name", item.get("file")))
+        name = item.get("file_name", item.get("file"))
+        if "#" in name:
+            shard, key = name.split("#", 1)
+            return decode_png(self._shards.read(self.root / shard, key))
+        return read_image(self.root / name)
 
     def __getitem__(self, index: int) -> Tuple[Tensor, Any]:
         item = self.items[index]

@@ -197,10 +197,14 @@ class _Job:
     out: Path
     device: str
     impl: str
+    layout: str = "folder"        # folder | webdataset | parquet
+    refs_per_shard: int = 1       # shard formats: references per shard
 
 
-def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None) -> int:
-    """Render reference ``ref``'s samples, write their PNGs then the part file. Returns images written."""
+def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: Optional[list] = None) -> int:
+    """Render reference ``ref``'s samples, write their PNGs then the part file. Returns images written.
+    With ``collect`` (shard formats), the samples are appended to it as (key, png bytes, record) and the part
+    is returned for the shard to write after the shard file: nothing is written here."""
     plan, S = job.plan, job.plan.preset.crop
     name = job.source.name(ref)
     part: Dict[str, Any] = {"reference": name, "reference_id": ref, "split": plan.splits[ref]}
@@ -208,6 +212,9 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None) -> int:
         img = job.source.load(ref)
     except ImageError as exc:
         part.update(status="skipped", reason=str(exc), upscaled=False, samples=[])
+        if collect is not None:
+            collect.append(("part", ref, part))
+            return 0
         writers.write_bytes(job.out / writers.part_relpath(ref), writers.json_bytes(part))
         return 0
     crop, upscaled = prepare_reference(img, S, plan.preset.resize)
@@ -215,6 +222,20 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None) -> int:
     with torch_threads(1 if job.device == "cpu" else None):
         clean = crop.to(job.device).float().div_(255.0)
         images = to_uint8_image(render(clean, recipes, job.impl)).cpu()
+
+    if collect is not None:
+        shard = writers.shard_relpath(job.layout, ref // job.refs_per_shard)
+        pngs = list(pool.map(lambda b: writers.encode_png(images[b]), range(len(recipes)))) if pool is not None else \
+            [writers.encode_png(images[b]) for b in range(len(recipes))]
+        samples = []
+        for r, png in zip(recipes, pngs):
+            key = writers.sample_key(r.reference, r.index)
+            rec = dict(writers.sample_record(plan, r, name, S), file=f"{shard}#{key}.png")
+            samples.append(rec)
+            collect.append((key, png, rec))
+        part.update(status="ok", reason="", upscaled=bool(upscaled), samples=samples)
+        collect.append(("part", ref, part))
+        return len(recipes)
 
     def write(b: int) -> None:
         rec = recipes[b]
@@ -231,6 +252,24 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None) -> int:
     return len(recipes)
 
 
+def run_shard(job: _Job, refs: Sequence[int], pool: Optional[cf.Executor] = None) -> int:
+    """Render the references of one shard, write the shard file (atomically), then their part files."""
+    collected: list = []
+    written = sum(run_unit(job, r, pool, collect=collected) for r in refs)
+    samples = [c for c in collected if c[0] != "part"]
+    if samples:
+        writers.write_bytes(job.out / writers.shard_relpath(job.layout, refs[0] // job.refs_per_shard),
+                            writers.shard_bytes(job.layout, samples))
+    for _, ref, part in (c for c in collected if c[0] == "part"):
+        writers.write_bytes(job.out / writers.part_relpath(ref), writers.json_bytes(part))
+    return written
+
+
+def _run(job: _Job, unit: Sequence[int], pool: Optional[cf.Executor] = None) -> int:
+    """A unit of work: one reference (folder layout) or the references of one shard."""
+    return run_shard(job, unit, pool) if job.layout != "folder" else run_unit(job, unit[0], pool)
+
+
 _WORKER_JOB: Optional[_Job] = None
 
 
@@ -241,13 +280,14 @@ def _init_worker(job: _Job, parent_pid: int) -> None:
     torch.set_num_threads(1)
 
 
-def _worker_unit(ref: int) -> Tuple[int, int]:
-    return ref, run_unit(_WORKER_JOB, ref)
+def _worker_unit(unit: Tuple[int, ...]) -> Tuple[Tuple[int, ...], int]:
+    return unit, _run(_WORKER_JOB, unit)
 
 
 # -- the output folder --------------------------------------------------------------------------------------
 def _holds_images(out: Path) -> bool:
-    return (out / "images").is_dir() and any(p.is_file() for p in (out / "images").rglob("*.png"))
+    return ((out / "images").is_dir() and any(p.is_file() for p in (out / "images").rglob("*.png"))) or \
+        ((out / "shards").is_dir() and any(p.is_file() for p in (out / "shards").glob("data-*")))
 
 
 def _sources_text(m: Dict[str, Any]) -> str:
@@ -295,7 +335,7 @@ def prepare_out(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
                 f"{out} holds a different dataset ({', '.join(diff)} differ{why}); use a new --out or delete it to regenerate"
             )
     else:
-        foreign = [p.name for p in out.iterdir() if p.name not in ("images", "parts", "annotations", "labels")
+        foreign = [p.name for p in out.iterdir() if p.name not in ("images", "shards", "parts", "annotations", "labels")
                    and not p.name.startswith(".")]
         if foreign:
             raise DatasetError(f"{out} is not empty and holds no distortx manifest (found {foreign[0]!r}); choose an empty or new --out")
@@ -369,8 +409,13 @@ def generate(
     shard: Union[None, str, Tuple[int, int]] = None,
     impl: str = "auto",
     progress: bool = True,
+    layout: str = "folder",
+    shard_size: int = 1000,
 ) -> GenerateReport:
     """Generate (or resume) a dataset in ``out``. See the module docstring and ``distortx generate --help``.
+
+    layout: "folder" (PNG files), "webdataset" (tar shards) or "parquet" (Parquet shards) of about
+    ``shard_size`` images each (see :mod:`distortx.data.writers`); the images are the same bytes in every layout.
 
     images: folder path, tensors, an :class:`ImageSource`, or None (embedded samples + dead leaves).
     count: total images (default: every reference x the preset's images per reference).
@@ -380,7 +425,19 @@ def generate(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise DatasetError(f"--workers must be an integer >= 1, got {workers!r}")
     device = check_device(device)
+    if layout not in ("folder",) + writers.SHARD_FORMATS:
+        raise DatasetError(f"--format must be folder, webdataset or parquet, got {layout!r}")
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise DatasetError(f"--shard-size must be an integer >= 1, got {shard_size!r}")
+    if layout == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise DatasetError("--format parquet needs pyarrow: pip install pyarrow") from None
     shard_t = parse_shard(shard)
+    if shard_t is not None and layout != "folder":
+        raise DatasetError(f"--shard (one part per machine) works with --format folder only for now; with --format "
+                           f"{layout}, generate on one machine per --out")
     preset, source, plan = plan_dataset(preset, images, count, per_image, seed)
     impl = resolve_impl(impl)
     check_memory(preset, plan, workers if device == "cpu" else 1)
@@ -388,11 +445,14 @@ def generate(
     config = build_config(preset, plan, source, seed, count, device, impl)
     config["shard"] = list(shard_t) if shard_t else None
     config["images"] = describe_images(images)
+    if layout != "folder":
+        config.update(layout=layout, shard_size=shard_size)
     existed = out.exists()
     created = not existed or (out.is_dir() and not any(out.iterdir()))
     existing = prepare_out(out, config)
     try:
-        return _generate(preset, plan, source, out, config, existing, shard_t, device, impl, workers, progress, count, t0)
+        return _generate(preset, plan, source, out, config, existing, shard_t, device, impl, workers, progress, count, t0,
+                         layout, shard_size)
     except BaseException:
         if created and not _holds_images(out):  # nothing worth keeping: let the corrected command start afresh
             _remove_created(out, keep_folder=existed)
@@ -413,11 +473,16 @@ def _remove_created(out: Path, keep_folder: bool) -> None:
 
 def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, config: Dict[str, Any],
               existing: Optional[Dict[str, Any]], shard_t: Optional[Tuple[int, int]], device: str, impl: str,
-              workers: int, progress: bool, count: Optional[int], t0: float) -> GenerateReport:
+              workers: int, progress: bool, count: Optional[int], t0: float, layout: str = "folder",
+              shard_size: int = 1000) -> GenerateReport:
     units = plan.units(shard_t or (0, 1))
     done = [r for r in units if (out / writers.part_relpath(r)).exists()]
     done_set = set(done)
-    todo = [r for r in units if r not in done_set]
+    per_shard = max(1, shard_size // max(1, plan.per_reference))
+    groups: Dict[int, List[int]] = {}
+    for r in units:  # the folder layout's unit is one reference; a shard's, its references (global numbering)
+        groups.setdefault(r if layout == "folder" else r // per_shard, []).append(r)
+    todo = [tuple(g) for g in groups.values() if not all(r in done_set for r in g)]
     if existing is None or existing.get("status") != "complete" or todo:
         try:
             writers.write_bytes(out / writers.MANIFEST, writers.manifest_bytes(dict(config, status="running")))
@@ -425,7 +490,7 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
             raise _disk_error(exc, out, 0) from exc
     total = sum(plan.num_samples(r) for r in units)
     initial = sum(plan.num_samples(r) for r in done)
-    job = _Job(plan, source, out, device, impl)
+    job = _Job(plan, source, out, device, impl, layout, per_shard)
     written = 0
     from tqdm.auto import tqdm
 
@@ -434,20 +499,19 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
     try:
         if workers <= 1 or len(todo) <= 1 or device != "cpu":
             with cf.ThreadPoolExecutor(max_workers=4) as pool:  # PNG encoding releases the GIL
-                for r in todo:
-                    n = run_unit(job, r, pool)
-                    written += n
-                    bar.update(plan.num_samples(r))
+                for unit in todo:
+                    written += _run(job, unit, pool)
+                    bar.update(sum(plan.num_samples(r) for r in unit))
         else:
             ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
             ex = cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                         initializer=_init_worker, initargs=(job, os.getpid()))
             try:
-                futures = [ex.submit(_worker_unit, r) for r in todo]
+                futures = [ex.submit(_worker_unit, unit) for unit in todo]
                 for fut in cf.as_completed(futures):
-                    r, n = fut.result()
+                    unit, n = fut.result()
                     written += n
-                    bar.update(plan.num_samples(r))
+                    bar.update(sum(plan.num_samples(r) for r in unit))
             except BaseException:
                 ex.shutdown(wait=True, cancel_futures=True)
                 raise

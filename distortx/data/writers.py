@@ -9,6 +9,12 @@ Layout of a generated folder::
     annotations/<split>.json         detection: COCO (categories = distortion types, ids 1..K)
     labels/<split>.jsonl             classification: one JSON object per image
 
+With ``--format webdataset`` or ``parquet`` the images live in numbered shards instead of ``images/``:
+``shards/data-<s>.tar`` (WebDataset: ``<key>.png`` + ``<key>.json`` per sample, the JSON = the sample's labels)
+or ``shards/data-<s>.parquet`` (columns ``key``, ``split``, ``reference``, ``png``, ``json``); shard s holds the
+references ``s * R .. s * R + R - 1`` (R = shard size // images per reference), and a label file's ``file`` is
+``shards/data-<s>.<ext>#<key>.png``. Shards are written atomically before their references' part files.
+
 Every file is written atomically (temporary file + rename) through :func:`write_bytes`; JSON is written with
 sorted keys and float32 values in their shortest form, so the same dataset gives the same bytes.
 """
@@ -53,6 +59,65 @@ def f32(v: float) -> float:
 
 def image_relpath(split: str, ref: int, j: int) -> str:
     return f"images/{split}/{ref:06d}_{j:03d}.png"
+
+
+SHARD_FORMATS = ("webdataset", "parquet")
+
+
+def sample_key(ref: int, j: int) -> str:
+    return f"{ref:06d}_{j:03d}"
+
+
+def shard_relpath(layout: str, shard: int) -> str:
+    return f"shards/data-{shard:06d}." + ("tar" if layout == "webdataset" else "parquet")
+
+
+def tar_bytes(members: Sequence[tuple]) -> bytes:
+    """A deterministic tar (ustar; mtime 0, root, mode 644) of (name, bytes) members, in the given order."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def parquet_bytes(rows: Sequence[Dict[str, Any]]) -> bytes:
+    """A Parquet file (pyarrow; no created_by timestamps) of rows with key, split, reference, png, json."""
+    import io
+
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError("--format parquet needs pyarrow: pip install pyarrow") from exc
+    table = pa.table({
+        "key": pa.array([r["key"] for r in rows], pa.string()),
+        "split": pa.array([r["split"] for r in rows], pa.string()),
+        "reference": pa.array([r["reference"] for r in rows], pa.string()),
+        "png": pa.array([r["png"] for r in rows], pa.binary()),
+        "json": pa.array([r["json"] for r in rows], pa.string()),
+    })
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="none", row_group_size=max(1, len(rows)))
+    return buf.getvalue()
+
+
+def shard_bytes(layout: str, samples: Sequence[tuple]) -> bytes:
+    """One shard of (key, png bytes, record) samples in ``layout``."""
+    if layout == "webdataset":
+        members = []
+        for key, png, rec in samples:
+            members += [(f"{key}.png", png), (f"{key}.json", json_bytes(rec))]
+        return tar_bytes(members)
+    return parquet_bytes([{"key": key, "split": rec["split"], "reference": rec["reference"], "png": png,
+                           "json": json_bytes(rec).decode()} for key, png, rec in samples])
 
 
 def part_relpath(ref: int) -> str:
