@@ -116,3 +116,19 @@ def test_format_mistakes_are_one_line_errors(tmp_path):
     r = CliRunner().invoke(main, ["generate", "--preset", "ahn-detection-basic", "--out", str(tmp_path / "z"),
                                   "--format", "zip"])
     assert r.exit_code != 0 and "--format" in r.output
+
+
+def test_ray_engine_writes_the_same_bytes(datasets, tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    generate("ahn-detection-basic", out, count=12, seed=3, layout="webdataset", shard_size=4, workers=2,
+             engine="ray", progress=False)
+    assert digest(out) == digest(datasets["webdataset"])
+
+
+def test_ray_engine_without_ray_is_a_one_line_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)          # as if Ray were not installed
+    with pytest.raises(DatasetError, match=r"--engine ray needs Ray: pip install"):
+        generate("ahn-detection-basic", tmp_path / "x", count=2, engine="ray", progress=False)

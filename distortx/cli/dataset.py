@@ -35,11 +35,14 @@ def _auto_workers() -> int:
               show_default=True, help="folder: PNG files; webdataset: tar shards (<key>.png + <key>.json); parquet: "
                                       "Parquet shards (key, split, reference, png, json). Same image bytes in each.")
 @click.option("--shard-size", type=int, default=1000, show_default=True, help="Images per shard (shard formats).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine's processes; ray: Ray tasks (a local Ray of --workers CPUs, or --address).")
+@click.option("--address", default=None, help="Ray cluster address (--engine ray), e.g. auto or ray://head:10001.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(preset: str, out: str, images: Optional[Path], count: Optional[int], per_image: Optional[int], seed: int,
              device: str, workers: Optional[int], shard: Optional[str], impl: str, layout: str, shard_size: int,
-             as_json: bool, quiet: bool) -> None:
+             engine: str, address: Optional[str], as_json: bool, quiet: bool) -> None:
     """Generate a dataset for a preset: lossless PNGs, COCO/JSONL labels, a manifest.
 
     The ImageNet-C presets (imagenet-c, imagenet-c-validation, imagenet-c-all) write the benchmark's layout
@@ -58,7 +61,7 @@ def generate(preset: str, out: str, images: Optional[Path], count: Optional[int]
     try:
         report = run(preset, out, images=images, count=count, per_image=per_image, seed=seed, device=device,
                      workers=workers if workers is not None else _auto_workers(), shard=shard, impl=impl,
-                     progress=not quiet, layout=layout, shard_size=shard_size)
+                     progress=not quiet, layout=layout, shard_size=shard_size, engine=engine, address=address)
     except KeyboardInterrupt:
         if not Path(out).is_dir() or not any(Path(out).iterdir()):
             raise DatasetError(f"{out}: interrupted before the first image; nothing was written") from None

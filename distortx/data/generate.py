@@ -270,6 +270,38 @@ def _run(job: _Job, unit: Sequence[int], pool: Optional[cf.Executor] = None) -> 
     return run_shard(job, unit, pool) if job.layout != "folder" else run_unit(job, unit[0], pool)
 
 
+def _ray_unit(job: _Job, unit: Tuple[int, ...]) -> Tuple[Tuple[int, ...], int]:
+    torch.set_num_threads(1)
+    return unit, _run(job, unit)
+
+
+def run_with_ray(job: _Job, todo: Sequence[Tuple[int, ...]], workers: int, address: Optional[str], on_done) -> int:
+    """The same units as Ray tasks (one CPU each): on a local Ray of ``workers`` CPUs, or on the cluster at
+    ``address`` (every node must see ``job.out`` and the images at the same paths). ``on_done(unit)`` per unit."""
+    try:
+        import ray
+    except ImportError:
+        raise DatasetError("--engine ray needs Ray: pip install 'ray>=2.9' (or pip install -e '.[ray]')") from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs = {"address": address} if address else {"num_cpus": workers}
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
+    try:
+        task = ray.remote(num_cpus=1)(_ray_unit)
+        job_ref = ray.put(job)
+        pending = [task.remote(job_ref, unit) for unit in todo]
+        written = 0
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            unit, n = ray.get(done[0])
+            written += n
+            on_done(unit)
+        return written
+    finally:
+        if started:
+            ray.shutdown()
+
+
 _WORKER_JOB: Optional[_Job] = None
 
 
@@ -411,11 +443,15 @@ def generate(
     progress: bool = True,
     layout: str = "folder",
     shard_size: int = 1000,
+    engine: str = "local",
+    address: Optional[str] = None,
 ) -> GenerateReport:
     """Generate (or resume) a dataset in ``out``. See the module docstring and ``distortx generate --help``.
 
     layout: "folder" (PNG files), "webdataset" (tar shards) or "parquet" (Parquet shards) of about
     ``shard_size`` images each (see :mod:`distortx.data.writers`); the images are the same bytes in every layout.
+    engine: "local" (this machine's processes) or "ray" (Ray tasks: a local Ray of ``workers`` CPUs, or the
+    cluster at ``address``); the output does not depend on it.
 
     images: folder path, tensors, an :class:`ImageSource`, or None (embedded samples + dead leaves).
     count: total images (default: every reference x the preset's images per reference).
@@ -425,6 +461,8 @@ def generate(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise DatasetError(f"--workers must be an integer >= 1, got {workers!r}")
     device = check_device(device)
+    if engine not in ("local", "ray"):
+        raise DatasetError(f"--engine must be local or ray, got {engine!r}")
     if layout not in ("folder",) + writers.SHARD_FORMATS:
         raise DatasetError(f"--format must be folder, webdataset or parquet, got {layout!r}")
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
@@ -452,7 +490,7 @@ def generate(
     existing = prepare_out(out, config)
     try:
         return _generate(preset, plan, source, out, config, existing, shard_t, device, impl, workers, progress, count, t0,
-                         layout, shard_size)
+                         layout, shard_size, engine, address)
     except BaseException:
         if created and not _holds_images(out):  # nothing worth keeping: let the corrected command start afresh
             _remove_created(out, keep_folder=existed)
@@ -474,7 +512,7 @@ def _remove_created(out: Path, keep_folder: bool) -> None:
 def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, config: Dict[str, Any],
               existing: Optional[Dict[str, Any]], shard_t: Optional[Tuple[int, int]], device: str, impl: str,
               workers: int, progress: bool, count: Optional[int], t0: float, layout: str = "folder",
-              shard_size: int = 1000) -> GenerateReport:
+              shard_size: int = 1000, engine: str = "local", address: Optional[str] = None) -> GenerateReport:
     units = plan.units(shard_t or (0, 1))
     done = [r for r in units if (out / writers.part_relpath(r)).exists()]
     done_set = set(done)
@@ -497,7 +535,10 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
     bar = tqdm(total=total, initial=initial, unit="img", desc=f"generate {preset.name}", disable=not progress,
                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
     try:
-        if workers <= 1 or len(todo) <= 1 or device != "cpu":
+        if engine == "ray" and todo:
+            written += run_with_ray(job, todo, workers, address,
+                                    lambda unit: bar.update(sum(plan.num_samples(r) for r in unit)))
+        elif workers <= 1 or len(todo) <= 1 or device != "cpu":
             with cf.ThreadPoolExecutor(max_workers=4) as pool:  # PNG encoding releases the GIL
                 for unit in todo:
                     written += _run(job, unit, pool)
