@@ -108,6 +108,12 @@ def test_a_training_step_on_shards_equals_one_on_the_folder(datasets, tmp_path):
     assert results["folder"].checksums == results["webdataset"].checksums
 
 
+def test_show_draws_a_sheet_from_shards(datasets, tmp_path):
+    r = CliRunner().invoke(main, ["show", str(datasets["parquet"]), "--out", str(tmp_path / "sheet.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "sheet.png").stat().st_size > 10_000
+
+
 def test_format_mistakes_are_one_line_errors(tmp_path):
     with pytest.raises(DatasetError, match="--shard .* works with --format folder only"):
         generate("ahn-detection-basic", tmp_path / "x", count=2, layout="webdataset", shard="0/2", progress=False)
