@@ -1,6 +1,6 @@
 """End-to-end dataset synthesis speed: ahn-detection-basic, distortx vs an albumentations pipeline.
 
-Usage: python benchmarks/bench_generate.py [--quick] [--json OUT] [--device cpu|cuda] [--workers N]
+Usage: python benchmarks/bench_generate.py [--quick] [--json OUT] [--device cpu|cuda] [--workers N] [--formats]
 
 Both pipelines do the same regional work: the same references (300x300 centre crops written as PNGs to a
 temporary folder first, so neither pays for the procedural dead-leaves images), the same recipes (regions,
@@ -177,6 +177,37 @@ def bench(refs: Path, tmp: Path, device: str, workers: int, n_refs: int):
     return rows
 
 
+def bench_formats(refs: Path, tmp: Path, device: str, workers: int, n_refs: int, engines=("local", "ray")):
+    """images/s, files and bytes of the same dataset written as folder / webdataset / parquet by the local and
+    the Ray engine at 1 and ``workers`` workers (rows of task "format"); Ray rows only when Ray is installed."""
+    rows = []
+    _, _, plan = plan_dataset(PRESET, images=refs, seed=0)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        engines = tuple(e for e in engines if e != "ray")
+    for engine in engines:
+        for w in sorted({1, workers}):
+            for layout in ("folder", "webdataset", "parquet"):
+                out = tmp / f"{engine}-{w}-{layout}"
+                t = time.perf_counter()
+                generate(PRESET, out, images=refs, seed=0, workers=w, progress=False, device=device, layout=layout,
+                         shard_size=100, engine=engine)
+                sec = time.perf_counter() - t
+                files = [f for f in out.rglob("*") if f.is_file()]
+                rows.append({"task": "format", "impl": f"{engine} {w} worker(s) {layout}", "device": device,
+                             "images_per_s": plan.total / sec, "files": len(files),
+                             "bytes": sum(f.stat().st_size for f in files)})
+    return rows
+
+
+def markdown_formats(rows) -> str:
+    lines = ["| engine, workers, format | images/s | files | MB |", "|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['impl']} | {r['images_per_s']:.1f} | {r['files']} | {r['bytes'] / 1e6:.1f} |")
+    return "\n".join(lines)
+
+
 def markdown(rows) -> str:
     lines = ["| task | impl | device | images/s | vs albumentations |", "|---|---|---|---:|---:|"]
     for r in rows:
@@ -193,14 +224,25 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     ap.add_argument("--references", type=int, default=None, help="references (x 20 images each)")
+    ap.add_argument("--formats", action="store_true",
+                    help="instead: folder / webdataset / parquet x local / ray engine x 1 and --workers workers")
     args = ap.parse_args(argv)
     n_refs = args.references or (2 if args.quick else 10)
     tmp = Path(tempfile.mkdtemp(prefix="distortx-bench-"))
     try:
         make_references(tmp / "refs", n_refs)
-        rows = bench(tmp / "refs", tmp, args.device, args.workers, n_refs)
+        if args.formats:
+            rows = bench_formats(tmp / "refs", tmp, args.device, args.workers, n_refs)
+        else:
+            rows = bench(tmp / "refs", tmp, args.device, args.workers, n_refs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if args.formats:
+        print(f"{PRESET}: {n_refs} references x 20 images, 300x300, shards of 100 images")
+        print(markdown_formats(rows))
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     for r in rows:
         r["images_per_s"] = round(r["images_per_s"], 2)
     print(f"{PRESET}: {n_refs} references x 20 images, 300x300, distortx {distortx.__version__}, torch {torch.__version__}")
