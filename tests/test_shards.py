@@ -114,9 +114,26 @@ def test_show_draws_a_sheet_from_shards(datasets, tmp_path):
     assert (tmp_path / "sheet.png").stat().st_size > 10_000
 
 
+def test_machine_shards_merge_into_an_index_without_copies(datasets, tmp_path):
+    from distortx.data.merge import merge
+
+    parts = []
+    for i in range(2):
+        out = tmp_path / f"m{i}"
+        generate("ahn-detection-basic", out, count=24, seed=3, layout="webdataset", shard_size=4, shard=(i, 2),
+                 progress=False)                    # 24 images = 2 references: one per machine
+        parts.append(out)
+    assert [p.name for p in sorted((tmp_path / "m1" / "shards").glob("*.tar"))][0].startswith("data-0001of0002-")
+    merge(tmp_path / "merged", parts)
+    assert not (tmp_path / "merged" / "shards").exists() and not (tmp_path / "merged" / "images").exists()
+    generate("ahn-detection-basic", tmp_path / "folder", count=24, seed=3, progress=False)
+    merged, folder = DistortionDataset(tmp_path / "merged"), DistortionDataset(tmp_path / "folder")
+    assert len(merged) == len(folder) == 24
+    for i in range(24):
+        assert torch.equal(merged[i][0], folder[i][0]) and torch.equal(merged[i][1]["boxes"], folder[i][1]["boxes"])
+
+
 def test_format_mistakes_are_one_line_errors(tmp_path):
-    with pytest.raises(DatasetError, match="--shard .* works with --format folder only"):
-        generate("ahn-detection-basic", tmp_path / "x", count=2, layout="webdataset", shard="0/2", progress=False)
     with pytest.raises(DatasetError, match="--shard-size must be an integer >= 1"):
         generate("ahn-detection-basic", tmp_path / "y", count=2, layout="webdataset", shard_size=0, progress=False)
     r = CliRunner().invoke(main, ["generate", "--preset", "ahn-detection-basic", "--out", str(tmp_path / "z"),

@@ -198,10 +198,10 @@ class _Job:
     device: str
     impl: str
     layout: str = "folder"        # folder | webdataset | parquet
-    refs_per_shard: int = 1       # shard formats: references per shard
 
 
-def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: Optional[list] = None) -> int:
+def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: Optional[list] = None,
+             shard_rel: str = "") -> int:
     """Render reference ``ref``'s samples, write their PNGs then the part file. Returns images written.
     With ``collect`` (shard formats), the samples are appended to it as (key, png bytes, record) and the part
     is returned for the shard to write after the shard file: nothing is written here."""
@@ -224,7 +224,7 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: O
         images = to_uint8_image(render(clean, recipes, job.impl)).cpu()
 
     if collect is not None:
-        shard = writers.shard_relpath(job.layout, ref // job.refs_per_shard)
+        shard = shard_rel
         pngs = list(pool.map(lambda b: writers.encode_png(images[b]), range(len(recipes)))) if pool is not None else \
             [writers.encode_png(images[b]) for b in range(len(recipes))]
         samples = []
@@ -252,25 +252,28 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: O
     return len(recipes)
 
 
-def run_shard(job: _Job, refs: Sequence[int], pool: Optional[cf.Executor] = None) -> int:
+def run_shard(job: _Job, shard_rel: str, refs: Sequence[int], pool: Optional[cf.Executor] = None) -> int:
     """Render the references of one shard, write the shard file (atomically), then their part files."""
     collected: list = []
-    written = sum(run_unit(job, r, pool, collect=collected) for r in refs)
+    written = sum(run_unit(job, r, pool, collect=collected, shard_rel=shard_rel) for r in refs)
     samples = [c for c in collected if c[0] != "part"]
     if samples:
-        writers.write_bytes(job.out / writers.shard_relpath(job.layout, refs[0] // job.refs_per_shard),
-                            writers.shard_bytes(job.layout, samples))
+        writers.write_bytes(job.out / shard_rel, writers.shard_bytes(job.layout, samples))
     for _, ref, part in (c for c in collected if c[0] == "part"):
         writers.write_bytes(job.out / writers.part_relpath(ref), writers.json_bytes(part))
     return written
 
 
-def _run(job: _Job, unit: Sequence[int], pool: Optional[cf.Executor] = None) -> int:
-    """A unit of work: one reference (folder layout) or the references of one shard."""
-    return run_shard(job, unit, pool) if job.layout != "folder" else run_unit(job, unit[0], pool)
+def _run(job: _Job, unit: Tuple, pool: Optional[cf.Executor] = None) -> int:
+    """A unit of work: (ref,) in the folder layout, or (shard relpath, ref, ref, ...) for a shard."""
+    return run_shard(job, unit[0], unit[1:], pool) if job.layout != "folder" else run_unit(job, unit[0], pool)
 
 
-def _ray_unit(job: _Job, unit: Tuple[int, ...]) -> Tuple[Tuple[int, ...], int]:
+def _unit_refs(unit: Tuple) -> Tuple[int, ...]:
+    return tuple(r for r in unit if not isinstance(r, str))
+
+
+def _ray_unit(job: _Job, unit: Tuple) -> Tuple[Tuple, int]:
     torch.set_num_threads(1)
     return unit, _run(job, unit)
 
@@ -312,7 +315,7 @@ def _init_worker(job: _Job, parent_pid: int) -> None:
     torch.set_num_threads(1)
 
 
-def _worker_unit(unit: Tuple[int, ...]) -> Tuple[Tuple[int, ...], int]:
+def _worker_unit(unit: Tuple) -> Tuple[Tuple, int]:
     return unit, _run(_WORKER_JOB, unit)
 
 
@@ -473,9 +476,6 @@ def generate(
         except ImportError:
             raise DatasetError("--format parquet needs pyarrow: pip install pyarrow") from None
     shard_t = parse_shard(shard)
-    if shard_t is not None and layout != "folder":
-        raise DatasetError(f"--shard (one part per machine) works with --format folder only for now; with --format "
-                           f"{layout}, generate on one machine per --out")
     preset, source, plan = plan_dataset(preset, images, count, per_image, seed)
     impl = resolve_impl(impl)
     check_memory(preset, plan, workers if device == "cpu" else 1)
@@ -517,10 +517,15 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
     done = [r for r in units if (out / writers.part_relpath(r)).exists()]
     done_set = set(done)
     per_shard = max(1, shard_size // max(1, plan.per_reference))
-    groups: Dict[int, List[int]] = {}
-    for r in units:  # the folder layout's unit is one reference; a shard's, its references (global numbering)
-        groups.setdefault(r if layout == "folder" else r // per_shard, []).append(r)
-    todo = [tuple(g) for g in groups.values() if not all(r in done_set for r in g)]
+    groups: Dict[Any, List[Any]] = {}
+    for k, r in enumerate(units):  # the folder layout's unit is one reference; a shard's, its references
+        if layout == "folder":
+            groups[r] = [r]
+        else:  # unsharded: shard ref // R; machine i of n: its own shards, numbered over its references
+            name = writers.shard_relpath(layout, r // per_shard) if shard_t is None else \
+                writers.shard_relpath(layout, k // per_shard, shard_t)
+            groups.setdefault(name, [name]).append(r)
+    todo = [tuple(g) for g in groups.values() if not all(r in done_set for r in _unit_refs(tuple(g)))]
     if existing is None or existing.get("status") != "complete" or todo:
         try:
             writers.write_bytes(out / writers.MANIFEST, writers.manifest_bytes(dict(config, status="running")))
@@ -528,7 +533,7 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
             raise _disk_error(exc, out, 0) from exc
     total = sum(plan.num_samples(r) for r in units)
     initial = sum(plan.num_samples(r) for r in done)
-    job = _Job(plan, source, out, device, impl, layout, per_shard)
+    job = _Job(plan, source, out, device, impl, layout)
     written = 0
     from tqdm.auto import tqdm
 
@@ -537,12 +542,12 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
     try:
         if engine == "ray" and todo:
             written += run_with_ray(job, todo, workers, address,
-                                    lambda unit: bar.update(sum(plan.num_samples(r) for r in unit)))
+                                    lambda unit: bar.update(sum(plan.num_samples(r) for r in _unit_refs(unit))))
         elif workers <= 1 or len(todo) <= 1 or device != "cpu":
             with cf.ThreadPoolExecutor(max_workers=4) as pool:  # PNG encoding releases the GIL
                 for unit in todo:
                     written += _run(job, unit, pool)
-                    bar.update(sum(plan.num_samples(r) for r in unit))
+                    bar.update(sum(plan.num_samples(r) for r in _unit_refs(unit)))
         else:
             ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
             ex = cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
@@ -552,7 +557,7 @@ def _generate(preset: PresetSpec, plan: Plan, source: ImageSource, out: Path, co
                 for fut in cf.as_completed(futures):
                     unit, n = fut.result()
                     written += n
-                    bar.update(sum(plan.num_samples(r) for r in unit))
+                    bar.update(sum(plan.num_samples(r) for r in _unit_refs(unit)))
             except BaseException:
                 ex.shutdown(wait=True, cancel_futures=True)
                 raise

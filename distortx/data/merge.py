@@ -5,9 +5,14 @@ Every shard holds the images and part files of its references plus a manifest ma
 all ``N`` are present and complete (an empty shard, from more shards than references, is complete too),
 copies images then parts (atomically; a rerun skips references already copied), and writes the label files
 and manifest with the same code as an unsharded run — so the result is byte-identical to it.
+
+Shards written as WebDataset / Parquet (``--format``) are not copied: the merged folder is an index over them.
+Its part and label files name each image ``<shard folder relative to OUT>/shards/...#<key>.png``, so the shard
+folders must stay where they are.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
@@ -57,6 +62,9 @@ def merge(out: Union[str, Path], shard_dirs: Sequence[Union[str, Path]], progres
     if missing:
         raise DatasetError(f"missing shard(s) {', '.join(f'{i}/{n}' for i in missing)}; merge needs all {n}")
     config = {k: first[k] for k in CONFIG_KEYS}
+    for k in ("layout", "shard_size"):
+        if k in first:
+            config[k] = first[k]
     config["shard"] = None
     config["images"] = first.get("images")
     prepare_out(out, config)
@@ -70,6 +78,12 @@ def merge(out: Union[str, Path], shard_dirs: Sequence[Union[str, Path]], progres
             if dest.exists():
                 continue
             part = writers.read_json(part_path)
+            if "layout" in config:  # an index over the shard files, no copy
+                prefix = os.path.relpath(d.resolve(), out.resolve())
+                for rec in part["samples"]:
+                    rec["file"] = f"{prefix}/{rec['file']}"
+                writers.write_bytes(dest, writers.json_bytes(part))
+                continue
             for rec in part["samples"]:
                 src = d / rec["file"]
                 try:

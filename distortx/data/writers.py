@@ -68,8 +68,10 @@ def sample_key(ref: int, j: int) -> str:
     return f"{ref:06d}_{j:03d}"
 
 
-def shard_relpath(layout: str, shard: int) -> str:
-    return f"shards/data-{shard:06d}." + ("tar" if layout == "webdataset" else "parquet")
+def shard_relpath(layout: str, shard: int, machine=None) -> str:
+    """``shards/data-<s>.<ext>``; on machine i of n (``generate --shard i/n``) ``shards/data-<i>of<n>-<s>.<ext>``."""
+    part = "" if machine is None else f"{machine[0]:04d}of{machine[1]:04d}-"
+    return f"shards/data-{part}{shard:06d}." + ("tar" if layout == "webdataset" else "parquet")
 
 
 def tar_bytes(members: Sequence[tuple]) -> bytes:
