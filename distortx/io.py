@@ -6,6 +6,7 @@ written through a private temporary file and renamed into place.
 from __future__ import annotations
 
 import io
+import re
 import os
 import tempfile
 import threading
@@ -49,6 +50,14 @@ def pil_to_rgb8(img: Image.Image) -> Image.Image:
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>")
+
+
+def decode_error_text(exc: BaseException) -> str:
+    """Why Pillow could not decode a file, without the memory addresses of its objects (Pillow says "cannot
+    identify image file <_io.BytesIO object at 0x7f...>"): the same file gives the same text in every run, so
+    a dataset's sources hash, which includes it, is stable and a rerun resumes."""
+    return _OBJECT_REPR.sub("", str(exc))
 
 
 def read_image(path: PathLike) -> Tensor:
@@ -61,7 +70,7 @@ def read_image(path: PathLike) -> Tensor:
             im.load()
             rgb = pil_to_rgb8(im)
     except _DECODE_ERRORS as exc:
-        raise ImageError(f"{path}: cannot read image ({exc})") from exc
+        raise ImageError(f"{path}: cannot read image ({decode_error_text(exc)})") from exc
     return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
@@ -79,7 +88,7 @@ def probe_image_bytes(data: bytes) -> Optional[str]:
             elif im.format != "JPEG" or b"\xff\xd9" not in data[-32:]:
                 im.load()
     except _DECODE_ERRORS as exc:
-        return f"cannot read image ({exc})"
+        return f"cannot read image ({decode_error_text(exc)})"
     return None
 
 

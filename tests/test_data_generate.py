@@ -278,6 +278,10 @@ def test_folder_source_skips_broken_and_upscales_small(tmp_path):
     assert rep.upscaled == ["small.png"]
     m = json.loads((out / "manifest.json").read_text())
     assert m["counts"]["skipped"] == 2 and m["counts"]["upscaled"] == 1 and m["sources"]["count"] == 5
+    assert not any(" at 0x" in s["reason"] for s in rep.skipped)   # no memory addresses in the reasons
+    # the same command again resumes (the sources hash includes the reasons: they must not change run to run)
+    again = generate(preset, out, images=imgs, seed=0, workers=1, progress=False)
+    assert again.images == 6 and again.written == 0
 
 
 def test_bad_inputs_give_one_clear_error(tmp_path, small_toml):
