@@ -175,3 +175,19 @@ def test_show_sheet_format_count_and_spread(tmp_path):
     picked = [ds.items[i] for i in spread([it["reference_id"] for it in ds.items], [it["type"] for it in ds.items], 4)]
     assert len({p["reference_id"] for p in picked}) == 3 and len({p["type"] for p in picked}) == 4
     assert spread(list("aabbcc"), list("xyxyxy"), 10) == [0, 2, 4, 1, 3, 5] or len(spread(list("aabbcc"), list("xyxyxy"), 10)) == 6
+
+
+@pytest.mark.parametrize("command", ["predict", "estimate", "show", "robustness", "generate", "catalogue", "evaluate"])
+def test_every_image_command_has_json_output(command):
+    """One face: every command that reads or writes images has --json; the long ones also --quiet."""
+    out = CliRunner().invoke(main, [command, "--help"]).output
+    assert "--json" in out
+    if command in ("predict", "estimate", "robustness", "generate", "catalogue"):
+        assert "--quiet" in out
+
+
+def test_catalogue_json_names_the_sheet(tmp_path):
+    r = CliRunner().invoke(main, ["catalogue", "--out", str(tmp_path / "c.png"), "--size", "16", "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"out": str(tmp_path / "c.png"), "tiles": json.loads(r.output)["tiles"]}
+    assert json.loads(r.output)["tiles"] > 100 and (tmp_path / "c.png").stat().st_size > 0

@@ -123,12 +123,13 @@ def merge(out: Path, shards, as_json: bool) -> None:
               help="Images on the sheet, spread over references and classes.")
 @click.option("--columns", type=int, default=4, show_default=True)
 @click.option("--split", default=None, help="Only this split (default: all).")
-def show(root: Path, out: Path, count: int, columns: int, split: Optional[str]) -> None:
-    """Contact sheet of a generated dataset ROOT with boxes and labels."""
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(root: Path, out: Path, count: int, columns: int, split: Optional[str], as_json: bool) -> None:
+    """Contact sheet of a generated dataset ROOT (folder or shards) with boxes and labels."""
     from ..data.show import contact_sheet
 
     contact_sheet(root, out, count=count, columns=columns, split=split)
-    click.echo(f"wrote {out}")
+    click.echo(json.dumps({"out": str(out)}) if as_json else f"wrote {out}")
 
 
 @main.command()

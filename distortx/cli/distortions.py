@@ -108,11 +108,13 @@ def distort(src: Path, dst: Path, name: str, level: Optional[int], levels: Optio
 @click.option("--image", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Your own photo instead of the embedded sample.")
 @click.option("--size", type=int, default=160, show_default=True, help="Tile side in pixels (16..1024).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def catalogue(out: Path, image: Optional[Path], size: int, seed: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def catalogue(out: Path, image: Optional[Path], size: int, seed: int, as_json: bool, quiet: bool) -> None:
     """Contact sheet: every distortion at every level of its default level set, labelled."""
     from ..catalogue import render_catalogue
     from ..io import read_image
 
     img = read_image(image) if image is not None else None
-    n = render_catalogue(out, image=img, tile=size, seed=seed, progress=True)
-    click.echo(f"wrote {out} ({n} tiles)")
+    n = render_catalogue(out, image=img, tile=size, seed=seed, progress=not quiet)
+    click.echo(json.dumps({"out": str(out), "tiles": n}) if as_json else f"wrote {out} ({n} tiles)")

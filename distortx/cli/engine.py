@@ -104,12 +104,13 @@ def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batche
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="minimum region score")
 @click.option("--tile", type=int, help="tile side in pixels (default: the model's input size)")
 @click.option("--overlap", type=int, help="tile overlap in pixels (default: tile / 6, 50 px for 300-px tiles)")
-def predict_cmd(inputs, model, out, as_json, device, threshold, tile, overlap):
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict_cmd(inputs, model, out, as_json, device, threshold, tile, overlap, quiet):
     """Which distortion does each photo (file or folder) have, and where? Photos of any size are tiled."""
     from .. import predict
 
     preds = predict(list(inputs), model=model, device=device, out=out, score_threshold=threshold, tile=tile,
-                    overlap=overlap)
+                    overlap=overlap, progress=not quiet)
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in preds], indent=1))
     else:

@@ -18,6 +18,7 @@ one PNG per photo with the boxes drawn (``--out``).
 from __future__ import annotations
 
 import json
+import sys
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -279,12 +280,13 @@ def resolve_model(model=None):
 def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]], model=None,
             device: str = "cpu", out: Optional[Union[str, Path]] = None,
             annotate: Optional[Callable[[Prediction, Tensor, Optional[Path]], None]] = None,
-            **kwargs) -> List[Prediction]:
+            progress: bool = False, **kwargs) -> List[Prediction]:
     """Predict on photos (paths, folders, or float/uint8 Tensor[3, H, W]); ``model`` a model, checkpoint,
     run folder or None (the shipped default model). With ``out``: ``predictions.json`` (one record per
     photo), ``coco_results.json`` and ``<name>.png`` with the boxes drawn. ``annotate(prediction, image,
     path or None)``, if given, runs on every photo before its outputs are written (``distortx.predict`` adds
-    the verdict this way). ``kwargs`` go to :class:`Predictor` (tile, overlap, score_threshold, ...)."""
+    the verdict this way). ``progress``: a bar on stderr (more than one photo). ``kwargs`` go to
+    :class:`Predictor` (tile, overlap, score_threshold, ...)."""
     from ...distortions.edges import image_list, load_listed
     from ...io import save_image
 
@@ -296,7 +298,11 @@ def predict(inputs: Union[str, Path, Tensor, Sequence[Union[str, Path, Tensor]]]
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    for name, src in named:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(named, desc="predict", unit="photo", disable=not progress or len(named) < 2, leave=False,
+               file=sys.stderr)
+    for name, src in bar:
         image = load_listed(src)
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
