@@ -155,3 +155,54 @@ def test_ray_engine_without_ray_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)          # as if Ray were not installed
     with pytest.raises(DatasetError, match=r"--engine ray needs Ray: pip install"):
         generate("ahn-detection-basic", tmp_path / "x", count=2, engine="ray", progress=False)
+
+
+# -- streamed reading -------------------------------------------------------------------------------------------------
+def test_stream_without_buffer_is_the_folder_order_and_ranks_split_the_shards(datasets):
+    from distortx.data.shard_stream import ShardStream, shard_files
+
+    folder = DistortionDataset(datasets["folder"], split="train", target="dict")
+    for layout in ("webdataset", "parquet"):
+        items = list(ShardStream(datasets[layout], "train"))
+        assert len(items) == len(folder)
+        for (img, t), i in zip(items, range(len(folder))):
+            want = folder[i]
+            assert torch.equal(img, want[0]) and torch.equal(t["boxes"], want[1]["boxes"])
+
+
+def test_ranks_stream_distinct_shards(tmp_path):
+    from distortx.data.shard_stream import ShardStream, shard_files
+
+    root = tmp_path / "four"
+    generate("ahn-detection-basic", root, count=48, seed=3, layout="webdataset", shard_size=12, progress=False)
+    assert len(shard_files(root)) == 3                      # 3 references of 16 images, one per shard
+    ids = [{int(t["image_id"]) for _, t in ShardStream(root, None, rank=r, world=2)} for r in (0, 1)]
+    assert len(ids[0]) == 32 and len(ids[1]) == 16 and not ids[0] & ids[1]   # shards 0, 2 | shard 1
+
+
+def test_stream_shuffle_buffer_is_a_seeded_permutation(datasets):
+    from distortx.data.shard_stream import ShardStream
+
+    plain = [int(t["image_id"]) for _, t in ShardStream(datasets["webdataset"], None)]
+    a = [int(t["image_id"]) for _, t in ShardStream(datasets["webdataset"], None, buffer=5, seed=1)]
+    b = [int(t["image_id"]) for _, t in ShardStream(datasets["webdataset"], None, buffer=5, seed=1)]
+    c = [int(t["image_id"]) for _, t in ShardStream(datasets["webdataset"], None, buffer=5, seed=2)]
+    assert a == b and sorted(a) == sorted(plain) and a != plain and (a != c)
+
+
+def test_trainer_streams_the_same_validation_batches_as_the_folder(datasets):
+    from distortx.engine.training.batches import _OneSource
+    from distortx.engine.training.config import SourceConfig
+    from distortx.models import create_model
+
+    model = create_model("ynet")
+    batches = {}
+    for name, src in (("folder", SourceConfig(folder=str(datasets["folder"]), batch_size=4)),
+                      ("stream", SourceConfig(folder=str(datasets["webdataset"]), batch_size=4, stream=True))):
+        s = _OneSource("detection", src, model, None, 0, "cpu", "train", shuffle=False)
+        batches[name] = list(s.epoch_batches())
+    assert len(batches["folder"]) == len(batches["stream"]) >= 2
+    for a, b in zip(batches["folder"], batches["stream"]):
+        assert torch.equal(a["images"], b["images"])
+        assert all(torch.equal(x["boxes"], y["boxes"]) and torch.equal(x["labels"], y["labels"])
+                   for x, y in zip(a["targets"], b["targets"]))

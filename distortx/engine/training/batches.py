@@ -103,6 +103,14 @@ class _OneSource:
             source_classes = self.dataset.classes
             self.crop = int(self.dataset.manifest["preset"]["crop"])
             self.batch_size, self.shuffle, self.seed = source.batch_size, shuffle, seed
+            self.shards = None
+            if source.stream:
+                from ...data.shard_stream import ShardStream
+
+                rank, world = ((torch.distributed.get_rank(), torch.distributed.get_world_size())
+                               if torch.distributed.is_available() and torch.distributed.is_initialized() else (0, 1))
+                self.shards = ShardStream(source.folder, split, buffer=source.shuffle_buffer if shuffle else 0,
+                                          seed=seed, rank=rank, world=world)
         task_kind = "detection" if task == "detection" else "classification"
         if task_kind == "detection":
             self.lut = class_lookup(source_classes, model.det_classes, 1, task)
@@ -134,6 +142,9 @@ class _OneSource:
         return self._folder_iter()
 
     def _folder_iter(self) -> Iterator[Dict[str, Any]]:
+        if self.shards is not None:
+            yield from self._shard_iter()
+            return
         n = len(self.dataset)
         order = torch.arange(n)
         if self.shuffle:
@@ -142,6 +153,18 @@ class _OneSource:
         stop = (n // bs) * bs if (self.shuffle and n >= bs) else n
         for start in range(0, stop, bs):
             items = [self.dataset[int(i)] for i in order[start:start + bs]]
+            yield self._collate(items)
+
+    def _shard_iter(self) -> Iterator[Dict[str, Any]]:
+        """Batches streamed from the shards (data.<task>.stream): full batches only when shuffling."""
+        self.shards.epoch = self.epoch
+        items = []
+        for item in self.shards:
+            items.append(item)
+            if len(items) == self.batch_size:
+                yield self._collate(items)
+                items = []
+        if items and not self.shuffle:
             yield self._collate(items)
 
     def _collate(self, items) -> Dict[str, Any]:

@@ -79,6 +79,8 @@ class SourceConfig:
     crop_jitter: Optional[List[float]] = None  # [low, high]: training crops at a random place and photo scale
     history: Any = None                    # true or a table (distortx.data.history.HistorySpec): clean crops get camera noise / JPEG history
     # object classes (classification only; see distortx.engine.training.labelled_batches): labelled images instead of a preset
+    stream: bool = False                   # a folder written in shards: read each shard front to back (distinct
+    shuffle_buffer: int = 1000             # shards per DDP rank) through a shuffle buffer of this many samples
     labelled: Optional[str] = None         # an .npz (x, y), an image folder or a .csv/.json list of file,label
     val_labelled: Optional[str] = None     # validation images (else the last val_count images of `labelled`)
     val_count: int = 0
@@ -284,6 +286,10 @@ def check_config(cfg: TrainConfig) -> None:
         presets = s.preset if isinstance(s.preset, list) else [s.preset]
         if s.preset is not None and (not presets or not all(isinstance(p, str) for p in presets)):
             raise ConfigError(f"data.{task}.preset must be a preset name or .toml path, or a list of them")
+        if s.shuffle_buffer < 0:
+            raise ConfigError(f"data.{task}.shuffle_buffer must be >= 0, got {s.shuffle_buffer}")
+        if s.stream and not s.folder:
+            raise ConfigError(f"data.{task}.stream reads a folder written in shards: set data.{task}.folder")
         if s.batch_size < 1:
             raise ConfigError(f"data.{task}.batch_size must be >= 1, got {s.batch_size}")
         if not s.weight > 0:
