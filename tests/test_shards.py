@@ -158,8 +158,8 @@ def test_ray_engine_without_ray_is_a_one_line_error(tmp_path, monkeypatch):
 
 
 # -- streamed reading -------------------------------------------------------------------------------------------------
-def test_stream_without_buffer_is_the_folder_order_and_ranks_split_the_shards(datasets):
-    from distortx.data.shard_stream import ShardStream, shard_files
+def test_stream_without_buffer_is_the_folder_order(datasets):
+    from distortx.data.shard_stream import ShardStream
 
     folder = DistortionDataset(datasets["folder"], split="train", target="dict")
     for layout in ("webdataset", "parquet"):
