@@ -108,6 +108,21 @@ def test_resume_is_exact_with_the_v2_recipe(presets, tmp_path):
     assert "history = true" in (tmp_path / "full" / "config.toml").read_text()
 
 
+def test_frozen_modules_keep_weights_and_batchnorm_statistics(presets, tmp_path):
+    """A stage that freezes the backbone trains the head only: every backbone tensor, BatchNorm running
+    statistics included, ends as loaded, and the head moves."""
+    Trainer(load_config(base=cls_config(presets, tmp_path / "first", steps=3)), progress=False).run()
+    cfg = cls_config(presets, tmp_path / "head", steps=8, stages=[{"steps": 8, "freeze": ["backbone"]}])
+    cfg["model"]["weights"] = str(tmp_path / "first" / "model.pt")
+    Trainer(load_config(base=cfg), progress=False).run()
+    before, after = weights(tmp_path / "first", "model.pt"), weights(tmp_path / "head", "model.pt")
+    backbone = [k for k in before if k.startswith("backbone.")]
+    assert any("running_mean" in k for k in backbone)
+    for k in backbone:
+        assert torch.equal(before[k], after[k]), k
+    assert any(not torch.equal(before[k], after[k]) for k in before if not k.startswith("backbone."))
+
+
 def test_same_seed_same_weights(presets, tmp_path):
     for name in ("a", "b"):
         Trainer(load_config(base=cls_config(presets, tmp_path / name, steps=6)), progress=False).run()

@@ -272,6 +272,41 @@ def test_wrong_shaped_weights_give_one_clear_error(tmp_path):
         nine.load_weights(str(tmp_path / "absent.pt"))
 
 
+def test_pyramid_classifier_reads_the_texture_statistics_of_every_map():
+    """Its MLP sees [mean, std] of every channel of every map: a change of the shallowest map's spread alone moves
+    the logits, and the features equal the hand-computed statistics."""
+    from distortx.models.heads import pyramid_classifier
+
+    torch.manual_seed(0)
+    head = pyramid_classifier(FAKE_CHANNELS, 5, hidden=16).eval()
+    feats = [torch.randn(2, c, h, w) for c, (h, w) in zip(FAKE_CHANNELS, FAKE_SIZES)]
+    seen = {}
+    head.mlp[0].register_forward_hook(lambda m, inp, out: seen.update(x=inp[0]))
+    head(feats)
+    expected = torch.cat([t for f in feats for t in (f.mean(dim=(2, 3)), f.std(dim=(2, 3), unbiased=False))], 1)
+    torch.testing.assert_close(seen["x"], expected, atol=1e-5, rtol=1e-4)
+    sharper = [feats[0] * 3.0] + feats[1:]
+    assert not torch.allclose(head(feats), head(sharper))
+    with pytest.raises(ParameterError, match="hidden must be >= 1"):
+        pyramid_classifier(FAKE_CHANNELS, 5, hidden=0)
+
+
+def test_a_new_head_on_trained_weights_keeps_its_own_initialisation():
+    """load_weights(keep=[prefix]): every other tensor comes from the file, the kept module stays as built;
+    without keep the mismatch is one error line."""
+    torch.manual_seed(0)
+    trained = create_model("ynet", **FAST)
+    torch.manual_seed(1)
+    fresh = create_model("ynet", cls_head="pyramid_classifier", **FAST)
+    head_before = {k: v.clone() for k, v in fresh.state_dict().items() if k.startswith("heads.classification.")}
+    with pytest.raises(DistortxError, match="missing: heads.classification.mlp"):
+        fresh.load_weights(trained.state_dict())
+    fresh.load_weights(trained.state_dict(), keep=["heads.classification"])
+    after, source = fresh.state_dict(), trained.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in head_before.items())
+    assert all(torch.equal(after[k], source[k]) for k in after if not k.startswith("heads.classification."))
+
+
 def test_backbone_weights_load_from_a_user_file_weights_only_and_stay_out_of_the_config(tmp_path):
     from torchvision.models import resnet18 as tv_resnet18
 

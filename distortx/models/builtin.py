@@ -36,6 +36,8 @@ def distortx_heads():
     return [
         HeadSpec("classifier", heads.classifier, task="classification", consumes="last",
                  description="global average pool + dropout + FC"),
+        HeadSpec("pyramid_classifier", heads.pyramid_classifier, task="classification", consumes="all",
+                 description="mean + std of every channel of every map, then an MLP (default model v2)"),
         HeadSpec("ssd", heads.ssd, task="detection", consumes="all",
                  description="SSD: extra layers to 1x1, multibox convs, default boxes, MultiBoxLoss, fused NMS"),
     ]

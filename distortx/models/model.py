@@ -173,9 +173,12 @@ class DistortxModel(nn.Module):
                 result[i]["params"] = [float(v) for v in output.params[i].detach().cpu()]
         return result
 
-    def load_weights(self, weights) -> "DistortxModel":
-        """Load a state dict (or a file holding one, read weights-only); any mismatch is one DistortxError line."""
-        return load_weights(self, weights, "model weights")
+    def load_weights(self, weights, keep: Sequence[str] = ()) -> "DistortxModel":
+        """Load a state dict (or a file holding one, read weights-only); any mismatch is one DistortxError line.
+
+        Modules under the prefixes ``keep`` (e.g. ``"heads.classification"``) keep their own initial weights.
+        """
+        return load_weights(self, weights, "model weights", ignore_prefixes=tuple(f"{p}." for p in keep))
 
     def extra_repr(self) -> str:
         return f"arch={self.config.get('arch')!r}, backbone={self.config.get('backbone')!r}, types={len(self.types)}"

@@ -32,12 +32,13 @@ def load_state(module: nn.Module, state: Mapping[str, Tensor], what: str,
                ignore_prefixes: Iterable[str] = ()) -> nn.Module:
     """Copy ``state`` into ``module``; raise one :class:`DistortxError` line listing every kind of mismatch.
 
-    Keys under ``ignore_prefixes`` (e.g. the ImageNet classifier ``fc.`` of a torchvision state dict loaded
-    into its backbone) are skipped. Missing keys, unexpected keys and shape mismatches are all errors.
+    Keys under ``ignore_prefixes`` are skipped on both sides: those of ``state`` are not loaded (e.g. the
+    ImageNet classifier ``fc.`` of a torchvision state dict loaded into its backbone), those of ``module`` keep
+    their values. Any other missing key, unexpected key or shape mismatch is an error.
     """
     ignore = tuple(ignore_prefixes)
     state = {k: v for k, v in state.items() if not (ignore and k.startswith(ignore))}
-    own = module.state_dict()
+    own = {k: v for k, v in module.state_dict().items() if not (ignore and k.startswith(ignore))}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
@@ -52,7 +53,7 @@ def load_state(module: nn.Module, state: Mapping[str, Tensor], what: str,
     if problems:
         raise DistortxError(f"{what} do not fit the model ({'; '.join(problems)}); "
                             f"were they saved from the same architecture and build arguments?")
-    module.load_state_dict(state, strict=True)
+    module.load_state_dict(state, strict=not ignore)
     return module
 
 

@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--split", default="v2", choices=("v1", "v2"))
     ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"), help="v1: the photos of split.json")
-    ap.add_argument("--bn-batches", type=int, default=100)
+    ap.add_argument("--bn-batches", type=int, default=100, help="0: keep the BatchNorm statistics as trained")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -123,12 +123,14 @@ def main() -> None:
 
     base, base_rows = best_bias(model)
     cfg = load_config(args.config)
-    pbn = model_from_checkpoint(state)
-    streams = [BatchStream(t, s, pbn, cfg.data.images, cfg.data.seed + 7, "cpu", s.split, shuffle=True,
-                           mix_units=cfg.data.mix_units) for t, s in cfg.data.sources().items()]
-    n = precise_batch_norm(pbn, (next(streams[i % len(streams)])["images"] for i in range(args.bn_batches)),
-                           forward=lambda x: pbn(x, postprocess=False))
-    after, after_rows = best_bias(pbn)
+    pbn, n, after, after_rows = model, 0, base, base_rows
+    if args.bn_batches > 0:  # 0: keep the statistics (a stage on a frozen backbone: its BN already final)
+        pbn = model_from_checkpoint(state)
+        streams = [BatchStream(t, s, pbn, cfg.data.images, cfg.data.seed + 7, "cpu", s.split, shuffle=True,
+                               mix_units=cfg.data.mix_units) for t, s in cfg.data.sources().items()]
+        n = precise_batch_norm(pbn, (next(streams[i % len(streams)])["images"] for i in range(args.bn_batches)),
+                               forward=lambda x: pbn(x, postprocess=False))
+        after, after_rows = best_bias(pbn)
     use_pbn = after[1] > base[1]
     chosen, rows = (after, after_rows) if use_pbn else (base, base_rows)
     final = pbn if use_pbn else model

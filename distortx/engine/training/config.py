@@ -62,6 +62,8 @@ class ModelConfig:
     classes: Optional[List[str]] = None
     kwargs: Dict[str, Any] = field(default_factory=dict)
     weights: Optional[str] = None          # initial weights (a checkpoint or a state dict file)
+    weights_except: List[str] = field(default_factory=list)  # module prefixes left as initialised, not loaded from
+                                           # weights (e.g. "heads.classification": a new head on trained weights)
 
 
 @dataclass

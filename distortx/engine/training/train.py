@@ -234,7 +234,7 @@ def build_model(cfg: TrainConfig):
             state = read_checkpoint(p)["model"]
         except DistortxError:
             state = p
-        model.load_weights(state)
+        model.load_weights(state, keep=cfg.model.weights_except)
     return model
 
 
@@ -334,12 +334,18 @@ class Trainer:
         return plan
 
     def _apply_freeze(self, stage: StageConfig) -> None:
+        """Stop the gradients of the stage's frozen modules; their BatchNorm statistics stay as loaded."""
         for name, p in self.model.named_parameters():
             p.requires_grad_(not any(name == f or name.startswith(f + ".") for f in stage.freeze))
-        for name, m in self.model.named_modules():
-            frozen = any(name == f or name.startswith(f + ".") for f in stage.freeze)
-            if frozen and isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
+        self._frozen_norms = [m for name, m in self.model.named_modules()
+                              if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                              and any(name == f or name.startswith(f + ".") for f in stage.freeze)]
+
+    def _train_mode(self) -> None:
+        """Training mode, except the BatchNorm layers of frozen modules (they keep their running statistics)."""
+        self.net.train()
+        for m in getattr(self, "_frozen_norms", ()):
+            m.eval()
 
     # -- checkpoints -----------------------------------------------------------------------------------------
     def _state(self) -> Dict[str, Any]:
@@ -399,7 +405,7 @@ class Trainer:
         lr = lr_at(self.step, self.cfg.train.steps, self.cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.net.train()
+        self._train_mode()
         with self._autocast():
             output = to_float32(self.net(images))
         loss, parts = self.view.loss(output, {k: v for k, v in batch.items() if k != "images"
