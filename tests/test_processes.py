@@ -316,3 +316,24 @@ def test_train_killed_then_resumed_reaches_the_same_weights(tmp_path, train_refe
 @pytest.mark.parametrize("trial", range(50))
 def test_train_kill_trials(tmp_path, trial, train_reference):
     _kill_train_trial(tmp_path, random.Random(200 + trial).uniform(0.0, 2.5), train_reference)
+
+
+# -- Ctrl-C while the package is still importing (issue 24) ----------------------------------------------------------
+LAUNCH = ("import sys; print('ready', flush=True); sys.argv = ['distortx', '--version']; "
+          "import distortx_launch; distortx_launch.main()")
+
+
+@LINUX
+def test_ctrl_c_while_torch_imports_is_one_line_and_status_130():
+    """The console command's launcher (outside the package) turns an interrupt during `import distortx` (torch:
+    1-2 s) into the same line and status as one during a command; without it Python prints a traceback."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)                       # inside `from distortx.cli import main` (torch takes far longer)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert "distortx, version" not in out, "the import finished before the interrupt: the test proved nothing"
+    assert proc.returncode == 130 and err.strip() == "distortx: interrupted", err
