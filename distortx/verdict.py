@@ -19,8 +19,10 @@ every threshold of it lives in :class:`VerdictRules`:
    the half-way point to level 1). A JPEG or noise candidate measured below level 1 (quality above
    ``jpeg_quality_max``, sigma below ``noise_sigma_min``) is dropped: the photo's history, reported as a
    measurement. Other types have no estimator: their severity is "not measured".
-5. **Score.** A finding scores the best of its evidence: the best box's score, and for a whole-image finding
-   that the classifier named also the classifier's probability of the type.
+5. **Score.** A finding's evidence is the best box's score, and for a whole-image finding that the classifier
+   named also the classifier's probability of the type. Its score is that evidence calibrated: the probability
+   that such a finding is right, by a logistic map of the evidence's logit (``score_slope``,
+   ``score_offset``) fitted per model on validation photos (identity by default).
 
 The verdict is ``clean`` when no finding is left. Its findings never contradict its boxes: every box of the
 verdict belongs to a finding, and a clean verdict has none.
@@ -49,6 +51,16 @@ class VerdictRules:
     jpeg_quality_max: float = 30.0     # JPEG is a finding at estimated quality <= this (Ahn level 1 = 20)
     noise_sigma_min: float = 20.0      # noise is a finding at estimated sigma >= this (Ahn level 1 ~ 28.5)
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
+    score_slope: float = 1.0           # score = sigmoid(slope * logit(evidence) + offset): P(finding right),
+    score_offset: float = 0.0          # fitted on validation photos (1, 0: the evidence as it is)
+
+    def calibrated(self, evidence: float) -> float:
+        """The finding score of raw ``evidence`` (a box score or a class probability in [0, 1])."""
+        if self.score_slope == 1.0 and self.score_offset == 0.0:
+            return float(evidence)
+        e = min(max(float(evidence), 1e-6), 1.0 - 1e-6)
+        z = self.score_slope * math.log(e / (1.0 - e)) + self.score_offset
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
     @classmethod
     def for_model(cls, model) -> "VerdictRules":
@@ -211,10 +223,12 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
                 if too_mild:
                     continue  # the photo's history, already among the measurements
         if whole:
-            score = max([probs.get(t, 0.0)] * named + [r.score for r in rs])
-            findings.append(Finding(t, "whole image", float(score), _severity(level), level, parameter, []))
+            evidence = max([probs.get(t, 0.0)] * named + [r.score for r in rs])
+            findings.append(Finding(t, "whole image", rules.calibrated(evidence), _severity(level), level,
+                                    parameter, []))
         else:
-            findings.append(Finding(t, "regions", float(rs[0].score), _severity(level), level, parameter, boxes))
+            findings.append(Finding(t, "regions", rules.calibrated(rs[0].score), _severity(level), level,
+                                    parameter, boxes))
     findings.sort(key=lambda f: -f.score)
     return Verdict(findings[0].type if findings else "clean", findings, measurements, notes)
 

@@ -77,6 +77,19 @@ def test_rules_are_the_only_thresholds():
     assert make_verdict(CLEAN, regions, 300, 300, rules=VerdictRules(region_score=0.4)).label == "fnoise"
 
 
+def test_scores_are_calibrated_by_the_models_logistic_map_and_thresholds_stay_on_the_evidence():
+    """score = sigmoid(slope * logit(evidence) + offset); a box counts by its raw score (region_score)."""
+    rules = VerdictRules(region_score=0.6, score_slope=2.0, score_offset=-2.0)
+    regions = [DetectedRegion("gaussian_blur", 0.8, (10, 10, 110, 90)), DetectedRegion("fnoise", 0.55, (0, 0, 50, 50))]
+    v = make_verdict(CLEAN, regions, 300, 300, rules=rules)
+    assert [f.type for f in v.findings] == ["gaussian_blur"]
+    expected = 1 / (1 + (0.2 / 0.8) ** 2 * 2.718281828459045 ** 2)    # sigmoid(2 * logit(0.8) - 2)
+    assert v.findings[0].score == pytest.approx(expected, rel=1e-6) and expected < 0.8
+    whole = make_verdict([("jpeg", 0.9), ("clean", 0.1)], [], 300, 300, maps={"jpeg_quality": flat(9)}, rules=rules)
+    assert whole.findings[0].score == pytest.approx(rules.calibrated(0.9))
+    assert VerdictRules().calibrated(0.37) == 0.37 and rules.calibrated(1.0) < 1.0 and rules.calibrated(0.0) > 0.0
+
+
 def test_resaved_jpeg_is_noted():
     v = make_verdict(CLEAN, [], 300, 300, maps={"jpeg_quality": flat(50)}, file_quality=90)
     assert v.measurements["jpeg_quality_file"] == 90 and "re-saved" in v.notes[0]

@@ -62,29 +62,22 @@ def ece(scores, right, bins: int = 10):
     return float(total), rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
-    ap.add_argument("--photos", default=str(HERE / "photos_v2" / "test"))
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "model_card")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--limit", type=int, default=0, help="first N test photos only (a quick look)")
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+def measure(model, rules, photos: Path, limit: int = 0):
+    """Run the verdict over ``photos`` (items 1-3 of the module docstring). Returns (clean, det, cls, evidence,
+    right): the three reports, and every finding's raw evidence (before the rules' score calibration) with
+    whether the finding is right."""
+    from dataclasses import replace
+
     import distortx
     from distortx.data.stream import SynthesisStream
     from distortx.detection import box_iou
     from distortx.io import IMAGE_EXTENSIONS, read_image
-    from distortx.models.checkpoint import load_model
-    from distortx.verdict import VerdictRules
 
-    model = load_model(a.model)
-    rules = VerdictRules.for_model(model)
-    files = sorted(f for f in Path(a.photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-    if a.limit:
-        files = files[: a.limit]
+    rules = replace(rules, score_slope=1.0, score_offset=0.0)   # raw evidence: calibrated afterwards
+    files = sorted(f for f in Path(photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+    if limit:
+        files = files[:limit]
     scores, right = [], []
-
     # 1. clean photos with JPEG histories
     clean = {}
     for f in files:
@@ -102,11 +95,11 @@ def main() -> None:
 
     # 2. Ahn basic detection
     det = {"images": 0, "contradictions": 0, "findings": 0, "right": 0, "regions": 0, "regions_found": 0}
-    stream = SynthesisStream(str(HERE / "det_basic.toml"), images=str(a.photos), split=None, per_image=1,
+    stream = SynthesisStream(str(HERE / "det_basic.toml"), images=str(photos), split=None, per_image=1,
                              batch_size=8, shuffle=False, seed=5)
     for batch in stream:
         for img, target in zip(batch["images"], batch["targets"]):
-            if a.limit and det["images"] >= a.limit:
+            if limit and det["images"] >= limit:
                 break
             p = distortx.predict(img, model=model, rules=rules)[0]
             v = p.verdict
@@ -130,11 +123,11 @@ def main() -> None:
 
     # 3. Ahn classification
     cls = {"images": 0, "label_right": 0, "clean_images": 0, "clean_right": 0}
-    stream = SynthesisStream(str(HERE / "cls_test.toml"), images=str(a.photos), split=None, batch_size=16,
+    stream = SynthesisStream(str(HERE / "cls_test.toml"), images=str(photos), split=None, batch_size=16,
                              shuffle=False, seed=5)
     for batch in stream:
         for img, lab in zip(batch["images"], batch["labels"]):
-            if a.limit and cls["images"] >= 4 * a.limit:
+            if limit and cls["images"] >= 4 * limit:
                 break
             k = int(lab) - int(stream.preset.include_reference)
             truth = "clean" if k < 0 else stream.preset.distortions[k]
@@ -149,10 +142,32 @@ def main() -> None:
                 right.append(g.type == truth)
     cls["accuracy"] = cls["label_right"] / max(cls["images"], 1)
 
+    return clean, det, cls, scores, right
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
+    ap.add_argument("--photos", default=str(HERE / "photos_v2" / "test"))
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "model_card")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="first N test photos only (a quick look)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    from distortx.models.checkpoint import load_model
+    from distortx.verdict import VerdictRules
+
+    model = load_model(a.model)
+    rules = VerdictRules.for_model(model)
+    clean, det, cls, evidence, right = measure(model, rules, Path(a.photos), a.limit)
+    files = clean.get("as stored", {}).get("photos", 0)
+    raw_error, _ = ece(evidence, right)
+    scores = [rules.calibrated(e) for e in evidence]
     error, bins = ece(scores, right)
-    report = {"model": a.model, "rules": {"region_score": rules.region_score}, "test_photos": len(files),
+    report = {"model": a.model, "rules": {"region_score": rules.region_score, "score_slope": rules.score_slope,
+                                          "score_offset": rules.score_offset}, "test_photos": files,
               "clean_jpeg_history": clean, "ahn_basic_detection": det, "ahn_classification": cls,
-              "calibration": {"ece": error, "findings": len(scores), "bins": bins}}
+              "calibration": {"ece": error, "ece_before_calibration": raw_error, "findings": len(scores), "bins": bins}}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "verdict.json").write_text(json.dumps(report, indent=1) + "\n")
     from matplotlib.figure import Figure
@@ -166,7 +181,7 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(a.out / "verdict_reliability.png", dpi=120)
     print(json.dumps({k: report[k] for k in ("clean_jpeg_history", "ahn_basic_detection", "ahn_classification")}, indent=1))
-    print(f"ECE {error:.3f} over {len(scores)} findings")
+    print(f"ECE {error:.3f} over {len(scores)} findings (before the score calibration: {raw_error:.3f})")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,12 @@ photos of split_v2.json (never the test ones) this measures, for thresholds 0.50
   - clean: the share of whole val photos (as stored, and saved again as JPEG q90 / q75) with any box >= t;
   - distorted: the share of Ahn basic-protocol regions (det_basic.toml on the val photos, one image each) that
     a box >= t of the right type covers with IoU >= 0.5 (recall).
-It picks the smallest t whose clean share is <= 2 % (the issue's false-alarm target) and, with --write, stores
-``{"region_score": t, ...}`` under ``calibration.verdict`` in the checkpoint (VerdictRules.for_model reads it).
+It picks the smallest t whose clean share is <= 2 % (the issue's false-alarm target). Then, at that t, it runs
+the whole verdict over the val photos (verdict_eval.measure: clean photos with JPEG histories, Ahn's basic
+detection and classification protocols) and fits the score calibration: a logistic map of each finding's
+evidence logit to "the finding is right" (Platt scaling, by maximum likelihood). With --write it stores
+``{"region_score": t, "score_slope": a, "score_offset": b, ...}`` under ``calibration.verdict`` in the
+checkpoint (VerdictRules.for_model reads it).
 """
 from __future__ import annotations
 
@@ -22,6 +26,22 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 GRID = [round(0.5 + 0.05 * i, 2) for i in range(10)]
+
+
+def fit_platt(evidence, right) -> tuple:
+    """(slope, offset) maximising the likelihood of ``right`` under sigmoid(slope * logit(evidence) + offset)."""
+    e = torch.tensor(evidence, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
+    x, y = torch.log(e / (1 - e)), torch.tensor(right, dtype=torch.float64)
+    params = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([params], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(params[0] * x + params[1], y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(params[0]), float(params[1])
 
 
 def main() -> None:
@@ -72,9 +92,23 @@ def main() -> None:
     for r in rows:
         print(f"t {r['region_score']:.2f}  clean with a finding {r['clean_with_a_finding']:.3f}  "
               f"region recall (IoU >= 0.5) {r['region_recall']:.3f}" + ("   <- chosen" if r is chosen else ""))
-    record = {"region_score": chosen["region_score"], "clean_with_a_finding_val": round(chosen["clean_with_a_finding"], 4),
+    from dataclasses import replace
+
+    from distortx.verdict import VerdictRules
+    from verdict_eval import ece, measure
+
+    rules = replace(VerdictRules.for_model(model), region_score=chosen["region_score"])
+    _, _, _, evidence, right = measure(model, rules, Path(args.photos))
+    slope, offset = fit_platt(evidence, right)
+    calibrated = replace(rules, score_slope=slope, score_offset=offset)
+    before, after = ece(evidence, right)[0], ece([calibrated.calibrated(e) for e in evidence], right)[0]
+    print(f"score calibration over {len(evidence)} val findings ({int(sum(right))} right): slope {slope:.3f}, "
+          f"offset {offset:.3f}; ECE {before:.3f} -> {after:.3f}")
+    record = {"region_score": chosen["region_score"], "score_slope": round(slope, 4), "score_offset": round(offset, 4),
+              "clean_with_a_finding_val": round(chosen["clean_with_a_finding"], 4),
               "region_recall_val": round(chosen["region_recall"], 4), "val_photos": len(files),
-              "val_clean_versions": len(clean_max), "val_regions": total,
+              "val_clean_versions": len(clean_max), "val_regions": total, "val_findings": len(evidence),
+              "val_ece_before": round(before, 4), "val_ece_after": round(after, 4),
               "script": "experiments/default_model/verdict_thresholds.py"}
     print(json.dumps(record))
     if args.write:
@@ -85,4 +119,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(HERE))
     main()
