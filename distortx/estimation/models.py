@@ -117,11 +117,12 @@ class ParamEstimator(nn.Module):
         values = torch.stack([loss.detach(), image_mse]).tolist()
         return loss, {"loss": values[0], "params": values[1]}
 
-    def load_weights(self, weights) -> "ParamEstimator":
-        """Load a state dict (or a file holding one, read weights-only); a mismatch is one DistortxError line."""
+    def load_weights(self, weights, keep: Sequence[str] = ()) -> "ParamEstimator":
+        """Load a state dict (or a file holding one, read weights-only); a mismatch is one DistortxError line.
+        Modules under the prefixes ``keep`` keep their own initial weights."""
         from ..models.weights import load_weights
 
-        return load_weights(self, weights, "estimator weights")
+        return load_weights(self, weights, "estimator weights", ignore_prefixes=tuple(f"{p}." for p in keep))
 
 
 class ParamAwareClassifier(nn.Module):
@@ -201,8 +202,9 @@ class ParamAwareClassifier(nn.Module):
         value = float(loss.detach())
         return loss, {"loss": value, "cls": value}
 
-    def load_weights(self, weights) -> "ParamAwareClassifier":
-        """Load a state dict (or a file holding one, read weights-only); a mismatch is one DistortxError line."""
+    def load_weights(self, weights, keep: Sequence[str] = ()) -> "ParamAwareClassifier":
+        """Load a state dict (or a file holding one, read weights-only); a mismatch is one DistortxError line.
+        Modules under the prefixes ``keep`` keep their own initial weights."""
         from ..models.weights import load_weights
 
-        return load_weights(self, weights, "classifier weights")
+        return load_weights(self, weights, "classifier weights", ignore_prefixes=tuple(f"{p}." for p in keep))

@@ -234,7 +234,10 @@ def build_model(cfg: TrainConfig):
             state = read_checkpoint(p)["model"]
         except DistortxError:
             state = p
-        model.load_weights(state, keep=cfg.model.weights_except)
+        if cfg.model.weights_except:   # (a plugin's architecture may take no ``keep``: asked only when used)
+            model.load_weights(state, keep=cfg.model.weights_except)
+        else:
+            model.load_weights(state)
     return model
 
 
