@@ -118,7 +118,7 @@ def test_generate_workers_end_with_their_parent_and_the_rerun_resumes(tmp_path, 
 @LINUX
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-@pytest.mark.parametrize("trial", range(20))
+@pytest.mark.parametrize("trial", range(50))
 def test_generate_kill_trials(tmp_path, sig, trial, reference_long):
     _kill_generate_trial(tmp_path / "d", sig, random.Random(trial).uniform(0.0, 2.0), reference_long, 160)
 

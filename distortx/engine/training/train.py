@@ -562,9 +562,10 @@ class Trainer:
         return result
 
     def close(self) -> None:
-        """Leave the process group this trainer joined under torchrun, once every rank is here. Left to
-        interpreter exit, gloo's threads can abort a rank ("terminate called without an active exception")
-        after the training itself finished. ``run()`` calls it when the run is complete."""
+        """Leave the process group this trainer joined under torchrun, once every rank is here (PyTorch's
+        teardown order: a group left to interpreter exit is destroyed with its gloo threads still running,
+        which aborted ranks with "terminate called without an active exception" on loaded CPUs). ``run()``
+        calls it when the run is complete; the rank then exits normally."""
         if self._joined_group and torch.distributed.is_initialized():
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
