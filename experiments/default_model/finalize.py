@@ -8,7 +8,9 @@ Two post-training steps, each kept only if it raises the validation score (below
   1. precise BatchNorm statistics (distortx.models.batchnorm): running means/variances re-averaged over
      ``--bn-batches`` training batches of the config's streams with the final weights;
   2. the clean decision: a bias ``b`` added to the classifier's ``clean`` logit (a prior shift: "how sure must
-     the model be that a photo is distorted"), chosen on a grid of 0..4.
+     the model be that a photo is distorted"), chosen on a grid of 0..4: the largest bias whose validation
+     score is within one standard error of the best (``one_standard_error_choice``; v2 stage 2 onwards; before,
+     the best score alone).
 Validation score = accuracy over clean + the 8 types x Ahn's 3 levels + (1 - false-alarm rate). v2: 300-px
 centre crops of the 79 val photos of split_v2.json, ``--seeds`` draws of distortions each; the false-alarm rate
 counts the clean crops and the same crops saved by Pillow as JPEG at quality 50, 70 and 90 (photos as users
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -87,6 +90,18 @@ def score(logits, labels, bias: float):
     return acc + (1 - far), acc, far
 
 
+def one_standard_error_choice(rows, n_images: int, n_clean: int):
+    """The row (bias, score, accuracy, false alarm) to keep: the largest bias whose score is within one standard
+    error of the best score (Breiman's one-standard-error rule). The grid is flat near its top on val (scores
+    within a few images of each other), and among equally good biases the one with fewer false alarms is the
+    one a user with clean photos wants. SE of the score = sqrt(a (1 - a) / n_images + f (1 - f) / n_clean) at
+    the best row (a: accuracy, f: false-alarm rate)."""
+    best = max(rows, key=lambda r: (round(r[1], 6), -r[0]))
+    a, f = best[2], best[3]
+    se = math.sqrt(a * (1 - a) / max(n_images, 1) + f * (1 - f) / max(n_clean, 1))
+    return max((r for r in rows if r[1] >= best[1] - se), key=lambda r: r[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -117,9 +132,9 @@ def main() -> None:
 
     def best_bias(m):
         lg, lb = val_logits(m, folder, seeds, preset, history)
-        counted["images"] = int(lb.numel())
+        counted["images"], counted["clean"] = int(lb.numel()), int((lb == 0).sum())
         rows = [(b, *score(lg, lb, b)) for b in grid]
-        return max(rows, key=lambda r: (round(r[1], 6), -r[0])), rows
+        return one_standard_error_choice(rows, counted["images"], counted["clean"]), rows
 
     base, base_rows = best_bias(model)
     cfg = load_config(args.config)
