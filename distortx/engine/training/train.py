@@ -562,10 +562,10 @@ class Trainer:
         return result
 
     def close(self) -> None:
-        """Leave the process group this trainer joined under torchrun, once every rank is here (PyTorch's
-        teardown order: a group left to interpreter exit is destroyed with its gloo threads still running,
-        which aborted ranks with "terminate called without an active exception" on loaded CPUs). ``run()``
-        calls it when the run is complete; the rank then exits normally."""
+        """Leave the process group this trainer joined under torchrun, once every rank is here. ``run()`` calls
+        it when the run is complete. (Even after it, gloo can abort rank 0 at interpreter exit with "terminate
+        called without an active exception", seen in CI on 2026-12-06; ``distortx train`` therefore ends DDP
+        ranks with ``os._exit`` after flushing. Root cause not found: see cli/engine.py.)"""
         if self._joined_group and torch.distributed.is_initialized():
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
