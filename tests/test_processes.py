@@ -322,6 +322,8 @@ def test_train_kill_trials(tmp_path, trial, train_reference):
 LAUNCH = """
 import os, signal, sys
 
+signal.signal(signal.SIGINT, signal.default_int_handler)   # as in a terminal (a background job ignores SIGINT)
+
 class CtrlCDuringImport:                 # SIGINT to ourselves when `import distortx.cli` reaches torch.nn
     def find_spec(self, name, path=None, target=None):
         if name == "torch.nn":
