@@ -563,9 +563,9 @@ class Trainer:
 
     def close(self) -> None:
         """Leave the process group this trainer joined under torchrun, once every rank is here. ``run()`` calls
-        it when the run is complete. (Even after it, gloo can abort rank 0 at interpreter exit with "terminate
-        called without an active exception", seen in CI on 2026-12-06; ``distortx train`` therefore ends DDP
-        ranks with ``os._exit`` after flushing. Root cause not found: see cli/engine.py.)"""
+        it when the run is complete. (Even after it, torch's C++ teardown can abort a rank after the interpreter
+        has finalised, "terminate called without an active exception"; ``distortx train`` therefore ends DDP
+        ranks with ``os._exit`` after flushing: see cli/engine.py for what was measured.)"""
         if self._joined_group and torch.distributed.is_initialized():
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
