@@ -122,7 +122,7 @@ class ParamEstimator(nn.Module):
         Modules under the prefixes ``keep`` keep their own initial weights."""
         from ..models.weights import load_weights
 
-        return load_weights(self, weights, "estimator weights", ignore_prefixes=tuple(f"{p}." for p in keep))
+        return load_weights(self, weights, "estimator weights", keep=keep)
 
 
 class ParamAwareClassifier(nn.Module):
@@ -207,4 +207,4 @@ class ParamAwareClassifier(nn.Module):
         Modules under the prefixes ``keep`` keep their own initial weights."""
         from ..models.weights import load_weights
 
-        return load_weights(self, weights, "classifier weights", ignore_prefixes=tuple(f"{p}." for p in keep))
+        return load_weights(self, weights, "classifier weights", keep=keep)

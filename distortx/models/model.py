@@ -178,7 +178,7 @@ class DistortxModel(nn.Module):
 
         Modules under the prefixes ``keep`` (e.g. ``"heads.classification"``) keep their own initial weights.
         """
-        return load_weights(self, weights, "model weights", ignore_prefixes=tuple(f"{p}." for p in keep))
+        return load_weights(self, weights, "model weights", keep=keep)
 
     def extra_repr(self) -> str:
         return f"arch={self.config.get('arch')!r}, backbone={self.config.get('backbone')!r}, types={len(self.types)}"

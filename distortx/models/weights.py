@@ -58,10 +58,11 @@ def load_state(module: nn.Module, state: Mapping[str, Tensor], what: str,
 
 
 def load_weights(module: nn.Module, weights: Optional[Union[str, os.PathLike, Mapping[str, Tensor]]],
-                 what: str = "weights", ignore_prefixes: Iterable[str] = ()) -> nn.Module:
-    """Load ``weights`` (a path or a state dict; None = leave the module as initialised) into ``module``."""
+                 what: str = "weights", ignore_prefixes: Iterable[str] = (), keep: Iterable[str] = ()) -> nn.Module:
+    """Load ``weights`` (a path or a state dict; None = leave the module as initialised) into ``module``.
+    Submodules named in ``keep`` (e.g. ``"heads.classification"``) keep their own initial weights."""
     if weights is None or weights == "":
         return module
     state = weights if isinstance(weights, Mapping) else read_state_dict(weights, what)
     label = what if isinstance(weights, Mapping) else f"{what} {os.fspath(weights)!r}"
-    return load_state(module, state, label, ignore_prefixes)
+    return load_state(module, state, label, (*ignore_prefixes, *(f"{name}." for name in keep)))

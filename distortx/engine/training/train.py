@@ -282,6 +282,7 @@ class Trainer:
                  progress: bool = True):
         self.cfg = cfg
         self._joined_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+        self._frozen_norms: List[nn.Module] = []     # BatchNorm layers of the current stage's frozen modules
         self.rank, self.world, self.device = init_distributed(cfg.train.device)
         self._joined_group &= self.world > 1
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -347,7 +348,7 @@ class Trainer:
     def _train_mode(self) -> None:
         """Training mode, except the BatchNorm layers of frozen modules (they keep their running statistics)."""
         self.net.train()
-        for m in getattr(self, "_frozen_norms", ()):
+        for m in self._frozen_norms:
             m.eval()
 
     # -- checkpoints -----------------------------------------------------------------------------------------
