@@ -72,7 +72,7 @@ def distort(images, name: str, level: Optional[int] = None, levels: Optional[str
     if value is not None and level is not None:
         raise ParameterError("give either level or value, not both")
     g = torch.Generator().manual_seed(check_seed(seed))
-    batch, fmt = to_batch(images)
+    batch, fmt = to_batch(images, keep_uint8=True)
     n = batch.shape[0]
     if value is not None:
         params = spec.sample(n, generator=g)

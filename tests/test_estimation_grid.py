@@ -4,7 +4,7 @@ import torch
 
 import distortx
 from distortx.data.samples import sample_images
-from distortx.distortions.jpeg import jpeg_pillow_one
+from distortx.distortions.jpeg import jpeg_pillow_u8
 from distortx.estimation import ParamEstimator, save_estimator
 from distortx.estimation.api import pixel_map
 from distortx.estimation.block_grid import block_grid_origin
@@ -13,7 +13,7 @@ from distortx.estimation.dilated import DilatedBackbone
 
 def pillow_jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
     """float Tensor[3, H, W]: uint8 ``img`` through a Pillow JPEG (4:2:0) at ``quality``."""
-    return jpeg_pillow_one(img.float() / 255, quality)
+    return jpeg_pillow_u8(img[None], torch.tensor([[float(quality)]]))[0].float() / 255
 
 
 @pytest.fixture(scope="module")

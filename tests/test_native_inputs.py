@@ -56,7 +56,7 @@ def test_distort_channels_last_and_views():
 
 def test_raw_distort_op_refuses_clearly():
     images, rest = _case()
-    with pytest.raises(RuntimeError, match="images must be float32, got Half"):
+    with pytest.raises(RuntimeError, match=r"images must be float32 \(or uint8 on the CPU\), got Half"):
         torch.ops.distortx.distort(images.half(), *rest)
     with pytest.raises(RuntimeError, match=r"images must be contiguous \(call .contiguous\(\)\)"):
         torch.ops.distortx.distort(images.to(memory_format=torch.channels_last), *rest)

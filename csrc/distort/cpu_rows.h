@@ -57,6 +57,14 @@ struct RowTmp {
 
 #define DX_ROW_ARGS const DxBatch &b, const DxRegion &g, int n, int y, int xa, int xb, RowTmp &t
 
+// ---- the op's CPU entry points ----------------------------------------------------------------------------
+// float32 [N, C, H, W] contiguous (distort_cpu.cpp); uint8 [N, C, H, W], NCHW- or channels-last-contiguous,
+// result uint8 in the same memory format (u8_cpu.cpp). Same codes / values / boxes / seeds as the op's schema.
+at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
+                       const at::Tensor& boxes, const at::Tensor& seeds);
+at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
+                      const at::Tensor& boxes, const at::Tensor& seeds);
+
 // ---- torch-side pre-pass hooks (DxBackend) ------------------------------------------------------------------
 // o[j] = rng.normal(seed, i0 + j, stream) for j < len (p1, p2: the stream pair's prefixes); A, B scratch.
 void fill_normal_row(float* o, uint32_t p1, uint32_t p2, int64_t i0, int64_t len, float* A, float* B);

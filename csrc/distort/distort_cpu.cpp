@@ -61,10 +61,13 @@ DX_CLONES void row_segment(const DxBatch& b, const DxRegion& g, int n, int y, in
   }
 }
 
+}  // namespace
+
 at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                        const at::Tensor& boxes, const at::Tensor& seeds) {
   dx_check_args(images, codes, values, boxes, seeds);
   TORCH_CHECK(images.device().is_cpu(), "distortx.distort (CPU): images must be on the CPU");
+  if (images.scalar_type() == at::kByte) return distort_u8(images, codes, values, boxes, seeds);
   at::Tensor out = at::empty_like(images);
   if (images.numel() == 0) return out;
   DxPlan plan = dx_make_plan(images, codes, values, boxes, seeds, DxBackend{cpu_fill_normal, cpu_mean_luma});
@@ -154,7 +157,6 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
   return out;
 }
 
-}  // namespace
 }  // namespace cpu
 }  // namespace distortx
 

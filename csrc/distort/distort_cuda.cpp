@@ -23,6 +23,7 @@ void check_launch(int err, const char* what) {
 at::Tensor distort_cuda(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                         const at::Tensor& boxes, const at::Tensor& seeds) {
   dx_check_args(images, codes, values, boxes, seeds);
+  TORCH_CHECK(images.scalar_type() == at::kFloat, "distortx.distort (CUDA): images must be float32, got ", images.scalar_type());
   TORCH_CHECK(images.is_cuda(), "distortx.distort (CUDA): images must be a CUDA tensor");
   c10::cuda::CUDAGuard guard(images.device());
   void* stream = (void*)c10::cuda::getCurrentCUDAStream(images.device().index()).stream();

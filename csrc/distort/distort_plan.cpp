@@ -48,10 +48,13 @@ void dx_plan_nothing(DxRegion&, DxPlanner&) {}
 
 void dx_check_args(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                    const at::Tensor& boxes, const at::Tensor& seeds) {
-  TORCH_CHECK(images.dim() == 4, "distortx.distort: images must be a float32 Tensor[N, C, H, W], got shape ", images.sizes());
-  TORCH_CHECK(images.scalar_type() == at::kFloat, "distortx.distort: images must be float32, got ", images.scalar_type());
+  TORCH_CHECK(images.dim() == 4, "distortx.distort: images must be a float32 or uint8 Tensor[N, C, H, W], got shape ", images.sizes());
+  const bool u8 = images.scalar_type() == at::kByte;
+  TORCH_CHECK(images.scalar_type() == at::kFloat || (u8 && images.device().is_cpu()),
+              "distortx.distort: images must be float32 (or uint8 on the CPU), got ", images.scalar_type(), " on ", images.device());
   TORCH_CHECK(images.size(1) == 1 || images.size(1) == 3, "distortx.distort: images must have 1 or 3 channels, got ", images.size(1));
-  TORCH_CHECK(images.is_contiguous(), "distortx.distort: images must be contiguous (call .contiguous())");
+  TORCH_CHECK(images.is_contiguous() || (u8 && images.is_contiguous(at::MemoryFormat::ChannelsLast)),
+              "distortx.distort: images must be contiguous (call .contiguous())", u8 ? " or channels-last contiguous" : "");
   TORCH_CHECK(images.size(1) * images.size(2) * images.size(3) < (int64_t(1) << 31),
               "distortx.distort: one image must have fewer than 2^31 elements, got ", images.sizes());
   const int64_t N = images.size(0);

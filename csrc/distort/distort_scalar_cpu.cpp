@@ -75,6 +75,7 @@ void run_main(const DxBatch& b) {
 at::Tensor distort_scalar_cpu(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                               const at::Tensor& boxes, const at::Tensor& seeds) {
   dx_check_args(images, codes, values, boxes, seeds);
+  TORCH_CHECK(images.scalar_type() == at::kFloat, "distortx.distort_scalar: images must be float32, got ", images.scalar_type());
   TORCH_CHECK(images.device().is_cpu(), "distortx.distort_scalar: images must be on the CPU");
   at::Tensor out = at::empty_like(images);
   if (images.numel() == 0) return out;

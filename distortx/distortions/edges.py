@@ -48,15 +48,17 @@ def _channels_error(who: str, shape: tuple, hint: str = "") -> ImageError:
     return ImageError(f"{who} must have 1 or 3 channels, got shape {shape}{hint}")
 
 
-def to_batch(images, who: str = "images") -> Tuple[Tensor, ImageFormat]:
+def to_batch(images, who: str = "images", keep_uint8: bool = False) -> Tuple[Tensor, ImageFormat]:
     """``images`` (see the module docstring) -> (float Tensor[N, C, H, W], its :class:`ImageFormat`).
 
+    keep_uint8: uint8 input stays uint8 (a view where possible: a numpy (N, H, W, C) batch becomes a
+    channels-last Tensor[N, C, H, W] without a copy), for the kernels' uint8 path.
     Raises :class:`ImageError` with what to do for anything else (other dtypes, layouts, channel counts).
     """
     if isinstance(images, np.ndarray):
-        return _numpy_to_batch(images, who)
+        return _numpy_to_batch(images, who, keep_uint8)
     if _is_pil(images):
-        x, _ = _numpy_to_batch(_pil_array(images), who)
+        x, _ = _numpy_to_batch(_pil_array(images), who, keep_uint8)
         return x, ImageFormat("PIL", np.uint8, True)
     if not isinstance(images, Tensor):
         raise ImageError(f"{who} must be a torch.Tensor (N, C, H, W) / (C, H, W), a numpy array (H, W[, C]) or a "
@@ -75,11 +77,11 @@ def to_batch(images, who: str = "images") -> Tuple[Tensor, ImageFormat]:
     fmt = ImageFormat(layout, images.dtype, False, type(images))
     x = images.as_subclass(Tensor) if type(images) is not Tensor else images
     x = x.unsqueeze(0) if layout == "CHW" else x
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 and not keep_uint8 else x
     return x, fmt
 
 
-def _numpy_to_batch(a: np.ndarray, who: str) -> Tuple[Tensor, ImageFormat]:
+def _numpy_to_batch(a: np.ndarray, who: str, keep_uint8: bool = False) -> Tuple[Tensor, ImageFormat]:
     shape = tuple(a.shape)
     if a.dtype != np.uint8 and a.dtype.type not in _NUMPY_FLOATS:
         raise ImageError(f"{who} must be uint8 or float in [0, 1], got numpy dtype {a.dtype}")
@@ -97,6 +99,8 @@ def _numpy_to_batch(a: np.ndarray, who: str) -> Tuple[Tensor, ImageFormat]:
     else:
         raise ImageError(f"{who} must be a numpy array (H, W), (H, W, C) or (N, H, W, C), got shape {shape}")
     t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+    if t.dtype == torch.uint8 and keep_uint8:
+        return t, ImageFormat(layout, a.dtype, True)  # channels-last view of the array's memory
     t = t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
     return t.contiguous(), ImageFormat(layout, a.dtype, True)
 
@@ -166,17 +170,22 @@ def load_listed(src):
     return read_image(src) if isinstance(src, Path) else src
 
 
+def _to_uint8(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.uint8 else x.clamp(0, 1).mul(255.0).round_().to(torch.uint8)
+
+
 def from_batch(out: Tensor, fmt: ImageFormat):
-    """Give float Tensor[N, C, H, W] in [0, 1] back in the type, layout and dtype ``fmt`` describes."""
+    """Give Tensor[N, C, H, W] (float in [0, 1], or uint8 from the uint8 path) back in the type, layout and dtype
+    ``fmt`` describes."""
     if fmt.layout == "PIL":
         from PIL import Image
 
-        a = out[0].detach().cpu().clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-        return Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+        a = _to_uint8(out[0].detach().cpu()).permute(1, 2, 0).numpy()
+        return Image.fromarray(np.ascontiguousarray(a[..., 0] if a.shape[-1] == 1 else a))
     if fmt.numpy:
         x = out.detach().cpu()
         if fmt.dtype == np.uint8:
-            x = x.clamp(0, 1).mul(255.0).round_().to(torch.uint8)
+            x = _to_uint8(x)
         a = x.permute(0, 2, 3, 1).numpy()
         if fmt.dtype != np.uint8:
             a = a.astype(fmt.dtype, copy=False)
@@ -185,7 +194,7 @@ def from_batch(out: Tensor, fmt: ImageFormat):
         return np.ascontiguousarray(a[0] if fmt.layout == "HWC" else a)
     x = out[0] if fmt.layout == "CHW" else out
     if fmt.dtype == torch.uint8:
-        x = x.clamp(0, 1).mul(255.0).round_().to(torch.uint8)
+        x = _to_uint8(x)
     else:
         x = x.to(fmt.dtype)
     if fmt.tensor_type is not Tensor:

@@ -58,7 +58,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..io import tensor_to_pil, to_uint8_image
+from ..io import to_uint8_image
 from .spec import DistortionSpec, LevelSet, Parameter
 from .papers import AHN, DODGE, ENDO
 
@@ -102,24 +102,38 @@ def pillow_jpeg(array: np.ndarray, quality: int, subsampling: str = "4:2:0") -> 
     """The one Pillow JPEG round trip: uint8 H x W x 3 (or H x W) -> the decoded JPEG, same shape and dtype."""
     pil = Image.fromarray(array)
     with Image.open(io.BytesIO(pillow_jpeg_bytes(pil, quality, subsampling))) as dec:
-        return np.asarray(dec.convert(pil.mode), dtype=np.uint8)
+        return np.asarray(dec if dec.mode == pil.mode else dec.convert(pil.mode), dtype=np.uint8)
 
 
-def jpeg_pillow_one(image: Tensor, quality: int) -> Tensor:
-    """One image Tensor[C, H, W] float -> its JPEG round trip through Pillow (CPU float32 Tensor[C, H, W])."""
-    pil = tensor_to_pil(image)
-    arr = pillow_jpeg(np.asarray(pil), quality)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+def jpeg_pillow_u8(images: Tensor, values: Tensor, seed: Tensor = None) -> Tensor:
+    """Real JPEG on uint8 Tensor[N, C, H, W] (any memory format, any device), values[:, 0] = quality: one Pillow
+    (libjpeg-turbo) round trip per image, images spread over ``torch.get_num_threads()`` worker threads (Pillow
+    releases the GIL while it encodes and decodes). Returns uint8 Tensor[N, C, H, W] (channels-last memory)."""
+    q = quality_to_int(values[:, 0].detach().cpu()).tolist()
+    hwc = images.detach().cpu().permute(0, 2, 3, 1).numpy()  # a view for channels-last input
+    n, c = hwc.shape[0], hwc.shape[3]
+
+    def one(i: int) -> np.ndarray:
+        a = pillow_jpeg(np.ascontiguousarray(hwc[i, :, :, 0] if c == 1 else hwc[i]), q[i])
+        return a[..., None] if a.ndim == 2 else a
+
+    workers = min(n, torch.get_num_threads())
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            arrays = list(pool.map(one, range(n)))
+    else:
+        arrays = [one(i) for i in range(n)]
+    out = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) if n else images.detach().cpu().clone()
+    return out.to(images.device)
 
 
 def jpeg_pillow(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
-    """Reference: real JPEG (Pillow / libjpeg-turbo), values[:, 0] = quality. (N,C,H,W) -> (N,C,H,W)."""
-    q = quality_to_int(values[:, 0]).tolist()
-    cpu = images.detach().cpu()
-    out = torch.stack([jpeg_pillow_one(cpu[i], q[i]) for i in range(images.shape[0])])
-    return out.to(device=images.device, dtype=images.dtype)
+    """Reference: real JPEG (Pillow / libjpeg-turbo), values[:, 0] = quality. (N,C,H,W) float -> (N,C,H,W): the
+    images rounded to 8 bits, :func:`jpeg_pillow_u8`, back to [0, 1]."""
+    out = jpeg_pillow_u8(to_uint8_image(images), values, seed)
+    return out.float().div_(255.0).to(dtype=images.dtype).contiguous()
 
 
 # -- simulation: libjpeg's integer pipeline in torch --------------------------------------------------------
@@ -339,5 +353,6 @@ SPECS = (
         identity=None,
         simulation=jpeg_simulate,
         native=True,
+        reference_uint8=jpeg_pillow_u8,
     ),
 )

@@ -117,13 +117,18 @@ def check_seed(seed, who: str = "seed") -> int:
     return int(seed)
 
 
-def check_images(images: Tensor, who: str = "images") -> None:
-    """Raise :class:`ImageError` unless ``images`` is a float Tensor[N, C, H, W] with C in {1, 3}."""
+def check_images(images: Tensor, who: str = "images", uint8: bool = False) -> None:
+    """Raise :class:`ImageError` unless ``images`` is a float (or, with ``uint8``, uint8) Tensor[N, C, H, W] with
+    C in {1, 3}."""
     if not isinstance(images, Tensor):
         raise ImageError(f"{who} must be a torch.Tensor, got {type(images).__name__}")
     if images.dim() != 4:
         raise ImageError(f"{who} must have shape (N, C, H, W), got {tuple(images.shape)}")
-    if not images.is_floating_point():
+    if uint8 and images.dtype == torch.uint8:
+        pass
+    elif uint8 and not images.is_floating_point():
+        raise ImageError(f"{who} must be float in [0, 1] or uint8, got dtype {images.dtype}")
+    elif not images.is_floating_point():
         raise ImageError(f"{who} must be float in [0, 1], got dtype {images.dtype} (convert with x.float() / 255)")
     if images.shape[1] not in (1, 3):
         raise ImageError(f"{who} must have 1 or 3 channels, got {images.shape[1]}")
@@ -146,6 +151,8 @@ class DistortionSpec:
     native: True when the fused native kernel has this distortion under its name (built-ins); its op code
     (``native_code``) is derived from the name. False: only the reference path exists.
     stochastic:  True if the output depends on ``Params.seed``.
+    reference_uint8: optional form of ``reference`` on uint8 Tensor[N, C, H, W] -> uint8 (same values as the
+    reference on images / 255, rounded back), used for uint8 input: a codec that works on 8-bit samples (JPEG).
     """
 
     name: str
@@ -160,6 +167,7 @@ class DistortionSpec:
     simulation: Optional[ApplyFn] = None
     native: bool = False
     stochastic: bool = False
+    reference_uint8: Optional[ApplyFn] = None
     plugin: str = field(default="", compare=False)  # filled in by the plugin manager
 
     # -- level sets -------------------------------------------------------------------------------------
@@ -332,7 +340,7 @@ class DistortionSpec:
         """
         from .edges import from_batch, to_batch
 
-        batch, fmt = to_batch(images)
+        batch, fmt = to_batch(images, keep_uint8=True)
         return from_batch(self.apply_batch(batch, params, impl), fmt)
 
     def simulate(self, images, params: Params):
@@ -345,7 +353,8 @@ class DistortionSpec:
         return from_batch(self._run_python(batch, params, self.simulation or self.reference), fmt)
 
     def apply_batch(self, images: Tensor, params: Params, impl: str = "auto") -> Tensor:
-        """:meth:`apply` on a float Tensor[N, C, H, W] (float32 result for float32 input, else its dtype)."""
+        """:meth:`apply` on a float or uint8 Tensor[N, C, H, W]; the result has its dtype (uint8 results are
+        rounded half to even; on the CPU the native kernel's uint8 path never converts to float)."""
         self._check(images, params)
         from .._ext import resolve_impl
 
@@ -372,7 +381,7 @@ class DistortionSpec:
         return NATIVE_CODES.get(self.name)
 
     def _check(self, images: Tensor, params: Params) -> None:
-        check_images(images)
+        check_images(images, uint8=True)
         self.check_params(params, images.shape[0])
 
     def _run_python(self, images: Tensor, params: Params, fn: ApplyFn) -> Tensor:
@@ -381,6 +390,11 @@ class DistortionSpec:
         dtype = images.dtype
         values = params.values.to(device=images.device, dtype=torch.float32)
         seed = params.seed.to(device=images.device)
+        if dtype == torch.uint8:
+            if fn is self.reference and self.reference_uint8 is not None:
+                return self.reference_uint8(images, values, seed)
+            out = fn(images.float().div_(255.0), values, seed)
+            return out.clamp_(0.0, 1.0).mul_(255.0).round_().to(dtype)
         out = fn(images.float(), values, seed)
         return out.clamp_(0.0, 1.0).to(dtype)
 

@@ -35,6 +35,11 @@ corner); NL-means as 32x32 tiles in shared memory, each thread sliding the patch
 then a 2-D grid (image, pixel) of output pixels, on the current stream. ``torch.ops.distortx.distort_scalar``
 runs the same bodies on the CPU (tests/test_native_scalar.py).
 
+uint8 images (CPU): the kernel reads and writes uint8 in the images' memory format (NCHW, or channels-last as
+a numpy N x H x W x C batch arrives), against the float op on images / 255 rounded back half to even: equal for
+the table ops (quantization, contrast) and for every code it converts to float inside the kernel, within 1 grey
+level for gaussian_blur (Q15 fixed point). Other devices and the python path convert around the float op.
+
 Exactness against the python path: bit-exact for quantization, salt_pepper, jpeg (integer pipeline) and
 every copied pixel; ~1e-7 for the rest (the counter RNG is shared; log/cos/sin/atan2 are <= 2 ulp
 polynomials instead of torch's; float32 sums in the reference's order), ~1e-5 for the warps where a
@@ -87,7 +92,7 @@ def resolve(impl: str, device: torch.device) -> str:
 
 # -- checks -------------------------------------------------------------------------------------------------
 def _check(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Tensor) -> None:
-    check_images(images)
+    check_images(images, uint8=True)
     N = images.shape[0]
     if codes.dim() != 2 or codes.shape[0] != N:
         raise ParameterError(f"codes must be Tensor[N={N}, R], got {tuple(codes.shape)}")
@@ -170,7 +175,7 @@ def composite_python(out: Tensor, images: Tensor, specs: Dict[int, DistortionSpe
 def distort_codes(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Tensor, impl: str = "auto") -> Tensor:
     """Distort regions of a batch: returns a new Tensor[N, C, H, W] (the images' dtype and device).
 
-    images Tensor[N, C, H, W] float in [0, 1]; codes Tensor[N, R] (op codes, 0 = empty slot); values
+    images Tensor[N, C, H, W] float in [0, 1] or uint8; codes Tensor[N, R] (op codes, 0 = empty slot); values
     Tensor[N, R, P<=4]; boxes Tensor[N, R, 4] (x0, y0, x1, y1), half-open; seeds Tensor[N, R].
     Later regions win where boxes overlap; pixels outside every box are copied bit-exactly.
     impl: "auto" | "native" | "python" (see the module docstring).
@@ -192,23 +197,26 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
     path = resolve(impl, images.device)
     if N == 0 or codes.numel() == 0 or not bool((codes != 0).any()):
         return images.clone()
-    x = images.float().contiguous()  # float32, NCHW-contiguous (half/bf16/float64, channels_last, views)
+    native = native_codes() if path == "native" else set()
+    u8 = images.dtype == torch.uint8
+    if u8 and path == "native" and images.device.type == "cpu" and set(torch.unique(codes).tolist()) <= native | {0}:
+        # the kernel's uint8 path: no float round trip, the images' memory format kept (NHWC numpy views too)
+        if not (images.is_contiguous() or images.is_contiguous(memory_format=torch.channels_last)):
+            images = images.contiguous()
+        return torch.ops.distortx.distort(images, codes, _four_params(values), boxes.contiguous(), seeds.contiguous())
+    # float32, NCHW-contiguous (uint8 / 255, half/bf16/float64, channels_last, views)
+    x = images.float().div_(255.0).contiguous() if u8 else images.float().contiguous()
     win = None
     if path == "python":
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
         out = composite_python(x.clone(), x, specs, codes, values, seeds, win)
     else:
-        native = native_codes()
         used = set(torch.unique(codes).tolist()) - {0}
         python_codes = sorted(c for c in used if c not in native)
         codes_n = codes.clone()
         for c in python_codes:
             codes_n[codes_n == c] = 0
-        vals = values
-        if vals.shape[2] < MAX_PARAMS:
-            vals = torch.cat([vals, vals.new_zeros(N, vals.shape[1], MAX_PARAMS - vals.shape[2])], dim=2)
-        vals = vals[:, :, :MAX_PARAMS]  # native kernels read at most MAX_PARAMS columns
-        out = torch.ops.distortx.distort(x, codes_n, vals.contiguous(), boxes.contiguous(), seeds.contiguous())
+        out = torch.ops.distortx.distort(x, codes_n, _four_params(values), boxes.contiguous(), seeds.contiguous())
         if python_codes:
             win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
             out = composite_python(out, x, specs, codes, values, seeds, win, only=python_codes)
@@ -216,7 +224,17 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
         return out
     if win is None:
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
+    if u8:  # = edges.from_batch: clamp, scale, round half to even
+        out = out.clamp_(0, 1).mul_(255.0).round_()
     return torch.where((win >= 0).unsqueeze(1), out.to(images.dtype), images)
+
+
+def _four_params(values: Tensor) -> Tensor:
+    """values Tensor[N, R, P] -> Tensor[N, R, MAX_PARAMS] (zero-padded or cut: the kernels read MAX_PARAMS)."""
+    N, R, P = values.shape
+    if P < MAX_PARAMS:
+        values = torch.cat([values, values.new_zeros(N, R, MAX_PARAMS - P)], dim=2)
+    return values[:, :, :MAX_PARAMS].contiguous()
 
 
 def apply_native(spec: DistortionSpec, images: Tensor, params: Params) -> Tensor:
@@ -273,8 +291,9 @@ def pack_regions(regions_per_image: Sequence[Sequence[Region]], height: int, wid
 
 def distort_batch(images: Tensor, regions_per_image: Sequence[Sequence[Region]], impl: str = "auto") -> Tensor:
     """Apply ``regions_per_image[n]`` (a list of :class:`~distortx.distortions.regions.Region`) to image n of
-    ``images`` Tensor[N, C, H, W]; equals ``apply_regions`` image by image. Returns Tensor[N, C, H, W]."""
-    check_images(images)
+    ``images`` Tensor[N, C, H, W] (float in [0, 1] or uint8); equals ``apply_regions`` image by image. Returns
+    Tensor[N, C, H, W] of the images' dtype."""
+    check_images(images, uint8=True)
     if len(regions_per_image) != images.shape[0]:
         raise ParameterError(f"regions_per_image has {len(regions_per_image)} lists for {images.shape[0]} images")
     N, C, H, W = images.shape

@@ -1,0 +1,580 @@
+// The uint8 CPU path of torch.ops.distortx.distort: images uint8 [N, C, H, W], NCHW- or channels-last-contiguous
+// (a numpy N x H x W x C batch seen through permute(0, 3, 1, 2) is the latter: no copy), result uint8 in the same
+// memory format. The reference is the float op on images / 255 followed by clamp(0, 1) * 255 rounded half to
+// even (what distortx.distortions.edges.from_batch gives back for uint8 input):
+//   quantization            a 256-entry table per region, filled by the float body: equal, bit for bit;
+//   contrast                the same, with the grey level from exact integer channel sums: within 1 grey level
+//                           (equal but where the float op's rounding of its grey level decides a tie);
+//   gaussian_blur           separable Q15 fixed point on 16-bit lanes (pmulhrsw): within 1 grey level;
+//   lowpass                 the cells in float (down the rows first), the float op's upsampling: within 1 level;
+//   every other code        the batch is converted to float32 here (one pass), the float op runs and the result
+//                           is rounded back (one pass): equal, bit for bit. A batch with any such code takes
+//                           this route as a whole.
+// Regions are drawn in order (later boxes overwrite earlier ones, each computed from the clean image) after a
+// copy of the images that is skipped for images covered by one box.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "distort/cpu_rows.h"
+#include "distort/distort_plan.h"
+
+namespace distortx {
+namespace cpu {
+namespace {
+
+// k / 255 as torch's x.float().div_(255) computes it (the float op's view of a uint8 value).
+struct U8ToFloat {
+  float v[256];
+  U8ToFloat() {
+    for (int k = 0; k < 256; ++k) v[k] = (float)k / 255.0f;
+  }
+};
+const float* u8_to_float() {
+  static const U8ToFloat table;
+  return table.v;
+}
+
+// = from_batch: clamp(0, 1) * 255, rounded half to even (nearbyintf in the default rounding mode).
+inline uint8_t float_to_u8(float v) { return (uint8_t)nearbyintf(dx_clamp01(v) * 255.0f); }
+
+// Where the values of one image are: NCHW (px = 1, ch = H W) or NHWC (px = C, ch = 1), in elements. A "line" is
+// what a horizontal filter runs along: one channel's row (NCHW, C lines of W values, step 1) or a whole
+// interleaved row (NHWC, one line of W C values, neighbouring pixels `step` = C values apart).
+struct U8Layout {
+  int C = 0, H = 0, W = 0;
+  int64_t image = 0, row = 0, px = 0, ch = 0;
+  int lines() const { return px == 1 ? C : 1; }
+  int step() const { return px == 1 ? 1 : C; }
+  int64_t line_off(int l) const { return px == 1 ? l * ch : 0; }
+};
+
+U8Layout layout_of(const at::Tensor& images) {
+  U8Layout L;
+  L.C = (int)images.size(1), L.H = (int)images.size(2), L.W = (int)images.size(3);
+  L.image = images.stride(0), L.row = images.stride(2), L.px = images.stride(3), L.ch = images.stride(1);
+  if (L.C == 1) L.px = 1, L.ch = (int64_t)L.H * L.W;  // both formats are the same memory
+  return L;
+}
+
+// The vector loops run where the CPU has them (checked once, at load) unless DISTORTX_U8_SIMD=0: then every loop
+// runs its scalar twin, which computes the same bits (tests/test_native_u8.py compares the two).
+bool simd_allowed() {
+  const char* env = std::getenv("DISTORTX_U8_SIMD");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
+// ---- lookup tables: quantization, contrast --------------------------------------------------------------
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// 64 values per step: two 128-entry byte permutes (vpermi2b) and a blend on the index's top bit.
+__attribute__((target("avx512f,avx512bw,avx512vbmi,bmi2"))) void lut_span_vbmi(const uint8_t* src, uint8_t* dst, int64_t n,
+                                                                           const uint8_t* lut) {
+  const __m512i t0 = _mm512_loadu_si512(lut), t1 = _mm512_loadu_si512(lut + 64);
+  const __m512i t2 = _mm512_loadu_si512(lut + 128), t3 = _mm512_loadu_si512(lut + 192);
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) {
+    const __m512i idx = _mm512_loadu_si512(src + j);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1), hi = _mm512_permutex2var_epi8(t2, idx, t3);
+    _mm512_storeu_si512(dst + j, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
+  }
+  if (j < n) {  // the tail under a mask
+    const __mmask64 m = _bzhi_u64(~0ull, (unsigned)(n - j));
+    const __m512i idx = _mm512_maskz_loadu_epi8(m, src + j);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, idx, t1), hi = _mm512_permutex2var_epi8(t2, idx, t3);
+    _mm512_mask_storeu_epi8(dst + j, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi));
+  }
+}
+const bool kHasVbmi = simd_allowed() && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("bmi2");
+#else
+const bool kHasVbmi = false;
+void lut_span_vbmi(const uint8_t*, uint8_t*, int64_t, const uint8_t*) {}
+#endif
+
+void lut_span(const uint8_t* src, uint8_t* dst, int64_t n, const uint8_t* lut) {
+  if (kHasVbmi) return lut_span_vbmi(src, dst, n, lut);
+  for (int64_t j = 0; j < n; ++j) dst[j] = lut[src[j]];
+}
+
+// The region's table: lut[k] = the float body at k / 255, rounded back.
+void region_lut(const DxRegion& g, const float* scratch, uint8_t* lut) {
+  const float* f = u8_to_float();
+  if (g.code == DX_QUANTIZATION) {
+    for (int k = 0; k < 256; ++k) lut[k] = float_to_u8(dx_quantize(f[k], g.quant.levels));
+  } else {  // DX_CONTRAST, as row_contrast computes it
+    const float amt = g.v[0], gray = scratch[g.off], keep = 1.0f - amt, add = amt * gray;
+    for (int k = 0; k < 256; ++k) lut[k] = float_to_u8(keep * f[k] + add);
+  }
+}
+
+void lut_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const uint8_t* lut, int ya, int yb) {
+  const int s = L.step();
+  const int64_t a = (int64_t)g.x0 * s, len = (int64_t)(g.x1 - g.x0) * s;
+  if (len == L.row) {  // whole rows: one span per line
+    for (int l = 0; l < L.lines(); ++l) {
+      const int64_t o = ya * L.row + L.line_off(l);
+      lut_span(in + o, out + o, (yb - ya) * len, lut);
+    }
+    return;
+  }
+  for (int y = ya; y < yb; ++y)
+    for (int l = 0; l < L.lines(); ++l) {
+      const int64_t o = y * L.row + L.line_off(l) + a;
+      lut_span(in + o, out + o, len, lut);
+    }
+}
+
+// ---- gaussian_blur in Q15 fixed point -------------------------------------------------------------------------
+// Values carry 7 fraction bits (v << 7 <= 32640); each tap is round(x w / 2^15) (pmulhrsw) with the weights in
+// Q15 (their sum made exactly 2^15 at the centre tap), summed in int16. The horizontal pass writes rows of the
+// box's columns, the vertical pass sums them and rounds to 8 bits.
+inline int16_t mulhrs(int16_t a, int16_t b) { return (int16_t)(((((int32_t)a * b) >> 14) + 1) >> 1); }
+
+std::vector<int16_t> q15_weights(const float* w, int taps) {
+  std::vector<int16_t> q(taps);
+  int32_t sum = 0;
+  for (int k = 0; k < taps; ++k) sum += (q[k] = (int16_t)std::lround((double)w[k] * 32768.0));
+  const int c = taps / 2;
+  q[c] = (int16_t)std::min<int32_t>(32767, q[c] + (32768 - sum));
+  return q;
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define DX_U8_CLONES __attribute__((target_clones("arch=skylake-avx512", "avx2", "default")))
+#else
+#define DX_U8_CLONES
+#endif
+
+// acc[j] (+)= mulhrs(src[j * 1 + k * step], w[k]) for every tap k: one horizontal or vertical pass over n values.
+// acc[j] = sum_k mulhrs(src[k][j], w[k]), j < n: one horizontal (src[k] = the padded row shifted by k pixels) or
+// vertical (src[k] = the k-th row of the window) pass. AVX2: blocks of 64 values stay in four registers across the
+// taps; the scalar loop gives the same bits (pmulhrsw is exact integer arithmetic).
+void fir_q15_scalar(const int16_t* const* src, const int16_t* w, int taps, int j0, int n, int16_t* acc) {
+  for (int j = j0; j < n; ++j) {
+    int16_t a = 0;
+    for (int k = 0; k < taps; ++k) a = (int16_t)(a + mulhrs(src[k][j], w[k]));
+    acc[j] = a;
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) void fir_q15_avx2(const int16_t* const* src, const int16_t* w, int taps, int n, int16_t* acc) {
+  int j = 0;
+  for (; j + 64 <= n; j += 64) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (int k = 0; k < taps; ++k) {
+      const __m256i wk = _mm256_set1_epi16(w[k]);
+      const int16_t* s = src[k] + j;
+      a0 = _mm256_add_epi16(a0, _mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)s), wk));
+      a1 = _mm256_add_epi16(a1, _mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)(s + 16)), wk));
+      a2 = _mm256_add_epi16(a2, _mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)(s + 32)), wk));
+      a3 = _mm256_add_epi16(a3, _mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)(s + 48)), wk));
+    }
+    _mm256_storeu_si256((__m256i*)(acc + j), a0);
+    _mm256_storeu_si256((__m256i*)(acc + j + 16), a1);
+    _mm256_storeu_si256((__m256i*)(acc + j + 32), a2);
+    _mm256_storeu_si256((__m256i*)(acc + j + 48), a3);
+  }
+  for (; j + 16 <= n; j += 16) {
+    __m256i a = _mm256_setzero_si256();
+    for (int k = 0; k < taps; ++k)
+      a = _mm256_add_epi16(a, _mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)(src[k] + j)), _mm256_set1_epi16(w[k])));
+    _mm256_storeu_si256((__m256i*)(acc + j), a);
+  }
+  fir_q15_scalar(src, w, taps, j, n, acc);
+}
+// AVX-512BW: the same with 32 lanes (blocks of 128 values in four registers), the rest through the AVX2 loop.
+__attribute__((target("avx512f,avx512bw,avx2"))) void fir_q15_avx512(const int16_t* const* src, const int16_t* w, int taps,
+                                                                    int n, int16_t* acc) {
+  int j = 0;
+  for (; j + 128 <= n; j += 128) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (int k = 0; k < taps; ++k) {
+      const __m512i wk = _mm512_set1_epi16(w[k]);
+      const int16_t* s = src[k] + j;
+      a0 = _mm512_add_epi16(a0, _mm512_mulhrs_epi16(_mm512_loadu_si512(s), wk));
+      a1 = _mm512_add_epi16(a1, _mm512_mulhrs_epi16(_mm512_loadu_si512(s + 32), wk));
+      a2 = _mm512_add_epi16(a2, _mm512_mulhrs_epi16(_mm512_loadu_si512(s + 64), wk));
+      a3 = _mm512_add_epi16(a3, _mm512_mulhrs_epi16(_mm512_loadu_si512(s + 96), wk));
+    }
+    _mm512_storeu_si512(acc + j, a0);
+    _mm512_storeu_si512(acc + j + 32, a1);
+    _mm512_storeu_si512(acc + j + 64, a2);
+    _mm512_storeu_si512(acc + j + 96, a3);
+  }
+  if (j < n) {
+    const int16_t* rest[128];  // taps = 2 ceil(2 sigma) + 1 <= 81 (sigma <= 20)
+    if (taps > 128) return fir_q15_avx2(src, w, taps, n, acc);
+    for (int k = 0; k < taps; ++k) rest[k] = src[k] + j;
+    fir_q15_avx2(rest, w, taps, n - j, acc + j);
+  }
+}
+const bool kHasAvx2 = simd_allowed() && __builtin_cpu_supports("avx2");
+const bool kHasAvx512 = simd_allowed() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f");
+#else
+const bool kHasAvx2 = false, kHasAvx512 = false;
+void fir_q15_avx2(const int16_t* const*, const int16_t*, int, int, int16_t*) {}
+void fir_q15_avx512(const int16_t* const*, const int16_t*, int, int, int16_t*) {}
+#endif
+
+void fir_q15(const int16_t* const* src, const int16_t* w, int taps, int n, int16_t* acc) {
+  if (kHasAvx512) return fir_q15_avx512(src, w, taps, n, acc);
+  if (kHasAvx2) return fir_q15_avx2(src, w, taps, n, acc);
+  fir_q15_scalar(src, w, taps, 0, n, acc);
+}
+
+DX_U8_CLONES void widen_q7(const uint8_t* src, int n, int16_t* dst) {
+  for (int j = 0; j < n; ++j) dst[j] = (int16_t)(src[j] << 7);
+}
+
+void round_q7_scalar(const int16_t* acc, int j, int n, uint8_t* dst) {
+  for (; j < n; ++j) dst[j] = (uint8_t)std::clamp((acc[j] + 64) >> 7, 0, 255);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+// (acc + 64) >> 7 saturated to 0..255: packus saturates as the clamp does.
+__attribute__((target("avx2"))) void round_q7_avx2(const int16_t* acc, int n, uint8_t* dst) {
+  const __m256i half = _mm256_set1_epi16(64);
+  int j = 0;
+  for (; j + 32 <= n; j += 32) {
+    const __m256i a = _mm256_srai_epi16(_mm256_adds_epi16(_mm256_loadu_si256((const __m256i*)(acc + j)), half), 7);
+    const __m256i b = _mm256_srai_epi16(_mm256_adds_epi16(_mm256_loadu_si256((const __m256i*)(acc + j + 16)), half), 7);
+    _mm256_storeu_si256((__m256i*)(dst + j), _mm256_permute4x64_epi64(_mm256_packus_epi16(a, b), 0xD8));
+  }
+  round_q7_scalar(acc, j, n, dst);
+}
+#else
+void round_q7_avx2(const int16_t*, int, uint8_t*) {}
+#endif
+
+void round_q7(const int16_t* acc, int n, uint8_t* dst) {
+  if (kHasAvx2) return round_q7_avx2(acc, n, dst);
+  round_q7_scalar(acc, 0, n, dst);
+}
+
+// Rows [ya, yb) of region g's box: the horizontal pass over the rows they read, then the vertical one. A row of the
+// window buffer holds every line's box columns, each rounded up to 16 values (whole vectors, no scalar tails; the
+// extra values are computed and never stored).
+void blur_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const int16_t* w, int ya, int yb,
+               std::vector<int16_t>& buf) {
+  const int r = g.blur.radius, taps = 2 * r + 1, s = L.step(), H = L.H, W = L.W, lines = L.lines();
+  const int n = (g.x1 - g.x0) * s, nr = (n + 15) & ~15, padded = nr + 2 * r * s, row = lines * nr;
+  const int ha = std::max(0, ya - r), hb = std::min(H, yb + r), nh = hb - ha;
+  buf.assign((size_t)nh * row + padded + row, 0);
+  int16_t* rows = buf.data();
+  int16_t* pad = rows + (size_t)nh * row;
+  int16_t* acc = pad + padded;
+  std::vector<const int16_t*> src(taps);
+  for (int yy = ha; yy < hb; ++yy)
+    for (int l = 0; l < lines; ++l) {  // pad the line by its edge pixels (clamped x), values << 7
+      const uint8_t* line = in + yy * L.row + L.line_off(l);
+      const int xa = std::max(0, g.x0 - r), xb = std::min(W, g.x1 + r);  // inside the image: one widening copy
+      int16_t* p = pad;
+      for (int x = g.x0 - r; x < xa; ++x, p += s)
+        for (int c = 0; c < s; ++c) p[c] = (int16_t)(line[c] << 7);
+      widen_q7(line + (int64_t)xa * s, (xb - xa) * s, p);
+      p += (int64_t)(xb - xa) * s;
+      for (int x = xb; x < g.x1 + r; ++x, p += s)
+        for (int c = 0; c < s; ++c) p[c] = (int16_t)(line[(int64_t)(W - 1) * s + c] << 7);
+      for (int k = 0; k < taps; ++k) src[k] = pad + k * s;
+      fir_q15(src.data(), w, taps, nr, rows + (size_t)(yy - ha) * row + (size_t)l * nr);
+    }
+  for (int y = ya; y < yb; ++y) {
+    for (int k = 0; k < taps; ++k) src[k] = rows + (size_t)(dx_clampi(y - r + k, 0, H - 1) - ha) * row;
+    fir_q15(src.data(), w, taps, row, acc);
+    for (int l = 0; l < lines; ++l) round_q7(acc + (size_t)l * nr, n, out + y * L.row + L.line_off(l) + (int64_t)g.x0 * s);
+  }
+}
+
+// ---- lowpass: the float op's cells (anti-aliased downscale) and bilinear upsampling -------------------------------
+// The cells are the same weighted sums as dx_lowpass_cell, in float and in the other order (first down the rows, a
+// vector over every value of a row, then along the columns), so they differ from the float op's double sums by
+// float rounding; the upsampling is dx_lowpass's expression, each cell row first interpolated along x (the
+// products the float op forms), then a lerp of two such rows per output row, rounded: within 1 grey level.
+DX_U8_CLONES void axpy_u8(float a, const uint8_t* x, int n, float* y) {
+  for (int j = 0; j < n; ++j) y[j] += a * (float)x[j];
+}
+
+// dst[j] = round(clamp01(wa a[j] + wb b[j]) * 255), half to even (two products and a sum, no FMA: the float op's bits).
+void lerp_round_scalar(float wa, const float* a, float wb, const float* b, int j, int n, uint8_t* dst) {
+  for (; j < n; ++j) dst[j] = float_to_u8(wa * a[j] + wb * b[j]);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) void lerp_round_avx2(float wa, const float* a, float wb, const float* b, int n, uint8_t* dst) {
+  const __m256 va = _mm256_set1_ps(wa), vb = _mm256_set1_ps(wb), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f),
+               k255 = _mm256_set1_ps(255.0f);
+  int j = 0;
+  for (; j + 32 <= n; j += 32) {
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) {
+      const __m256 v = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(a + j + 8 * i)), _mm256_mul_ps(vb, _mm256_loadu_ps(b + j + 8 * i)));
+      const __m256 c = _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(v, zero), one), k255);
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    const __m256i lo = _mm256_packs_epi32(q[0], q[1]), hi = _mm256_packs_epi32(q[2], q[3]);  // lane-interleaved
+    const __m256i bytes = _mm256_packus_epi16(lo, hi);
+    _mm256_storeu_si256((__m256i*)(dst + j), _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+  lerp_round_scalar(wa, a, wb, b, j, n, dst);
+}
+#else
+void lerp_round_avx2(float, const float*, float, const float*, int, uint8_t*) {}
+#endif
+
+void lerp_round(float wa, const float* a, float wb, const float* b, int n, uint8_t* dst) {
+  if (kHasAvx2) return lerp_round_avx2(wa, a, wb, b, n, dst);
+  lerp_round_scalar(wa, a, wb, b, 0, n, dst);
+}
+
+// Weights of the 2r + 2 taps of one cell along an axis (= dx_lowpass_cell): w[t] = (1 - f) g[t + 1] + f g[t].
+void cell_taps(int i, int n_in, int n_out, int r, const float* gpad, int& first, std::vector<float>& w) {
+  const double c = ((double)i + 0.5) * ((double)n_in / (double)n_out) - 0.5, f0 = std::floor(c), f = c - f0;
+  first = (int)f0 - r;
+  w.resize(2 * r + 2);
+  for (int t = 0; t < 2 * r + 2; ++t) w[t] = (float)((1.0 - f) * (double)gpad[t + 1] + f * (double)gpad[t]);
+}
+
+void lowpass_region(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const float* scratch) {
+  const int H = L.H, W = L.W, s = L.step(), lines = L.lines(), vals = W * s;  // values of one line
+  const int ry = g.lowpass.ry, rx = g.lowpass.rx, h = g.lowpass.h, w = g.lowpass.w;
+  const int nx = 2 * rx + 2;
+  std::vector<float> col((size_t)vals), wts, xw((size_t)g.sw * nx);
+  std::vector<int> xi((size_t)g.sw * nx);  // per cell column: its taps' first values (reflected pixel * s)
+  for (int jj = 0; jj < g.sw; ++jj) {
+    int x0;
+    cell_taps(g.sx0 + jj, W, w, rx, scratch + g.lowpass.gx, x0, wts);
+    for (int b = 0; b < nx; ++b) xi[(size_t)jj * nx + b] = dx_reflect(x0 + b, W) * s, xw[(size_t)jj * nx + b] = wts[b];
+  }
+  std::vector<float> cells((size_t)lines * s * g.sh * g.sw);  // [line][channel in line][cell row][cell column]
+  auto cell = [&](int l, int c, int ii, int jj) -> float& { return cells[(((size_t)l * s + c) * g.sh + ii) * g.sw + jj]; };
+  for (int l = 0; l < lines; ++l)
+    for (int ii = 0; ii < g.sh; ++ii) {
+      int y0;
+      cell_taps(g.sy0 + ii, H, h, ry, scratch + g.lowpass.gy, y0, wts);
+      std::fill(col.begin(), col.end(), 0.0f);
+      for (int a = 0; a < 2 * ry + 2; ++a)
+        if (wts[a] != 0.0f) axpy_u8(wts[a], in + (int64_t)dx_reflect(y0 + a, H) * L.row + L.line_off(l), vals, col.data());
+      for (int jj = 0; jj < g.sw; ++jj) {
+        const int* ix = xi.data() + (size_t)jj * nx;
+        const float* wx = xw.data() + (size_t)jj * nx;
+        float part[4][3] = {};  // four partial sums: no chain of dependent additions
+        for (int b = 0; b < nx; ++b)
+          for (int c = 0; c < s; ++c) part[b & 3][c] += wx[b] * col[(size_t)ix[b] + c];
+        for (int c = 0; c < s; ++c) cell(l, c, ii, jj) = ((part[0][c] + part[1][c]) + (part[2][c] + part[3][c])) / 255.0f;
+      }
+    }
+  // each cell row interpolated along x over the box's values, then per output row a lerp of two of them
+  const int n = (g.x1 - g.x0) * s;
+  std::vector<float> U((size_t)lines * g.sh * n);
+  for (int l = 0; l < lines; ++l)
+    for (int ii = 0; ii < g.sh; ++ii)
+      for (int x = g.x0; x < g.x1; ++x) {
+        int j0, j1;
+        float fx;
+        dx_linear_src(x, g.lowpass.sx, w, j0, j1, fx);
+        for (int c = 0; c < s; ++c)
+          U[((size_t)l * g.sh + ii) * n + (size_t)(x - g.x0) * s + c] =
+              (1.0f - fx) * cell(l, c, ii, j0 - g.sx0) + fx * cell(l, c, ii, j1 - g.sx0);
+      }
+  for (int y = g.y0; y < g.y1; ++y) {
+    int i0, i1;
+    float fy;
+    dx_linear_src(y, g.lowpass.sy, h, i0, i1, fy);
+    for (int l = 0; l < lines; ++l)
+      lerp_round(1.0f - fy, U.data() + ((size_t)l * g.sh + i0 - g.sy0) * n, fy, U.data() + ((size_t)l * g.sh + i1 - g.sy0) * n,
+                 n, out + y * L.row + L.line_off(l) + (int64_t)g.x0 * s);
+  }
+}
+
+bool has_u8_body(int code) {
+  return code == DX_NONE || code == DX_QUANTIZATION || code == DX_CONTRAST || code == DX_GAUSSIAN_BLUR || code == DX_LOWPASS;
+}
+
+// The mean luminance hook of the planner: 0.299 R + 0.587 G + 0.114 B over images / 255 from exact integer sums of
+// each channel (cpu_mean_luma sums the per-pixel float luminances: the two differ by float rounding, ~1e-7).
+// Byte sums: one row of a plane, and the three channel sums of an interleaved RGB row. AVX2: psadbw adds 8 bytes
+// into a 64-bit lane; for RGB, 96-byte periods (three vectors) with a byte mask per channel and vector.
+void sum_bytes_scalar(const uint8_t* p, int64_t j, int64_t n, uint64_t* sum, int stride3) {
+  for (; j < n; ++j) sum[stride3 ? j % 3 : 0] += p[j];
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) inline uint64_t hsum64(__m256i v) {
+  return (uint64_t)_mm256_extract_epi64(v, 0) + (uint64_t)_mm256_extract_epi64(v, 1) + (uint64_t)_mm256_extract_epi64(v, 2) +
+         (uint64_t)_mm256_extract_epi64(v, 3);
+}
+
+__attribute__((target("avx2"))) void sum_bytes_avx2(const uint8_t* p, int64_t n, uint64_t* sum, bool rgb) {
+  const __m256i zero = _mm256_setzero_si256();
+  int64_t j = 0;
+  if (!rgb) {
+    __m256i acc = zero;
+    for (; j + 32 <= n; j += 32) acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_loadu_si256((const __m256i*)(p + j)), zero));
+    sum[0] += hsum64(acc);
+    return sum_bytes_scalar(p, j, n, sum, 0);
+  }
+  struct Masks {
+    alignas(32) uint8_t m[3][3][32];  // [vector i of the period][channel c][byte q]
+    Masks() {
+      for (int i = 0; i < 3; ++i)
+        for (int c = 0; c < 3; ++c)
+          for (int q = 0; q < 32; ++q) m[i][c][q] = (32 * i + q) % 3 == c ? 0xFF : 0;
+    }
+  };
+  static const Masks masks_once;
+  const auto& masks = masks_once.m;
+  __m256i acc[3] = {zero, zero, zero};
+  for (; j + 96 <= n; j += 96)
+    for (int i = 0; i < 3; ++i) {
+      const __m256i v = _mm256_loadu_si256((const __m256i*)(p + j + 32 * i));
+      for (int c = 0; c < 3; ++c)
+        acc[c] = _mm256_add_epi64(acc[c], _mm256_sad_epu8(_mm256_and_si256(v, _mm256_load_si256((const __m256i*)masks[i][c])), zero));
+    }
+  for (int c = 0; c < 3; ++c) sum[c] += hsum64(acc[c]);
+  sum_bytes_scalar(p, j, n, sum, 1);  // j is a multiple of 3
+}
+#else
+void sum_bytes_avx2(const uint8_t*, int64_t, uint64_t*, bool) {}
+#endif
+
+// sum[0] += the n bytes at p, or (rgb) sum[c] += the bytes of channel c of an interleaved row of n / 3 pixels.
+void sum_bytes(const uint8_t* p, int64_t n, uint64_t* sum, bool rgb) {
+  if (kHasAvx2) return sum_bytes_avx2(p, n, sum, rgb);
+  sum_bytes_scalar(p, 0, n, sum, rgb);
+}
+
+void u8_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, float* out) {
+  const U8Layout L = layout_of(images);
+  const uint8_t* in = images.data_ptr<uint8_t>();
+  const double w3[3] = {0.299, 0.587, 0.114};
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t k = 0; k < (int64_t)which.size(); ++k) {
+    const uint8_t* p = in + which[k] * L.image;
+    uint64_t sums[3] = {0, 0, 0};
+    for (int y = 0; y < L.H; ++y) {
+      const uint8_t* row = p + y * L.row;
+      if (L.px == 1) {
+        for (int c = 0; c < L.C; ++c) sum_bytes(row + c * L.ch, L.W, sums + c, false);
+      } else {
+        sum_bytes(row, 3 * (int64_t)L.W, sums, true);
+      }
+    }
+    const double total = L.C == 3 ? w3[0] * (double)sums[0] + w3[1] * (double)sums[1] + w3[2] * (double)sums[2] : (double)sums[0];
+    out[k] = (float)(total / 255.0 / ((double)L.H * L.W));
+  }
+}
+
+void no_fill_normal(at::Tensor, const at::Tensor&, uint32_t) { TORCH_CHECK(false, "distortx.distort (uint8): no noise pre-pass"); }
+
+// Every other code: convert, run the float op, round back, in the images' memory format.
+at::Tensor through_float(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
+                         const at::Tensor& boxes, const at::Tensor& seeds) {
+  const int64_t N = images.size(0), C = images.size(1), HW = images.size(2) * images.size(3);
+  const U8Layout L = layout_of(images);
+  at::Tensor x = at::empty({N, C, images.size(2), images.size(3)}, images.options().dtype(at::kFloat));
+  const uint8_t* in = images.data_ptr<uint8_t>();
+  float* xf = x.data_ptr<float>();
+  const float* f = u8_to_float();
+#pragma omp parallel for schedule(static)
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const uint8_t* p = in + (nc / C) * L.image + (nc % C) * L.ch;
+    float* q = xf + nc * HW;
+    for (int y = 0; y < L.H; ++y)
+      for (int xx = 0; xx < L.W; ++xx) q[(int64_t)y * L.W + xx] = f[p[y * L.row + xx * L.px]];
+  }
+  const at::Tensor y = distort_cpu(x, codes, values, boxes, seeds);
+  at::Tensor out = at::empty_like(images);
+  uint8_t* o = out.data_ptr<uint8_t>();
+  const float* yf = y.data_ptr<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    uint8_t* p = o + (nc / C) * L.image + (nc % C) * L.ch;
+    const float* q = yf + nc * HW;
+    for (int yy = 0; yy < L.H; ++yy)
+      for (int xx = 0; xx < L.W; ++xx) p[yy * L.row + xx * L.px] = float_to_u8(q[(int64_t)yy * L.W + xx]);
+  }
+  return out;
+}
+
+}  // namespace
+
+at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes_, const at::Tensor& values,
+                      const at::Tensor& boxes, const at::Tensor& seeds) {
+  at::Tensor out = at::empty_like(images);  // keeps the memory format
+  if (images.numel() == 0) return out;
+  const at::Tensor codes = codes_.to(at::kCPU).contiguous();
+  const int32_t* cp = codes.data_ptr<int32_t>();
+  for (int64_t i = 0; i < codes.numel(); ++i)
+    if (!has_u8_body(cp[i])) return through_float(images, codes, values, boxes, seeds);
+
+  DxPlan plan = dx_make_plan(images, codes, values, boxes, seeds, DxBackend{no_fill_normal, u8_mean_luma});
+  const U8Layout L = layout_of(images);
+  const int64_t N = images.size(0), R = codes.size(1);
+  const uint8_t* in = images.data_ptr<uint8_t>();
+  uint8_t* o = out.data_ptr<uint8_t>();
+  const float* scratch = plan.scratch.data_ptr<float>();
+
+  // per region: its table or its Q15 weights; per image: whether one box covers it (no copy needed)
+  std::vector<uint8_t> luts((size_t)N * R * 256);
+  std::vector<std::vector<int16_t>> weights((size_t)N * R);
+  std::vector<char> covered(N, 0);
+  for (int64_t i = 0; i < N * R; ++i) {
+    const DxRegion& g = plan.regs[i];
+    if (g.code == DX_NONE) continue;
+    if (g.x0 == 0 && g.y0 == 0 && g.x1 == L.W && g.y1 == L.H) covered[i / R] = 1;
+    if (g.code == DX_GAUSSIAN_BLUR) weights[i] = q15_weights(scratch + g.blur.weights, 2 * g.blur.radius + 1);
+    else if (g.code != DX_IDENTITY) region_lut(g, scratch, luts.data() + i * 256);
+  }
+  // work items: the image copies, then per region slot r (in order: later boxes overwrite) bands of box rows
+  // bands of box rows: whole boxes when the images alone keep every thread busy (a blur band recomputes 2r rows)
+  const int kBand = N >= 2 * at::get_num_threads() ? L.H : 32;
+#pragma omp parallel
+  {
+    std::vector<int16_t> buf;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n)
+      if (!covered[n]) {
+        for (int y = 0; y < L.H; ++y)
+          for (int l = 0; l < L.lines(); ++l) {
+            const int64_t off = n * L.image + y * L.row + L.line_off(l);
+            std::memcpy(o + off, in + off, (size_t)L.W * L.step());
+          }
+      }
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t bands = (L.H + kBand - 1) / kBand;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < N * bands; ++t) {
+        const int64_t n = t / bands;
+        const DxRegion& g = plan.regs[n * R + r];
+        const int b0 = (int)(t % bands) * kBand, ya = std::max<int>(g.y0, b0), yb = std::min<int>(g.y1, b0 + kBand);
+        if (g.code == DX_NONE || ya >= yb) continue;
+        const uint8_t* src = in + n * L.image;
+        uint8_t* dst = o + n * L.image;
+        if (g.code == DX_IDENTITY) {
+          for (int y = ya; y < yb; ++y)
+            for (int l = 0; l < L.lines(); ++l) {
+              const int64_t off = y * L.row + L.line_off(l) + (int64_t)g.x0 * L.step();
+              std::memcpy(dst + off, src + off, (size_t)(g.x1 - g.x0) * L.step());
+            }
+        } else if (g.code == DX_LOWPASS) {  // the whole box in the band holding its first row
+          if (ya == g.y0) lowpass_region(L, src, dst, g, scratch);
+        } else if (g.code == DX_GAUSSIAN_BLUR) {
+          blur_rows(L, src, dst, g, weights[n * R + r].data(), ya, yb, buf);
+        } else {
+          lut_rows(L, src, dst, g, luts.data() + (n * R + r) * 256, ya, yb);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace cpu
+}  // namespace distortx
