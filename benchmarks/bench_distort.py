@@ -3,8 +3,9 @@
 Usage: python benchmarks/bench_distort.py [--quick] [--json OUT] [--device cpu|cuda] [--ops a,b] [--batch N]
 
 Each row distorts a batch of 300x300 RGB images (batch 64; --quick: 8) with one distortion over the whole
-image at a mid level, and reports images/s (best of a few timed repeats after a warm-up). Our paths take the
-float32 batch Tensor[N, 3, 300, 300]; peers take their natural input (albumentations / imagecorruptions /
+image at a mid level, and reports images/s (best of a few timed repeats after a warm-up). Our float paths take
+the float32 batch Tensor[N, 3, 300, 300]; "native uint8" takes the uint8 N x 300 x 300 x 3 batch (numpy's
+layout, seen as NCHW without a copy) and returns uint8; peers take their natural input (albumentations / imagecorruptions /
 scikit-image / opencv: one HxWx3 uint8 or float image at a time; kornia: the float batch), prepared outside the
 timed region. Peers do *their* version of the operation (same family, comparable strength), not our exact
 formula. Slow paths are timed on a smaller probe batch (column ``n``) and reported per image all the same.
@@ -81,6 +82,7 @@ def rate(fn: Callable[[int], object], n: int, device: str, budget: float, probe:
 
 # -- our paths --------------------------------------------------------------------------------------------------
 def ours(images: torch.Tensor, name: str, impl: str) -> Callable[[int], object]:
+    """Our path on the batch ``images`` (float32 NCHW, or uint8 NHWC seen as NCHW: the uint8 path)."""
     spec = distortx.get_distortion(name)
     n = images.shape[0]
     codes = torch.full((n, 1), spec.native_code, dtype=torch.int32)
@@ -231,6 +233,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     base = 0.5 + 0.3 * torch.sin(9 * xx + 4 * yy) * torch.cos(7 * yy)
     images = (base + 0.2 * torch.rand(n, 3, SIZE, SIZE, generator=g)).clamp(0, 1).contiguous()
     u8 = [np.ascontiguousarray((im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)) for im in images]
+    u8_batch = torch.from_numpy(np.stack(u8)).permute(0, 3, 1, 2)  # N x H x W x 3 uint8, as numpy users hold it
     f32 = [np.ascontiguousarray(im.permute(1, 2, 0).numpy()) for im in images]
     images = images.to(device)
 
@@ -247,10 +250,17 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             # the op alone, regions packed once outside the timing (as SynthesisStream batches arrive)
             packed = [t.to(device) for t in pack_regions(regions, SIZE, SIZE)[:4]]
             impls["native (packed)"] = lambda k: distort_codes(images[:k], *(t[:k] for t in packed), impl="native")
+            if device == "cpu":
+                impls["native uint8"] = lambda k: distort_codes(u8_batch[:k], *(t[:k] for t in packed), impl="native")
             label = "mixed (ahn-detection-basic)"
         else:
             impls["python"] = ours(images, name, "python")
             impls["native"] = ours(images, name, "native")
+            if device == "cpu":
+                impls["native uint8"] = ours(u8_batch, name, "native")
+                if name == "jpeg":  # the real codec on uint8: Pillow on torch.get_num_threads() worker threads
+                    spec, q = distortx.get_distortion("jpeg"), MID["jpeg"][0]
+                    impls["codec uint8 (Pillow)"] = lambda k: spec.apply_batch(u8_batch[:k], spec.params(q, n=k), "python")
             if name == "jpeg" and device == "cpu":
                 impls["reference (Pillow)"] = pillow_reference(images)
             if not args.no_peers and not (args.quick and name == "nlm_denoise"):
@@ -270,6 +280,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
 
     print()
     print(markdown(rows))
+    if not args.no_peers and device == "cpu" and not any(r["impl"] not in OURS for r in rows):
+        NOTES.append("no peer library ran: pip install -e .[bench] (and pip install --no-deps imagecorruptions)")
     for note in dict.fromkeys(NOTES):
         print(f"note: {note}")
     if args.json:
@@ -280,21 +292,26 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     return rows
 
 
+OURS = ("python", "native", "native (packed)", "native uint8", "codec uint8 (Pillow)", "reference (Pillow)")
+
+
 def markdown(rows: List[dict]) -> str:
-    """One line per op: python, native, native/python, the fastest peer and native/peer."""
+    """One line per op: python, native (float32), native uint8, native/python, the fastest peer and
+    native/peer for both native paths. ``-`` in a peer column: no peer installed (pip install -e .[bench])."""
     ops = list(dict.fromkeys(r["op"] for r in rows))
-    lines = ["| op | python img/s | native img/s | native GB/s | native / python | peers img/s | native / best peer |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+    lines = ["| op | python img/s | native f32 img/s | native uint8 img/s | native f32 / python | peers img/s "
+             "| f32 / best peer | uint8 / best peer |", "|---|---:|---:|---:|---:|---|---:|---:|"]
     for op in ops:
         by = {r["impl"]: r["images_per_s"] for r in rows if r["op"] == op}
         py, nat = by.get("python"), by.get("native (packed)", by.get("native"))
-        peer = {k: v for k, v in by.items() if k != "python" and not k.startswith("native")}
+        u8 = max([v for k, v in by.items() if k in ("native uint8", "codec uint8 (Pillow)")], default=None)
+        peer = {k: v for k, v in by.items() if k not in OURS}
         best = max(peer.values()) if peer else None
         fmt = lambda v: "-" if v is None else (f"{v:.1f}" if v < 100 else f"{v:.0f}")
-        ratio = lambda a, b: "-" if a is None or not b else f"{a / b:.1f}x"
+        ratio = lambda a, b: "-" if a is None or not b else f"{a / b:.2f}x"
         peers_txt = ", ".join(f"{k} {fmt(v)}" for k, v in sorted(peer.items(), key=lambda kv: -kv[1])) or "-"
-        gbs = "-" if nat is None else f"{nat * 2 * 3 * SIZE * SIZE * 4 / 1e9:.1f}"  # one read + one write
-        lines.append(f"| {op} | {fmt(py)} | {fmt(nat)} | {gbs} | {ratio(nat, py)} | {peers_txt} | {ratio(nat, best)} |")
+        lines.append(f"| {op} | {fmt(py)} | {fmt(nat)} | {fmt(u8)} | {ratio(nat, py)} | {peers_txt} | {ratio(nat, best)} "
+                     f"| {ratio(u8, best)} |")
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@ path gives back for uint8 input). Measured contract, per code:
   quantization and every code the kernel converts to float inside: equal, bit for bit;
   contrast       within 1 grey level (its grey level comes from exact integer sums; the float op rounds its own);
   gaussian_blur  within 1 grey level (Q15 fixed point), and equal for most values;
-  lowpass        within 1 grey level (float cells summed in another order than the float op's double sums).
+  lowpass        within 1 grey level (float cells summed in another order than the float op's double sums);
+  motion_blur    within 1 grey level (one merged 2-D filter in Q15).
 A table entry off by one, a blur weight or shift changed, a channel or row stride mixed up between the NCHW and
 the channels-last (numpy) layouts, or a region drawn in the wrong order breaks these tests.
 """
@@ -28,7 +29,7 @@ from native_cases import NATIVE, random_case
 if not native_available():
     pytest.skip("distortx._C is not built", allow_module_level=True)
 
-WITHIN_ONE = ("contrast", "gaussian_blur", "lowpass")
+WITHIN_ONE = ("contrast", "gaussian_blur", "lowpass", "motion_blur")
 
 
 def to_u8(x: torch.Tensor) -> torch.Tensor:
@@ -98,9 +99,11 @@ def test_simd_loops_equal_their_scalar_twins():
         "import torch, sys\n"
         "sys.path.insert(0, %r)\n"
         "from native_cases import random_case\n"
-        "x, codes, values, boxes, seeds = random_case(['gaussian_blur', 'contrast', 'quantization'], 4, 3, 45, 133, r=3, seed=2)\n"
+        "x, codes, values, boxes, seeds = random_case(['gaussian_blur', 'contrast', 'quantization', 'lowpass', 'motion_blur'], 4, 3, 45, 133, r=3, seed=2)\n"
         "x8 = x.mul(255).round().to(torch.uint8)\n"
         "outs = [torch.ops.distortx.distort(i, codes, values, boxes, seeds) for i in (x8, x8.contiguous(memory_format=torch.channels_last))]\n"
+        "sp = random_case(['salt_pepper'], 2, 3, 21, 77, r=1, seed=3)\n"  # through float: the RGB split / join loops
+        "outs.append(torch.ops.distortx.distort(sp[0].mul(255).round().to(torch.uint8).contiguous(memory_format=torch.channels_last), *sp[1:]))\n"
         "torch.save([o.contiguous() for o in outs], sys.argv[1])\n" % os.path.dirname(__file__))
     results = []
     for simd in ("1", "0"):

@@ -7,6 +7,7 @@
 //                           (equal but where the float op's rounding of its grey level decides a tie);
 //   gaussian_blur           separable Q15 fixed point on 16-bit lanes (pmulhrsw): within 1 grey level;
 //   lowpass                 the cells in float (down the rows first), the float op's upsampling: within 1 level;
+//   motion_blur             its samples merged into one sparse 2-D filter in Q15: within 1 grey level;
 //   every other code        the batch is converted to float32 here (one pass), the float op runs and the result
 //                           is rounded back (one pass): equal, bit for bit. A batch with any such code takes
 //                           this route as a whole.
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "distort/cpu_rows.h"
@@ -229,7 +231,7 @@ void fir_q15(const int16_t* const* src, const int16_t* w, int taps, int n, int16
   fir_q15_scalar(src, w, taps, 0, n, acc);
 }
 
-DX_U8_CLONES void widen_q7(const uint8_t* src, int n, int16_t* dst) {
+DX_U8_CLONES void widen_q7(const uint8_t* __restrict src, int n, int16_t* __restrict dst) {
   for (int j = 0; j < n; ++j) dst[j] = (int16_t)(src[j] << 7);
 }
 
@@ -258,6 +260,17 @@ void round_q7(const int16_t* acc, int n, uint8_t* dst) {
   round_q7_scalar(acc, 0, n, dst);
 }
 
+// dst = the values of pixels [xa, xb) of a line (s values a pixel), x clamped into the image, << 7.
+void pad_line_q7(const uint8_t* line, int xa, int xb, int s, int W, int16_t* dst) {
+  const int ia = std::clamp(xa, 0, W), ib = std::clamp(xb, ia, W);  // inside the image: one widening copy
+  for (int x = xa; x < ia; ++x, dst += s)
+    for (int c = 0; c < s; ++c) dst[c] = (int16_t)(line[c] << 7);
+  widen_q7(line + (int64_t)ia * s, (ib - ia) * s, dst);
+  dst += (int64_t)(ib - ia) * s;
+  for (int x = ib; x < xb; ++x, dst += s)
+    for (int c = 0; c < s; ++c) dst[c] = (int16_t)(line[(int64_t)(W - 1) * s + c] << 7);
+}
+
 // Rows [ya, yb) of region g's box: the horizontal pass over the rows they read, then the vertical one. A row of the
 // window buffer holds every line's box columns, each rounded up to 16 values (whole vectors, no scalar tails; the
 // extra values are computed and never stored).
@@ -274,14 +287,7 @@ void blur_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegio
   for (int yy = ha; yy < hb; ++yy)
     for (int l = 0; l < lines; ++l) {  // pad the line by its edge pixels (clamped x), values << 7
       const uint8_t* line = in + yy * L.row + L.line_off(l);
-      const int xa = std::max(0, g.x0 - r), xb = std::min(W, g.x1 + r);  // inside the image: one widening copy
-      int16_t* p = pad;
-      for (int x = g.x0 - r; x < xa; ++x, p += s)
-        for (int c = 0; c < s; ++c) p[c] = (int16_t)(line[c] << 7);
-      widen_q7(line + (int64_t)xa * s, (xb - xa) * s, p);
-      p += (int64_t)(xb - xa) * s;
-      for (int x = xb; x < g.x1 + r; ++x, p += s)
-        for (int c = 0; c < s; ++c) p[c] = (int16_t)(line[(int64_t)(W - 1) * s + c] << 7);
+      pad_line_q7(line, g.x0 - r, g.x1 + r, s, W, pad);
       for (int k = 0; k < taps; ++k) src[k] = pad + k * s;
       fir_q15(src.data(), w, taps, nr, rows + (size_t)(yy - ha) * row + (size_t)l * nr);
     }
@@ -292,12 +298,76 @@ void blur_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegio
   }
 }
 
+// ---- motion_blur as one sparse 2-D filter in Q15 ------------------------------------------------------------------
+// dx_motion_blur averages n bilinear samples at (x + t_i cos a, y - t_i sin a); the fraction of x + t_i cos a is
+// the fraction of t_i cos a, so each sample is the same four-pixel blend everywhere (the float op's clamped
+// coordinates are the replicated border). Summed over the samples, the blur is one filter: weight w at pixel
+// offsets (dy, dx), merged where samples share pixels, in Q15 (sum exactly 2^15), applied to rows padded by
+// replication: within 1 grey level.
+struct MotionTaps {
+  std::vector<int> dy, dx;
+  std::vector<int16_t> w;
+  int dx_lo = 0, dx_hi = 0, dy_lo = 0, dy_hi = 0;
+};
+
+MotionTaps motion_taps(const DxRegion& g) {
+  const int n = g.motion.taps;
+  const float L = g.v[0], nf = (float)n, ca = g.motion.cos_a, sa = g.motion.sin_a;
+  std::map<std::pair<int, int>, double> acc;
+  for (int i = 0; i < n; ++i) {
+    const float tt = (-0.5f * L) + (L * (float)i) / (nf - 1.0f);  // = dx_motion_blur's sample offsets
+    const double sx = (double)(tt * ca), sy = -(double)(tt * sa);
+    const double x0 = std::floor(sx), y0 = std::floor(sy), fx = sx - x0, fy = sy - y0;
+    const int ox = (int)x0, oy = (int)y0;
+    acc[{oy, ox}] += (1.0 - fx) * (1.0 - fy) / n;
+    acc[{oy, ox + 1}] += fx * (1.0 - fy) / n;
+    acc[{oy + 1, ox}] += (1.0 - fx) * fy / n;
+    acc[{oy + 1, ox + 1}] += fx * fy / n;
+  }
+  MotionTaps t;
+  int32_t sum = 0;
+  size_t big = 0;
+  for (const auto& [off, w] : acc) {
+    const int16_t q = (int16_t)std::lround(w * 32768.0);
+    if (q == 0) continue;
+    t.dy.push_back(off.first), t.dx.push_back(off.second), t.w.push_back(q);
+    if (q > t.w[big]) big = t.w.size() - 1;
+    sum += q;
+  }
+  t.w[big] = (int16_t)std::min<int32_t>(32767, t.w[big] + (32768 - sum));
+  t.dx_lo = *std::min_element(t.dx.begin(), t.dx.end()), t.dx_hi = *std::max_element(t.dx.begin(), t.dx.end());
+  t.dy_lo = *std::min_element(t.dy.begin(), t.dy.end()), t.dy_hi = *std::max_element(t.dy.begin(), t.dy.end());
+  return t;
+}
+
+// Rows [ya, yb) of region g's box: the source rows they read, padded along x, then one filter pass per row.
+void motion_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const MotionTaps& t, int ya,
+                 int yb, std::vector<int16_t>& buf) {
+  const int s = L.step(), H = L.H, W = L.W, lines = L.lines(), taps = (int)t.w.size();
+  const int xa = g.x0 + t.dx_lo, xb = g.x1 + t.dx_hi, n = (g.x1 - g.x0) * s, nr = (n + 15) & ~15;
+  const int width = (xb - xa) * s + 16, row = lines * width;  // padded pixels [xa, xb) of each line, + slack
+  const int ha = std::clamp(ya + t.dy_lo, 0, H - 1), hb = std::clamp(yb - 1 + t.dy_hi, 0, H - 1) + 1, nh = hb - ha;
+  buf.assign((size_t)nh * row + lines * nr, 0);
+  int16_t* rows = buf.data();
+  int16_t* acc = rows + (size_t)nh * row;
+  for (int yy = ha; yy < hb; ++yy)
+    for (int l = 0; l < lines; ++l) pad_line_q7(in + yy * L.row + L.line_off(l), xa, xb, s, W, rows + (size_t)(yy - ha) * row + l * width);
+  std::vector<const int16_t*> src(taps);
+  for (int y = ya; y < yb; ++y)
+    for (int l = 0; l < lines; ++l) {
+      for (int k = 0; k < taps; ++k)
+        src[k] = rows + (size_t)(std::clamp(y + t.dy[k], 0, H - 1) - ha) * row + l * width + (t.dx[k] - t.dx_lo) * s;
+      fir_q15(src.data(), t.w.data(), taps, n, acc);
+      round_q7(acc, n, out + y * L.row + L.line_off(l) + (int64_t)g.x0 * s);
+    }
+}
+
 // ---- lowpass: the float op's cells (anti-aliased downscale) and bilinear upsampling -------------------------------
 // The cells are the same weighted sums as dx_lowpass_cell, in float and in the other order (first down the rows, a
 // vector over every value of a row, then along the columns), so they differ from the float op's double sums by
 // float rounding; the upsampling is dx_lowpass's expression, each cell row first interpolated along x (the
 // products the float op forms), then a lerp of two such rows per output row, rounded: within 1 grey level.
-DX_U8_CLONES void axpy_u8(float a, const uint8_t* x, int n, float* y) {
+DX_U8_CLONES void axpy_u8(float a, const uint8_t* __restrict x, int n, float* __restrict y) {
   for (int j = 0; j < n; ++j) y[j] += a * (float)x[j];
 }
 
@@ -394,7 +464,8 @@ void lowpass_region(const U8Layout& L, const uint8_t* in, uint8_t* out, const Dx
 }
 
 bool has_u8_body(int code) {
-  return code == DX_NONE || code == DX_QUANTIZATION || code == DX_CONTRAST || code == DX_GAUSSIAN_BLUR || code == DX_LOWPASS;
+  return code == DX_NONE || code == DX_QUANTIZATION || code == DX_CONTRAST || code == DX_GAUSSIAN_BLUR || code == DX_LOWPASS ||
+         code == DX_MOTION_BLUR;
 }
 
 // The mean luminance hook of the planner: 0.299 R + 0.587 G + 0.114 B over images / 255 from exact integer sums of
@@ -473,32 +544,133 @@ void u8_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, f
 
 void no_fill_normal(at::Tensor, const at::Tensor&, uint32_t) { TORCH_CHECK(false, "distortx.distort (uint8): no noise pre-pass"); }
 
-// Every other code: convert, run the float op, round back, in the images' memory format.
+// Interleaved RGB bytes <-> three planes: 16 pixels (48 bytes) per step, each output vector the OR of three byte
+// shuffles (pshufb; masks built once); scalar tails.
+struct Rgb3Masks {
+  alignas(16) uint8_t split[3][3][16];  // [channel][input vector][lane]: plane lane i <- byte 3 i + c of the chunk
+  alignas(16) uint8_t join[3][3][16];   // [output vector][channel][lane]: chunk byte 16 v + j <- plane lane (16 v + j) / 3
+  Rgb3Masks() {
+    std::memset(split, 0x80, sizeof(split)), std::memset(join, 0x80, sizeof(join));
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 16; ++i) split[c][(3 * i + c) / 16][i] = (uint8_t)((3 * i + c) % 16);
+    for (int v = 0; v < 3; ++v)
+      for (int j = 0; j < 16; ++j) join[v][(16 * v + j) % 3][j] = (uint8_t)((16 * v + j) / 3);
+  }
+};
+const Rgb3Masks& rgb3_masks() {
+  static const Rgb3Masks m;
+  return m;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("ssse3"))) int split_rgb_ssse3(const uint8_t* p, int W, uint8_t* r, uint8_t* g, uint8_t* b) {
+  const Rgb3Masks& m = rgb3_masks();
+  uint8_t* planes[3] = {r, g, b};
+  int x = 0;
+  for (; x + 16 <= W; x += 16) {
+    const __m128i v[3] = {_mm_loadu_si128((const __m128i*)(p + 3 * x)), _mm_loadu_si128((const __m128i*)(p + 3 * x + 16)),
+                          _mm_loadu_si128((const __m128i*)(p + 3 * x + 32))};
+    for (int c = 0; c < 3; ++c) {
+      __m128i o = _mm_shuffle_epi8(v[0], _mm_load_si128((const __m128i*)m.split[c][0]));
+      o = _mm_or_si128(o, _mm_shuffle_epi8(v[1], _mm_load_si128((const __m128i*)m.split[c][1])));
+      o = _mm_or_si128(o, _mm_shuffle_epi8(v[2], _mm_load_si128((const __m128i*)m.split[c][2])));
+      _mm_storeu_si128((__m128i*)(planes[c] + x), o);
+    }
+  }
+  return x;
+}
+
+__attribute__((target("ssse3"))) int join_rgb_ssse3(const uint8_t* r, const uint8_t* g, const uint8_t* b, int W, uint8_t* p) {
+  const Rgb3Masks& m = rgb3_masks();
+  int x = 0;
+  for (; x + 16 <= W; x += 16) {
+    const __m128i pl[3] = {_mm_loadu_si128((const __m128i*)(r + x)), _mm_loadu_si128((const __m128i*)(g + x)),
+                           _mm_loadu_si128((const __m128i*)(b + x))};
+    for (int v = 0; v < 3; ++v) {
+      __m128i o = _mm_shuffle_epi8(pl[0], _mm_load_si128((const __m128i*)m.join[v][0]));
+      o = _mm_or_si128(o, _mm_shuffle_epi8(pl[1], _mm_load_si128((const __m128i*)m.join[v][1])));
+      o = _mm_or_si128(o, _mm_shuffle_epi8(pl[2], _mm_load_si128((const __m128i*)m.join[v][2])));
+      _mm_storeu_si128((__m128i*)(p + 3 * x + 16 * v), o);
+    }
+  }
+  return x;
+}
+const bool kHasSsse3 = simd_allowed() && __builtin_cpu_supports("ssse3");
+#else
+const bool kHasSsse3 = false;
+int split_rgb_ssse3(const uint8_t*, int, uint8_t*, uint8_t*, uint8_t*) { return 0; }
+int join_rgb_ssse3(const uint8_t*, const uint8_t*, const uint8_t*, int, uint8_t*) { return 0; }
+#endif
+
+void split_rgb(const uint8_t* p, int W, uint8_t* r, uint8_t* g, uint8_t* b) {
+  for (int x = kHasSsse3 ? split_rgb_ssse3(p, W, r, g, b) : 0; x < W; ++x) r[x] = p[3 * x], g[x] = p[3 * x + 1], b[x] = p[3 * x + 2];
+}
+
+void join_rgb(const uint8_t* r, const uint8_t* g, const uint8_t* b, int W, uint8_t* p) {
+  for (int x = kHasSsse3 ? join_rgb_ssse3(r, g, b, W, p) : 0; x < W; ++x) p[3 * x] = r[x], p[3 * x + 1] = g[x], p[3 * x + 2] = b[x];
+}
+
+// k / 255 as torch divides (a loop the compiler vectorises), and float_to_u8 (lerp_round's vector loop: 1 q + 0 q = q).
+DX_U8_CLONES void bytes_to_float(const uint8_t* __restrict p, int n, float* __restrict q) {
+  for (int j = 0; j < n; ++j) q[j] = (float)p[j] / 255.0f;
+}
+
+void float_to_bytes(const float* q, int n, uint8_t* p) { lerp_round(1.0f, q, 0.0f, q, n, p); }
+
+// One image row <-> C float planes (plane = the planes' distance in floats); tmp: 3 W bytes.
+void row_to_float(const U8Layout& L, const uint8_t* row, float* q, int64_t plane, uint8_t* tmp) {
+  if (L.px == 1) {
+    for (int c = 0; c < L.C; ++c) bytes_to_float(row + c * L.ch, L.W, q + c * plane);
+    return;
+  }
+  split_rgb(row, L.W, tmp, tmp + L.W, tmp + 2 * L.W);
+  for (int c = 0; c < 3; ++c) bytes_to_float(tmp + c * L.W, L.W, q + c * plane);
+}
+
+void row_from_float(const U8Layout& L, const float* q, int64_t plane, uint8_t* row, uint8_t* tmp) {
+  if (L.px == 1) {
+    for (int c = 0; c < L.C; ++c) float_to_bytes(q + c * plane, L.W, row + c * L.ch);
+    return;
+  }
+  for (int c = 0; c < 3; ++c) float_to_bytes(q + c * plane, L.W, tmp + c * L.W);
+  join_rgb(tmp, tmp + L.W, tmp + 2 * L.W, L.W, row);
+}
+
+// Every other code: convert, run the float op, round back, in the images' memory format; in chunks of images of
+// about 4 MB of float32 (fresh buffers of a whole batch would be page-faulted in and trimmed away on every call).
 at::Tensor through_float(const at::Tensor& images, const at::Tensor& codes, const at::Tensor& values,
                          const at::Tensor& boxes, const at::Tensor& seeds) {
   const int64_t N = images.size(0), C = images.size(1), HW = images.size(2) * images.size(3);
   const U8Layout L = layout_of(images);
-  at::Tensor x = at::empty({N, C, images.size(2), images.size(3)}, images.options().dtype(at::kFloat));
-  const uint8_t* in = images.data_ptr<uint8_t>();
-  float* xf = x.data_ptr<float>();
-  const float* f = u8_to_float();
-#pragma omp parallel for schedule(static)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const uint8_t* p = in + (nc / C) * L.image + (nc % C) * L.ch;
-    float* q = xf + nc * HW;
-    for (int y = 0; y < L.H; ++y)
-      for (int xx = 0; xx < L.W; ++xx) q[(int64_t)y * L.W + xx] = f[p[y * L.row + xx * L.px]];
-  }
-  const at::Tensor y = distort_cpu(x, codes, values, boxes, seeds);
+  const int64_t chunk = std::clamp<int64_t>((int64_t(4) << 20) / (C * HW * 4), 1, N);
+  at::Tensor x = at::empty({chunk, C, images.size(2), images.size(3)}, images.options().dtype(at::kFloat));
   at::Tensor out = at::empty_like(images);
+  const uint8_t* in = images.data_ptr<uint8_t>();
   uint8_t* o = out.data_ptr<uint8_t>();
-  const float* yf = y.data_ptr<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    uint8_t* p = o + (nc / C) * L.image + (nc % C) * L.ch;
-    const float* q = yf + nc * HW;
-    for (int yy = 0; yy < L.H; ++yy)
-      for (int xx = 0; xx < L.W; ++xx) p[yy * L.row + xx * L.px] = float_to_u8(q[(int64_t)yy * L.W + xx]);
+  float* xf = x.data_ptr<float>();
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    const int64_t k = std::min(chunk, N - n0);
+#pragma omp parallel
+    {
+      std::vector<uint8_t> tmp(3 * (size_t)L.W);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < k * L.H; ++t) {
+        const int64_t n = t / L.H, y = t % L.H;
+        row_to_float(L, in + (n0 + n) * L.image + y * L.row, xf + n * C * HW + y * L.W, HW, tmp.data());
+      }
+    }
+    const at::Tensor y = distort_cpu(x.narrow(0, 0, k), codes.narrow(0, n0, k), values.narrow(0, n0, k),
+                                     boxes.narrow(0, n0, k), seeds.narrow(0, n0, k));
+    const float* yf = y.data_ptr<float>();
+#pragma omp parallel
+    {
+      std::vector<uint8_t> tmp(3 * (size_t)L.W);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < k * L.H; ++t) {
+        const int64_t n = t / L.H, yy = t % L.H;
+        row_from_float(L, yf + n * C * HW + yy * L.W, HW, o + (n0 + n) * L.image + yy * L.row, tmp.data());
+      }
+    }
   }
   return out;
 }
@@ -524,13 +696,15 @@ at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes_, const 
   // per region: its table or its Q15 weights; per image: whether one box covers it (no copy needed)
   std::vector<uint8_t> luts((size_t)N * R * 256);
   std::vector<std::vector<int16_t>> weights((size_t)N * R);
+  std::vector<MotionTaps> motion((size_t)N * R);
   std::vector<char> covered(N, 0);
   for (int64_t i = 0; i < N * R; ++i) {
     const DxRegion& g = plan.regs[i];
     if (g.code == DX_NONE) continue;
     if (g.x0 == 0 && g.y0 == 0 && g.x1 == L.W && g.y1 == L.H) covered[i / R] = 1;
     if (g.code == DX_GAUSSIAN_BLUR) weights[i] = q15_weights(scratch + g.blur.weights, 2 * g.blur.radius + 1);
-    else if (g.code != DX_IDENTITY) region_lut(g, scratch, luts.data() + i * 256);
+    else if (g.code == DX_MOTION_BLUR) motion[i] = motion_taps(g);
+    else if (g.code == DX_QUANTIZATION || g.code == DX_CONTRAST) region_lut(g, scratch, luts.data() + i * 256);
   }
   // work items: the image copies, then per region slot r (in order: later boxes overwrite) bands of box rows
   // bands of box rows: whole boxes when the images alone keep every thread busy (a blur band recomputes 2r rows)
@@ -563,6 +737,8 @@ at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes_, const 
               const int64_t off = y * L.row + L.line_off(l) + (int64_t)g.x0 * L.step();
               std::memcpy(dst + off, src + off, (size_t)(g.x1 - g.x0) * L.step());
             }
+        } else if (g.code == DX_MOTION_BLUR) {
+          motion_rows(L, src, dst, g, motion[n * R + r], ya, yb, buf);
         } else if (g.code == DX_LOWPASS) {  // the whole box in the band holding its first row
           if (ya == g.y0) lowpass_region(L, src, dst, g, scratch);
         } else if (g.code == DX_GAUSSIAN_BLUR) {
