@@ -137,7 +137,13 @@ def bench(refs: Path, tmp: Path, device: str, workers: int, n_refs: int):
     n = plan.total
     units = [(str(refs / source.name(r)), plan.recipes(r)) for r in range(n_refs)]
 
-    # warm-up (imports, native extension, lazy caches) outside the timings
+    # warm-up (imports, native extension, lazy caches) outside the timings. OpenCV runs single-threaded in this
+    # process until the peer's worker pool has forked: a forked child that sets the thread count of a pool whose
+    # threads were started before the fork waits forever (seen with opencv-python-headless 5.1).
+    import cv2
+
+    default_cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     generate(PRESET, tmp / "warm", images=refs, count=4, seed=0, workers=1, progress=False, device=device)
     peer_unit((units[0][0], units[0][1][:2], None))
 
@@ -154,6 +160,7 @@ def bench(refs: Path, tmp: Path, device: str, workers: int, n_refs: int):
     assert done == n
     rows.append({"task": "to-disk", "impl": f"albumentations ({workers} proc)", "device": "cpu",
                  "images_per_s": n / (time.perf_counter() - t)})
+    cv2.setNumThreads(default_cv2_threads)  # the streaming rows use the libraries' default threads
 
     stream = SynthesisStream(PRESET, images=refs, split=None, seed=0, batch_size=20, device=device,
                              shuffle=False, deterministic=False)

@@ -99,6 +99,40 @@ def test_fused_op_native_equals_python_or_both_refuse(case):
         assert (nat - py).abs().max().item() <= max(tol(n) for n in names) + 1e-6
 
 
+WITHIN_ONE = ("contrast", "gaussian_blur", "lowpass", "motion_blur")  # the uint8 path's contract (test_native_u8)
+
+
+@needs_native
+@PROFILE
+@given(region_batches())
+def test_fused_op_uint8_equals_the_float_op_rounded_or_both_refuse(case):
+    """The same cases in uint8 (NCHW, channels-last and strided views): the kernel's uint8 path against the float
+    op on images / 255, rounded: equal, or within 1 grey level for the codes whose uint8 body is fixed point."""
+    images, codes, values, boxes, seeds, names = case
+    x8 = images.mul(255).round().to(torch.uint8)
+    if images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous():
+        x8 = x8.contiguous(memory_format=torch.channels_last)
+    elif not images.is_contiguous() and not images.is_contiguous(memory_format=torch.channels_last):
+        wide = torch.zeros(*x8.shape[:3], 2 * x8.shape[3], dtype=torch.uint8)
+        wide[..., ::2] = x8
+        x8 = wide[..., ::2]
+    results = {}
+    for kind, x in (("uint8", x8), ("float", x8.float().div(255))):
+        try:
+            results[kind] = distort_codes(x, codes, values, boxes, seeds, impl="native")
+        except DistortxError as exc:
+            _one_line(exc)
+            results[kind] = exc
+    out, ref = results["uint8"], results["float"]
+    assert isinstance(out, Exception) == isinstance(ref, Exception), (out, ref)
+    if isinstance(out, Exception):
+        return
+    assert out.shape == x8.shape and out.dtype == torch.uint8
+    if out.numel():
+        diff = (out.int() - ref.clamp(0, 1).mul(255).round().int()).abs().max().item()
+        assert diff <= (1 if set(names) & set(WITHIN_ONE) else 0)
+
+
 @st.composite
 def nms_inputs(draw):
     n = draw(st.integers(0, 60))

@@ -220,7 +220,8 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: O
     crop, upscaled = prepare_reference(img, S, plan.preset.resize)
     recipes = plan.recipes(ref)
     with torch_threads(1 if job.device == "cpu" else None):
-        clean = crop.to(job.device).float().div_(255.0)
+        # the CPU kernel's uint8 path renders uint8 crops directly (no float round trip); other devices in float
+        clean = crop if job.device == "cpu" else crop.to(job.device).float().div_(255.0)
         images = to_uint8_image(render(clean, recipes, job.impl)).cpu()
 
     if collect is not None:

@@ -311,8 +311,9 @@ def impl_label(impl: str, device: str) -> str:
 
 
 def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "auto") -> Tensor:
-    """Apply each recipe's regions to ``clean`` (float Tensor[3, H, W] on any device) -> float Tensor[B, 3, H, W],
-    through :func:`distortx.ops.distort_batch` (= ``apply_regions`` per recipe) with ``impl``."""
+    """Apply each recipe's regions to ``clean`` (float Tensor[3, H, W] on any device, or uint8 for the CPU kernel's
+    uint8 path) -> Tensor[B, 3, H, W] of its dtype, through :func:`distortx.ops.distort_batch` (= ``apply_regions``
+    per recipe) with ``impl``."""
     from ..ops.fused import distort_batch
 
     B = len(recipes)
