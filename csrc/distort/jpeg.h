@@ -109,13 +109,31 @@ DX_HDI int64_t dx_ycc(const float* img, int C, int H, int W, int comp, int y, in
 DX_HDI void dx_jpeg_code_block(int64_t* blk, const float* q) {
   for (int r = 0; r < 8; ++r) dx_fdct_1d(blk + 8 * r, 1, false);  // rows
   for (int c = 0; c < 8; ++c) dx_fdct_1d(blk + c, 8, true);       // columns
-  for (int i = 0; i < 64; ++i) {  // k = sign(F) ((|F| + 4Q) // 8Q): exact in double (|F| < 2^15)
+  for (int i = 0; i < 64; ++i) {  // k = sign(F) ((|F| + 4Q) // 8Q): a 32-bit integer division (|F| < 2^15, Q <= 255)
     const int64_t qi = (int64_t)q[i], f = blk[i];
-    const int64_t a = (int64_t)floor((double)((f < 0 ? -f : f) + 4 * qi) / (double)(8 * qi));
+    const int64_t a = (int64_t)((uint32_t)((f < 0 ? -f : f) + 4 * qi) / (uint32_t)(8 * qi));
     blk[i] = (f < 0 ? -a : a) * qi;
   }
-  for (int c = 0; c < 8; ++c) dx_idct_1d(blk + c, 8, false);   // columns
-  for (int r = 0; r < 8; ++r) dx_idct_1d(blk + 8 * r, 1, true);  // rows
+  // inverse DCT; a column or row whose AC terms are all zero is its DC term scaled, which is what the full 1-D
+  // pass computes for it (libjpeg's jidctint.c takes the same shortcut): the same bits, less work
+  for (int c = 0; c < 8; ++c) {  // columns: the DC term << PASS1_BITS
+    const int64_t* d = blk + c;
+    if ((d[8] | d[16] | d[24] | d[32] | d[40] | d[48] | d[56]) == 0) {
+      const int64_t dc = d[0] * (1 << DXJ_P1);
+      for (int k = 0; k < 8; ++k) blk[c + 8 * k] = dc;
+    } else {
+      dx_idct_1d(blk + c, 8, false);
+    }
+  }
+  for (int r = 0; r < 8; ++r) {  // rows: the DC term descaled by PASS1_BITS + 3
+    int64_t* d = blk + 8 * r;
+    if ((d[1] | d[2] | d[3] | d[4] | d[5] | d[6] | d[7]) == 0) {
+      const int64_t dc = dx_descale(d[0], DXJ_P1 + 3);
+      for (int k = 0; k < 8; ++k) d[k] = dc;
+    } else {
+      dx_idct_1d(d, 1, true);
+    }
+  }
 }
 
 // Pre-pass element e: encode + decode one 8x8 luma block (e < sh sw), or one chroma block position with both
