@@ -149,6 +149,32 @@ def test_ray_engine_writes_the_same_bytes(datasets, tmp_path):
     assert digest(out) == digest(datasets["webdataset"])
 
 
+def test_ray_data_reads_both_shard_formats(datasets):
+    """Ray Data reads the shards as they are: `read_webdataset` (PNG decoded, the JSON record) and `read_parquet`
+    (the image bytes and label columns), the same 12 samples and PNG bytes as the folder layout."""
+    ray = pytest.importorskip("ray")
+    import numpy as np
+    from PIL import Image
+
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        folder = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in (datasets["folder"] / "images").rglob("*.png")}
+        wds_rows = ray.data.read_webdataset(str(datasets["webdataset"] / "shards")).take_all()
+        assert sorted(r["__key__"] for r in wds_rows) == sorted(folder)
+        for r in wds_rows:
+            assert np.array_equal(np.asarray(r["png"]), folder[r["__key__"]])
+            rec = r["json"] if isinstance(r["json"], dict) else json.loads(r["json"])
+            assert rec["file"].endswith("#" + r["__key__"] + ".png")
+        pq_rows = ray.data.read_parquet(str(datasets["parquet"] / "shards")).take_all()
+        assert sorted(r["key"] for r in pq_rows) == sorted(folder)
+        for r in pq_rows:
+            import io
+
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(r["png"])).convert("RGB")), folder[r["key"]])
+    finally:
+        ray.shutdown()
+
+
 def test_ray_engine_without_ray_is_a_one_line_error(tmp_path, monkeypatch):
     import sys
 
