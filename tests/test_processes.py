@@ -69,9 +69,9 @@ def _tree(root: Path) -> dict:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _reference(tmp_path_factory, count: int) -> dict:
+def _reference(tmp_path_factory, count: int, **layout) -> dict:
     ref = tmp_path_factory.mktemp("ref") / "d"
-    generate("ahn-detection-basic", ref, count=count, seed=1, workers=1, progress=False)
+    generate("ahn-detection-basic", ref, count=count, seed=1, workers=1, progress=False, **layout)
     return _tree(ref)
 
 
@@ -85,13 +85,22 @@ def reference_long(tmp_path_factory):
     return _reference(tmp_path_factory, 160)
 
 
-def _generate_cmd(out: Path, count: int) -> List[str]:
-    return [sys.executable, "-m", "distortx", "generate", "--out", str(out), "--count", str(count), *GEN]
+@pytest.fixture(scope="module")
+def reference_shards(tmp_path_factory):
+    return _reference(tmp_path_factory, 48, layout="webdataset", shard_size=8)
 
 
-def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict, count: int = 48) -> None:
+SHARDED = ["--format", "webdataset", "--shard-size", "8"]
+
+
+def _generate_cmd(out: Path, count: int, extra: List[str] = ()) -> List[str]:
+    return [sys.executable, "-m", "distortx", "generate", "--out", str(out), "--count", str(count), *GEN, *extra]
+
+
+def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict, count: int = 48,
+                         extra: List[str] = ()) -> None:
     parts = out / "parts"
-    proc, kids = _start_and_wait_for_workers(_generate_cmd(out, count), 2, ready=lambda: parts.is_dir())
+    proc, kids = _start_and_wait_for_workers(_generate_cmd(out, count, extra), 2, ready=lambda: parts.is_dir())
     time.sleep(delay)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be killed")
@@ -104,7 +113,7 @@ def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict, cou
         assert proc.returncode not in (0, None) and proc.returncode > 0, proc.returncode
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         assert len(lines) == 1 and "rerun the same command to resume" in lines[0], err
-    rerun = subprocess.run(_generate_cmd(out, count), capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(_generate_cmd(out, count, extra), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert _tree(out) == reference
 
@@ -113,6 +122,21 @@ def _kill_generate_trial(out: Path, sig: int, delay: float, reference: dict, cou
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_generate_workers_end_with_their_parent_and_the_rerun_resumes(tmp_path, sig, reference):
     _kill_generate_trial(tmp_path / "d", sig, 0.3, reference)
+
+
+@LINUX
+def test_sharded_generate_killed_then_rerun_is_identical(tmp_path, reference_shards):
+    """WebDataset shards (issue 29): SIGKILL mid-run, the same command again, the same bytes as an uninterrupted run
+    (no half-written shard left: shards are written to a temporary name and renamed)."""
+    _kill_generate_trial(tmp_path / "d", signal.SIGKILL, 0.5, reference_shards, extra=SHARDED)
+
+
+@LINUX
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(20))
+def test_sharded_generate_kill_trials(tmp_path, trial, reference_shards):
+    _kill_generate_trial(tmp_path / "d", signal.SIGKILL, random.Random(trial).uniform(0.0, 2.0), reference_shards,
+                         extra=SHARDED)
 
 
 @LINUX
