@@ -82,6 +82,11 @@ def native_codes() -> frozenset:
     """Codes the loaded native build implements (empty without the extension)."""
     if not native_available() or not hasattr(torch.ops.distortx, "distort_native_codes"):
         return frozenset()
+    return _loaded_native_codes()
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded_native_codes() -> frozenset:
     return frozenset(int(c) for c in torch.ops.distortx.distort_native_codes())
 
 
@@ -195,11 +200,12 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
     has the images' dtype; pixels outside every box are the input's, bit for bit (float64/half included)."""
     N, C, H, W = images.shape
     path = resolve(impl, images.device)
-    if N == 0 or codes.numel() == 0 or not bool((codes != 0).any()):
+    used = set(codes.view(-1).tolist()) - {0}  # a few thousand entries at most: cheaper than torch.unique
+    if N == 0 or not used:
         return images.clone()
     native = native_codes() if path == "native" else set()
     u8 = images.dtype == torch.uint8
-    if u8 and path == "native" and images.device.type == "cpu" and set(torch.unique(codes).tolist()) <= native | {0}:
+    if u8 and path == "native" and images.device.type == "cpu" and used <= native:
         # the kernel's uint8 path: no float round trip, the images' memory format kept (NHWC numpy views too)
         if not (images.is_contiguous() or images.is_contiguous(memory_format=torch.channels_last)):
             images = images.contiguous()
@@ -211,7 +217,6 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
         out = composite_python(x.clone(), x, specs, codes, values, seeds, win)
     else:
-        used = set(torch.unique(codes).tolist()) - {0}
         python_codes = sorted(c for c in used if c not in native)
         codes_n = codes.clone()
         for c in python_codes:
@@ -232,6 +237,8 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
 def _four_params(values: Tensor) -> Tensor:
     """values Tensor[N, R, P] -> Tensor[N, R, MAX_PARAMS] (zero-padded or cut: the kernels read MAX_PARAMS)."""
     N, R, P = values.shape
+    if P == MAX_PARAMS:
+        return values.contiguous()
     if P < MAX_PARAMS:
         values = torch.cat([values, values.new_zeros(N, R, MAX_PARAMS - P)], dim=2)
     return values[:, :, :MAX_PARAMS].contiguous()
