@@ -75,6 +75,10 @@ void cpu_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, 
 // NL-means box rows [ya, yb) of region slot (nlm_cpu.cpp); kNlmBand rows per job
 constexpr int kNlmBand = 24;
 void nlm_band(const DxBatch& b, float* scratch, int32_t slot, int ya, int yb);
+// JPEG blocks: an image's 8-bit samples (C x H x W bytes, = dx_u8 of every value), then the pre-pass elements
+// [e0, e1) of region slot read from them (jpeg_cpu.cpp)
+void jpeg_samples(const float* img, int64_t n, uint8_t* bytes);
+void jpeg_blocks(const DxBatch& b, float* scratch, int32_t slot, int64_t e0, int64_t e1, const uint8_t* samples);
 // lowpass cells of channel c of region slot (blur_cpu.cpp)
 void lowpass_channel(const DxBatch& b, float* scratch, int32_t slot, int c);
 // the Gaussian blur's horizontal pass of the scratch row starting at element e0 (blur_cpu.cpp)

@@ -99,13 +99,27 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
         for (int64_t e = 0; e < size; e += chunk) jobs.push_back(Job{slot, 0, e, std::min(size, e + chunk)});
       }
     }
+    // JPEG reads 8-bit samples: every image with a JPEG region converted once, not once per block and channel
+    std::vector<int64_t> sample_at(b.N, -1);
+    int64_t sample_bytes = 0;
+    const int64_t chw = (int64_t)b.C * b.H * b.W;
+    for (size_t k = 0; k + 1 < plan.passes.size(); ++k) {
+      const int64_t n = plan.passes[k].slot / b.R;
+      if (plan.regs[plan.passes[k].slot].code == DX_JPEG && sample_at[n] < 0) sample_at[n] = sample_bytes, sample_bytes += chw;
+    }
+    std::vector<uint8_t> samples((size_t)sample_bytes);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t n = 0; n < b.N; ++n)
+      if (sample_at[n] >= 0) jpeg_samples(b.in + n * chw, chw, samples.data() + sample_at[n]);
 #pragma omp parallel
     {
       std::vector<float> pad;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < (int64_t)jobs.size(); ++i) {
         const Job& j = jobs[i];
-        if (j.kind == 3) {
+        if (j.kind == 0 && b.regs[j.slot].code == DX_JPEG) {
+          jpeg_blocks(b, scratch, j.slot, j.e0, j.e1, samples.data() + sample_at[j.slot / b.R]);
+        } else if (j.kind == 3) {
           lowpass_channel(b, scratch, j.slot, (int)j.e0);
         } else if (j.kind == 2) {
           nlm_band(b, scratch, j.slot, (int)j.e0, (int)j.e1);

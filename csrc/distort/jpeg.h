@@ -95,10 +95,20 @@ DX_HDI int64_t dx_u8(const float* img, int H, int W, int c, int y, int x) {
   return (int64_t)rintf(dx_clampf(v, 0.0f, 1.0f) * 255.0f);
 }
 
+// The 8-bit samples the codec sees: sample(c, y, x) for y < H, x < W (beyond: the last row / column). The kernels
+// read them from the float image (DxFloatSamples); the fast CPU path converts a region's image once into planes
+// of bytes (jpeg_cpu.cpp) and reads those: the same values, so both run the same block body below.
+struct DxFloatSamples {
+  const float* img;
+  int H, W;
+  DX_HDI int64_t operator()(int c, int y, int x) const { return dx_u8(img, H, W, c, y, x); }
+};
+
 // jccolor.c rgb_ycc_convert of the pixel (y, x) (clamped), component comp = 0 (Y), 1 (Cb), 2 (Cr).
-DX_HDI int64_t dx_ycc(const float* img, int C, int H, int W, int comp, int y, int x) {
-  if (C == 1) return dx_u8(img, H, W, 0, y, x);
-  const int64_t r = dx_u8(img, H, W, 0, y, x), g = dx_u8(img, H, W, 1, y, x), b = dx_u8(img, H, W, 2, y, x);
+template <class Samples>
+DX_HDI int64_t dx_ycc(const Samples& sample, int C, int comp, int y, int x) {
+  if (C == 1) return sample(0, y, x);
+  const int64_t r = sample(0, y, x), g = sample(1, y, x), b = sample(2, y, x);
   const int64_t half = 1 << 15, off = (int64_t)128 << 16;
   if (comp == 0) return (19595 * r + 38470 * g + 7471 * b + half) >> 16;
   if (comp == 1) return (-11059 * r - 21709 * g + half * b + off + half - 1) >> 16;
@@ -137,15 +147,16 @@ DX_HDI void dx_jpeg_code_block(int64_t* blk, const float* q) {
 }
 
 // Pre-pass element e: encode + decode one 8x8 luma block (e < sh sw), or one chroma block position with both
-// its Cb and Cr blocks; written as floats to their planes.
-DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, int C, int H, int W, int64_t e) {
+// its Cb and Cr blocks; written as floats to their planes. sample: the 8-bit samples (DxFloatSamples).
+template <class Samples>
+DX_HDI void dx_jpeg_block_s(const DxRegion& g, float* scratch, const Samples& sample, int C, int H, int W, int64_t e) {
   const int64_t nY = (int64_t)g.sh * g.sw, nC = (int64_t)g.jpeg.ch * g.jpeg.cw;
   const float* qt = scratch + g.jpeg.qtables;
   int64_t blk[64];
   if (e < nY) {
     const int bi = g.sy0 + (int)(e / g.sw), bj = g.sx0 + (int)(e % g.sw);
     for (int yy = 0; yy < 8; ++yy)
-      for (int xx = 0; xx < 8; ++xx) blk[yy * 8 + xx] = dx_ycc(img, C, H, W, 0, bi * 8 + yy, bj * 8 + xx) - 128;
+      for (int xx = 0; xx < 8; ++xx) blk[yy * 8 + xx] = dx_ycc(sample, C, 0, bi * 8 + yy, bj * 8 + xx) - 128;
     dx_jpeg_code_block(blk, qt);
     const int64_t stride = (int64_t)g.sw * 8, base = g.off + (int64_t)(bi - g.sy0) * 8 * stride + (int64_t)(bj - g.sx0) * 8;
     for (int yy = 0; yy < 8; ++yy)
@@ -164,8 +175,8 @@ DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, i
       int64_t sb = 0, sr = 0;
       for (int dy = 0; dy < 2; ++dy)
         for (int dx = 0; dx < 2; ++dx) {
-          const int64_t r = dx_u8(img, H, W, 0, 2 * i + dy, 2 * j + dx), gg = dx_u8(img, H, W, 1, 2 * i + dy, 2 * j + dx),
-                        bb = dx_u8(img, H, W, 2, 2 * i + dy, 2 * j + dx);
+          const int64_t r = sample(0, 2 * i + dy, 2 * j + dx), gg = sample(1, 2 * i + dy, 2 * j + dx),
+                        bb = sample(2, 2 * i + dy, 2 * j + dx);
           const int64_t half = 1 << 15, off = (int64_t)128 << 16;
           sb += (-11059 * r - 21709 * gg + half * bb + off + half - 1) >> 16;
           sr += (half * r - 27439 * gg - 5329 * bb + off + half - 1) >> 16;
@@ -184,6 +195,10 @@ DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, i
       scratch[base + yy * stride + xx] = (float)dx_range_limit(blk[yy * 8 + xx]);
       scratch[base + 64 * nC + yy * stride + xx] = (float)dx_range_limit(cr[yy * 8 + xx]);
     }
+}
+
+DX_HDI void dx_jpeg_block(const DxRegion& g, float* scratch, const float* img, int C, int H, int W, int64_t e) {
+  dx_jpeg_block_s(g, scratch, DxFloatSamples{img, H, W}, C, H, W, e);
 }
 
 // Decoded chroma sample (i, j) (real chroma plane coordinates) of plane p (1 = Cb, 2 = Cr).
