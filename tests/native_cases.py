@@ -11,6 +11,9 @@ EXACT = ("quantization", "salt_pepper", "mono_salt_pepper", "jpeg")
 LOOSE = ("twirl", "marble")
 NATIVE = tuple(sorted(NATIVE_CODES, key=NATIVE_CODES.get))
 SLOW = ("nlm_denoise",)  # slow python reference: smaller images
+# the uint8 path (csrc/distort/u8_cpu.cpp) against the float op rounded: within 1 grey level for these codes (fixed
+# point, or the grey level / cells summed another way), equal for the rest
+U8_WITHIN_ONE = ("contrast", "gaussian_blur", "lowpass", "motion_blur")
 
 
 def tol(name: str) -> float:

@@ -19,7 +19,7 @@ from distortx._ext import native_available
 from distortx.errors import DistortxError
 from distortx.ops import batched_nms, distort_codes
 from distortx.ops.nms import batched_nms_reference
-from native_cases import NATIVE, SLOW, make_image, tol
+from native_cases import NATIVE, SLOW, U8_WITHIN_ONE, make_image, tol
 
 LONG = os.environ.get("DISTORTX_FUZZ") == "long"
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
@@ -99,9 +99,6 @@ def test_fused_op_native_equals_python_or_both_refuse(case):
         assert (nat - py).abs().max().item() <= max(tol(n) for n in names) + 1e-6
 
 
-WITHIN_ONE = ("contrast", "gaussian_blur", "lowpass", "motion_blur")  # the uint8 path's contract (test_native_u8)
-
-
 @needs_native
 @PROFILE
 @given(region_batches())
@@ -130,7 +127,7 @@ def test_fused_op_uint8_equals_the_float_op_rounded_or_both_refuse(case):
     assert out.shape == x8.shape and out.dtype == torch.uint8
     if out.numel():
         diff = (out.int() - ref.clamp(0, 1).mul(255).round().int()).abs().max().item()
-        assert diff <= (1 if set(names) & set(WITHIN_ONE) else 0)
+        assert diff <= (1 if set(names) & set(U8_WITHIN_ONE) else 0)
 
 
 @st.composite

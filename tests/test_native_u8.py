@@ -24,12 +24,11 @@ import distortx
 from distortx._ext import native_available
 from distortx.ops.fused import distort_batch, distort_codes
 
-from native_cases import NATIVE, random_case
+from native_cases import NATIVE, U8_WITHIN_ONE as WITHIN_ONE, random_case
 
 if not native_available():
     pytest.skip("distortx._C is not built", allow_module_level=True)
 
-WITHIN_ONE = ("contrast", "gaussian_blur", "lowpass", "motion_blur")
 
 
 def to_u8(x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +92,7 @@ def test_overlapping_regions_later_wins_and_outside_is_copied():
     assert int((out.int() - ref.int()).abs().max()) <= 1
 
 
-def test_simd_loops_equal_their_scalar_twins():
+def test_simd_loops_equal_their_scalar_twins(tmp_path):
     """DISTORTX_U8_SIMD=0 runs every vector loop's scalar twin: the same bits, both layouts, tails included."""
     script = (
         "import torch, sys\n"
@@ -107,11 +106,10 @@ def test_simd_loops_equal_their_scalar_twins():
         "torch.save([o.contiguous() for o in outs], sys.argv[1])\n" % os.path.dirname(__file__))
     results = []
     for simd in ("1", "0"):
-        path = os.path.join(os.environ.get("PYTEST_TMP", "/tmp"), f"distortx_u8_simd{simd}_{os.getpid()}.pt")
+        path = tmp_path / f"simd{simd}.pt"
         env = dict(os.environ, DISTORTX_U8_SIMD=simd)
-        subprocess.run([sys.executable, "-c", "import distortx\n" + script, path], env=env, check=True, timeout=120)
+        subprocess.run([sys.executable, "-c", "import distortx\n" + script, str(path)], env=env, check=True, timeout=120)
         results.append(torch.load(path))
-        os.unlink(path)
     for a, b in zip(*results):
         assert torch.equal(a, b)
 

@@ -75,9 +75,10 @@ void cpu_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, 
 // NL-means box rows [ya, yb) of region slot (nlm_cpu.cpp); kNlmBand rows per job
 constexpr int kNlmBand = 24;
 void nlm_band(const DxBatch& b, float* scratch, int32_t slot, int ya, int yb);
-// JPEG blocks: an image's 8-bit samples (C x H x W bytes, = dx_u8 of every value), then the pre-pass elements
-// [e0, e1) of region slot read from them (jpeg_cpu.cpp)
-void jpeg_samples(const float* img, int64_t n, uint8_t* bytes);
+// dst[j] = round-half-even(clamp(q[j], 0, 1) * 255) (= dx_u8, = from_batch's rounding), vectorised (u8_cpu.cpp)
+void float_to_bytes(const float* q, int64_t n, uint8_t* dst);
+// JPEG blocks: the pre-pass elements [e0, e1) of region slot, the image's 8-bit samples (C x H x W bytes,
+// float_to_bytes of the image) read from `samples` (jpeg_cpu.cpp)
 void jpeg_blocks(const DxBatch& b, float* scratch, int32_t slot, int64_t e0, int64_t e1, const uint8_t* samples);
 // lowpass cells of channel c of region slot (blur_cpu.cpp)
 void lowpass_channel(const DxBatch& b, float* scratch, int32_t slot, int c);

@@ -110,7 +110,7 @@ at::Tensor distort_cpu(const at::Tensor& images, const at::Tensor& codes, const 
     std::vector<uint8_t> samples((size_t)sample_bytes);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t n = 0; n < b.N; ++n)
-      if (sample_at[n] >= 0) jpeg_samples(b.in + n * chw, chw, samples.data() + sample_at[n]);
+      if (sample_at[n] >= 0) float_to_bytes(b.in + n * chw, chw, samples.data() + sample_at[n]);
 #pragma omp parallel
     {
       std::vector<float> pad;

@@ -20,14 +20,6 @@ struct BytePlanes {
 };
 }  // namespace
 
-// bytes[i] = round-half-even(clamp(img[i], 0, 1) * 255) (= dx_u8), a loop the compiler vectorises.
-DX_CLONES void jpeg_samples(const float* __restrict img, int64_t n, uint8_t* __restrict bytes) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = img[i] < 0.0f ? 0.0f : (img[i] > 1.0f ? 1.0f : img[i]);
-    bytes[i] = (uint8_t)(int)nearbyintf(v * 255.0f);
-  }
-}
-
 // Pre-pass elements [e0, e1) of JPEG region `slot` (dx_jpeg_block_s), its image's samples read from `samples`.
 DX_CLONES void jpeg_blocks(const DxBatch& b, float* scratch, int32_t slot, int64_t e0, int64_t e1, const uint8_t* samples) {
   const BytePlanes planes{samples, b.H, b.W};

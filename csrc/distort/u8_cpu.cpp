@@ -8,14 +8,13 @@
 //   gaussian_blur           separable Q15 fixed point on 16-bit lanes (pmulhrsw): within 1 grey level;
 //   lowpass                 the cells in float (down the rows first), the float op's upsampling: within 1 level;
 //   motion_blur             its samples merged into one sparse 2-D filter in Q15: within 1 grey level;
-//   every other code        the batch is converted to float32 here (one pass), the float op runs and the result
-//                           is rounded back (one pass): equal, bit for bit. A batch with any such code takes
-//                           this route as a whole.
+//   every other code        the images are converted to float32 here, row by row in chunks of images, the float op
+//                           runs and the result is rounded back: equal, bit for bit. A batch with any such code
+//                           takes this route as a whole.
 // Regions are drawn in order (later boxes overwrite earlier ones, each computed from the clean image) after a
 // copy of the images that is skipped for images covered by one box.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,6 +28,7 @@
 
 namespace distortx {
 namespace cpu {
+
 namespace {
 
 // k / 255 as torch's x.float().div_(255) computes it (the float op's view of a uint8 value).
@@ -138,12 +138,17 @@ void lut_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion
 // box's columns, the vertical pass sums them and rounds to 8 bits.
 inline int16_t mulhrs(int16_t a, int16_t b) { return (int16_t)(((((int32_t)a * b) >> 14) + 1) >> 1); }
 
-std::vector<int16_t> q15_weights(const float* w, int taps) {
-  std::vector<int16_t> q(taps);
+// Non-negative weights summing to 1 -> Q15, their sum made exactly 2^15 at the largest one (the rounding error
+// goes where it is relatively smallest).
+std::vector<int16_t> to_q15(const std::vector<double>& w) {
+  std::vector<int16_t> q(w.size());
   int32_t sum = 0;
-  for (int k = 0; k < taps; ++k) sum += (q[k] = (int16_t)std::lround((double)w[k] * 32768.0));
-  const int c = taps / 2;
-  q[c] = (int16_t)std::min<int32_t>(32767, q[c] + (32768 - sum));
+  size_t big = 0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    sum += (q[k] = (int16_t)std::lround(w[k] * 32768.0));
+    if (w[k] > w[big]) big = k;
+  }
+  q[big] = (int16_t)std::min<int32_t>(32767, q[big] + (32768 - sum));
   return q;
 }
 
@@ -153,7 +158,6 @@ std::vector<int16_t> q15_weights(const float* w, int taps) {
 #define DX_U8_CLONES
 #endif
 
-// acc[j] (+)= mulhrs(src[j * 1 + k * step], w[k]) for every tap k: one horizontal or vertical pass over n values.
 // acc[j] = sum_k mulhrs(src[k][j], w[k]), j < n: one horizontal (src[k] = the padded row shifted by k pixels) or
 // vertical (src[k] = the k-th row of the window) pass. AVX2: blocks of 64 values stay in four registers across the
 // taps; the scalar loop gives the same bits (pmulhrsw is exact integer arithmetic).
@@ -325,16 +329,10 @@ MotionTaps motion_taps(const DxRegion& g) {
     acc[{oy + 1, ox + 1}] += fx * fy / n;
   }
   MotionTaps t;
-  int32_t sum = 0;
-  size_t big = 0;
-  for (const auto& [off, w] : acc) {
-    const int16_t q = (int16_t)std::lround(w * 32768.0);
-    if (q == 0) continue;
-    t.dy.push_back(off.first), t.dx.push_back(off.second), t.w.push_back(q);
-    if (q > t.w[big]) big = t.w.size() - 1;
-    sum += q;
-  }
-  t.w[big] = (int16_t)std::min<int32_t>(32767, t.w[big] + (32768 - sum));
+  std::vector<double> w;  // the offsets with a non-zero Q15 weight
+  for (const auto& [off, wk] : acc)
+    if (std::lround(wk * 32768.0) != 0) t.dy.push_back(off.first), t.dx.push_back(off.second), w.push_back(wk);
+  t.w = to_q15(w);
   t.dx_lo = *std::min_element(t.dx.begin(), t.dx.end()), t.dx_hi = *std::max_element(t.dx.begin(), t.dx.end());
   t.dy_lo = *std::min_element(t.dy.begin(), t.dy.end()), t.dy_hi = *std::max_element(t.dy.begin(), t.dy.end());
   return t;
@@ -377,25 +375,43 @@ void lerp_round_scalar(float wa, const float* a, float wb, const float* b, int j
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
+// dst[0..31] = float_to_u8 of the 4 x 8 values v (clamped, scaled, rounded half to even, packed in order).
+__attribute__((target("avx2"))) inline void store_u8x32(const __m256* v, uint8_t* dst) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), k255 = _mm256_set1_ps(255.0f);
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m256 c = _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(v[i], zero), one), k255);
+    q[i] = _mm256_cvtps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256((__m256i*)dst, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 __attribute__((target("avx2"))) void lerp_round_avx2(float wa, const float* a, float wb, const float* b, int n, uint8_t* dst) {
-  const __m256 va = _mm256_set1_ps(wa), vb = _mm256_set1_ps(wb), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f),
-               k255 = _mm256_set1_ps(255.0f);
+  const __m256 va = _mm256_set1_ps(wa), vb = _mm256_set1_ps(wb);
   int j = 0;
   for (; j + 32 <= n; j += 32) {
-    __m256i q[4];
-    for (int i = 0; i < 4; ++i) {
-      const __m256 v = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(a + j + 8 * i)), _mm256_mul_ps(vb, _mm256_loadu_ps(b + j + 8 * i)));
-      const __m256 c = _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(v, zero), one), k255);
-      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    }
-    const __m256i lo = _mm256_packs_epi32(q[0], q[1]), hi = _mm256_packs_epi32(q[2], q[3]);  // lane-interleaved
-    const __m256i bytes = _mm256_packus_epi16(lo, hi);
-    _mm256_storeu_si256((__m256i*)(dst + j), _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m256 v[4];
+    for (int i = 0; i < 4; ++i)
+      v[i] = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(a + j + 8 * i)), _mm256_mul_ps(vb, _mm256_loadu_ps(b + j + 8 * i)));
+    store_u8x32(v, dst + j);
   }
   lerp_round_scalar(wa, a, wb, b, j, n, dst);
 }
+
+// The whole vectors of float_to_bytes; returns how many values it wrote.
+__attribute__((target("avx2"))) int64_t float_to_bytes_avx2(const float* q, int64_t n, uint8_t* dst) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    const __m256 v[4] = {_mm256_loadu_ps(q + j), _mm256_loadu_ps(q + j + 8), _mm256_loadu_ps(q + j + 16),
+                         _mm256_loadu_ps(q + j + 24)};
+    store_u8x32(v, dst + j);
+  }
+  return j;
+}
 #else
 void lerp_round_avx2(float, const float*, float, const float*, int, uint8_t*) {}
+int64_t float_to_bytes_avx2(const float*, int64_t, uint8_t*) { return 0; }
 #endif
 
 void lerp_round(float wa, const float* a, float wb, const float* b, int n, uint8_t* dst) {
@@ -468,8 +484,6 @@ bool has_u8_body(int code) {
          code == DX_MOTION_BLUR;
 }
 
-// The mean luminance hook of the planner: 0.299 R + 0.587 G + 0.114 B over images / 255 from exact integer sums of
-// each channel (cpu_mean_luma sums the per-pixel float luminances: the two differ by float rounding, ~1e-7).
 // Byte sums: one row of a plane, and the three channel sums of an interleaved RGB row. AVX2: psadbw adds 8 bytes
 // into a 64-bit lane; for RGB, 96-byte periods (three vectors) with a byte mask per channel and vector.
 void sum_bytes_scalar(const uint8_t* p, int64_t j, int64_t n, uint64_t* sum, int stride3) {
@@ -521,6 +535,8 @@ void sum_bytes(const uint8_t* p, int64_t n, uint64_t* sum, bool rgb) {
   sum_bytes_scalar(p, 0, n, sum, rgb);
 }
 
+// The mean luminance hook of the planner: 0.299 R + 0.587 G + 0.114 B over images / 255 from exact integer sums of
+// each channel (cpu_mean_luma sums the per-pixel float luminances: the two differ by float rounding, ~1e-7).
 void u8_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, float* out) {
   const U8Layout L = layout_of(images);
   const uint8_t* in = images.data_ptr<uint8_t>();
@@ -610,12 +626,10 @@ void join_rgb(const uint8_t* r, const uint8_t* g, const uint8_t* b, int W, uint8
   for (int x = kHasSsse3 ? join_rgb_ssse3(r, g, b, W, p) : 0; x < W; ++x) p[3 * x] = r[x], p[3 * x + 1] = g[x], p[3 * x + 2] = b[x];
 }
 
-// k / 255 as torch divides (a loop the compiler vectorises), and float_to_u8 (lerp_round's vector loop: 1 q + 0 q = q).
+// k / 255 as torch divides (a loop the compiler vectorises).
 DX_U8_CLONES void bytes_to_float(const uint8_t* __restrict p, int n, float* __restrict q) {
   for (int j = 0; j < n; ++j) q[j] = (float)p[j] / 255.0f;
 }
-
-void float_to_bytes(const float* q, int n, uint8_t* p) { lerp_round(1.0f, q, 0.0f, q, n, p); }
 
 // One image row <-> C float planes (plane = the planes' distance in floats); tmp: 3 W bytes.
 void row_to_float(const U8Layout& L, const uint8_t* row, float* q, int64_t plane, uint8_t* tmp) {
@@ -677,6 +691,10 @@ at::Tensor through_float(const at::Tensor& images, const at::Tensor& codes, cons
 
 }  // namespace
 
+void float_to_bytes(const float* q, int64_t n, uint8_t* dst) {
+  for (int64_t j = kHasAvx2 ? float_to_bytes_avx2(q, n, dst) : 0; j < n; ++j) dst[j] = float_to_u8(q[j]);
+}
+
 at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes_, const at::Tensor& values,
                       const at::Tensor& boxes, const at::Tensor& seeds) {
   at::Tensor out = at::empty_like(images);  // keeps the memory format
@@ -702,13 +720,16 @@ at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes_, const 
     const DxRegion& g = plan.regs[i];
     if (g.code == DX_NONE) continue;
     if (g.x0 == 0 && g.y0 == 0 && g.x1 == L.W && g.y1 == L.H) covered[i / R] = 1;
-    if (g.code == DX_GAUSSIAN_BLUR) weights[i] = q15_weights(scratch + g.blur.weights, 2 * g.blur.radius + 1);
+    if (g.code == DX_GAUSSIAN_BLUR) {
+      const float* w = scratch + g.blur.weights;
+      weights[i] = to_q15(std::vector<double>(w, w + 2 * g.blur.radius + 1));
+    }
     else if (g.code == DX_MOTION_BLUR) motion[i] = motion_taps(g);
     else if (g.code == DX_QUANTIZATION || g.code == DX_CONTRAST) region_lut(g, scratch, luts.data() + i * 256);
   }
-  // work items: the image copies, then per region slot r (in order: later boxes overwrite) bands of box rows
-  // bands of box rows: whole boxes when the images alone keep every thread busy (a blur band recomputes 2r rows)
-  const int kBand = N >= 2 * at::get_num_threads() ? L.H : 32;
+  // work items: the image copies, then per region slot r (in order: later boxes overwrite) bands of box rows, whole
+  // boxes when the images alone keep every thread busy (a blur band recomputes 2r rows)
+  const int band = N >= 2 * at::get_num_threads() ? L.H : 32;
 #pragma omp parallel
   {
     std::vector<int16_t> buf;
@@ -722,12 +743,12 @@ at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes_, const 
           }
       }
     for (int64_t r = 0; r < R; ++r) {
-      const int64_t bands = (L.H + kBand - 1) / kBand;
+      const int64_t bands = (L.H + band - 1) / band;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t t = 0; t < N * bands; ++t) {
         const int64_t n = t / bands;
         const DxRegion& g = plan.regs[n * R + r];
-        const int b0 = (int)(t % bands) * kBand, ya = std::max<int>(g.y0, b0), yb = std::min<int>(g.y1, b0 + kBand);
+        const int b0 = (int)(t % bands) * band, ya = std::max<int>(g.y0, b0), yb = std::min<int>(g.y1, b0 + band);
         if (g.code == DX_NONE || ya >= yb) continue;
         const uint8_t* src = in + n * L.image;
         uint8_t* dst = o + n * L.image;

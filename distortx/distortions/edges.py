@@ -170,22 +170,20 @@ def load_listed(src):
     return read_image(src) if isinstance(src, Path) else src
 
 
-def _to_uint8(x: Tensor) -> Tensor:
-    return x if x.dtype == torch.uint8 else x.clamp(0, 1).mul(255.0).round_().to(torch.uint8)
-
-
 def from_batch(out: Tensor, fmt: ImageFormat):
     """Give Tensor[N, C, H, W] (float in [0, 1], or uint8 from the uint8 path) back in the type, layout and dtype
     ``fmt`` describes."""
+    from ..io import to_uint8_image
+
     if fmt.layout == "PIL":
         from PIL import Image
 
-        a = _to_uint8(out[0].detach().cpu()).permute(1, 2, 0).numpy()
+        a = to_uint8_image(out[0].detach().cpu()).permute(1, 2, 0).numpy()
         return Image.fromarray(np.ascontiguousarray(a[..., 0] if a.shape[-1] == 1 else a))
     if fmt.numpy:
         x = out.detach().cpu()
         if fmt.dtype == np.uint8:
-            x = _to_uint8(x)
+            x = to_uint8_image(x)
         a = x.permute(0, 2, 3, 1).numpy()
         if fmt.dtype != np.uint8:
             a = a.astype(fmt.dtype, copy=False)
@@ -194,7 +192,7 @@ def from_batch(out: Tensor, fmt: ImageFormat):
         return np.ascontiguousarray(a[0] if fmt.layout == "HWC" else a)
     x = out[0] if fmt.layout == "CHW" else out
     if fmt.dtype == torch.uint8:
-        x = _to_uint8(x)
+        x = to_uint8_image(x)
     else:
         x = x.to(fmt.dtype)
     if fmt.tensor_type is not Tensor:

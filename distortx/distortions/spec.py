@@ -396,8 +396,9 @@ class DistortionSpec:
         if dtype == torch.uint8:
             if fn is self.reference and self.reference_uint8 is not None:
                 return self.reference_uint8(images, values, seed)
-            out = fn(images.float().div_(255.0), values, seed)
-            return out.clamp_(0.0, 1.0).mul_(255.0).round_().to(dtype)
+            from ..io import to_uint8_image
+
+            return to_uint8_image(fn(images.float().div_(255.0), values, seed))
         out = fn(images.float(), values, seed)
         return out.clamp_(0.0, 1.0).to(dtype)
 

@@ -37,8 +37,9 @@ runs the same bodies on the CPU (tests/test_native_scalar.py).
 
 uint8 images (CPU): the kernel reads and writes uint8 in the images' memory format (NCHW, or channels-last as
 a numpy N x H x W x C batch arrives), against the float op on images / 255 rounded back half to even: equal for
-the table ops (quantization, contrast) and for every code it converts to float inside the kernel, within 1 grey
-level for gaussian_blur (Q15 fixed point). Other devices and the python path convert around the float op.
+quantization (a table) and every code it converts to float inside the kernel, within 1 grey level for contrast,
+gaussian_blur, motion_blur and lowpass (csrc/distort/u8_cpu.cpp). Other devices and the python path convert
+around the float op.
 
 Exactness against the python path: bit-exact for quantization, salt_pepper, jpeg (integer pipeline) and
 every copied pixel; ~1e-7 for the rest (the counter RNG is shared; log/cos/sin/atan2 are <= 2 ulp
@@ -59,6 +60,7 @@ from ..distortions.native_slot import register_native_apply
 from ..distortions.regions import Region, clip_box
 from ..distortions.spec import DistortionSpec, Params, check_images
 from ..errors import ParameterError
+from ..io import to_uint8_image
 
 MAX_PARAMS = 4
 _OP = "distortx::distort"
@@ -229,9 +231,8 @@ def _run(images: Tensor, codes: Tensor, values: Tensor, boxes: Tensor, seeds: Te
         return out
     if win is None:
         win = winner_map(codes.to(images.device), boxes.to(images.device), H, W)
-    if u8:  # = edges.from_batch: clamp, scale, round half to even
-        out = out.clamp_(0, 1).mul_(255.0).round_()
-    return torch.where((win >= 0).unsqueeze(1), out.to(images.dtype), images)
+    out = to_uint8_image(out) if u8 else out.to(images.dtype)  # uint8: as edges.from_batch rounds
+    return torch.where((win >= 0).unsqueeze(1), out, images)
 
 
 def _four_params(values: Tensor) -> Tensor:
