@@ -95,6 +95,28 @@ def test_jpeg_reference_is_direct_pil_call():
         assert torch.equal(grey[0], pil_jpeg_direct(img[0, :1], q))
 
 
+def test_jpeg_on_uint8_is_pillows_round_trip_through_either_codec(monkeypatch):
+    """impl="auto" on uint8 CPU images takes libjpeg-turbo through torchvision's ops (or Pillow where they are
+    missing or give other bits): the decoded pixels equal Pillow's, per image quality, for colour and grey, odd
+    sizes, NCHW and channels-last input; a quality or channel mixed up between images breaks it."""
+    spec = distortx.get_distortion("jpeg")
+    rng = np.random.default_rng(3)
+    for shape in [(5, 3, 37, 53), (3, 1, 17, 9), (2, 3, 1, 1), (2, 3, 64, 48)]:
+        x8 = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+        x8[:, :, : shape[2] // 2] //= 3  # some smooth-ish structure beside the noise
+        q = [float(v) for v in rng.integers(1, 101, shape[0])]
+        want = torch.stack([(pil_jpeg_direct(x8[i].float() / 255, int(q[i])) * 255).round().to(torch.uint8) for i in range(shape[0])])
+        for fmt in (torch.contiguous_format, torch.channels_last):
+            out = spec.apply_batch(x8.contiguous(memory_format=fmt), params(q), "auto")
+            assert out.dtype == torch.uint8 and torch.equal(out, want), (shape, fmt)
+            assert torch.equal(jpeg.jpeg_pillow_u8(x8.contiguous(memory_format=fmt), params(q).values), want)
+    if jpeg.turbo_codec() is None:
+        pytest.skip("this torchvision has no JPEG ops: only the Pillow route ran")
+    monkeypatch.setattr(jpeg, "turbo_codec", lambda: None)  # the fallback gives the same bytes
+    x8 = torch.from_numpy(rng.integers(0, 256, (3, 3, 20, 30), dtype=np.uint8))
+    assert torch.equal(jpeg.jpeg_turbo_u8(x8, params([7, 50, 100]).values), jpeg.jpeg_pillow_u8(x8, params([7, 50, 100]).values))
+
+
 QUALITIES = (5, 10, 20, 35, 50, 75, 95)
 
 

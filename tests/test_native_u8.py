@@ -5,7 +5,7 @@ path gives back for uint8 input). Measured contract, per code:
   quantization and every code the kernel converts to float inside: equal, bit for bit;
   contrast       within 1 grey level (its grey level comes from exact integer sums; the float op rounds its own);
   gaussian_blur  within 1 grey level (Q15 fixed point), and equal for most values;
-  lowpass        within 1 grey level (float cells summed in another order than the float op's double sums);
+  lowpass        within 1 grey level (cells summed in another order and in fixed point, Q7 upsampling);
   motion_blur    within 1 grey level (one merged 2-D filter in Q15).
 A table entry off by one, a blur weight or shift changed, a channel or row stride mixed up between the NCHW and
 the channels-last (numpy) layouts, or a region drawn in the wrong order breaks these tests.

@@ -6,7 +6,7 @@
 //   contrast                the same, with the grey level from exact integer channel sums: within 1 grey level
 //                           (equal but where the float op's rounding of its grey level decides a tie);
 //   gaussian_blur           separable Q15 fixed point on 16-bit lanes (pmulhrsw): within 1 grey level;
-//   lowpass                 the cells in float (down the rows first), the float op's upsampling: within 1 level;
+//   lowpass                 the cells down the rows in Q15 then along x in float, the upsampling in Q7: within 1 level;
 //   motion_blur             its samples merged into one sparse 2-D filter in Q15: within 1 grey level;
 //   every other code        the images are converted to float32 here, row by row in chunks of images, the float op
 //                           runs and the result is rounded back: equal, bit for bit. A batch with any such code
@@ -360,20 +360,7 @@ void motion_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxReg
     }
 }
 
-// ---- lowpass: the float op's cells (anti-aliased downscale) and bilinear upsampling -------------------------------
-// The cells are the same weighted sums as dx_lowpass_cell, in float and in the other order (first down the rows, a
-// vector over every value of a row, then along the columns), so they differ from the float op's double sums by
-// float rounding; the upsampling is dx_lowpass's expression, each cell row first interpolated along x (the
-// products the float op forms), then a lerp of two such rows per output row, rounded: within 1 grey level.
-DX_U8_CLONES void axpy_u8(float a, const uint8_t* __restrict x, int n, float* __restrict y) {
-  for (int j = 0; j < n; ++j) y[j] += a * (float)x[j];
-}
-
-// dst[j] = round(clamp01(wa a[j] + wb b[j]) * 255), half to even (two products and a sum, no FMA: the float op's bits).
-void lerp_round_scalar(float wa, const float* a, float wb, const float* b, int j, int n, uint8_t* dst) {
-  for (; j < n; ++j) dst[j] = float_to_u8(wa * a[j] + wb * b[j]);
-}
-
+// ---- float -> bytes (float_to_bytes's vectors) --------------------------------------------------------------
 #if defined(__GNUC__) && defined(__x86_64__)
 // dst[0..31] = float_to_u8 of the 4 x 8 values v (clamped, scaled, rounded half to even, packed in order).
 __attribute__((target("avx2"))) inline void store_u8x32(const __m256* v, uint8_t* dst) {
@@ -387,18 +374,6 @@ __attribute__((target("avx2"))) inline void store_u8x32(const __m256* v, uint8_t
   _mm256_storeu_si256((__m256i*)dst, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
-__attribute__((target("avx2"))) void lerp_round_avx2(float wa, const float* a, float wb, const float* b, int n, uint8_t* dst) {
-  const __m256 va = _mm256_set1_ps(wa), vb = _mm256_set1_ps(wb);
-  int j = 0;
-  for (; j + 32 <= n; j += 32) {
-    __m256 v[4];
-    for (int i = 0; i < 4; ++i)
-      v[i] = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(a + j + 8 * i)), _mm256_mul_ps(vb, _mm256_loadu_ps(b + j + 8 * i)));
-    store_u8x32(v, dst + j);
-  }
-  lerp_round_scalar(wa, a, wb, b, j, n, dst);
-}
-
 // The whole vectors of float_to_bytes; returns how many values it wrote.
 __attribute__((target("avx2"))) int64_t float_to_bytes_avx2(const float* q, int64_t n, uint8_t* dst) {
   int64_t j = 0;
@@ -410,72 +385,198 @@ __attribute__((target("avx2"))) int64_t float_to_bytes_avx2(const float* q, int6
   return j;
 }
 #else
-void lerp_round_avx2(float, const float*, float, const float*, int, uint8_t*) {}
 int64_t float_to_bytes_avx2(const float*, int64_t, uint8_t*) { return 0; }
 #endif
 
-void lerp_round(float wa, const float* a, float wb, const float* b, int n, uint8_t* dst) {
-  if (kHasAvx2) return lerp_round_avx2(wa, a, wb, b, n, dst);
-  lerp_round_scalar(wa, a, wb, b, 0, n, dst);
-}
+// ---- lowpass: the float op's cells (anti-aliased downscale) and bilinear upsampling -------------------------------
+// The cells are dx_lowpass_cell's weighted sums in another order and in fixed point: first down the rows, a Q15
+// filter of the Q7 rows (fir_q15, the blur's pass) giving each cell row's column sums for every value of a line;
+// then along x in float, a dot product of the cell's taps with the line reflected past its edges. The upsampling is
+// dx_lowpass's expression: each cell row interpolated along x (float, stored as Q7), then per output row a two-tap
+// Q15 filter of two such rows and the Q7 rounding. The fixed-point steps stay below 0.35 of a grey level in the worst
+// case (38 taps of +-1/256 and the Q15 weights' rounding), so the result is within 1 level of the float op.
 
 // Weights of the 2r + 2 taps of one cell along an axis (= dx_lowpass_cell): w[t] = (1 - f) g[t + 1] + f g[t].
-void cell_taps(int i, int n_in, int n_out, int r, const float* gpad, int& first, std::vector<float>& w) {
+void cell_taps(int i, int n_in, int n_out, int r, const float* gpad, int& first, std::vector<double>& w) {
   const double c = ((double)i + 0.5) * ((double)n_in / (double)n_out) - 0.5, f0 = std::floor(c), f = c - f0;
   first = (int)f0 - r;
   w.resize(2 * r + 2);
-  for (int t = 0; t < 2 * r + 2; ++t) w[t] = (float)((1.0 - f) * (double)gpad[t + 1] + f * (double)gpad[t]);
+  for (int t = 0; t < 2 * r + 2; ++t) w[t] = (1.0 - f) * (double)gpad[t + 1] + f * (double)gpad[t];
+}
+
+// sums[c] = the sum of the 24 lanes l with l % s == c (s = 1 or 3).
+inline void lanes_to_channels(const float* acc, int s, float* sums) {
+  for (int c = 0; c < s; ++c) {
+    float t = 0.0f;
+    for (int l = c; l < 24; l += s) t += acc[l];
+    sums[c] = t;
+  }
+}
+
+// Per channel c < s: sum over k < n (a multiple of 24) of w[k] v[k] where k % s == c, in 24 lanes.
+void dot24_scalar(const float* w, const float* v, int n, int s, float* sums) {
+  float acc[24] = {};
+  for (int k = 0; k < n; k += 24)
+    for (int l = 0; l < 24; ++l) acc[l] += w[k + l] * v[k + l];
+  lanes_to_channels(acc, s, sums);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) void dot24_avx2(const float* w, const float* v, int n, int s, float* sums) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0;
+  for (int k = 0; k < n; k += 24) {
+    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(v + k)));
+    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(v + k + 8)));
+    a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(v + k + 16)));
+  }
+  alignas(32) float acc[24];
+  _mm256_store_ps(acc, a0), _mm256_store_ps(acc + 8, a1), _mm256_store_ps(acc + 16, a2);
+  lanes_to_channels(acc, s, sums);
+}
+#else
+void dot24_avx2(const float*, const float*, int, int, float*) {}
+#endif
+
+void dot24(const float* w, const float* v, int n, int s, float* sums) {
+  if (kHasAvx2) return dot24_avx2(w, v, n, s, sums);
+  dot24_scalar(w, v, n, s, sums);
+}
+
+// u[k] = Q7 of (1 - f[k]) row[i0[k]] + f[k] row[i1[k]], clamped to [0, 255], k < n.
+void lerp_gather_q7_scalar(const float* row, const int* i0, const int* i1, const float* f, int k, int n, int16_t* u) {
+  for (; k < n; ++k) {
+    const float v = (1.0f - f[k]) * row[i0[k]] + f[k] * row[i1[k]];
+    u[k] = (int16_t)(int)(std::min(std::max(v, 0.0f), 255.0f) * 128.0f + 0.5f);
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) void lerp_gather_q7_avx2(const float* row, const int* i0, const int* i1, const float* f,
+                                                          int n, int16_t* u) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f),
+               q7 = _mm256_set1_ps(128.0f), half = _mm256_set1_ps(0.5f);
+  int k = 0;
+  for (; k + 16 <= n; k += 16) {
+    __m256i q[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256 fk = _mm256_loadu_ps(f + k + 8 * h);
+      const __m256 a = _mm256_i32gather_ps(row, _mm256_loadu_si256((const __m256i*)(i0 + k + 8 * h)), 4);
+      const __m256 b = _mm256_i32gather_ps(row, _mm256_loadu_si256((const __m256i*)(i1 + k + 8 * h)), 4);
+      const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(one, fk), a), _mm256_mul_ps(fk, b));
+      q[h] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(v, zero), top), q7), half));
+    }
+    _mm256_storeu_si256((__m256i*)(u + k), _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
+  }
+  lerp_gather_q7_scalar(row, i0, i1, f, k, n, u);
+}
+#else
+void lerp_gather_q7_avx2(const float*, const int*, const int*, const float*, int, int16_t*) {}
+#endif
+
+void lerp_gather_q7(const float* row, const int* i0, const int* i1, const float* f, int n, int16_t* u) {
+  if (kHasAvx2) return lerp_gather_q7_avx2(row, i0, i1, f, n, u);
+  lerp_gather_q7_scalar(row, i0, i1, f, 0, n, u);
+}
+
+// dst[k] = the Q7 rounding of mulhrs(a[k], wa) + mulhrs(b[k], wb), k < n: the two-tap fir_q15 and round_q7 in one pass.
+void lerp2_q7_scalar(const int16_t* a, int16_t wa, const int16_t* b, int16_t wb, int k, int n, uint8_t* dst) {
+  for (; k < n; ++k) dst[k] = (uint8_t)std::clamp(((int16_t)(mulhrs(a[k], wa) + mulhrs(b[k], wb)) + 64) >> 7, 0, 255);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) void lerp2_q7_avx2(const int16_t* a, int16_t wa, const int16_t* b, int16_t wb, int n,
+                                                    uint8_t* dst) {
+  const __m256i va = _mm256_set1_epi16(wa), vb = _mm256_set1_epi16(wb), half = _mm256_set1_epi16(64);
+  int k = 0;
+  for (; k + 32 <= n; k += 32) {
+    __m256i r[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256i x = _mm256_add_epi16(_mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)(a + k + 16 * h)), va),
+                                         _mm256_mulhrs_epi16(_mm256_loadu_si256((const __m256i*)(b + k + 16 * h)), vb));
+      r[h] = _mm256_srai_epi16(_mm256_adds_epi16(x, half), 7);
+    }
+    _mm256_storeu_si256((__m256i*)(dst + k), _mm256_permute4x64_epi64(_mm256_packus_epi16(r[0], r[1]), 0xD8));
+  }
+  lerp2_q7_scalar(a, wa, b, wb, k, n, dst);
+}
+#else
+void lerp2_q7_avx2(const int16_t*, int16_t, const int16_t*, int16_t, int, uint8_t*) {}
+#endif
+
+void lerp2_q7(const int16_t* a, int16_t wa, const int16_t* b, int16_t wb, int n, uint8_t* dst) {
+  if (kHasAvx2) return lerp2_q7_avx2(a, wa, b, wb, n, dst);
+  lerp2_q7_scalar(a, wa, b, wb, 0, n, dst);
+}
+
+// q[k] = v[k] / 128 (Q7 -> float), k < n.
+DX_U8_CLONES void q7_to_float(const int16_t* __restrict v, int n, float* __restrict q) {
+  for (int k = 0; k < n; ++k) q[k] = (float)v[k] * (1.0f / 128.0f);
 }
 
 void lowpass_region(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const float* scratch) {
   const int H = L.H, W = L.W, s = L.step(), lines = L.lines(), vals = W * s;  // values of one line
   const int ry = g.lowpass.ry, rx = g.lowpass.rx, h = g.lowpass.h, w = g.lowpass.w;
-  const int nx = 2 * rx + 2;
-  std::vector<float> col((size_t)vals), wts, xw((size_t)g.sw * nx);
-  std::vector<int> xi((size_t)g.sw * nx);  // per cell column: its taps' first values (reflected pixel * s)
+  const int ny = 2 * ry + 2, nx = 2 * rx + 2, nw = (nx * s + 23) / 24 * 24;  // taps; x taps' values in whole lanes
+  const int pad = rx + 2, line_pad = (W + 2 * pad) * s + nw;                // the line reflected: pixel x at x + pad
+  // per cell column: its first tap and its taps' weights repeated for each value of a pixel, zeros after
+  std::vector<double> wts;
+  std::vector<int> xfirst((size_t)g.sw), refl((size_t)2 * pad);  // refl: the pad pixels' sources
+  std::vector<float> xw((size_t)g.sw * nw, 0.0f);
+  for (int t = 0; t < pad; ++t) refl[t] = dx_reflect(t - pad, W) * s, refl[pad + t] = dx_reflect(W + t, W) * s;
   for (int jj = 0; jj < g.sw; ++jj) {
-    int x0;
-    cell_taps(g.sx0 + jj, W, w, rx, scratch + g.lowpass.gx, x0, wts);
-    for (int b = 0; b < nx; ++b) xi[(size_t)jj * nx + b] = dx_reflect(x0 + b, W) * s, xw[(size_t)jj * nx + b] = wts[b];
+    cell_taps(g.sx0 + jj, W, w, rx, scratch + g.lowpass.gx, xfirst[jj], wts);
+    for (int b = 0; b < nx; ++b)
+      for (int c = 0; c < s; ++c) xw[(size_t)jj * nw + b * s + c] = (float)wts[b];
   }
-  std::vector<float> cells((size_t)lines * s * g.sh * g.sw);  // [line][channel in line][cell row][cell column]
-  auto cell = [&](int l, int c, int ii, int jj) -> float& { return cells[(((size_t)l * s + c) * g.sh + ii) * g.sw + jj]; };
-  for (int l = 0; l < lines; ++l)
+  // the Q7 rows of one line (every row: the cells read them all), kept per thread between calls up to 16 MB
+  thread_local std::vector<int16_t> rows;
+  rows.resize((size_t)H * vals);
+  std::vector<int16_t> colq((size_t)vals), wq;
+  std::vector<float> line((size_t)line_pad, 0.0f), sums(3);
+  std::vector<const int16_t*> src((size_t)ny);
+  std::vector<float> cells((size_t)lines * g.sh * g.sw * s);  // [line][cell row][cell column][channel], 0..255
+  for (int l = 0; l < lines; ++l) {
+    for (int y = 0; y < H; ++y) widen_q7(in + (int64_t)y * L.row + L.line_off(l), vals, rows.data() + (size_t)y * vals);
     for (int ii = 0; ii < g.sh; ++ii) {
       int y0;
       cell_taps(g.sy0 + ii, H, h, ry, scratch + g.lowpass.gy, y0, wts);
-      std::fill(col.begin(), col.end(), 0.0f);
-      for (int a = 0; a < 2 * ry + 2; ++a)
-        if (wts[a] != 0.0f) axpy_u8(wts[a], in + (int64_t)dx_reflect(y0 + a, H) * L.row + L.line_off(l), vals, col.data());
-      for (int jj = 0; jj < g.sw; ++jj) {
-        const int* ix = xi.data() + (size_t)jj * nx;
-        const float* wx = xw.data() + (size_t)jj * nx;
-        float part[4][3] = {};  // four partial sums: no chain of dependent additions
-        for (int b = 0; b < nx; ++b)
-          for (int c = 0; c < s; ++c) part[b & 3][c] += wx[b] * col[(size_t)ix[b] + c];
-        for (int c = 0; c < s; ++c) cell(l, c, ii, jj) = ((part[0][c] + part[1][c]) + (part[2][c] + part[3][c])) / 255.0f;
-      }
-    }
-  // each cell row interpolated along x over the box's values, then per output row a lerp of two of them
-  const int n = (g.x1 - g.x0) * s;
-  std::vector<float> U((size_t)lines * g.sh * n);
-  for (int l = 0; l < lines; ++l)
-    for (int ii = 0; ii < g.sh; ++ii)
-      for (int x = g.x0; x < g.x1; ++x) {
-        int j0, j1;
-        float fx;
-        dx_linear_src(x, g.lowpass.sx, w, j0, j1, fx);
+      wq = to_q15(wts);
+      for (int a = 0; a < ny; ++a) src[a] = rows.data() + (size_t)dx_reflect(y0 + a, H) * vals;
+      fir_q15(src.data(), wq.data(), ny, vals, colq.data());
+      q7_to_float(colq.data(), vals, line.data() + (size_t)pad * s);
+      for (int t = 0; t < pad; ++t)
         for (int c = 0; c < s; ++c)
-          U[((size_t)l * g.sh + ii) * n + (size_t)(x - g.x0) * s + c] =
-              (1.0f - fx) * cell(l, c, ii, j0 - g.sx0) + fx * cell(l, c, ii, j1 - g.sx0);
-      }
+          line[(size_t)t * s + c] = line[(size_t)(pad * s + refl[t] + c)],
+          line[(size_t)(W + pad + t) * s + c] = line[(size_t)(pad * s + refl[pad + t] + c)];
+      float* cr = cells.data() + ((size_t)l * g.sh + ii) * g.sw * s;
+      for (int jj = 0; jj < g.sw; ++jj) dot24(xw.data() + (size_t)jj * nw, line.data() + (size_t)(xfirst[jj] + pad) * s, nw, s, cr + jj * s);
+    }
+  }
+  if (rows.size() > ((size_t)8 << 20)) rows = std::vector<int16_t>();
+  // each cell row interpolated along x over the box's values (Q7), then per output row a lerp of two of them
+  const int n = (g.x1 - g.x0) * s, nr = (n + 15) & ~15;
+  std::vector<int> i0s((size_t)n), i1s((size_t)n);
+  std::vector<float> fs((size_t)n);
+  for (int x = g.x0; x < g.x1; ++x) {
+    int j0, j1;
+    float fx;
+    dx_linear_src(x, g.lowpass.sx, w, j0, j1, fx);
+    for (int c = 0; c < s; ++c) {
+      const int k = (x - g.x0) * s + c;
+      i0s[k] = (j0 - g.sx0) * s + c, i1s[k] = (j1 - g.sx0) * s + c, fs[k] = fx;
+    }
+  }
+  std::vector<int16_t> U((size_t)lines * g.sh * nr, 0);
+  for (int r = 0; r < lines * g.sh; ++r)
+    lerp_gather_q7(cells.data() + (size_t)r * g.sw * s, i0s.data(), i1s.data(), fs.data(), n, U.data() + (size_t)r * nr);
   for (int y = g.y0; y < g.y1; ++y) {
     int i0, i1;
     float fy;
     dx_linear_src(y, g.lowpass.sy, h, i0, i1, fy);
+    const int16_t wb = (int16_t)std::lround((double)fy * 32768.0), wa = (int16_t)std::min(32767, 32768 - wb);
     for (int l = 0; l < lines; ++l)
-      lerp_round(1.0f - fy, U.data() + ((size_t)l * g.sh + i0 - g.sy0) * n, fy, U.data() + ((size_t)l * g.sh + i1 - g.sy0) * n,
-                 n, out + y * L.row + L.line_off(l) + (int64_t)g.x0 * s);
+      lerp2_q7(U.data() + ((size_t)l * g.sh + i0 - g.sy0) * nr, wa, U.data() + ((size_t)l * g.sh + i1 - g.sy0) * nr, wb, n,
+               out + y * L.row + L.line_off(l) + (int64_t)g.x0 * s);
   }
 }
 
