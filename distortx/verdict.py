@@ -6,8 +6,9 @@ photo with two blurred regions is mostly clean to the classifier, and an ordinar
 grid that a model trained on quality 5-20 may call "jpeg". :func:`make_verdict` combines them by one rule, and
 every threshold of it lives in :class:`VerdictRules`:
 
-1. **Measurements, always.** JPEG quality and noise sigma (0..255) of the whole photo by the estimators, and for a
-   JPEG file the quality its quantisation tables say. A measurement is not a finding: nearly every photo is a JPEG
+1. **Measurements, always.** JPEG quality and noise sigma (0..255) of the whole photo by the estimators (the JPEG
+   quality from the pixels' DCT quantisation lattice where they show one, else the CNN's), and for a JPEG file the
+   quality its quantisation tables say. A measurement is not a finding: nearly every photo is a JPEG
    of quality 70-95 with some sensor noise, which is clean by the papers' definitions (Ahn's mildest JPEG is
    quality 20, his mildest noise sigma ~28).
 2. **Candidates.** Each type the detector boxes with score >= ``region_score``, and the classifier's answer when
@@ -114,8 +115,10 @@ class Verdict:
         meas = []
         if "jpeg_quality" in m:
             q = f"JPEG q~{m['jpeg_quality']:.0f}"
+            said = [m["jpeg_quality_source"]] if m.get("jpeg_quality_source") else []
             if m.get("jpeg_quality_file") is not None:
-                q += f" (file tables: {m['jpeg_quality_file']})"
+                said.append(f"file tables: {m['jpeg_quality_file']}")
+            q += f" ({'; '.join(said)})" if said else ""
             meas.append(q)
         if "noise_sigma" in m:
             meas.append(f"noise sigma~{m['noise_sigma']:.1f}")
@@ -182,19 +185,27 @@ MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
 
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
                  maps: Optional[Mapping[str, Tensor]] = None, file_quality: Optional[int] = None,
-                 rules: VerdictRules = VerdictRules()) -> Verdict:
+                 rules: VerdictRules = VerdictRules(), lattice_quality: Optional[float] = None) -> Verdict:
     """The verdict of one photo.
 
     probabilities: the classifier's (class, probability) pairs; regions: detected regions (``.type``,
     ``.score``, ``.box`` in photo pixels); maps: per-pixel estimator maps Tensor[H, W] by target
-    ("jpeg_quality", "noise_sigma"), at the photo's size; file_quality: the JPEG file's table quality.
+    ("jpeg_quality", "noise_sigma"), at the photo's size; file_quality: the JPEG file's table quality;
+    lattice_quality: the quality the pixels' DCT lattice reads when they show a JPEG history
+    (:func:`distortx.estimation.read_jpeg_history`): then the photo's JPEG quality and a whole-image JPEG
+    finding's severity, in place of the CNN's mean (kept as ``jpeg_quality_cnn``).
     """
     maps = dict(maps or {})
     measurements: Dict[str, Any] = {k: float(v.mean()) for k, v in maps.items()}
     notes: List[str] = []
+    cnn = measurements.get("jpeg_quality")
+    if lattice_quality is not None:
+        if cnn is not None:
+            measurements["jpeg_quality_cnn"] = cnn
+        measurements["jpeg_quality"] = float(lattice_quality)
+        measurements["jpeg_quality_source"] = "pixels' lattice"
     if file_quality is not None:
         measurements["jpeg_quality_file"] = int(file_quality)
-        cnn = measurements.get("jpeg_quality")
         if cnn is not None and abs(cnn - file_quality) > rules.resaved_difference:
             notes.append(f"the file's tables say q{file_quality} but its pixels read q~{cnn:.0f}: re-saved")
     probs = dict(probabilities)
@@ -217,6 +228,8 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
         if t in MEASURED:
             pname, target, levels = MEASURED[t]
             value = _mean_in(maps.get(target), [] if whole else boxes)
+            if t == "jpeg" and whole and lattice_quality is not None:
+                value = float(lattice_quality)
             if value is not None:
                 level, parameter = ahn_level(value, levels), (pname, value)
                 too_mild = value > rules.jpeg_quality_max if t == "jpeg" else value < rules.noise_sigma_min
@@ -262,6 +275,13 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
     def annotate(pred, image: Tensor, path) -> None:
         maps = estimator_maps(image, device=device) if estimators else None
         quality = file_jpeg_quality(path) if path is not None else None
-        pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules)
+        lattice = None
+        if estimators:
+            from .estimation import read_jpeg_history
+
+            reading = read_jpeg_history(image)
+            lattice = reading.quality if reading is not None and reading.is_jpeg else None
+        pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules,
+                                    lattice_quality=lattice)
         pred.label = pred.verdict.label
     return annotate

@@ -42,7 +42,9 @@ def test_estimate_json(jpeg_file, weights):
     data = json.loads(r.output)
     assert data["what"] == "jpeg_quality" and 1 <= data["estimate"] <= 100
     assert data["quantisation_tables"] == {"quality": 42, "exact": True}
-    assert data["map_min"] <= data["estimate"] <= data["map_max"]
+    assert data["map_min"] <= data["cnn"] <= data["map_max"]
+    # the pixels' lattice reads the file's quality, and it is the estimate
+    assert data["pixels_lattice"]["jpeg_history"] and data["pixels_lattice"]["quality"] == 42 and data["estimate"] == 42
 
 
 def test_estimate_errors_are_one_line(tmp_path, weights):
@@ -74,6 +76,10 @@ def test_estimate_many_inputs_writes_maps_and_flags_resaved(jpeg_file, weights, 
     assert m.shape == (96, 96) and recs[1]["map_min"] <= float(m.mean()) <= recs[1]["map_max"]
     assert (tmp_path / "maps" / "b_jpeg_quality.png").stat().st_size > 0
     assert recs[2]["quantisation_tables"]["quality"] == 95
-    assert recs[2]["resaved"] == (abs(recs[2]["estimate"] - 95) > 10)
+    assert recs[2]["resaved"] == (abs(recs[2]["cnn"] - 95) > 10)
+    assert recs[1]["estimate"] == 42 and recs[1]["pixels_lattice"]["grid_offset"] == [0, 0]  # a PNG copy of the JPEG
+    # q5 re-saved at q95: the q95 steps (1-2 at low frequencies) keep the q5 values where they are, so the pixels
+    # show the q5 lattice (the coarsest one they fit); the file's tables say 95
+    assert recs[2]["estimate"] == 5 and recs[2]["pixels_lattice"]["jpeg_history"]
     r = CliRunner().invoke(main, ["estimate", str(jpeg_file), str(folder), "--weights", weights, "--map", "x.png"])
     assert r.exit_code == 2 and "--map takes one image" in r.output

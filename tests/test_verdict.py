@@ -53,6 +53,19 @@ def test_a_strong_jpeg_is_a_whole_image_finding_with_its_level():
     assert f.score == pytest.approx(0.9)
 
 
+def test_the_pixels_lattice_is_the_jpeg_measurement_where_it_reads_one():
+    """The lattice's quality replaces the CNN's mean for the photo and for a whole-image JPEG finding: an ordinary
+    q75 JPEG that the CNN under-reads is history, not a finding; a q10 lattice gives level 2 whatever the CNN says."""
+    maps = {"jpeg_quality": flat(15)}
+    v = make_verdict([("jpeg", 0.9), ("clean", 0.1)], [], 300, 300, maps=maps, lattice_quality=75)
+    assert v.clean and v.measurements["jpeg_quality"] == 75 and v.measurements["jpeg_quality_cnn"] == pytest.approx(15)
+    assert v.text() == "clean | measured: JPEG q~75 (pixels' lattice)"
+    v = make_verdict([("jpeg", 0.9), ("clean", 0.1)], [], 300, 300, maps={"jpeg_quality": flat(40)}, lattice_quality=10)
+    assert v.findings[0].level == 2 and v.findings[0].parameter == ("quality", 10.0)
+    v = make_verdict(CLEAN, [], 300, 300, maps={"jpeg_quality": flat(40)}, file_quality=40, lattice_quality=40)
+    assert v.text() == "clean | measured: JPEG q~40 (pixels' lattice; file tables: 40)" and v.notes == []
+
+
 def test_regions_covering_most_of_the_photo_are_the_whole_image_and_measured_inside():
     sigma = flat(3.0)
     sigma[:, :250] = 45.0   # the noisy part
@@ -132,7 +145,8 @@ def test_predict_on_a_jpeg_file_reports_the_tables(tmp_path):
     (tmp_path / "photo.jpg").write_bytes(buf.getvalue())
     [p] = distortx.predict(tmp_path / "photo.jpg")
     assert p.verdict.measurements["jpeg_quality_file"] == 85
-    assert 50 <= p.verdict.measurements["jpeg_quality"] <= 100
+    assert p.verdict.measurements["jpeg_quality"] == 85  # the pixels' lattice
+    assert p.verdict.measurements["jpeg_quality_source"] == "pixels' lattice" and "jpeg_quality_cnn" in p.verdict.measurements
 
 
 def test_a_model_carries_its_own_verdict_thresholds(tmp_path):

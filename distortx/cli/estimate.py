@@ -24,15 +24,25 @@ def _one(name: str, image, what: str, weights: Optional[str], device: str, map_p
     from ..estimation.render import colorize
     from ..io import save_image
 
-    value, maps = run_estimate(image, what=what, return_map=True, weights=weights, device=device)
+    value, maps = run_estimate(image, what=what, return_map=True, weights=weights, device=device, method="cnn")
     pixel = maps[0]
     rec: Dict[str, Any] = {"image": name, "what": what, "estimate": round(float(value[0]), 2),
                            "map_min": round(float(pixel.min()), 2), "map_max": round(float(pixel.max()), 2)}
     if what == "jpeg_quality":
+        from ..estimation import read_jpeg_history
+
+        rec["cnn"] = rec["estimate"]
+        reading = read_jpeg_history(image)
+        if reading is not None:
+            rec["pixels_lattice"] = {"quality": reading.quality, "jpeg_history": reading.is_jpeg,
+                                     "evidence": round(reading.evidence, 3), "grid_offset": list(reading.offset),
+                                     "spread": reading.spread}
+            if reading.is_jpeg:  # what distortx.estimate gives: the lattice where the pixels show one
+                rec["estimate"] = reading.quality
         try:
             tq = quality_from_jpeg(name)
             rec["quantisation_tables"] = {"quality": tq.quality, "exact": tq.exact}
-            rec["resaved"] = abs(rec["estimate"] - tq.quality) > RESAVED_GAP
+            rec["resaved"] = abs(rec["cnn"] - tq.quality) > RESAVED_GAP  # the CNN sees an earlier, heavier history
         except (DistortxError, OSError):
             rec["quantisation_tables"] = None
     low, high = (1.0, 100.0) if what == "jpeg_quality" else (0.0, 50.0)
@@ -54,11 +64,21 @@ def _text(rec: Dict[str, Any]) -> str:
 
     lines = [f"{rec['image']}: {get_target(rec['what']).unit} ~ {rec['estimate']:.1f}  "
              f"(per-pixel map {rec['map_min']:.1f} .. {rec['map_max']:.1f})"]
+    lattice = rec.get("pixels_lattice")
+    if lattice is not None and lattice["jpeg_history"]:
+        off = lattice["grid_offset"]
+        lines.append(f"  the pixels' DCT lattice reads quality {lattice['quality']:.0f}"
+                     + (f" +- {lattice['spread']:.0f}" if lattice["spread"] else "")
+                     + (f" (8 x 8 grid shifted by {off[0]}, {off[1]}: cropped after decoding)" if any(off) else "")
+                     + f"; the CNN reads {rec['cnn']:.1f}")
+    elif lattice is not None:
+        lines.append("  the pixels show no JPEG lattice (never a JPEG, or its history hidden by noise, blur or resizing):"
+                     " the CNN's reading")
     tables = rec.get("quantisation_tables")
     if tables:
         note = "exact IJG tables" if tables["exact"] else "nearest IJG quality; not an IJG encoder's tables"
         lines.append(f"  the file's quantisation tables say quality {tables['quality']} ({note})"
-                     + ("; the pixels read otherwise: the image was re-saved" if rec.get("resaved") else ""))
+                     + ("; the CNN reads an earlier, heavier compression: the image was re-saved" if rec.get("resaved") else ""))
     if "map" in rec:
         low, high = rec["map"]["colour_range"]
         lines.append(f"  map written to {', '.join(rec['map']['paths'])} (dark purple = {low:g}, yellow = {high:g})")
@@ -82,7 +102,8 @@ def _text(rec: Dict[str, Any]) -> str:
 def estimate(inputs, what: str, out: Optional[Path], map_path: Optional[Path], weights: Optional[Path], device: str,
              as_json: bool, quiet: bool) -> None:
     """Estimate the JPEG quality (1..100) or Gaussian noise sigma (0..255 scale) of INPUTS (image files, folders,
-    glob patterns) with Endo/Uchida's CNN.
+    glob patterns) with Endo/Uchida's CNN; for JPEG quality also from the pixels' DCT quantisation lattice, which
+    is the estimate wherever the pixels show a JPEG history (exact for most decoded JPEGs, PNG copies included).
 
     For a JPEG file the quality its own quantisation tables say is printed beside the pixels' reading (exact for
     libjpeg/Pillow files); a gap of more than 10 flags a re-saved image.

@@ -5,12 +5,15 @@
 * :class:`ParamAwareClassifier`: Endo's VGG-like classifier with the parameter as a second input,
   estimated by a frozen estimator when unknown.
 * :func:`quality_from_jpeg`: the quality a JPEG file's own quantisation tables say (the exact baseline).
+* :func:`read_jpeg_history`: the quality a decoded JPEG's pixels say (their DCT quantisation lattice), or that
+  they show no JPEG history; :func:`estimate` takes it where it reads one.
 * :func:`interval_mean_accuracy`: Endo's Eq. 1.
 """
 from .api import estimate, get_estimator
 from .checkpoint import load_estimator, read_checkpoint_meta, save_estimator, shipped_weights
 from .metrics import JPEG_INTERVALS, NOISE_INTERVALS, interval_mean_accuracy, interval_table
 from .models import ParamAwareClassifier, ParamEstimator
+from .jpeg_lattice import LatticeReading, read_jpeg_history
 from .qtables import TableQuality, quality_from_jpeg, quality_from_tables
 from .targets import TARGETS, get_target
 
@@ -20,7 +23,7 @@ except ImportError:  # an older distortx without the registry: the modules above
     pass
 
 __all__ = [
-    "JPEG_INTERVALS", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
+    "JPEG_INTERVALS", "LatticeReading", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
     "estimate", "get_estimator", "get_target", "interval_mean_accuracy", "interval_table", "load_estimator", "read_checkpoint_meta",
-    "quality_from_jpeg", "quality_from_tables", "save_estimator", "shipped_weights",
+    "quality_from_jpeg", "quality_from_tables", "read_jpeg_history", "save_estimator", "shipped_weights",
 ]

@@ -12,6 +12,7 @@ from ..errors import ImageError
 from .block_grid import block_grid_origin
 from .checkpoint import load_estimator, shipped_weights
 from .dilated import receptive_field
+from .jpeg_lattice import read_jpeg_history
 from .models import ParamEstimator
 from .targets import get_target
 
@@ -63,7 +64,7 @@ def pixel_map(model: ParamEstimator, image: Tensor, tile: int = 512, origin: Tup
 
 def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = False,
              weights: Optional[str] = None, device: Union[str, torch.device, None] = None, tile: int = 512,
-             grid_origin: Union[str, Tuple[int, int]] = "auto"):
+             grid_origin: Union[str, Tuple[int, int]] = "auto", method: str = "auto"):
     """Estimate a degradation parameter of each image.
 
     images: float Tensor[N, 3, H, W] in [0, 1] (uint8 accepted), one Tensor[3, H, W], or a list of
@@ -73,27 +74,42 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     device: where to run (default: the images' device). grid_origin: for estimators that mark the JPEG block
     grid, where each image's grid lies: "auto" finds it (:func:`block_grid_origin`; (0, 0), a decoded JPEG's
     own grid, unless a shifted grid is clearly visible, e.g. in a crop of a strongly compressed JPEG), or (row, col).
-    Returns Tensor[N] (float, on the CPU): the spatial mean of the per-pixel map, clamped to the
-    parameter's range; with ``return_map=True`` also the maps, a list of N Tensor[H, W] (clamped).
+    method (JPEG quality only): "auto" reads the quality from the pixels' quantisation lattice where they show a
+    JPEG history (:func:`distortx.estimation.jpeg_lattice.read_jpeg_history`: exact for most decoded JPEGs) and
+    takes the CNN's reading elsewhere (a history hidden by later noise, blur or resizing); "cnn" or "lattice"
+    (the lattice's reading even without evidence) force one.
+    Returns Tensor[N] (float, on the CPU): the image's value (the spatial mean of the CNN's per-pixel map, or the
+    lattice's reading), clamped to the parameter's range; with ``return_map=True`` also the CNN's maps, a list of N
+    Tensor[H, W] (clamped).
     """
     from ..distortions.edges import image_list, load_listed
 
     target = get_target(what)
+    if method not in ("auto", "cnn", "lattice") or (method == "lattice" and what != "jpeg_quality"):
+        raise ImageError(f"estimate's method is 'auto', 'cnn' or (JPEG quality) 'lattice', got {method!r} for {what}")
     items: List[Tensor] = [load_listed(src) for _, src in image_list(images, "estimate's images")]
     if not items:
         raise ImageError("estimate got no images")
     dev = torch.device(device) if device is not None else items[0].device
-    model = get_estimator(what, weights, dev)
+    lattice = what == "jpeg_quality" and method != "cnn"
     values, maps = [], []
     with torch.inference_mode():
         for img in items:
             x = _as_float(img)
+            reading = read_jpeg_history(img) if lattice else None
+            read = reading is not None and (reading.is_jpeg or method == "lattice")
+            if read:
+                values.append(torch.tensor(reading.quality))
+                if not return_map:
+                    continue
+            model = get_estimator(what, weights, dev)
             origin = (0, 0)
             if model.config.get("grid"):
                 origin = (block_grid_origin(x, model.config["grid"]) if grid_origin == "auto"
                           else (int(grid_origin[0]), int(grid_origin[1])))
             m = pixel_map(model, x, tile, origin)[0].clamp(target.low, target.high)
-            values.append(m.mean().cpu())
+            if not read:
+                values.append(m.mean().cpu())
             maps.append(m.cpu())
     out = torch.stack(values).clamp(target.low, target.high)
     return (out, maps) if return_map else out

@@ -19,8 +19,9 @@ JPEG history at all (:attr:`LatticeReading.is_jpeg`). The grid offset (a crop af
 coefficients lie closest to integers (:func:`_grid_offset`).
 
 Only the luma lattice is read: 4:2:0 chroma is upsampled by a filter and cannot be re-blocked. Flat images reveal
-little but their DC steps. The reading is the *last* compression's quality (a JPEG re-saved at another quality
-shows the last lattice). Measured on held-out photos (docs/endo.md, experiments/estimator_v2/eval_jpeg_lattice.py).
+little but their DC steps. After a re-save the pixels show the last compression's lattice when it moved the
+earlier values (a coarser re-save); a finer re-save whose steps divide the earlier values leaves those where they
+were, and the coarser, earlier lattice is then the one read (a JPEG file's own tables still say the last). Measured on held-out photos (docs/endo.md, experiments/estimator_v2/eval_jpeg_lattice.py).
 """
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ EVIDENCE = 2.0
 #: photos: 2 % of those without a history above it, 62 % of the JPEG ones; at 2.0 it would be 16 % and 82 %)
 EVIDENCE_SMALL, SMALL_BLOCKS = 6.0, 64
 #: blocks used at most (evenly spread over the image): enough for every lattice, bounded time on large photos
-MAX_BLOCKS = 4096
+MAX_BLOCKS = 1024
+#: the side of the centre window read in large photos
+WINDOW = 1024
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ def _grid_offset(y: Tensor) -> Tuple[int, int]:
     cropped after decoding, is kept unless another grid beats it by 3 standard errors (S.D. of a cosine ~0.7): a
     32-pixel image has too few coefficients to move the grid on weak evidence. (The DC of a flat block carries its
     64 pixels' correlated rounding, up to +-4, so it is left out.)"""
+    y = y[:512, :512]  # 4,096 blocks per grid at most (the window starts on the grid: offsets unchanged)
     scores = {}
     for dy in range(8):
         for dx in range(8):
@@ -205,6 +209,10 @@ def read_jpeg_history(image: Tensor, offset: Optional[Tuple[int, int]] = None) -
     y, clipped = luma(image)
     if y.shape[0] < 8 or y.shape[1] < 8:
         return None
+    # a large photo is read in its centre, WINDOW x WINDOW pixels starting on a multiple of 8 (the grid's offset
+    # stays that of the whole image): plenty of blocks, bounded time and memory
+    cy, cx = (max(0, (n - WINDOW) // 2) // 8 * 8 for n in y.shape)
+    y, clipped = y[cy:cy + WINDOW, cx:cx + WINDOW], clipped[cy:cy + WINDOW, cx:cx + WINDOW]
     if offset is None:
         offset = _grid_offset(y)
     coef = block_coefficients(y, offset, clipped=clipped).numpy()

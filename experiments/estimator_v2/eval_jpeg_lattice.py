@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--offset", action="store_true")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--grid0", action="store_true", help="read on the (0, 0) grid (no search)")
+    ap.add_argument("--double", action="store_true", help="compress twice (q1 then q ~ U{1..100}); truth: the last")
     ap.add_argument("--json")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -71,13 +72,14 @@ def main() -> None:
     rows, t0 = [], time.perf_counter()
     for name, a in crops(paths, args.crop + (8 if args.offset else 0), args.draws, rng):
         q = int(rng.integers(1, 101))
-        d = jpeg_round_trip(a, q, args.subsampling)
+        first = int(rng.integers(1, 101)) if args.double else None
+        d = jpeg_round_trip(jpeg_round_trip(a, first, args.subsampling) if first else a, q, args.subsampling)
         dy = dx = 0
         if args.offset:
             dy, dx = (int(v) for v in rng.integers(1, 8, 2))
             d = d[dy:dy + args.crop, dx:dx + args.crop]
         r = read_jpeg_history(to_tensor(d), offset=(0, 0) if args.grid0 else None)
-        rows.append({"photo": name, "q": q, "est": r.quality, "spread": r.spread, "evidence": r.evidence,
+        rows.append({"photo": name, "q": q, "first": first, "est": r.quality, "spread": r.spread, "evidence": r.evidence,
                      "grid": [(8 - dy) % 8, (8 - dx) % 8], "found": list(r.offset)})
     dt = (time.perf_counter() - t0) / max(1, len(rows))
     q = np.array([r["q"] for r in rows])
