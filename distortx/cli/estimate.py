@@ -37,7 +37,7 @@ def _one(name: str, image, what: str, weights: Optional[str], device: str, map_p
             rec["pixels_lattice"] = {"quality": reading.quality, "jpeg_history": reading.is_jpeg,
                                      "evidence": round(reading.evidence, 3), "grid_offset": list(reading.offset),
                                      "spread": reading.spread}
-            if reading.is_jpeg:  # what distortx.estimate gives: the lattice where the pixels show one
+            if reading.is_value:  # what distortx.estimate gives: the lattice where it fits the pixels
                 rec["estimate"] = reading.quality
         try:
             tq = quality_from_jpeg(name)

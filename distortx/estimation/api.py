@@ -74,10 +74,10 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     device: where to run (default: the images' device). grid_origin: for estimators that mark the JPEG block
     grid, where each image's grid lies: "auto" finds it (:func:`block_grid_origin`; (0, 0), a decoded JPEG's
     own grid, unless a shifted grid is clearly visible, e.g. in a crop of a strongly compressed JPEG), or (row, col).
-    method (JPEG quality only): "auto" reads the quality from the pixels' quantisation lattice where they show a
-    JPEG history (:func:`distortx.estimation.jpeg_lattice.read_jpeg_history`: exact for most decoded JPEGs) and
-    takes the CNN's reading elsewhere (a history hidden by later noise, blur or resizing); "cnn" or "lattice"
-    (the lattice's reading even without evidence) force one.
+    method (JPEG quality only): "auto" reads the quality from the pixels' quantisation lattice where it fits them
+    better than no lattice (:func:`distortx.estimation.jpeg_lattice.read_jpeg_history`, ``is_value``: exact for
+    most decoded JPEGs; ~100 for images never compressed) and takes the CNN's reading elsewhere (a history hidden
+    by later noise, blur or resizing); "cnn" or "lattice" (the lattice's reading even without evidence) force one.
     Returns Tensor[N] (float, on the CPU): the image's value (the spatial mean of the CNN's per-pixel map, or the
     lattice's reading), clamped to the parameter's range; with ``return_map=True`` also the CNN's maps, a list of N
     Tensor[H, W] (clamped).
@@ -97,7 +97,7 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
         for img in items:
             x = _as_float(img)
             reading = read_jpeg_history(img) if lattice else None
-            read = reading is not None and (reading.is_jpeg or method == "lattice")
+            read = reading is not None and (reading.is_value or method == "lattice")
             if read:
                 values.append(torch.tensor(reading.quality))
                 if not return_map:

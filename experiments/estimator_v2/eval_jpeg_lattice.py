@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import distortx  # noqa: E402
 from distortx.estimation.jpeg_lattice import EVIDENCE, read_jpeg_history  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -61,6 +62,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--grid0", action="store_true", help="read on the (0, 0) grid (no search)")
     ap.add_argument("--double", action="store_true", help="compress twice (q1 then q ~ U{1..100}); truth: the last")
+    ap.add_argument("--auto", action="store_true",
+                    help="score distortx.estimate(method='auto'): the lattice where it reads a history, else the CNN")
     ap.add_argument("--json")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -79,13 +82,15 @@ def main() -> None:
             dy, dx = (int(v) for v in rng.integers(1, 8, 2))
             d = d[dy:dy + args.crop, dx:dx + args.crop]
         r = read_jpeg_history(to_tensor(d), offset=(0, 0) if args.grid0 else None)
-        rows.append({"photo": name, "q": q, "first": first, "est": r.quality, "spread": r.spread, "evidence": r.evidence,
+        est = float(distortx.estimate(to_tensor(d), what="jpeg_quality")[0]) if args.auto else r.quality
+        rows.append({"photo": name, "q": q, "first": first, "est": est, "lattice": r.quality, "is_jpeg": r.is_jpeg, "spread": r.spread, "evidence": r.evidence,
                      "grid": [(8 - dy) % 8, (8 - dx) % 8], "found": list(r.offset)})
     dt = (time.perf_counter() - t0) / max(1, len(rows))
     q = np.array([r["q"] for r in rows])
     e = np.array([r["est"] for r in rows])
     err = e - q
-    print(f"{len(rows)} crops of {len(paths)} {args.split} photos, {args.crop} px, {args.subsampling}, offset {args.offset}: "
+    print(f"{len(rows)} crops of {len(paths)} {args.split} photos, {args.crop} px, {args.subsampling}, offset {args.offset}"
+          f"{', estimate(auto)' if args.auto else ', lattice'}: "
           f"MAE {np.abs(err).mean():.2f}, bias {err.mean():+.2f}, exact {np.mean(err == 0):.2f}, {dt * 1e3:.0f} ms/crop")
     print("| q | n | MAE | bias | S.D. |\n|---|---:|---:|---:|---:|")
     deciles = []
