@@ -56,11 +56,10 @@ def sync(device: str) -> None:
 
 
 def rate(fn: Callable[[int], object], n: int, device: str, budget: float, probe: int = 2) -> tuple[float, int]:
-    """Images/s of ``fn(k)`` (distorts k images). A probe call on ``probe`` images (also the warm-up) decides
+    """Images/s of ``fn(k)`` (distorts k images). After a warm-up call, a probe call on ``probe`` images decides
     whether the full batch ``n`` fits in ``budget`` seconds; if not, the probe batch is timed instead."""
     probe = min(probe, n)
-    if device == "cuda":
-        fn(probe)  # first call: module loads, cuFFT plans, allocator growth - not the op's speed
+    fn(probe)  # first call: lazy imports (the JPEG codec ops), cuFFT plans, allocator growth - not the op's speed
     sync(device)
     t0 = time.perf_counter()
     fn(probe)

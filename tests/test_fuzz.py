@@ -1,4 +1,5 @@
-"""Fuzzing the native ops and the public API with hypothesis (issue 24 item 1).
+"""Fuzzing the native ops and the public API with hypothesis (issue 24 item 1): shapes 1 x 1 .. 40 x 40, strips up to
+1 x 4096 and 4096 x 1, and whole 4096 x 4096 images (test_4096_images_uint8_equals_float_rounded).
 
 Every generated input gets a correct result or a one-line DistortxError, never a crash, a hang or a silent wrong
 shape; where both paths run, the native kernel equals the python reference (per-code tolerances of
@@ -47,6 +48,9 @@ def region_batches(draw):
     c = draw(st.sampled_from([1, 3]))
     h = draw(st.integers(1, 12 if slow else 40))
     w = draw(st.integers(1, 12 if slow else 40))
+    if draw(st.integers(0, 9)) == 0:  # a strip up to 4096 long: row / column loops, vector tails, chunking
+        long_side = draw(st.sampled_from([257, 1024, 4095, 4096] if not slow else [129, 257]))
+        h, w = (draw(st.integers(1, 3)), long_side) if draw(st.booleans()) else (long_side, draw(st.integers(1, 3)))
     r = 0 if mode == "empty" and n else draw(st.integers(1, 4))
     bad_at = (draw(st.integers(0, max(0, n * r - 1))), draw(st.integers(0, 3))) if mode == "bad" else None
     codes = torch.zeros(n, r, dtype=torch.int32)
@@ -226,3 +230,27 @@ def test_ssd_postprocess_native_equals_reference(case):
     for a, b in zip(nat, ref):
         assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
     assert torch.isfinite(nat.boxes).all() and (nat.counts <= kw["max_detections"]).all()
+
+
+@needs_native
+@pytest.mark.parametrize("name", ["quantization", "contrast", "gaussian_blur", "lowpass", "jpeg", "salt_pepper"])
+def test_4096_images_uint8_equals_float_rounded(name):
+    """A 4096 x 4096 photo-sized image (numpy's channels-last uint8) and a region inside it: the uint8 path against
+    the float op rounded, every pixel (no size limit, overflow or chunking seam in the kernels)."""
+    spec = distortx.get_distortion(name)
+    g = torch.Generator().manual_seed(0)
+    small = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8, generator=g).float()
+    x8 = torch.nn.functional.interpolate(small, size=(4096, 4096), mode="bilinear", align_corners=False)
+    x8 = x8.add_(torch.randint(-8, 9, x8.shape, generator=g)).clamp_(0, 255).to(torch.uint8)
+    x8 = x8.contiguous(memory_format=torch.channels_last)
+    mid = {p.name: (p.low + p.high) / 2 for p in spec.parameters}
+    values = torch.zeros(1, 2, 4)
+    values[0, :, : len(mid)] = torch.tensor([round(v) if p.integer else v for p, v in zip(spec.parameters, mid.values())])
+    codes = torch.full((1, 2), spec.native_code, dtype=torch.int32)
+    boxes = torch.tensor([[[0, 0, 4096, 4096], [1000, 2999, 3333, 4096]]], dtype=torch.int32)
+    seeds = torch.tensor([[3, 4]])
+    out = distort_codes(x8, codes, values, boxes, seeds, impl="native")
+    ref = distort_codes(x8.float().div_(255), codes, values, boxes, seeds, impl="native")
+    assert out.shape == x8.shape and out.dtype == torch.uint8
+    diff = (out.int() - ref.clamp_(0, 1).mul_(255).round_().int()).abs().max().item()
+    assert diff <= (1 if name in U8_WITHIN_ONE else 0)
