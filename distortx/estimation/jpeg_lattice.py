@@ -54,7 +54,7 @@ EVIDENCE_SMALL, SMALL_BLOCKS = 6.0, 64
 #: 0.21 at 128 px, 1.01 -> 0.70 at 64 px, 3.61 -> 3.05 at 32 px against the EVIDENCE gate.
 EVIDENCE_VALUE = 0.0
 #: blocks used at most (evenly spread over the image): enough for every lattice, bounded time on large photos
-MAX_BLOCKS = 1024
+MAX_BLOCKS = 512
 #: the side of the centre window read in large photos
 WINDOW = 1024
 
@@ -146,22 +146,29 @@ def _error(d: np.ndarray) -> np.ndarray:
 
 def _log_lik(c: np.ndarray, steps: np.ndarray, lam: float, dc: bool = False) -> np.ndarray:
     """Sum over the coefficients c [B] of log p(c | step) for each step of ``steps`` [S] -> [S]; lam: the
-    Laplacian scale of this frequency. For the DC coefficient a flat block decodes to one value for all its 64
-    pixels, 128 + floor((k Q + 4) / 8) (libjpeg's DC-only IDCT), so its rounding errors add up: its DC reads
-    8 floor((k Q + 4) / 8), not k Q; both centres are allowed (an equal mixture)."""
-    q = steps.astype(np.float64)[:, None]
-    k0 = np.round(c[None, :] / q)
-    lik = np.zeros((q.shape[0], c.shape[0]))
-    e1 = np.exp(-q / lam)
-    for dk in (-2.0, -1.0, 0.0, 1.0, 2.0):
-        k = k0 + dk
-        tail = 0.5 * np.exp(-np.maximum(np.abs(k) - 0.5, 0.0) * q / lam) * (1.0 - e1)
-        prior = np.where(k == 0, 1.0 - np.exp(-q / (2 * lam)), tail)
-        fit = _error(c[None, :] - k * q)
-        if dc:
-            fit = 0.5 * (fit + _error(c[None, :] - 8.0 * np.floor((k * q + 4.0) / 8.0)))
-        lik += prior * fit
-    return np.log((1 - OUTLIER) * lik + OUTLIER / 512.0).sum(axis=1)
+    Laplacian scale of this frequency. The lattice points within two steps of c count (within one for steps of 4
+    and more: the next ones lie 4 wide S.D. away). For the DC coefficient a flat block decodes to one value for
+    all its 64 pixels, 128 + floor((k Q + 4) / 8) (libjpeg's DC-only IDCT), so its rounding errors add up: its DC
+    reads 8 floor((k Q + 4) / 8), not k Q; both centres are allowed (an equal mixture)."""
+    out = np.empty(len(steps))
+    small = steps < 4
+    for part, near in ((small, (-2.0, -1.0, 0.0, 1.0, 2.0)), (~small, (-1.0, 0.0, 1.0))):
+        if not part.any():
+            continue
+        q = steps[part].astype(np.float64)[:, None]
+        k0 = np.round(c[None, :] / q)
+        lik = np.zeros((q.shape[0], c.shape[0]))
+        e1 = np.exp(-q / lam)
+        for dk in near:
+            k = k0 + dk
+            tail = 0.5 * np.exp(-np.maximum(np.abs(k) - 0.5, 0.0) * q / lam) * (1.0 - e1)
+            prior = np.where(k == 0, 1.0 - np.exp(-q / (2 * lam)), tail)
+            fit = _error(c[None, :] - k * q)
+            if dc:
+                fit = 0.5 * (fit + _error(c[None, :] - 8.0 * np.floor((k * q + 4.0) / 8.0)))
+            lik += prior * fit
+        out[part] = np.log((1 - OUTLIER) * lik + OUTLIER / 512.0).sum(axis=1)
+    return out
 
 
 def _log_lik_continuous(c: np.ndarray, lam: float) -> float:
@@ -183,6 +190,8 @@ def _scores(coef: np.ndarray, freqs) -> Tuple[np.ndarray, float]:
         # the Laplacian's scale from the second moment less the measurement error's (var = 2 lam^2): with the raw
         # mean |c|, all-zero frequencies would look spread by the error and small steps be penalised
         lam = max(math.sqrt(max(float((c * c).mean()) - SIGMA**2, 0.0) / 2), 1e-2)
+        if lam <= 1e-2 and f:  # all zero up to the error: every step explains it alike (k = 0), a constant
+            continue
         steps, inverse = np.unique(table[:, f], return_inverse=True)
         total += _log_lik(c, steps, lam, dc=f == 0)[inverse]
         none += _log_lik_continuous(c, lam)
