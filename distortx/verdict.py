@@ -252,7 +252,7 @@ def estimator_maps(image: Tensor, targets: Sequence[str] = ("jpeg_quality", "noi
     from .estimation import estimate
 
     img = image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
-    return {t: estimate(img[None], what=t, return_map=True, device=device)[1][0] for t in targets}
+    return {t: estimate(img[None], what=t, return_map=True, device=device, method="cnn")[1][0] for t in targets}
 
 
 def file_jpeg_quality(path) -> Optional[int]:
