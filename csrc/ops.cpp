@@ -51,6 +51,9 @@ TORCH_LIBRARY(distortx, m) {
   // private, for tests: the CUDA backend's work run on the CPU element by element, through the same functions
   // (csrc/distort/distort_scalar_cpu.cpp); same arguments and result as distort
   m.def("distort_scalar(Tensor images, Tensor codes, Tensor values, Tensor boxes, Tensor seeds) -> Tensor");
+  // seeds i64 [N] -> f32 [N, numel]: rng.uniform(seeds[n], i, stream) for i < numel (the counter RNG's uniforms,
+  // bit for bit; csrc/distort/noise_cpu.cpp)
+  m.def("uniform_fill(Tensor seeds, int numel, int stream) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

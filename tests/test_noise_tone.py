@@ -290,6 +290,21 @@ def test_counter_rng_moments():
     assert torch.equal(z, rng.normal(seed, idx, 0))
 
 
+@pytest.mark.skipif(not distortx._ext.native_available(), reason="needs the native extension")
+def test_native_uniform_fields_are_the_counter_rngs_bits():
+    """torch.ops.distortx.uniform_fill (what the ImageNet-C family draws its fields with on the CPU) gives the
+    python counter RNG's uniforms bit for bit, for any seed (negative, 2^62, -2^63) and stream; the normal fields
+    through Box-Muller equal rng.normal. A hash constant, a word order or the float conversion changed breaks it."""
+    seeds = torch.tensor([0, 1, -5, 2**62, -2**63, 123456789012], dtype=torch.int64)
+    idx = torch.arange(5003)[None]
+    for stream in (0, 1, 7, 2**31 + 5):
+        assert torch.equal(torch.ops.distortx.uniform_fill(seeds, 5003, stream), rng.uniform(seeds[:, None], idx, stream))
+        assert torch.equal(rng.uniform_fields(seeds, 5003, stream), rng.uniform(seeds[:, None], idx, stream))
+    assert torch.equal(rng.normal_fields(seeds, 5003, 3), rng.normal(seeds[:, None], idx, 3))
+    assert torch.ops.distortx.uniform_fill(seeds[:0], 7, 0).shape == (0, 7)
+    assert torch.ops.distortx.uniform_fill(seeds, 0, 0).shape == (6, 0)
+
+
 # -- CUDA (skipped without a device) -----------------------------------------------------------------------
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -1,5 +1,8 @@
 // Fast CPU loops of the noise family (noise.h): the white-noise pre-pass hook and the noise rows.
+#include <torch/library.h>
+
 #include <algorithm>
+
 #include "distort/cpu_rows.h"
 
 namespace distortx {
@@ -34,6 +37,31 @@ void cpu_fill_normal(at::Tensor out, const at::Tensor& seeds, uint32_t stream) {
                       A.data(), B.data());
     }
   }
+}
+
+// out[n, i] = rng.uniform(seeds[n], i, stream): the python RNG's uniforms, bit for bit (integer hash, then one float
+// multiply-add), for the per-sample fields of the ImageNet-C family.
+DX_CLONES void uniform_row(float* o, uint32_t prefix, int64_t i0, int64_t len) {
+  const uint32_t hi = (uint32_t)((uint64_t)i0 >> 32), lo = (uint32_t)i0;
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) o[j] = dx_uniform_at(prefix, lo + (uint32_t)j, hi);
+}
+
+at::Tensor uniform_fill_cpu(const at::Tensor& seeds_, int64_t numel, int64_t stream) {
+  TORCH_CHECK(seeds_.dim() == 1 && seeds_.scalar_type() == at::kLong, "distortx.uniform_fill: seeds must be int64 Tensor[N]");
+  TORCH_CHECK(numel >= 0 && stream >= 0 && stream < (int64_t(1) << 32), "distortx.uniform_fill: numel >= 0, 0 <= stream < 2^32");
+  const at::Tensor seeds = seeds_.contiguous();
+  const int64_t N = seeds.size(0), chunk = 4096, per = (numel + chunk - 1) / chunk;
+  at::Tensor out = at::empty({N, numel}, seeds.options().dtype(at::kFloat));
+  float* o = out.data_ptr<float>();
+  const int64_t* s = seeds.data_ptr<int64_t>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < N * per; ++t) {
+    const int64_t n = t / per, i0 = (t % per) * chunk;
+    // a chunk never straddles 2^32 (chunk divides it), so its high index word is fixed
+    uniform_row(o + n * numel + i0, dx_bits_prefix(s[n], (uint32_t)stream), i0, std::min(chunk, numel - i0));
+  }
+  return out;
 }
 
 // = dx_gaussian_noise: x + std * sqrtf(L) * K
@@ -107,3 +135,5 @@ DX_CLONES void row_fnoise(const DxBatch& b, const DxRegion& g, int n, int y, int
 
 }  // namespace cpu
 }  // namespace distortx
+
+TORCH_LIBRARY_IMPL(distortx, CPU, m) { m.impl("uniform_fill", &distortx::cpu::uniform_fill_cpu); }

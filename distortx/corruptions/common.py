@@ -23,11 +23,13 @@ PLASMA = 100
 
 
 def per_sample(seed: Tensor, shape: Tuple[int, ...], stream: int, kind: str = "uniform") -> Tensor:
-    """Tensor[N, *shape] of U(0, 1) (kind "uniform") or N(0, 1) ("normal") draws, one field per sample."""
-    index = rng.element_index(shape, seed.device).unsqueeze(0)
-    s = seed.to(torch.int64).view(-1, *([1] * len(shape)))
-    draw = rng.uniform if kind == "uniform" else rng.normal
-    return draw(s, index, stream)
+    """Tensor[N, *shape] of U(0, 1) (kind "uniform") or N(0, 1) ("normal") draws, one field per sample: element
+    i of sample n is rng.uniform / rng.normal(seed[n], i, stream) (drawn by the native kernel on the CPU)."""
+    numel = 1
+    for d in shape:
+        numel *= int(d)
+    fill = rng.uniform_fields if kind == "uniform" else rng.normal_fields
+    return fill(seed, numel, stream).reshape(-1, *shape)
 
 
 def by_severity(severity: Tensor, images: Tensor, fn: Callable[[Tensor, int, Tensor], Tensor]) -> Tensor:

@@ -53,11 +53,32 @@ def uniform(seed: Tensor, index: Tensor, stream: int = 0) -> Tensor:
     return ((bits >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
 
 
+def box_muller(u1: Tensor, u2: Tensor) -> Tensor:
+    """The standard normal of two uniforms (the cosine half of Box-Muller), the one expression every caller uses."""
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+
+
 def normal(seed: Tensor, index: Tensor, stream: int = 0) -> Tensor:
     """float32 standard normal by Box-Muller from streams ``2*stream`` and ``2*stream + 1``."""
-    u1 = uniform(seed, index, 2 * stream)
-    u2 = uniform(seed, index, 2 * stream + 1)
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    return box_muller(uniform(seed, index, 2 * stream), uniform(seed, index, 2 * stream + 1))
+
+
+def uniform_fields(seed: Tensor, numel: int, stream: int = 0) -> Tensor:
+    """Tensor[N, numel] with row n = uniform(seed[n], 0..numel-1, stream) (seed: int64 Tensor[N]), on the seeds'
+    device. On the CPU the native kernel draws them (the same bits, ~30x faster than the tensor hash above)."""
+    seed = seed.to(torch.int64).reshape(-1)
+    if seed.device.type == "cpu" and 0 <= stream < 2**32:
+        from .._ext import native_available
+
+        if native_available() and hasattr(torch.ops.distortx, "uniform_fill"):
+            return torch.ops.distortx.uniform_fill(seed, int(numel), int(stream))
+    return uniform(seed[:, None], torch.arange(int(numel), dtype=torch.int64, device=seed.device)[None], stream)
+
+
+def normal_fields(seed: Tensor, numel: int, stream: int = 0) -> Tensor:
+    """Tensor[N, numel] with row n = normal(seed[n], 0..numel-1, stream): :func:`uniform_fields` through
+    :func:`box_muller` (the same bits as :func:`normal`)."""
+    return box_muller(uniform_fields(seed, numel, 2 * stream), uniform_fields(seed, numel, 2 * stream + 1))
 
 
 def element_index(shape: tuple[int, ...], device=None) -> Tensor:
