@@ -68,7 +68,11 @@ def jpeg_compression(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
         n = x.shape[0]
         q = torch.full((n, 1), float(_c("jpeg_compression", s)[0]))
         params = Params(q, torch.zeros(n, dtype=torch.int64), torch.zeros(n, dtype=torch.int64))
-        y = get_distortion("jpeg").apply(torch.round(_rgb(x) * 255.0) / 255.0, params)
+        u8 = torch.round(_rgb(x) * 255.0)
+        if x.device.type == "cpu":  # the real codec on uint8 (libjpeg-turbo, Pillow's bits), no float round trip
+            y = get_distortion("jpeg").apply(u8.to(torch.uint8), params).to(x.dtype) / 255.0
+        else:
+            y = get_distortion("jpeg").apply(u8 / 255.0, params)
         return to_gray(y) if x.shape[1] == 1 else y
     return by_severity(values[:, 0], images, one)
 
