@@ -72,8 +72,9 @@ def _text(rec: Dict[str, Any]) -> str:
                      + (f" (8 x 8 grid shifted by {off[0]}, {off[1]}: cropped after decoding)" if any(off) else "")
                      + f"; the CNN reads {rec['cnn']:.1f}")
     elif lattice is not None:
-        lines.append("  the pixels show no JPEG lattice (never a JPEG, or its history hidden by noise, blur or resizing):"
-                     " the CNN's reading")
+        lines.append("  the pixels show no JPEG history (never a JPEG, or hidden by noise, blur or resizing): "
+                     + (f"their lattice fits best at quality {lattice['quality']:.0f}, no quantisation to speak of"
+                        f"; the CNN reads {rec['cnn']:.1f}" if rec["estimate"] != rec["cnn"] else "the CNN's reading"))
     tables = rec.get("quantisation_tables")
     if tables:
         note = "exact IJG tables" if tables["exact"] else "nearest IJG quality; not an IJG encoder's tables"

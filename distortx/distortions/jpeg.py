@@ -152,11 +152,9 @@ def turbo_codec() -> Optional[Tuple[Callable, Callable]]:
         encode, decode = torch.ops.image.encode_jpeg, torch.ops.image.decode_jpeg
         probe = torch.arange(3 * 24 * 40, dtype=torch.int64).mul_(7919).remainder_(251).to(torch.uint8).reshape(3, 24, 40)
         for q in (5, 75, 100):
-            for img in (probe, probe[:1]):
-                mine = decode(encode(img, q), 0, False)
-                theirs = pillow_jpeg(np.ascontiguousarray(img.permute(1, 2, 0).numpy().squeeze(2) if img.shape[0] == 1
-                                                          else img.permute(1, 2, 0).numpy()), q)
-                if not np.array_equal(mine.permute(1, 2, 0).numpy().reshape(theirs.shape), theirs):
+            for img in (probe, probe[:1]):  # colour and grey
+                theirs = jpeg_pillow_u8(img[None], torch.tensor([[float(q)]]))[0]
+                if not torch.equal(decode(encode(img, q), 0, False), theirs):
                     return None
         return encode, (lambda data: decode(data, 0, False))
     except (ImportError, AttributeError, RuntimeError):

@@ -1,6 +1,8 @@
 """Where an image's JPEG block grid lies: the (row, column) offset that puts its 8x8 block boundaries where the
 estimator's ``grid`` channels mark them. A decoded JPEG has its grid at (0, 0); a crop of one at (y, x) has
-it shifted, and the boundaries show as the column (row) phase with the largest mean step across it."""
+it shifted, and the boundaries show as the column (row) phase with the largest mean step across it. (The
+quantisation-lattice reading, :mod:`distortx.estimation.jpeg_lattice`, finds the grid its own way, by which
+offset puts the DCT coefficients on integers: exact also at high quality, where blocking steps are too faint.)"""
 from __future__ import annotations
 
 from typing import Tuple

@@ -205,7 +205,8 @@ def _grid_offset(y: Tensor) -> Tuple[int, int]:
     (an earlier compression's grid, moved by a crop, is blurred by the last one's rounding). (0, 0), an image not
     cropped after decoding, is kept unless another grid beats it by 3 standard errors (S.D. of a cosine ~0.7): a
     32-pixel image has too few coefficients to move the grid on weak evidence. (The DC of a flat block carries its
-    64 pixels' correlated rounding, up to +-4, so it is left out.)"""
+    64 pixels' correlated rounding, up to +-4, so it is left out.) The CNN's grid
+    (:func:`distortx.estimation.block_grid.block_grid_origin`) is found by blocking steps, which fade at high quality."""
     y = y[:512, :512]  # 4,096 blocks per grid at most (the window starts on the grid: offsets unchanged)
     scores = {}
     for dy in range(8):
