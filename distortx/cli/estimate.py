@@ -45,6 +45,16 @@ def _one(name: str, image, what: str, weights: Optional[str], device: str, map_p
             rec["resaved"] = abs(rec["cnn"] - tq.quality) > RESAVED_GAP  # the CNN sees an earlier, heavier history
         except (DistortxError, OSError):
             rec["quantisation_tables"] = None
+    if what == "noise_sigma":
+        from ..estimation.api import blend_noise
+        from ..estimation.noise_pca import MIN_SIDE, read_noise_level
+
+        rec["cnn"] = rec["estimate"]
+        if min(image.shape[-2:]) >= MIN_SIDE:  # what distortx.estimate gives: the blend of the two readings
+            reading = read_noise_level(image)
+            rec["patch_statistic"] = {"sigma": round(reading.sigma, 2), "patches": reading.patches,
+                                      "kept_variance": round(reading.kept_variance, 3)}
+            rec["estimate"] = round(blend_noise(reading.sigma, float(value[0])), 2)
     low, high = (1.0, 100.0) if what == "jpeg_quality" else (0.0, 50.0)
     targets = [map_png] if map_png is not None else []
     if out is not None:
@@ -75,6 +85,12 @@ def _text(rec: Dict[str, Any]) -> str:
         lines.append("  the pixels show no JPEG history (never a JPEG, or hidden by noise, blur or resizing): "
                      + (f"their lattice fits best at quality {lattice['quality']:.0f}, no quantisation to speak of"
                         f"; the CNN reads {rec['cnn']:.1f}" if rec["estimate"] != rec["cnn"] else "the CNN's reading"))
+    stat = rec.get("patch_statistic")
+    if stat is not None:
+        lines.append(f"  patch statistics read sigma {stat['sigma']:.1f} (white noise"
+                     + (f"; {100 * (1 - stat['kept_variance']):.0f} % of its variance cut by clipping, undone"
+                        if stat["kept_variance"] < 0.99 else "")
+                     + f"), the CNN {rec['cnn']:.1f}; the estimate blends the two")
     tables = rec.get("quantisation_tables")
     if tables:
         note = "exact IJG tables" if tables["exact"] else "nearest IJG quality; not an IJG encoder's tables"
@@ -104,7 +120,8 @@ def estimate(inputs, what: str, out: Optional[Path], map_path: Optional[Path], w
              as_json: bool, quiet: bool) -> None:
     """Estimate the JPEG quality (1..100) or Gaussian noise sigma (0..255 scale) of INPUTS (image files, folders,
     glob patterns) with Endo/Uchida's CNN; for JPEG quality also from the pixels' DCT quantisation lattice, which
-    is the estimate wherever the pixels show a JPEG history (exact for most decoded JPEGs, PNG copies included).
+    is the estimate wherever the pixels show a JPEG history (exact for most decoded JPEGs, PNG copies included);
+    for noise sigma also from patch statistics, blended with the CNN (the statistic at low sigma, the CNN at high).
 
     For a JPEG file the quality its own quantisation tables say is printed beside the pixels' reading (exact for
     libjpeg/Pillow files); a gap of more than 10 flags a re-saved image.

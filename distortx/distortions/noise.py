@@ -215,6 +215,8 @@ SPECS = (
         reference=gaussian_noise_sigma_ref,
         levels=(
             LevelSet("endo", (0.0, 50.0), source=ENDO, continuous=True),
+            # the noise estimator v2 trains past the range it is scored on, so that sigma 50 is no end of its prior
+            LevelSet("estimator", (0.0, 60.0), continuous=True),
             LevelSet("dodge", tuple(range(10, 101, 10)), source=DODGE),
             LevelSet("hsieh_constant", (25.0,), source=HSIEH),
             LevelSet("hsieh_variable", (5.0, 50.0), source=HSIEH, continuous=True),

@@ -13,10 +13,16 @@ from .block_grid import block_grid_origin
 from .checkpoint import load_estimator, shipped_weights
 from .dilated import receptive_field
 from .jpeg_lattice import read_jpeg_history
+from .noise_pca import MIN_SIDE, read_noise_level
 from .models import ParamEstimator
 from .targets import get_target
 
 ImagesLike = Union[Tensor, Sequence[Tensor]]
+#: noise sigma, method "auto": the patch statistic's reading below the first sigma, the CNN's above the second,
+#: linear in between (by the mean of the two readings); chosen on the val photos (docs/endo.md, "Noise sigma")
+NOISE_BLEND = (15.0, 35.0)
+#: the method that reads each target without a network
+STATISTICS = {"jpeg_quality": ("lattice",), "noise_sigma": ("pca",)}
 _CACHE: Dict[Tuple[str, str], ParamEstimator] = {}
 
 
@@ -62,6 +68,13 @@ def pixel_map(model: ParamEstimator, image: Tensor, tile: int = 512, origin: Tup
     return out
 
 
+def blend_noise(pca: float, cnn: float, between: Tuple[float, float] = NOISE_BLEND) -> float:
+    """The noise sigma of method "auto" from the patch statistic's and the CNN's readings."""
+    lo, hi = between
+    w = min(1.0, max(0.0, (hi - 0.5 * (pca + cnn)) / (hi - lo)))
+    return w * pca + (1.0 - w) * cnn
+
+
 def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = False,
              weights: Optional[str] = None, device: Union[str, torch.device, None] = None, tile: int = 512,
              grid_origin: Union[str, Tuple[int, int]] = "auto", method: str = "auto"):
@@ -78,28 +91,35 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     better than no lattice (:func:`distortx.estimation.jpeg_lattice.read_jpeg_history`, ``is_value``: exact for
     most decoded JPEGs; ~100 for images never compressed) and takes the CNN's reading elsewhere (a history hidden
     by later noise, blur or resizing); "cnn" or "lattice" (the lattice's reading even without evidence) force one.
-    Returns Tensor[N] (float, on the CPU): the image's value (the spatial mean of the CNN's per-pixel map, or the
-    lattice's reading), clamped to the parameter's range; with ``return_map=True`` also the CNN's maps, a list of N
+    For noise sigma, "auto" blends the patch statistic (:func:`distortx.estimation.noise_pca.read_noise_level`:
+    better at low sigma) with the CNN (better at high sigma, where clipping cuts the noise) by ``NOISE_BLEND``;
+    "cnn" or "pca" force one.
+    Returns Tensor[N] (float, on the CPU): the image's value (the spatial mean of the CNN's per-pixel map, the
+    lattice's reading, the patch statistic's, or the blend), clamped to the parameter's range; with ``return_map=True`` also the CNN's maps, a list of N
     Tensor[H, W] (clamped).
     """
     from ..distortions.edges import image_list, load_listed
 
     target = get_target(what)
-    if method not in ("auto", "cnn", "lattice") or (method == "lattice" and what != "jpeg_quality"):
-        raise ImageError(f"estimate's method is 'auto', 'cnn' or (JPEG quality) 'lattice', got {method!r} for {what}")
+    methods = ("auto", "cnn") + STATISTICS.get(what, ())
+    if method not in methods:
+        raise ImageError(f"estimate's method for {what} is one of {', '.join(map(repr, methods))}, got {method!r}")
     items: List[Tensor] = [load_listed(src) for _, src in image_list(images, "estimate's images")]
     if not items:
         raise ImageError("estimate got no images")
     dev = torch.device(device) if device is not None else items[0].device
     lattice = what == "jpeg_quality" and method != "cnn"
+    pca = what == "noise_sigma" and method != "cnn"
     values, maps = [], []
     with torch.inference_mode():
         for img in items:
             x = _as_float(img)
             reading = read_jpeg_history(img) if lattice else None
             read = reading is not None and (reading.is_value or method == "lattice")
-            if read:
-                values.append(torch.tensor(reading.quality))
+            small = min(img.shape[-2:]) < MIN_SIDE and method == "auto"  # too small for patch statistics
+            noise = read_noise_level(img).sigma if pca and not small else None
+            if read or method == "pca":
+                values.append(torch.tensor(reading.quality if read else noise))
                 if not return_map:
                     continue
             model = get_estimator(what, weights, dev)
@@ -108,7 +128,9 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
                 origin = (block_grid_origin(x, model.config["grid"]) if grid_origin == "auto"
                           else (int(grid_origin[0]), int(grid_origin[1])))
             m = pixel_map(model, x, tile, origin)[0].clamp(target.low, target.high)
-            if not read:
+            if noise is not None and method == "auto":
+                values.append(torch.tensor(blend_noise(noise, float(m.mean()))))
+            elif not read and method != "pca":
                 values.append(m.mean().cpu())
             maps.append(m.cpu())
     out = torch.stack(values).clamp(target.low, target.high)
