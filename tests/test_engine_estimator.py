@@ -126,6 +126,32 @@ def test_regression_metrics_skip_missing_targets():
     assert r.bias == pytest.approx(1.0) and r.per_column["mae"] == [pytest.approx(3.0)]
 
 
+def test_regression_calibration_bins_the_truth():
+    m = RegressionMetrics()
+    truth = torch.arange(0.0, 50.0, 0.5)  # 100 values, 10 per bin of 5
+    m.update((truth + 1.0 + (truth >= 45) * 2.0)[:, None], truth[:, None])  # +1 everywhere, +3 in the top bin
+    bins = m.compute().calibration
+    assert len(bins) == 10 and [b["n"] for b in bins] == [10] * 10
+    assert bins[0]["low"] == 0.0 and bins[-1]["high"] == pytest.approx(49.5)
+    assert [round(b["bias"], 6) for b in bins] == [1.0] * 9 + [3.0]
+    assert bins[3]["truth"] == pytest.approx(float(truth[30:40].mean()))
+    assert bins[3]["estimate"] == pytest.approx(bins[3]["truth"] + 1.0) and bins[3]["sd"] == pytest.approx(
+        float(truth[30:40].std(unbiased=False)))
+
+
+def test_evaluate_writes_the_calibration_table_and_figure(run, preset, tmp_path):
+    from distortx.engine.evaluation.evaluate import evaluate
+
+    report = evaluate(run, [str(preset)], split="val", batch_size=4, max_batches=2, out=tmp_path / "ev")
+    bins = report.regression.calibration
+    assert sum(b["n"] for b in bins) == report.regression.num_samples == 8
+    assert sum(b["bias"] * b["n"] for b in bins) / 8 == pytest.approx(report.regression.bias, abs=1e-9)
+    text = (tmp_path / "ev" / "tables.md").read_text()
+    assert "| truth | images | mean estimate | S.D. | bias | MAE |" in text
+    png = tmp_path / "ev" / "calibration.png"
+    assert png.stat().st_size > 5000 and report.extra["parameter"] == "jpeg quality"
+
+
 # -- resume -----------------------------------------------------------------------------------------------------------------
 def test_resume_continues_at_the_right_step(run, preset, tmp_path):
     Trainer(load_config(base=est_config(preset, tmp_path / "half")), progress=False).run(stop_at=3)

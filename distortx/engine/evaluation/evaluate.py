@@ -135,6 +135,10 @@ class EvalReport:
                 for k, (mae, rmse, bias) in enumerate(columns):
                     lines.append(f"| parameter {k} | {_fmt(mae)} | {_fmt(rmse)} | {_fmt(bias)} | |")
             lines.append(f"| all | {_fmt(r.mae)} | {_fmt(r.rmse)} | {_fmt(r.bias)} | {r.num_samples} |")
+            if r.calibration:
+                lines += ["", "| truth | images | mean estimate | S.D. | bias | MAE |", "|---|---:|---:|---:|---:|---:|"]
+                lines += [f"| {b['low']:.1f} - {b['high']:.1f} | {b['n']} | {b['estimate']:.2f} | {b['sd']:.2f} | "
+                          f"{b['bias']:+.2f} | {b['mae']:.2f} |" for b in r.calibration]
         lines += ["", f"speed: {self.images_per_s:.1f} images/s ({self.images} images)"]
         return "\n".join(lines)
 
@@ -164,6 +168,10 @@ class EvalReport:
                 aps = {f"IoU {t:g}": d.map_by_size(t) for t in PAPER_IOU_THRESHOLDS}
                 paths.append(plots.plot_ap_vs_region_size(d.size_edges, aps, out / "ap_vs_region_size.png",
                                                           counts=d.num_gt_by_size.sum(axis=0)))
+        if self.regression is not None and self.regression.calibration:
+            parameter = str(self.extra.get("parameter", "parameter"))
+            paths.append(plots.plot_calibration({"estimator": self.regression.calibration}, out / "calibration.png",
+                                                parameter=parameter, title=f"{parameter}: estimate vs truth"))
         return paths
 
 
@@ -273,6 +281,10 @@ def evaluate(model, data: Union[str, Path, Sequence[Union[str, Path]]], images: 
         report = evaluate_batches(model, probe.epoch_batches(max_batches), amp=device.startswith("cuda"))
         merged = report if merged is None else _merge(merged, report)
     merged.extra["data"] = [str(i) for i in items]
+    config = getattr(model, "config", None)
+    what = config.get("what") if isinstance(config, dict) else None
+    if what:  # a parameter estimator: its parameter names the calibration figure's axes
+        merged.extra["parameter"] = str(what).replace("_", " ")
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ The figures of the seed papers, fed by :mod:`distortx.engine.evaluation.metrics`
 - :func:`plot_ap_vs_region_size` - detection AP against region size (Ahn Fig. 3);
 - :func:`plot_accuracy_per_level` - accuracy per severity level, one line per distortion type (Hsieh, Dodge);
 - :func:`plot_accuracy_vs_parameter` - accuracy against the degradation parameter, one line per model (Endo
-  Figs. 5-8), optionally shading Endo's intervals.
+  Figs. 5-8), optionally shading Endo's intervals;
+- :func:`plot_calibration` - a parameter estimator's mean estimate against the truth with +-1 S.D. bands, one
+  line per estimator (Endo Fig. 4).
 
 Every function takes ``size=(width, height)`` in pixels (the PNG has exactly that size) and ``dpi``. No
 pyplot: figures are plain ``Figure`` objects on an Agg canvas, so nothing global changes and threads are safe.
@@ -235,6 +237,35 @@ def plot_accuracy_vs_parameter(curves: Mapping[str, Union[ParameterCurve, Tuple[
                 label=str(name))
     ax.set_xlabel(parameter)
     _style_accuracy_axis(ax)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_calibration(series: Mapping[str, Sequence[Mapping[str, float]]], path: PathLike, *,
+                     parameter: str = "parameter", title: str = "Estimate vs truth", size: Size = (560, 520),
+                     dpi: int = 100) -> Path:
+    """``{estimator: calibration bins}`` (:func:`~distortx.engine.evaluation.metrics.calibration_bins`: per bin its
+    mean ``truth``, mean ``estimate`` and ``sd``): the mean estimate against the truth, a +-1 S.D. band, and the
+    diagonal an unbiased estimator follows."""
+    if not series or not any(series.values()):
+        raise MetricError("calibration: nothing to plot")
+    fig = _figure(size, dpi)
+    ax = fig.add_subplot()
+    lo, hi = np.inf, -np.inf
+    for name, bins in series.items():
+        if not bins:
+            continue
+        t = np.array([b["truth"] for b in bins], dtype=np.float64)
+        e = np.array([b["estimate"] for b in bins], dtype=np.float64)
+        sd = np.array([b["sd"] for b in bins], dtype=np.float64)
+        line, = ax.plot(t, e, marker="o", markersize=4, label=str(name))
+        ax.fill_between(t, e - sd, e + sd, color=line.get_color(), alpha=0.2, linewidth=0)
+        lo, hi = min(lo, float(min(t.min(), (e - sd).min()))), max(hi, float(max(t.max(), (e + sd).max())))
+    ax.plot([lo, hi], [lo, hi], color="0.5", linestyle="--", linewidth=1, label="estimate = truth")
+    ax.set_xlabel(f"true {parameter}")
+    ax.set_ylabel(f"estimated {parameter} (mean +- S.D.)")
+    ax.grid(True, alpha=0.3)
     ax.set_title(title)
     ax.legend(fontsize="small")
     return _save(fig, path)

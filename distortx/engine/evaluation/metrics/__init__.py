@@ -36,6 +36,6 @@ from .classification import (ClassificationMetrics, ClassificationResult, GroupA
 from .common import COCO_IOU_THRESHOLDS, DEFAULT_SIZE_EDGES, PAPER_IOU_THRESHOLDS, ArrayLike, MetricError, as_array
 from .detection import (DetectionMetrics, DetectionResult, average_precision, box_iou_numpy, detection_metrics,
                         precision_recall, region_size)
-from .regression import RegressionMetrics, RegressionResult
+from .regression import CALIBRATION_BINS, RegressionMetrics, RegressionResult, calibration_bins
 
-__all__ = ["ArrayLike", "COCO_IOU_THRESHOLDS", "ClassificationMetrics", "ClassificationResult", "DEFAULT_SIZE_EDGES", "DetectionMetrics", "DetectionResult", "GroupAccuracy", "MetricError", "PAPER_IOU_THRESHOLDS", "ParameterCurve", "PerClassScores", "RegressionMetrics", "RegressionResult", "accuracy", "accuracy_by_group", "accuracy_per_interval", "accuracy_per_level", "accuracy_per_parameter", "as_array", "average_precision", "box_iou_numpy", "confusion_matrix", "detection_metrics", "interval_mean_accuracy", "precision_recall", "precision_recall_f1", "region_size", "topk_accuracy"]
+__all__ = ["ArrayLike", "CALIBRATION_BINS", "COCO_IOU_THRESHOLDS", "ClassificationMetrics", "ClassificationResult", "DEFAULT_SIZE_EDGES", "DetectionMetrics", "DetectionResult", "GroupAccuracy", "MetricError", "PAPER_IOU_THRESHOLDS", "ParameterCurve", "PerClassScores", "RegressionMetrics", "RegressionResult", "accuracy", "accuracy_by_group", "accuracy_per_interval", "accuracy_per_level", "accuracy_per_parameter", "as_array", "average_precision", "box_iou_numpy", "calibration_bins", "confusion_matrix", "detection_metrics", "interval_mean_accuracy", "precision_recall", "precision_recall_f1", "region_size", "topk_accuracy"]
