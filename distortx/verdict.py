@@ -7,7 +7,8 @@ grid that a model trained on quality 5-20 may call "jpeg". :func:`make_verdict` 
 every threshold of it lives in :class:`VerdictRules`:
 
 1. **Measurements, always.** JPEG quality and noise sigma (0..255) of the whole photo by the estimators (the JPEG
-   quality from the pixels' DCT quantisation lattice where they show one, else the CNN's), and for a JPEG file the
+   quality from the pixels' DCT quantisation lattice where they show one, else the CNN's; the noise sigma from
+   patch statistics blended with the CNN, as ``distortx.estimate`` reads it), and for a JPEG file the
    quality its quantisation tables say. A measurement is not a finding: nearly every photo is a JPEG
    of quality 70-95 with some sensor noise, which is clean by the papers' definitions (Ahn's mildest JPEG is
    quality 20, his mildest noise sigma ~28).
@@ -185,7 +186,8 @@ MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
 
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
                  maps: Optional[Mapping[str, Tensor]] = None, file_quality: Optional[int] = None,
-                 rules: VerdictRules = VerdictRules(), lattice_quality: Optional[float] = None) -> Verdict:
+                 rules: VerdictRules = VerdictRules(), lattice_quality: Optional[float] = None,
+                 noise_sigma: Optional[float] = None) -> Verdict:
     """The verdict of one photo.
 
     probabilities: the classifier's (class, probability) pairs; regions: detected regions (``.type``,
@@ -193,7 +195,9 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
     ("jpeg_quality", "noise_sigma"), at the photo's size; file_quality: the JPEG file's table quality;
     lattice_quality: the quality the pixels' DCT lattice reads when they show a JPEG history
     (:func:`distortx.estimation.read_jpeg_history`): then the photo's JPEG quality and a whole-image JPEG
-    finding's severity, in place of the CNN's mean (kept as ``jpeg_quality_cnn``).
+    finding's severity, in place of the CNN's mean (kept as ``jpeg_quality_cnn``); noise_sigma: the whole photo's
+    noise sigma as ``distortx.estimate`` reads it (patch statistics blended with the CNN): likewise the photo's
+    noise measurement and a whole-image noise finding's severity (the CNN's mean kept as ``noise_sigma_cnn``).
     """
     maps = dict(maps or {})
     measurements: Dict[str, Any] = {k: float(v.mean()) for k, v in maps.items()}
@@ -204,6 +208,10 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
             measurements["jpeg_quality_cnn"] = cnn
         measurements["jpeg_quality"] = float(lattice_quality)
         measurements["jpeg_quality_source"] = "pixels' lattice"
+    if noise_sigma is not None:
+        if "noise_sigma" in measurements:
+            measurements["noise_sigma_cnn"] = measurements["noise_sigma"]
+        measurements["noise_sigma"] = float(noise_sigma)
     if file_quality is not None:
         measurements["jpeg_quality_file"] = int(file_quality)
         if cnn is not None and abs(cnn - file_quality) > rules.resaved_difference:
@@ -230,6 +238,8 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
             value = _mean_in(maps.get(target), [] if whole else boxes)
             if t == "jpeg" and whole and lattice_quality is not None:
                 value = float(lattice_quality)
+            if t == "gaussian_noise" and whole and noise_sigma is not None:
+                value = float(noise_sigma)
             if value is not None:
                 level, parameter = ahn_level(value, levels), (pname, value)
                 too_mild = value > rules.jpeg_quality_max if t == "jpeg" else value < rules.noise_sigma_min
@@ -275,13 +285,17 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
     def annotate(pred, image: Tensor, path) -> None:
         maps = estimator_maps(image, device=device) if estimators else None
         quality = file_jpeg_quality(path) if path is not None else None
-        lattice = None
+        lattice = noise = None
         if estimators:
             from .estimation import read_jpeg_history
+            from .estimation.api import blend_noise
+            from .estimation.noise_pca import MIN_SIDE, read_noise_level
 
             reading = read_jpeg_history(image)
             lattice = reading.quality if reading is not None and reading.is_jpeg else None
+            if min(image.shape[-2:]) >= MIN_SIDE:
+                noise = blend_noise(read_noise_level(image).sigma, float(maps["noise_sigma"].mean()))
         pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules,
-                                    lattice_quality=lattice)
+                                    lattice_quality=lattice, noise_sigma=noise)
         pred.label = pred.verdict.label
     return annotate

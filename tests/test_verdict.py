@@ -66,6 +66,22 @@ def test_the_pixels_lattice_is_the_jpeg_measurement_where_it_reads_one():
     assert v.text() == "clean | measured: JPEG q~40 (pixels' lattice; file tables: 40)" and v.notes == []
 
 
+def test_the_blended_noise_reading_is_the_noise_measurement():
+    """distortx.estimate's noise sigma (patch statistics + CNN) replaces the CNN's mean for the photo and for a
+    whole-image noise finding; a finding in regions is still measured inside its boxes by the CNN's map."""
+    v = make_verdict([("gaussian_noise", 0.9), ("clean", 0.1)], [], 300, 300, maps={"noise_sigma": flat(24)},
+                     noise_sigma=12.0)
+    assert v.clean and v.measurements["noise_sigma"] == 12.0 and v.measurements["noise_sigma_cnn"] == pytest.approx(24)
+    v = make_verdict([("gaussian_noise", 0.9), ("clean", 0.1)], [], 300, 300, maps={"noise_sigma": flat(15)},
+                     noise_sigma=45.0)
+    assert v.findings[0].parameter == ("sigma", 45.0) and v.findings[0].where == "whole image"
+    sigma = flat(3.0)
+    sigma[:100, :100] = 40.0
+    regions = [DetectedRegion("gaussian_noise", 0.8, (0, 0, 100, 100))]
+    v = make_verdict(CLEAN, regions, 300, 300, maps={"noise_sigma": sigma}, noise_sigma=8.0)
+    assert v.findings[0].parameter == ("sigma", 40.0) and v.measurements["noise_sigma"] == 8.0
+
+
 def test_regions_covering_most_of_the_photo_are_the_whole_image_and_measured_inside():
     sigma = flat(3.0)
     sigma[:, :250] = 45.0   # the noisy part

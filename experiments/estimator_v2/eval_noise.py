@@ -1,5 +1,6 @@
-"""Noise estimators on held-out photos with realistic and Gaussian noise: distortx's shipped estimator, a
-candidate (e.g. a run of noise_finetune.toml) and scikit-image's estimate_sigma, side by side.
+"""Noise estimators on held-out photos with realistic and Gaussian noise: distortx's shipped CNN, a candidate
+(e.g. a run of noise_finetune.toml), the patch statistic (method "pca"), their blend (method "auto") and
+scikit-image's estimate_sigma, side by side.
 
     python experiments/estimator_v2/eval_noise.py --candidate runs/noise-estimator-v2-ft [--split test] [--json OUT]
 
@@ -48,6 +49,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     import distortx
+    from distortx.estimation.api import blend_noise
     from distortx.io import IMAGE_EXTENSIONS, read_image
 
     files = sorted(p for p in (ROOT / "experiments" / "default_model" / "photos_v2" / a.split).iterdir()
@@ -68,14 +70,16 @@ def main() -> None:
             cases.append(("gaussian", sigma, distortx.distort(clean, "gaussian_noise_sigma", value=float(sigma), seed=k)))
         batch = torch.stack([c[2] for c in cases])
         truth = (batch.float() - clean.float()).flatten(1).std(dim=1).tolist()
-        est = {"shipped": distortx.estimate(batch, what="noise_sigma").tolist(),
+        est = {"shipped": distortx.estimate(batch, what="noise_sigma", method="cnn").tolist(),
+               "pca": distortx.estimate(batch, what="noise_sigma", method="pca").tolist(),
                "skimage": [skimage_sigma(x) for x in batch]}
+        est["auto"] = [blend_noise(p, c) for p, c in zip(est["pca"], est["shipped"])]
         if a.candidate:
-            est["candidate"] = distortx.estimate(batch, what="noise_sigma", weights=a.candidate).tolist()
+            est["candidate"] = distortx.estimate(batch, what="noise_sigma", weights=a.candidate, method="cnn").tolist()
         for i, (kind, nominal, _) in enumerate(cases):
             rows.append({"photo": f.name, "kind": kind, "nominal": nominal, "truth": truth[i],
                          **{name: v[i] for name, v in est.items()}})
-    names = [n for n in ("shipped", "candidate", "skimage") if n in rows[0]]
+    names = [n for n in ("shipped", "candidate", "pca", "auto", "skimage") if n in rows[0]]
     report = {"photos": len(files), "split": a.split, "rows": len(rows), "summary": {}}
     for group, keep in (("camera noise (with and without q90)", lambda r: r["kind"].startswith("camera")),
                         ("gaussian", lambda r: r["kind"] == "gaussian"), ("photos as stored", lambda r: r["kind"] == "stored"),
