@@ -73,7 +73,7 @@ def test_clean_flat_and_grey_images():
 
 
 def test_bad_images_get_one_line_errors():
-    with pytest.raises(ImageError, match="at least 17 px"):
+    with pytest.raises(ImageError, match="at least 18 px"):
         read_noise_level(torch.zeros(3, 10, 40, dtype=torch.uint8))
     with pytest.raises(ImageError, match="1 or 3 channels"):
         read_noise_level(torch.zeros(4, 40, 40))

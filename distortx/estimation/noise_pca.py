@@ -7,13 +7,14 @@ efficient statistical method for image noise level estimation", ICCV 2015). Two 
 photos:
 
 * **Clipping.** Noise pushed past 0 or 255 is cut, which shrinks its variance where the photo is dark or bright.
-  Every pixel's noise-free level is estimated from its 5 x 5 neighbourhood (the censoring of that mean undone), the
-  variance a censored normal keeps there is computed (:func:`censored_normal`), patches that keep less than half
-  are left out, and the eigenvalue is divided by the mean factor of the patches used. Iterated with sigma.
+  Every pixel's noise-free level is the median of its 3 x 3 neighbourhood (clipping leaves a median where it
+  was, and a median keeps edges), the variance a censored normal keeps at that level is computed
+  (:func:`censored_normal`), patches that keep less than half are left out, and the eigenvalue is divided by the
+  mean factor of the patches used. Iterated with sigma.
 * **Texture.** On a textured crop content leaks into the smallest eigenvalues and the reading is too high. At low
-  noise the patches are restricted to weak texture: those whose gradient energy is below what noise of the current
-  sigma alone exceeds one time in a thousand (Liu, Tanaka & Okutomi 2013). That selection itself reads a little
-  low at strong noise, so it is used below sigma 5 and faded out by sigma 10.
+  noise the patches are restricted to weak texture: those whose gradient energy is below what noise of the sigma
+  read from all patches alone exceeds one time in a thousand (after Liu, Tanaka & Okutomi 2013). That selection
+  reads a little low at strong noise, so it is used below sigma 5 and faded out by sigma 10.
 
 Measured on 128-px crops of held-out photos (docs/endo.md, "Noise sigma"): best below sigma ~15; above, the CNN
 estimator reads better, and ``distortx.estimate(..., method="auto")`` blends the two.
@@ -30,8 +31,8 @@ from torch import Tensor
 
 from ..errors import ImageError
 
-#: patch side r; the neighbourhood whose mean is a pixel's noise-free level; the largest window read
-PATCH, LEVEL_WINDOW, MAX_WINDOW = 6, 5, 256
+#: patch side r; the neighbourhood whose median is a pixel's noise-free level; the largest window read
+PATCH, LEVEL_WINDOW, MAX_WINDOW = 6, 3, 256
 #: patches keeping less than this share of the noise variance (clipping) are left out
 MIN_KEPT_VARIANCE = 0.5
 #: weak texture: gradient energy below its (1 - this) quantile under noise alone
@@ -39,7 +40,7 @@ TEXTURE_FALSE_ALARM = 1e-3
 #: the weak-texture reading is used below the first sigma and faded out by the second
 TEXTURE_RANGE = (5.0, 10.0)
 #: the smallest image side read
-MIN_SIDE = 2 * PATCH + LEVEL_WINDOW
+MIN_SIDE = 3 * PATCH
 
 
 @dataclass(frozen=True)
@@ -92,17 +93,17 @@ def _chi2_quantile_over_dof(q_upper: float, dof: float) -> float:
 
 
 def _levels(x: Tensor) -> Tensor:
-    return F.avg_pool2d(x[None], LEVEL_WINDOW, 1, padding=LEVEL_WINDOW // 2, count_include_pad=False)[0]
+    """Per pixel, its noise-free level: the median of its LEVEL_WINDOW^2 neighbourhood (edges reflected). Clipping
+    leaves the median of clip(level + noise) at the level, and the median keeps edges where a mean would blur
+    a dark side into a bright one."""
+    r = LEVEL_WINDOW // 2
+    padded = F.pad(x[None], (r, r, r, r), mode="reflect")
+    return F.unfold(padded, LEVEL_WINDOW).view(x.shape[0], LEVEL_WINDOW ** 2, -1).median(dim=1).values.view(x.shape)
 
 
-def _kept_variance(level_obs: Tensor, sigma: float) -> Tensor:
-    """Per pixel, the share of sigma^2 that clipping to 0..255 leaves, at the noise-free level recovered from the
-    observed (censored) neighbourhood mean."""
-    mu = level_obs
-    for _ in range(3):
-        m, _ = censored_normal(mu / sigma, (255.0 - mu) / sigma)
-        mu = level_obs - sigma * m
-    return censored_normal(mu / sigma, (255.0 - mu) / sigma)[1]
+def _kept_variance(levels: Tensor, sigma: float) -> Tensor:
+    """Per pixel, the share of sigma^2 that clipping to 0..255 leaves at its noise-free level."""
+    return censored_normal(levels / sigma, (255.0 - levels) / sigma)[1]
 
 
 def _gradient_energy(x: Tensor, r: int) -> Tensor:
