@@ -135,8 +135,9 @@ def test_regression_calibration_bins_the_truth():
     assert bins[0]["low"] == 0.0 and bins[-1]["high"] == pytest.approx(49.5)
     assert [round(b["bias"], 6) for b in bins] == [1.0] * 9 + [3.0]
     assert bins[3]["truth"] == pytest.approx(float(truth[30:40].mean()))
-    assert bins[3]["estimate"] == pytest.approx(bins[3]["truth"] + 1.0) and bins[3]["sd"] == pytest.approx(
-        float(truth[30:40].std(unbiased=False)))
+    assert bins[3]["estimate"] == pytest.approx(bins[3]["truth"] + 1.0) and bins[3]["sd"] == pytest.approx(0.0, abs=1e-9)
+    m.update(torch.tensor([[12.0], [18.0]]), torch.tensor([[15.0], [15.0]]))  # errors -3 and +3 at truth 15
+    assert m.compute().calibration[3]["sd"] > 0.5
 
 
 def test_evaluate_writes_the_calibration_table_and_figure(run, preset, tmp_path):
@@ -147,7 +148,7 @@ def test_evaluate_writes_the_calibration_table_and_figure(run, preset, tmp_path)
     assert sum(b["n"] for b in bins) == report.regression.num_samples == 8
     assert sum(b["bias"] * b["n"] for b in bins) / 8 == pytest.approx(report.regression.bias, abs=1e-9)
     text = (tmp_path / "ev" / "tables.md").read_text()
-    assert "| truth | images | mean estimate | S.D. | bias | MAE |" in text
+    assert "| truth | images | mean estimate | error S.D. | bias | MAE |" in text
     png = tmp_path / "ev" / "calibration.png"
     assert png.stat().st_size > 5000 and report.extra["parameter"] == "jpeg quality"
 

@@ -136,7 +136,7 @@ class EvalReport:
                     lines.append(f"| parameter {k} | {_fmt(mae)} | {_fmt(rmse)} | {_fmt(bias)} | |")
             lines.append(f"| all | {_fmt(r.mae)} | {_fmt(r.rmse)} | {_fmt(r.bias)} | {r.num_samples} |")
             if r.calibration:
-                lines += ["", "| truth | images | mean estimate | S.D. | bias | MAE |", "|---|---:|---:|---:|---:|---:|"]
+                lines += ["", "| truth | images | mean estimate | error S.D. | bias | MAE |", "|---|---:|---:|---:|---:|---:|"]
                 lines += [f"| {b['low']:.1f} - {b['high']:.1f} | {b['n']} | {b['estimate']:.2f} | {b['sd']:.2f} | "
                           f"{b['bias']:+.2f} | {b['mae']:.2f} |" for b in r.calibration]
         lines += ["", f"speed: {self.images_per_s:.1f} images/s ({self.images} images)"]

@@ -246,8 +246,8 @@ def plot_calibration(series: Mapping[str, Sequence[Mapping[str, float]]], path: 
                      parameter: str = "parameter", title: str = "Estimate vs truth", size: Size = (560, 520),
                      dpi: int = 100) -> Path:
     """``{estimator: calibration bins}`` (:func:`~distortx.engine.evaluation.metrics.calibration_bins`: per bin its
-    mean ``truth``, mean ``estimate`` and ``sd``): the mean estimate against the truth, a +-1 S.D. band, and the
-    diagonal an unbiased estimator follows."""
+    mean ``truth``, mean ``estimate`` and the error's S.D. ``sd``): the mean estimate against the truth, a band of
+    +-1 S.D. of the error around it, and the diagonal an unbiased estimator follows."""
     if not series or not any(series.values()):
         raise MetricError("calibration: nothing to plot")
     fig = _figure(size, dpi)
@@ -264,7 +264,7 @@ def plot_calibration(series: Mapping[str, Sequence[Mapping[str, float]]], path: 
         lo, hi = min(lo, float(min(t.min(), (e - sd).min()))), max(hi, float(max(t.max(), (e + sd).max())))
     ax.plot([lo, hi], [lo, hi], color="0.5", linestyle="--", linewidth=1, label="estimate = truth")
     ax.set_xlabel(f"true {parameter}")
-    ax.set_ylabel(f"estimated {parameter} (mean +- S.D.)")
+    ax.set_ylabel(f"estimated {parameter} (mean, +-1 S.D. of the error)")
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
     ax.legend(fontsize="small")

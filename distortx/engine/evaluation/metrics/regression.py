@@ -34,8 +34,8 @@ CALIBRATION_BINS = 10
 
 
 def calibration_bins(truth: ArrayLike, estimate: ArrayLike, bins: int = CALIBRATION_BINS) -> List[Dict[str, float]]:
-    """Per equal-width bin of ``truth`` [N] over its range: the bin's edges, count, mean truth, mean and S.D. of
-    ``estimate`` [N], its bias (mean estimate - truth) and MAE. Empty bins are left out."""
+    """Per equal-width bin of ``truth`` [N] over its range: the bin's edges, count, mean truth, mean ``estimate``
+    [N], and the error's (estimate - truth) S.D. ``sd``, mean ``bias`` and ``mae``. Empty bins are left out."""
     t = as_array(truth, "truth").astype(np.float64).reshape(-1)
     e = as_array(estimate, "estimate").astype(np.float64).reshape(-1)
     if t.size != e.size:
@@ -53,7 +53,7 @@ def calibration_bins(truth: ArrayLike, estimate: ArrayLike, bins: int = CALIBRAT
         if m.any():
             d = e[m] - t[m]
             out.append({"low": float(edges[k]), "high": float(edges[k + 1]), "n": int(m.sum()),
-                        "truth": float(t[m].mean()), "estimate": float(e[m].mean()), "sd": float(e[m].std()),
+                        "truth": float(t[m].mean()), "estimate": float(e[m].mean()), "sd": float(d.std()),
                         "bias": float(d.mean()), "mae": float(np.abs(d).mean())})
     return out
 
