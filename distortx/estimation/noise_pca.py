@@ -78,11 +78,14 @@ def _noise_eigenvalue(patches: Tensor) -> float:
     covariance eigenvalues whose mean is not above its median."""
     p = patches - patches.mean(dim=1, keepdim=True)
     lam = torch.linalg.eigvalsh((p @ p.T).double() / p.shape[1]).flip(0)  # descending
-    for i in range(lam.numel()):
-        tail = lam[i:]
-        if tail.mean() <= tail.median():
-            return max(float(tail.mean()), 0.0)
-    return max(float(lam[-1]), 0.0)
+    d = lam.numel()
+    # tails lam[i:] for every i at once: their means, and their (lower) medians, as torch.median takes them
+    count = torch.arange(d, 0, -1, dtype=torch.float64)
+    means = lam.flip(0).cumsum(0).flip(0) / count
+    medians = lam[torch.arange(d) + (d - torch.arange(d) - 1) // 2 + ((d - torch.arange(d) - 1) % 2)]
+    ok = (means <= medians).nonzero()
+    value = means[int(ok[0])] if ok.numel() else lam[-1]
+    return max(float(value), 0.0)
 
 
 def _chi2_quantile_over_dof(q_upper: float, dof: float) -> float:

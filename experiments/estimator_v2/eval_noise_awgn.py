@@ -1,6 +1,7 @@
 """Gaussian noise sigma read from pixels, on random crops of the photos of one split (the issue-26 protocol).
 
     python experiments/estimator_v2/eval_noise_awgn.py --split val [--crop 128] [--draws 2] [--candidate W] [--json OUT]
+        [--figure calibration.png]
 
 Each photo of the split (experiments/default_model/split_v2.json, photos_v2 in ../shared/data) gives --draws
 random --crop crops; each gets sigma ~ U[0, 50] of white Gaussian noise added by numpy (not distortx's code),
@@ -79,6 +80,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--candidate", action="append", default=[], help="estimator weights or run folder (repeatable)")
     ap.add_argument("--json")
+    ap.add_argument("--figure", help="PNG: mean estimate vs truth (+-1 S.D. of the error) of every reading")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows, t0 = [], time.perf_counter()
@@ -98,6 +100,13 @@ def main() -> None:
         report["summary"][key] = summarise(truth, np.array([r[key] for r in rows]), key)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
+    if args.figure:
+        from distortx.engine.evaluation.metrics import calibration_bins
+        from distortx.engine.evaluation.plots import plot_calibration
+
+        series = {k: calibration_bins(truth, np.array([r[k] for r in rows])) for k in report["summary"]}
+        plot_calibration(series, args.figure, parameter="noise sigma",
+                         title=f"Noise sigma on {len(rows)} {args.crop}-px crops of {args.split} photos")
 
 
 if __name__ == "__main__":
