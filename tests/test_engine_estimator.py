@@ -149,8 +149,9 @@ def test_evaluate_writes_the_calibration_table_and_figure(run, preset, tmp_path)
     assert sum(b["bias"] * b["n"] for b in bins) / 8 == pytest.approx(report.regression.bias, abs=1e-9)
     text = (tmp_path / "ev" / "tables.md").read_text()
     assert "| truth | images | mean estimate | error S.D. | bias | MAE |" in text
-    png = tmp_path / "ev" / "calibration.png"
-    assert png.stat().st_size > 5000 and report.extra["parameter"] == "jpeg quality"
+    for name in ("calibration.png", "calibration_error.png"):
+        assert (tmp_path / "ev" / name).stat().st_size > 5000
+    assert report.extra["parameter"] == "jpeg quality"
 
 
 # -- resume -----------------------------------------------------------------------------------------------------------------

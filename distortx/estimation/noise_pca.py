@@ -16,7 +16,8 @@ photos:
   read from all patches alone exceeds one time in a thousand (after Liu, Tanaka & Okutomi 2013). That selection
   reads a little low at strong noise, so it is used below sigma 5 and faded out by sigma 10.
 
-Measured on 128-px crops of held-out photos (docs/endo.md, "Noise sigma"): best below sigma ~15; above, the CNN
+Measured on 128-px crops of held-out photos (docs/endo.md, "Noise sigma: patch statistics and the CNN"): best
+below sigma ~20; above, the CNN
 estimator reads better, and ``distortx.estimate(..., method="auto")`` blends the two.
 """
 from __future__ import annotations

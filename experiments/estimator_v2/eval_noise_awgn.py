@@ -104,8 +104,9 @@ def main() -> None:
         from distortx.engine.evaluation.metrics import calibration_bins
         from distortx.engine.evaluation.plots import plot_calibration
 
-        series = {k: calibration_bins(truth, np.array([r[k] for r in rows])) for k in report["summary"]}
-        plot_calibration(series, args.figure, parameter="noise sigma",
+        series = {k: calibration_bins(truth, np.array([r[k] for r in rows])) for k in report["summary"]
+                  if not k.startswith("auto_")}
+        plot_calibration(series, args.figure, parameter="noise sigma", residual=True,
                          title=f"Noise sigma on {len(rows)} {args.crop}-px crops of {args.split} photos")
 
 

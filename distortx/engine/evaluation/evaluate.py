@@ -170,8 +170,11 @@ class EvalReport:
                                                           counts=d.num_gt_by_size.sum(axis=0)))
         if self.regression is not None and self.regression.calibration:
             parameter = str(self.extra.get("parameter", "parameter"))
-            paths.append(plots.plot_calibration({"estimator": self.regression.calibration}, out / "calibration.png",
-                                                parameter=parameter, title=f"{parameter}: estimate vs truth"))
+            bins = {"estimator": self.regression.calibration}
+            paths.append(plots.plot_calibration(bins, out / "calibration.png", parameter=parameter,
+                                                title=f"{parameter}: estimate vs truth"))
+            paths.append(plots.plot_calibration(bins, out / "calibration_error.png", parameter=parameter,
+                                                title=f"{parameter}: error vs truth", residual=True))
         return paths
 
 

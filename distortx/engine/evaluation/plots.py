@@ -243,11 +243,12 @@ def plot_accuracy_vs_parameter(curves: Mapping[str, Union[ParameterCurve, Tuple[
 
 
 def plot_calibration(series: Mapping[str, Sequence[Mapping[str, float]]], path: PathLike, *,
-                     parameter: str = "parameter", title: str = "Estimate vs truth", size: Size = (560, 520),
-                     dpi: int = 100) -> Path:
+                     parameter: str = "parameter", title: str = "Estimate vs truth", residual: bool = False,
+                     size: Size = (560, 520), dpi: int = 100) -> Path:
     """``{estimator: calibration bins}`` (:func:`~distortx.engine.evaluation.metrics.calibration_bins`: per bin its
-    mean ``truth``, mean ``estimate`` and the error's S.D. ``sd``): the mean estimate against the truth, a band of
-    +-1 S.D. of the error around it, and the diagonal an unbiased estimator follows."""
+    mean ``truth``, mean ``estimate``, ``bias`` and the error's S.D. ``sd``): the mean estimate against the truth
+    with a band of +-1 S.D. of the error and the diagonal an unbiased estimator follows; ``residual=True`` draws
+    the mean error (bias) and its band around 0 instead, for errors too small to see on the parameter's scale."""
     if not series or not any(series.values()):
         raise MetricError("calibration: nothing to plot")
     fig = _figure(size, dpi)
@@ -257,14 +258,18 @@ def plot_calibration(series: Mapping[str, Sequence[Mapping[str, float]]], path: 
         if not bins:
             continue
         t = np.array([b["truth"] for b in bins], dtype=np.float64)
-        e = np.array([b["estimate"] for b in bins], dtype=np.float64)
+        e = np.array([b["bias"] if residual else b["estimate"] for b in bins], dtype=np.float64)
         sd = np.array([b["sd"] for b in bins], dtype=np.float64)
         line, = ax.plot(t, e, marker="o", markersize=4, label=str(name))
-        ax.fill_between(t, e - sd, e + sd, color=line.get_color(), alpha=0.2, linewidth=0)
-        lo, hi = min(lo, float(min(t.min(), (e - sd).min()))), max(hi, float(max(t.max(), (e + sd).max())))
-    ax.plot([lo, hi], [lo, hi], color="0.5", linestyle="--", linewidth=1, label="estimate = truth")
+        ax.fill_between(t, e - sd, e + sd, color=line.get_color(), alpha=0.15, linewidth=0)
+        lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
+    if residual:
+        ax.axhline(0.0, color="0.5", linestyle="--", linewidth=1, label="no bias")
+        ax.set_ylabel(f"estimate - truth ({parameter}; mean, +-1 S.D.)")
+    else:
+        ax.plot([lo, hi], [lo, hi], color="0.5", linestyle="--", linewidth=1, label="estimate = truth")
+        ax.set_ylabel(f"estimated {parameter} (mean, +-1 S.D. of the error)")
     ax.set_xlabel(f"true {parameter}")
-    ax.set_ylabel(f"estimated {parameter} (mean, +-1 S.D. of the error)")
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
     ax.legend(fontsize="small")
