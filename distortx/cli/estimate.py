@@ -47,10 +47,10 @@ def _one(name: str, image, what: str, weights: Optional[str], device: str, map_p
             rec["quantisation_tables"] = None
     if what == "noise_sigma":
         from ..estimation.api import blend_noise
-        from ..estimation.noise_pca import MIN_SIDE, read_noise_level
+        from ..estimation.noise_pca import BLEND_MIN_SIDE, read_noise_level
 
         rec["cnn"] = rec["estimate"]
-        if min(image.shape[-2:]) >= MIN_SIDE:  # what distortx.estimate gives: the blend of the two readings
+        if min(image.shape[-2:]) >= BLEND_MIN_SIDE:  # what distortx.estimate gives: the blend of the two readings
             reading = read_noise_level(image)
             rec["patch_statistic"] = {"sigma": round(reading.sigma, 2), "patches": reading.patches,
                                       "kept_variance": round(reading.kept_variance, 3)}

@@ -13,7 +13,7 @@ from .block_grid import block_grid_origin
 from .checkpoint import load_estimator, shipped_weights
 from .dilated import receptive_field
 from .jpeg_lattice import read_jpeg_history
-from .noise_pca import MIN_SIDE, read_noise_level
+from .noise_pca import BLEND_MIN_SIDE, read_noise_level
 from .models import ParamEstimator
 from .targets import get_target
 
@@ -92,8 +92,8 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     most decoded JPEGs; ~100 for images never compressed) and takes the CNN's reading elsewhere (a history hidden
     by later noise, blur or resizing); "cnn" or "lattice" (the lattice's reading even without evidence) force one.
     For noise sigma, "auto" blends the patch statistic (:func:`distortx.estimation.noise_pca.read_noise_level`:
-    better at low sigma) with the CNN (better at high sigma, where clipping cuts the noise) by ``NOISE_BLEND``;
-    "cnn" or "pca" force one.
+    better at low sigma) with the CNN (better at high sigma, where clipping cuts the noise) by ``NOISE_BLEND``,
+    on images of at least ``BLEND_MIN_SIDE`` (96) px a side (smaller ones: the CNN); "cnn" or "pca" force one.
     Returns Tensor[N] (float, on the CPU): the image's value (the spatial mean of the CNN's per-pixel map, the
     lattice's reading, the patch statistic's, or the blend), clamped to the parameter's range; with ``return_map=True`` also the CNN's maps, a list of N
     Tensor[H, W] (clamped).
@@ -116,7 +116,7 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
             x = _as_float(img)
             reading = read_jpeg_history(img) if lattice else None
             read = reading is not None and (reading.is_value or method == "lattice")
-            small = min(img.shape[-2:]) < MIN_SIDE and method == "auto"  # too small for patch statistics
+            small = min(img.shape[-2:]) < BLEND_MIN_SIDE and method == "auto"  # too few patches to trust
             noise = read_noise_level(img).sigma if pca and not small else None
             if read or method == "pca":
                 values.append(torch.tensor(reading.quality if read else noise))
