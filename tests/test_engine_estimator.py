@@ -154,6 +154,32 @@ def test_evaluate_writes_the_calibration_table_and_figure(run, preset, tmp_path)
     assert report.extra["parameter"] == "jpeg quality"
 
 
+def test_evaluate_scores_what_estimate_returns_with_a_method(run, preset, tmp_path):
+    """--method lattice: the MAE is that of the pixels' lattice reading of each evaluation image; --method cnn is
+    the plain evaluation."""
+    from distortx.engine.evaluation.evaluate import evaluate
+    from distortx.estimation.api import EstimatedBy, statistic_reading
+
+    plain = evaluate(run, [str(preset)], split="val", batch_size=4, max_batches=2)
+    cnn = evaluate(EstimatedBy(load_estimator(run), "cnn"), [str(preset)], split="val", batch_size=4, max_batches=2)
+    assert cnn.regression.mae == pytest.approx(plain.regression.mae, rel=1e-6)
+    lattice = evaluate(EstimatedBy(load_estimator(run), "lattice"), [str(preset)], split="val", batch_size=4,
+                       max_batches=2)
+    model = ckpt.load_model(run)
+    stream = BatchStream("regression", SourceConfig(preset=str(preset), batch_size=4), model, None, 0, "cpu", "val",
+                         shuffle=False, mix_units=1)
+    err = [statistic_reading(img, "jpeg_quality", "lattice").value - float(b["params"][i, 0])
+           for b in stream.epoch_batches(2) for i, img in enumerate(b["images"])]
+    assert lattice.regression.mae == pytest.approx(sum(abs(e) for e in err) / len(err), rel=1e-5)
+    assert lattice.regression.mae != pytest.approx(plain.regression.mae)
+    with pytest.raises(DistortxError, match="'pca'"):
+        EstimatedBy(load_estimator(run), "pca")  # a JPEG estimator has no patch statistic
+    out = CliRunner().invoke(main, ["evaluate", "--model", str(run), "--data", str(preset), "--split", "val",
+                                    "--batch-size", "4", "--max-batches", "2", "--method", "lattice"])
+    assert out.exit_code == 0, out.output
+    assert f"| all | {lattice.regression.mae:.3f} |" in out.output
+
+
 # -- resume -----------------------------------------------------------------------------------------------------------------
 def test_resume_continues_at_the_right_step(run, preset, tmp_path):
     Trainer(load_config(base=est_config(preset, tmp_path / "half")), progress=False).run(stop_at=3)

@@ -84,10 +84,20 @@ DEFAULT_TRAIN = {
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", help="folder for metrics.json, tables.md and the figures")
 @click.option("--json", "json_out", help="write the metrics as JSON here")
-def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batches, device, out, json_out):
+@click.option("--method", type=click.Choice(["auto", "cnn", "lattice", "pca"]),
+              help="a parameter estimator: score what distortx.estimate(..., method) returns (default: its CNN)")
+def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batches, device, out, json_out, method):
     """Paper-style tables (accuracy, mAP@0.5/0.75/0.9, images/s) and figures for a trained model."""
     from ..engine.evaluation.evaluate import evaluate
 
+    if method is not None:
+        from ..errors import ParameterError
+        from ..estimation.api import EstimatedBy
+        from ..estimation.checkpoint import load_estimator
+
+        if model is None:
+            raise ParameterError("--method scores a parameter estimator: give it with --model")
+        model = EstimatedBy(load_estimator(model, device), method)
     if model is None:
         from ..engine.inference.default_model import load_default_model
 

@@ -3,10 +3,11 @@
 the per-pixel map equals that of one pass over the whole image."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import ImageError
 from .block_grid import block_grid_origin
@@ -75,6 +76,62 @@ def blend_noise(pca: float, cnn: float, between: Tuple[float, float] = NOISE_BLE
     return w * pca + (1.0 - w) * cnn
 
 
+@dataclass(frozen=True)
+class StatisticReading:
+    """What the statistic of ``what`` (JPEG lattice, noise patch statistic) says of one image under ``method``:
+    ``value`` (None: nothing usable) and whether the CNN's mean is still needed (``with_cnn`` combines them)."""
+
+    what: str
+    method: str
+    value: Optional[float]
+    needs_cnn: bool
+
+    def with_cnn(self, cnn: float) -> float:
+        """The image's value given the CNN's mean reading."""
+        if self.value is None:
+            return cnn
+        return blend_noise(self.value, cnn) if self.what == "noise_sigma" else self.value
+
+
+def statistic_reading(image: Tensor, what: str, method: str) -> StatisticReading:
+    """The network-free part of :func:`estimate` for one image Tensor[C, H, W] (uint8 or float in [0, 1])."""
+    if method == "cnn" or what not in STATISTICS:
+        return StatisticReading(what, method, None, True)
+    if what == "jpeg_quality":
+        r = read_jpeg_history(image)
+        read = r is not None and (r.is_value or method == "lattice")
+        return StatisticReading(what, method, r.quality if read else None, not read)
+    if method == "auto" and min(image.shape[-2:]) < BLEND_MIN_SIDE:  # too few patches to trust
+        return StatisticReading(what, method, None, True)
+    return StatisticReading(what, method, read_noise_level(image).sigma, method == "auto")
+
+
+class EstimatedBy(nn.Module):
+    """A :class:`ParamEstimator` whose image-level output is what ``estimate(..., method)`` returns (the CNN's
+    mean combined with the statistic), for ``distortx evaluate --method``; trains and saves as the estimator."""
+
+    def __init__(self, model: ParamEstimator, method: str):
+        super().__init__()
+        what = model.config["what"]
+        if method not in ("auto", "cnn") + STATISTICS.get(what, ()):
+            raise ImageError(f"the method for {what} is one of 'auto', 'cnn', {STATISTICS.get(what, ())}, got {method!r}")
+        self.model, self.method = model, method
+        self.config = dict(model.config, method=method)
+
+    def engine_output(self, images: Tensor):
+        """The estimator's engine output with ``params`` Tensor[N, 1] replaced by the method's values."""
+        out = self.model.engine_output(images)
+        target = get_target(self.config["what"])
+        cnn = out.params[:, 0].clamp(target.low, target.high)
+        values = [statistic_reading(img, self.config["what"], self.method) for img in images]
+        params = torch.tensor([r.with_cnn(float(c)) if r.needs_cnn else r.value for r, c in zip(values, cnn)],
+                              dtype=out.params.dtype, device=out.params.device).clamp(target.low, target.high)
+        return replace(out, params=params[:, None])
+
+    def engine_loss(self, output, batch):
+        return self.model.engine_loss(output, batch)
+
+
 def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = False,
              weights: Optional[str] = None, device: Union[str, torch.device, None] = None, tile: int = 512,
              grid_origin: Union[str, Tuple[int, int]] = "auto", method: str = "auto"):
@@ -108,18 +165,13 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     if not items:
         raise ImageError("estimate got no images")
     dev = torch.device(device) if device is not None else items[0].device
-    lattice = what == "jpeg_quality" and method != "cnn"
-    pca = what == "noise_sigma" and method != "cnn"
     values, maps = [], []
     with torch.inference_mode():
         for img in items:
             x = _as_float(img)
-            reading = read_jpeg_history(img) if lattice else None
-            read = reading is not None and (reading.is_value or method == "lattice")
-            small = min(img.shape[-2:]) < BLEND_MIN_SIDE and method == "auto"  # too few patches to trust
-            noise = read_noise_level(img).sigma if pca and not small else None
-            if read or method == "pca":
-                values.append(torch.tensor(reading.quality if read else noise))
+            reading = statistic_reading(img, what, method)
+            if reading.value is not None and not reading.needs_cnn:
+                values.append(torch.tensor(reading.value))
                 if not return_map:
                     continue
             model = get_estimator(what, weights, dev)
@@ -128,10 +180,8 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
                 origin = (block_grid_origin(x, model.config["grid"]) if grid_origin == "auto"
                           else (int(grid_origin[0]), int(grid_origin[1])))
             m = pixel_map(model, x, tile, origin)[0].clamp(target.low, target.high)
-            if noise is not None and method == "auto":
-                values.append(torch.tensor(blend_noise(noise, float(m.mean()))))
-            elif not read and method != "pca":
-                values.append(m.mean().cpu())
+            if reading.needs_cnn:
+                values.append(torch.tensor(reading.with_cnn(float(m.mean()))))
             maps.append(m.cpu())
     out = torch.stack(values).clamp(target.low, target.high)
     return (out, maps) if return_map else out
