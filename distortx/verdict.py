@@ -288,13 +288,11 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
         lattice = noise = None
         if estimators:
             from .estimation import read_jpeg_history
-            from .estimation.api import blend_noise
-            from .estimation.noise_pca import BLEND_MIN_SIDE, read_noise_level
+            from .estimation.api import statistic_reading
 
             reading = read_jpeg_history(image)
             lattice = reading.quality if reading is not None and reading.is_jpeg else None
-            if min(image.shape[-2:]) >= BLEND_MIN_SIDE:
-                noise = blend_noise(read_noise_level(image).sigma, float(maps["noise_sigma"].mean()))
+            noise = statistic_reading(image, "noise_sigma", "auto").with_cnn(float(maps["noise_sigma"].mean()))
         pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules,
                                     lattice_quality=lattice, noise_sigma=noise)
         pred.label = pred.verdict.label

@@ -46,15 +46,14 @@ def _one(name: str, image, what: str, weights: Optional[str], device: str, map_p
         except (DistortxError, OSError):
             rec["quantisation_tables"] = None
     if what == "noise_sigma":
-        from ..estimation.api import blend_noise
-        from ..estimation.noise_pca import BLEND_MIN_SIDE, read_noise_level
+        from ..estimation.api import statistic_reading
 
         rec["cnn"] = rec["estimate"]
-        if min(image.shape[-2:]) >= BLEND_MIN_SIDE:  # what distortx.estimate gives: the blend of the two readings
-            reading = read_noise_level(image)
-            rec["patch_statistic"] = {"sigma": round(reading.sigma, 2), "patches": reading.patches,
-                                      "kept_variance": round(reading.kept_variance, 3)}
-            rec["estimate"] = round(blend_noise(reading.sigma, float(value[0])), 2)
+        stat = statistic_reading(image, what, "auto")  # what distortx.estimate gives: the blend of the two readings
+        if stat.detail is not None:
+            rec["patch_statistic"] = {"sigma": round(stat.detail.sigma, 2), "patches": stat.detail.patches,
+                                      "kept_variance": round(stat.detail.kept_variance, 3)}
+            rec["estimate"] = round(stat.with_cnn(float(value[0])), 2)
     low, high = (1.0, 100.0) if what == "jpeg_quality" else (0.0, 50.0)
     targets = [map_png] if map_png is not None else []
     if out is not None:

@@ -4,7 +4,7 @@ the per-pixel map equals that of one pass over the whole image."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -85,6 +85,7 @@ class StatisticReading:
     method: str
     value: Optional[float]
     needs_cnn: bool
+    detail: Any = None  # the LatticeReading / NoiseReading behind it, when one was read
 
     def with_cnn(self, cnn: float) -> float:
         """The image's value given the CNN's mean reading."""
@@ -95,15 +96,24 @@ class StatisticReading:
 
 def statistic_reading(image: Tensor, what: str, method: str) -> StatisticReading:
     """The network-free part of :func:`estimate` for one image Tensor[C, H, W] (uint8 or float in [0, 1])."""
+    check_method(what, method)
     if method == "cnn" or what not in STATISTICS:
         return StatisticReading(what, method, None, True)
     if what == "jpeg_quality":
         r = read_jpeg_history(image)
         read = r is not None and (r.is_value or method == "lattice")
-        return StatisticReading(what, method, r.quality if read else None, not read)
+        return StatisticReading(what, method, r.quality if read else None, not read, r)
     if method == "auto" and min(image.shape[-2:]) < BLEND_MIN_SIDE:  # too few patches to trust
         return StatisticReading(what, method, None, True)
-    return StatisticReading(what, method, read_noise_level(image).sigma, method == "auto")
+    r = read_noise_level(image)
+    return StatisticReading(what, method, r.sigma, method == "auto", r)
+
+
+def check_method(what: str, method: str) -> None:
+    """ImageError unless ``method`` is one that :func:`estimate` takes for ``what``."""
+    methods = ("auto", "cnn") + STATISTICS.get(what, ())
+    if method not in methods:
+        raise ImageError(f"estimate's method for {what} is one of {', '.join(map(repr, methods))}, got {method!r}")
 
 
 class EstimatedBy(nn.Module):
@@ -112,9 +122,7 @@ class EstimatedBy(nn.Module):
 
     def __init__(self, model: ParamEstimator, method: str):
         super().__init__()
-        what = model.config["what"]
-        if method not in ("auto", "cnn") + STATISTICS.get(what, ()):
-            raise ImageError(f"the method for {what} is one of 'auto', 'cnn', {STATISTICS.get(what, ())}, got {method!r}")
+        check_method(model.config["what"], method)
         self.model, self.method = model, method
         self.config = dict(model.config, method=method)
 
@@ -158,9 +166,7 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     from ..distortions.edges import image_list, load_listed
 
     target = get_target(what)
-    methods = ("auto", "cnn") + STATISTICS.get(what, ())
-    if method not in methods:
-        raise ImageError(f"estimate's method for {what} is one of {', '.join(map(repr, methods))}, got {method!r}")
+    check_method(what, method)
     items: List[Tensor] = [load_listed(src) for _, src in image_list(images, "estimate's images")]
     if not items:
         raise ImageError("estimate got no images")
