@@ -23,13 +23,48 @@ def gaussian_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 
 
 def poisson(lam: Tensor, u: Tensor) -> Tensor:
-    """Poisson draws of rate ``lam`` by inverting the CDF at the uniforms ``u`` (same shape; float64 inside)."""
+    """Poisson draws of rate ``lam`` by inverting the CDF at the uniforms ``u`` (same shape; float64 inside).
+
+    k = the number of CDF values P(K <= m), m = 0, 1, ..., below u (the sum truncated 12 S.D. above the largest
+    rate). The CDF is tabulated once per distinct rate (an image has at most 256 for uint8 input) and each value
+    looks its k up by binary search; more than ``_MAX_RATES`` distinct rates fall back to the running sum."""
     lam, u = lam.double(), u.double()
-    top = float(lam.max()) if lam.numel() else 0.0
+    if lam.numel() == 0:
+        return torch.zeros_like(lam)
+    top = float(lam.max())
+    terms = max(1, int(top + 12 * math.sqrt(top + 1) + 12) - 1)      # CDF values P(K <= 0 .. terms - 1)
+    rates, which = _distinct(lam)
+    if rates is None:
+        return _poisson_running_sum(lam, u, terms)
+    p = torch.exp(-rates)
+    cdf = torch.empty(rates.numel(), terms, dtype=torch.float64, device=lam.device)
+    cdf[:, 0] = p
+    for j in range(1, terms):
+        p = p * rates / j
+        cdf[:, j] = cdf[:, j - 1] + p
+    # one sorted array: row r of the table shifted by 2 r (CDF values lie in (0, 1]), the uniforms by their row's shift
+    shift = 2.0 * torch.arange(rates.numel(), device=lam.device, dtype=torch.float64)
+    flat = (cdf + shift.unsqueeze(1)).reshape(-1)
+    pos = torch.searchsorted(flat, (u.reshape(-1) + shift[which.reshape(-1)]))
+    return (pos - which.reshape(-1) * terms).to(torch.float64).view(lam.shape)
+
+
+_MAX_RATES = 4096
+
+
+def _distinct(lam: Tensor):
+    """(distinct rates float64 Tensor[R], index of each value's rate, int64 like lam), or (None, None) above _MAX_RATES."""
+    rates, which = torch.unique(lam, return_inverse=True)
+    if rates.numel() > _MAX_RATES:
+        return None, None
+    return rates, which
+
+
+def _poisson_running_sum(lam: Tensor, u: Tensor, terms: int) -> Tensor:
     k = torch.zeros_like(lam)
     p = torch.exp(-lam)
     cdf = p.clone()
-    for j in range(1, int(top + 12 * math.sqrt(top + 1) + 12)):
+    for j in range(1, terms + 1):
         more = u > cdf
         if not bool(more.any()):
             break

@@ -65,6 +65,11 @@ class DistortxModel(nn.Module):
             raise ImageError(f"model input must be float in [0, 1] or uint8, got {images.dtype}")
         return (images - self.mean) / self.std if self.normalize else images
 
+    @staticmethod
+    def _unit(images: Tensor) -> Tensor:
+        """images as float in [0, 1] (uint8 divided by 255)."""
+        return images.float() / 255.0 if images.dtype == torch.uint8 else images
+
     def features(self, images: Tensor) -> List[Tensor]:
         """Backbone maps of ``images`` (float in [0, 1]), shallow -> deep."""
         out = self.backbone(self.prepare(images))
@@ -87,7 +92,7 @@ class DistortxModel(nn.Module):
         ``postprocess`` (default: in eval mode)."""
         feats = self.features(images)
         hw = (int(images.shape[-2]), int(images.shape[-1]))
-        out = ModelOutput(image_size=hw)
+        out = ModelOutput(image_size=hw, images=images)
         if "classification" in self.heads:
             out.logits = self._run_head("classification", feats)
         if "detection" in self.heads:
@@ -97,6 +102,8 @@ class DistortxModel(nn.Module):
             decode = (not self.training) if postprocess is None else postprocess
             if decode:
                 out.detections = head.postprocess(out.loc, out.conf, out.priors, hw)
+                if getattr(head, "refiner", None) is not None:
+                    out.detections = head.refiner.refine(self._unit(images), out.detections)
         if "regression" in self.heads:
             out.params = self._run_head("regression", feats)
         return out
@@ -132,7 +139,10 @@ class DistortxModel(nn.Module):
             targets = batch["targets"]
             if len(targets) != output.loc.shape[0]:
                 raise ParameterError(f"batch targets: {len(targets)} for {output.loc.shape[0]} images")
-            det = self.heads["detection"].loss(output.loc, output.conf, output.priors, targets, output.image_size)
+            head = self.heads["detection"]
+            det = head.loss(output.loc, output.conf, output.priors, targets, output.image_size)
+            if getattr(head, "refiner", None) is not None and output.images is not None:
+                det["refine"] = head.refiner.loss(self._unit(output.images), targets)
             terms.update(det)
             add("detection", sum(det.values()))
         if output.params is not None and batch.get("params") is not None:

@@ -19,6 +19,7 @@ class ModelOutput:
                 ``labels`` int64 Tensor[D] (1..C, indices into ``model.det_classes``).
     params:     Tensor[N, P] of a regression head (distortion parameters).
     image_size: (H, W) of the input.
+    images:     the input Tensor[N, 3, H, W] in [0, 1] (a reference, for losses that read pixels).
     """
 
     logits: Optional[Tensor] = None
@@ -28,3 +29,4 @@ class ModelOutput:
     detections: Optional[List[Dict[str, Tensor]]] = None
     params: Optional[Tensor] = None
     image_size: Optional[Tuple[int, int]] = None
+    images: Optional[Tensor] = None

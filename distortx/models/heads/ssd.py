@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ...detection.coder import SSD_VARIANCES
 from ...detection.priors import default_boxes, ssd_config
 from ...errors import ImageError, ParameterError
+from .edge_refiner import EdgeRefiner
 from .ssd_loss import MultiBoxLoss
 
 SSD300_EXTRAS = ((256, 512), (128, 256))  # (1x1 channels, 3x3 channels): the first extra block, then every other
@@ -75,7 +76,7 @@ class SSDHead(nn.Module):
                  map_channels: Sequence[int], num_classes: int, min_ratio: int = 20, max_ratio: int = 90,
                  variances: Sequence[float] = SSD_VARIANCES, criterion: Optional[nn.Module] = None,
                  score_threshold: float = 0.01, iou_threshold: float = 0.45, topk_per_class: int = 200,
-                 max_detections: int = 200, impl: str = "auto") -> None:
+                 max_detections: int = 200, impl: str = "auto", refiner: Optional[EdgeRefiner] = None) -> None:
         super().__init__()
         self.select = tuple(select)
         self.extras = nn.ModuleList(extras)
@@ -101,6 +102,7 @@ class SSDHead(nn.Module):
         self.post = dict(score_threshold=float(score_threshold), iou_threshold=float(iou_threshold),
                          topk_per_class=int(topk_per_class), max_detections=int(max_detections))
         self.impl = impl
+        self.refiner = refiner   # moves the decoded boxes' sides onto the regions' borders (DistortxModel.forward)
         self._priors: Dict[tuple, Tensor] = {}
 
     # -- raw outputs ----------------------------------------------------------------------------------------
@@ -184,14 +186,15 @@ def ssd(in_channels: Sequence[int], num_classes: int, strides: Optional[Sequence
         num_maps: int = 6, extra_width: Optional[float] = None, batch_norm: bool = True, min_ratio: int = 20,
         max_ratio: int = 90, neg_pos_ratio: float = 3.0, match_iou: float = 0.5,
         score_threshold: float = 0.01, iou_threshold: float = 0.45, topk_per_class: int = 200,
-        max_detections: int = 200, impl: str = "auto") -> SSDHead:
+        max_detections: int = 200, impl: str = "auto", refine: Optional[Dict] = None) -> SSDHead:
     """Build the SSD head for a backbone with maps of ``in_channels`` / ``strides`` / ``feature_sizes``
     (the maps' (h, w) at ``image_size``; estimated as ceil(image_size / stride) when not given).
 
     num_classes: score columns, background included. extra_width scales SSD300's extra-layer widths
     (256/512, then 128/256); default min(1, max(0.25, last channels / 1024)), i.e. SSD300's on atrous VGG.
     batch_norm: BN in the extra layers (SSD's have none: pass False for the paper's head; BN helps training
-    from scratch). Thresholds are those of torchvision's SSD.
+    from scratch). Thresholds are those of torchvision's SSD. refine: keyword arguments of an
+    :class:`~distortx.models.heads.edge_refiner.EdgeRefiner` (e.g. ``{}``) to refine the boxes' sides; None: none.
     """
     chans = (int(in_channels),) if isinstance(in_channels, int) else tuple(int(c) for c in in_channels)
     strides = tuple(int(s) for s in strides) if strides is not None else (0,) * len(chans)
@@ -225,4 +228,5 @@ def ssd(in_channels: Sequence[int], num_classes: int, strides: Optional[Sequence
     criterion = MultiBoxLoss(neg_pos_ratio=neg_pos_ratio, iou_threshold=match_iou)
     return SSDHead(select, strides, extras, map_channels, num_classes, min_ratio, max_ratio, criterion=criterion,
                    score_threshold=score_threshold, iou_threshold=iou_threshold, topk_per_class=topk_per_class,
-                   max_detections=max_detections, impl=impl)
+                   max_detections=max_detections, impl=impl,
+                   refiner=None if refine is None else EdgeRefiner(num_classes, **refine))
