@@ -82,7 +82,8 @@ def test_refine_keeps_a_box_it_would_collapse_and_passes_empty_detections():
     assert out[0]["boxes"].tolist() == [[11.0, 13.0, 23.0, 27.0], narrow]   # the narrow one would invert: kept
     oracle = _Oracle(3, window=16, length=8)
     empty = [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}]
-    assert oracle.refine(img, empty) is empty
+    kept = oracle.refine(img, empty)[0]
+    assert kept["boxes"].shape == (0, 4) and kept["border"].shape == (0,)
 
 
 def _iou(a, b):
@@ -144,3 +145,17 @@ def test_a_model_with_a_refiner_refines_its_decoded_boxes_and_trains_it():
     assert "refine" in terms and terms["refine"] > 0
     total.backward()
     assert refiner.border.weight.grad is not None and refiner.border.weight.grad.abs().sum() > 0
+
+
+def test_boxes_that_meet_on_one_region_are_merged_and_low_scores_are_left_alone():
+    box = (12, 9, 41, 47)
+    img = _region_image(box)
+    oracle = _Oracle(3, window=16, length=8, min_score=0.2)
+    guesses = torch.tensor([[15.0, 4.0, 37.0, 52.0], [8.0, 12.0, 44.0, 43.0], [8.0, 12.0, 44.0, 43.0]])
+    dets = [{"boxes": guesses, "scores": torch.tensor([0.9, 0.8, 0.1]), "labels": torch.tensor([1, 1, 2])}]
+    out = oracle.refine(img, dets)[0]
+    # the first two meet on the region (one kept: the higher score); the third is below min_score: as it was
+    assert out["boxes"].tolist() == [list(map(float, box)), guesses[2].tolist()]
+    assert out["scores"].tolist() == pytest.approx([0.9, 0.1]) and out["labels"].tolist() == [1, 2]
+    oracle.nms_iou = None
+    assert oracle.refine(img, dets)[0]["boxes"].shape == (3, 4)

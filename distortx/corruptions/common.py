@@ -153,24 +153,26 @@ def conv_same(x: Tensor, kernel: Tensor, mode: str = "mirror", fft: bool = False
 
 def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor) -> Tensor:
     """ImageNet-C's motion blur: sum_i kernel[i] * x shifted by i pixels along ``angle_deg`` (per sample), edges
-    repeated; taps stop where the shift leaves the image. x Tensor[N, C, H, W], angle Tensor[N]."""
+    repeated; taps stop where the shift leaves the image. x Tensor[N, C, H, W], angle Tensor[N].
+
+    The image is padded once by repeating its edges (``kernel.numel()`` px a side), so every shifted copy is a
+    slice of it."""
     n, c, h, w = x.shape
+    k = kernel.numel()
     a = torch.deg2rad(angle_deg.to(torch.float64)).cpu()
+    i = torch.arange(k, dtype=torch.float64).view(-1, 1)
+    dy = (-torch.ceil(i * torch.sin(a).view(1, -1) - 0.5)).to(torch.int64)            # [K, N]
+    dx = (-torch.ceil(i * torch.cos(a).view(1, -1) - 0.5)).to(torch.int64)
+    alive = torch.cumprod(((dy.abs() < h) & (dx.abs() < w)).to(torch.int64), 0).bool()   # a tap and all before it
+    weights = kernel.detach().to("cpu", torch.float64).view(-1).tolist()
+    padded = F.pad(x, (k, k, k, k), mode="replicate")
     out = torch.zeros_like(x)
-    rows = torch.arange(h, device=x.device)
-    cols = torch.arange(w, device=x.device)
-    alive = torch.ones(n, dtype=torch.bool)
-    for i in range(kernel.numel()):
-        dy = -torch.ceil(i * torch.sin(a) - 0.5).to(torch.int64)
-        dx = -torch.ceil(i * torch.cos(a) - 0.5).to(torch.int64)
-        alive &= (dy.abs() < h) & (dx.abs() < w)
-        if not bool(alive.any()):
-            break
-        ry = (rows.view(1, -1) - dy.to(x.device).view(-1, 1)).clamp(0, h - 1)        # [N, H]
-        cx = (cols.view(1, -1) - dx.to(x.device).view(-1, 1)).clamp(0, w - 1)        # [N, W]
-        shifted = x.gather(2, ry.view(n, 1, h, 1).expand(n, c, h, w))
-        shifted = shifted.gather(3, cx.view(n, 1, 1, w).expand(n, c, h, w))
-        out += (kernel[i] * alive.to(x.device, x.dtype)).view(n, 1, 1, 1) * shifted
+    for j in range(n):
+        for t in range(k):
+            if not bool(alive[t, j]):
+                break
+            y0, x0 = k - int(dy[t, j]), k - int(dx[t, j])
+            out[j].add_(padded[j, :, y0:y0 + h, x0:x0 + w], alpha=weights[t])
     return out
 
 

@@ -65,9 +65,9 @@ def cut_strips(images: Tensor, index: Tensor, side: Tensor, edge: Tensor, centre
     x = torch.where(vertical, across, along).expand(s, length, window)
     y = torch.where(vertical, along, across).expand(s, length, window)
     valid = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    flat = index.view(s, 1, 1) * (h * w) + y.clamp(0, h - 1) * w + x.clamp(0, w - 1)     # [S, length, window]
-    pixels = images.permute(1, 0, 2, 3).reshape(c, -1)[:, flat.reshape(-1)].view(c, s, length, window)
-    pixels = pixels.permute(1, 0, 2, 3) * valid.unsqueeze(1).to(images.dtype)
+    flat = index.view(s, 1, 1) * (c * h * w) + y.clamp(0, h - 1) * w + x.clamp(0, w - 1)     # [S, length, window]
+    flat = flat.unsqueeze(1) + torch.arange(c, device=dev).view(1, c, 1, 1) * (h * w)       # [S, C, length, window]
+    pixels = images.contiguous().view(-1)[flat] * valid.unsqueeze(1).to(images.dtype)
     return torch.cat([pixels, valid.unsqueeze(1).to(images.dtype)], 1)
 
 
@@ -79,13 +79,16 @@ class EdgeRefiner(nn.Module):
     """
 
     def __init__(self, num_classes: int, window: int = 48, length: int = 24, channels: int = 32,
-                 windows: int = 3, jitter_sd: float = 4.0, strips_per_box: int = 1, passes: int = 1) -> None:
+                 windows: int = 3, jitter_sd: float = 4.0, strips_per_box: int = 1, passes: int = 1,
+                 min_score: float = 0.1, nms_iou: Optional[float] = 0.45) -> None:
         super().__init__()
         if window < 8 or window % 2 or length < 4 or length % 4:
             raise ParameterError(f"edge refiner: window must be even and >= 8, length a multiple of 4 >= 4; got "
                                  f"window {window}, length {length}")
         self.window, self.length, self.windows = int(window), int(length), int(windows)
         self.jitter_sd, self.strips_per_box, self.passes = float(jitter_sd), int(strips_per_box), int(passes)
+        self.min_score = float(min_score)
+        self.nms_iou = None if nms_iou is None else float(nms_iou)
         c = int(channels)
         self.stem = _conv(4, c)
         self.type_bias = nn.Embedding(int(num_classes), c)
@@ -114,26 +117,41 @@ class EdgeRefiner(nn.Module):
     # -- inference ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def refine(self, images: Tensor, detections: List[Dict[str, Tensor]]) -> List[Dict[str, Tensor]]:
-        """The detections with every box side moved to its most likely border (``passes`` times: each pass
-        searches +- window / 2 around the last); images float Tensor[N, 3, H, W] in [0, 1]."""
-        counts = [int(d["boxes"].shape[0]) for d in detections]
+        """The detections with the sides of every box scored >= ``min_score`` moved to their most likely border
+        (``passes`` times: each pass searches +- window / 2 around the last), then class-wise NMS at ``nms_iou``
+        again (two boxes of one region may now coincide; None: no second NMS). images float Tensor[N, 3, H, W]
+        in [0, 1]; detections as the SSD head's postprocess gives them (scores in descending order). Each dict
+        gains ``border`` Tensor[D]: the mean over the box's sides of the chosen border's probability (how sharp a
+        border the refiner saw; NaN for boxes left alone)."""
+        picked = [d["scores"] >= self.min_score for d in detections]
+        counts = [int(p.sum()) for p in picked]
         if sum(counts) == 0:
-            return detections
-        boxes = torch.cat([d["boxes"] for d in detections]).float()
-        labels = torch.cat([d["labels"] for d in detections]).to(images.device)
+            return [{**d, "border": torch.full_like(d["scores"], float("nan"), dtype=torch.float32)} for d in detections]
+        boxes = torch.cat([d["boxes"][p] for d, p in zip(detections, picked)]).float()
+        labels = torch.cat([d["labels"][p] for d, p in zip(detections, picked)]).to(images.device)
         index = torch.repeat_interleave(torch.arange(len(detections), device=images.device),
                                         torch.tensor(counts, device=images.device))
         for _ in range(self.passes):
-            boxes = self._refine_once(images, boxes, labels, index)
-        refined = boxes.to(detections[0]["boxes"].dtype)
+            boxes, sharp = self._refine_once(images, boxes, labels, index)
         out, at = [], 0
-        for d, c in zip(detections, counts):
-            out.append({**d, "boxes": refined[at:at + c]})
+        for d, p, c in zip(detections, picked, counts):
+            moved = d["boxes"].clone()
+            moved[p] = boxes[at:at + c].to(moved.dtype)
+            border = torch.full_like(d["scores"], float("nan"), dtype=torch.float32)
+            border[p] = sharp[at:at + c]
             at += c
+            result = {**d, "boxes": moved, "border": border}
+            if self.nms_iou is not None and c > 1:
+                from ...ops.nms import batched_nms
+
+                keep = batched_nms(moved.float(), d["scores"].float(), d["labels"], self.nms_iou)
+                result = {k: v[keep] for k, v in result.items()}
+            out.append(result)
         return out
 
-    def _refine_once(self, images: Tensor, boxes: Tensor, labels: Tensor, index: Tensor) -> Tensor:
-        """boxes float Tensor[B, 4] of images[index] -> the moved boxes (a box that would invert is kept)."""
+    def _refine_once(self, images: Tensor, boxes: Tensor, labels: Tensor, index: Tensor) -> Tuple[Tensor, Tensor]:
+        """boxes float Tensor[B, 4] of images[index] -> (the moved boxes (a box that would invert is kept), the
+        mean over its sides of the chosen border's probability Tensor[B])."""
         h, w = images.shape[-2:]
         b = boxes.shape[0]
         edge, start, end = self._sides(boxes)
@@ -156,7 +174,8 @@ class EdgeRefiner(nn.Module):
         limit = torch.tensor([w, h, w, h], device=images.device, dtype=torch.float32)
         moved = torch.minimum(moved.clamp(min=0), limit)
         ok = (moved[:, 2] - moved[:, 0] >= 2) & (moved[:, 3] - moved[:, 1] >= 2)
-        return torch.where(ok.unsqueeze(1), moved, boxes)
+        sharp = votes.softmax(-1).amax(-1).mean(1)
+        return torch.where(ok.unsqueeze(1), moved, boxes), sharp
 
     # -- training -------------------------------------------------------------------------------------------------
     def loss(self, images: Tensor, targets: Sequence[Dict[str, Tensor]],
