@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .common import (ANGLE, FIELD_X, FLAKES, NOISE, PLASMA, by_severity, clipped_zoom, conv_same,
@@ -196,22 +197,21 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: i
 
 def distance_to(edges: Tensor, limit: int) -> Tensor:
     """Exact Euclidean distance of every pixel to the nearest True of ``edges`` Tensor[N, H, W], capped at
-    ``limit`` (two separable passes of squared distances)."""
+    ``limit`` (two separable passes of squared distances over shifted slices of a padded copy; the padding is
+    "far", so a shift never brings in a nearer edge than exists)."""
     n, h, w = edges.shape
     big = float(limit * limit * 4 + 1)
     g = torch.where(edges, torch.zeros_like(edges, dtype=torch.float32), torch.full_like(edges, big, dtype=torch.float32))
-    cols = torch.arange(w, device=edges.device)
-    best = g.clone()
+    g = F.pad(g, (limit, limit), value=big)
+    best = g[:, :, limit:limit + w].clone()
     for d in range(1, limit + 1):
-        for sign in (-1, 1):
-            j = (cols + sign * d).clamp(0, w - 1)
-            best = torch.minimum(best, g[:, :, j] + d * d)
-    rows = torch.arange(h, device=edges.device)
-    out = best.clone()
+        for start in (limit - d, limit + d):
+            torch.minimum(best, g[:, :, start:start + w] + d * d, out=best)
+    best = F.pad(best, (0, 0, limit, limit), value=big)
+    out = best[:, limit:limit + h, :].clone()
     for d in range(1, limit + 1):
-        for sign in (-1, 1):
-            i = (rows + sign * d).clamp(0, h - 1)
-            out = torch.minimum(out, best[:, i, :] + d * d)
+        for start in (limit - d, limit + d):
+            torch.minimum(out, best[:, start:start + h, :] + d * d, out=out)
     return out.sqrt().clamp(max=float(limit))
 
 
