@@ -34,9 +34,12 @@ def per_sample(seed: Tensor, shape: Tuple[int, ...], stream: int, kind: str = "u
 
 def by_severity(severity: Tensor, images: Tensor, fn: Callable[[Tensor, int, Tensor], Tensor]) -> Tensor:
     """Apply ``fn(images[idx], s, idx)`` to each group of samples sharing the integer severity ``s``."""
-    out = torch.empty_like(images)
     sev = severity.round().to(torch.int64)
-    for s in torch.unique(sev).tolist():
+    levels = torch.unique(sev).tolist()
+    if len(levels) == 1:                      # one severity (the usual call): no gather / scatter of the batch
+        return fn(images, int(levels[0]), torch.arange(images.shape[0], device=images.device))
+    out = torch.empty_like(images)
+    for s in levels:
         idx = (sev == s).nonzero(as_tuple=True)[0]
         out[idx] = fn(images[idx], int(s), idx)
     return out
