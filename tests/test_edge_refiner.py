@@ -159,3 +159,16 @@ def test_boxes_that_meet_on_one_region_are_merged_and_low_scores_are_left_alone(
     assert out["scores"].tolist() == pytest.approx([0.9, 0.1]) and out["labels"].tolist() == [1, 2]
     oracle.nms_iou = None
     assert oracle.refine(img, dets)[0]["boxes"].shape == (3, 4)
+
+
+def test_predict_refines_only_the_boxes_it_reports():
+    from distortx.engine.inference.predict import Predictor
+
+    model = create_model("detector", backbone="dx_small", classes=["gaussian_noise"], image_size=64,
+                         head_kwargs={"refine": {"window": 16, "length": 8, "channels": 8, "min_score": 0.1}})
+    refiner = model.heads["detection"].refiner
+    seen = []
+    original = refiner.refine
+    refiner.refine = lambda images, dets: seen.append(refiner.min_score) or original(images, dets)
+    Predictor(model, tile=64, score_threshold=0.6)(torch.rand(3, 100, 90))
+    assert seen and set(seen) == {0.6} and refiner.min_score == 0.1

@@ -1,5 +1,5 @@
 """The edge refiner's choices, on the val photos only: Ahn's basic and difficult detection protocols with the
-refiner off and on, for several passes / strips along each side. Prints one row per setting and writes JSON.
+refiner off and on, for several passes / strips along each side / lowest score refined. Prints one row per setting and writes JSON.
 
     python experiments/default_model/refine_eval.py --model runs/default-ynet-v2-refine/model.pt \
         --out runs/refine_val.json
@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--photos", default=str(HERE / "photos_v2" / "val"))
     ap.add_argument("--settings", nargs="*", default=["off", "1x3", "2x3", "1x1", "1x5"],
-                    help="'off' or PASSESxWINDOWS")
+                    help="'off' or PASSESxWINDOWS[@MIN_SCORE] (min score 0.1 by default)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -37,8 +37,10 @@ def main() -> None:
         if setting == "off":
             head.refiner = None
         else:
-            passes, windows = (int(v) for v in setting.split("x"))
+            shape, _, floor = setting.partition("@")
+            passes, windows = (int(v) for v in shape.split("x"))
             head.refiner, refiner.passes, refiner.windows = refiner, passes, windows
+            refiner.min_score = float(floor) if floor else 0.1
         row = {}
         for protocol in ("basic", "difficult"):
             t0 = time.perf_counter()

@@ -36,7 +36,7 @@ def main() -> None:
     shipped, trained = read_checkpoint(args.shipped), read_checkpoint(args.trained)
     old, new = shipped["model"], trained["model"]
     outside = sorted(k for k in new if not k.startswith(PREFIX))
-    if outside != sorted(old) or any(not torch.equal(old[k], new[k]) for k in outside):
+    if outside != sorted(k for k in old if not k.startswith(PREFIX)) or any(not torch.equal(old[k], new[k]) for k in outside):
         raise SystemExit("the trained model differs from the shipped one outside the refiner: not the frozen stage")
     config = json.loads(json.dumps(trained["model_config"]))
     refine = config["det_head_kwargs"]["refine"]

@@ -17,9 +17,10 @@ one PNG per photo with the boxes drawn (``--out``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import sys
 import math
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -154,7 +155,8 @@ class Predictor:
         for i in range(0, len(origins), self.batch_size):
             chunk = origins[i:i + self.batch_size]
             batch = torch.stack([padded[:, y:y + T, x:x + T] for y, x in chunk]).to(self.device)
-            out = model(batch)
+            with self._refine_only_reported():
+                out = model(batch)
             if out.logits is not None:
                 probs.append(out.logits.float().softmax(1).cpu())
             if out.detections is not None:
@@ -186,6 +188,22 @@ class Predictor:
             pred.regions = [DetectedRegion(model.det_classes[int(lab[j])], float(s[j]),
                                    tuple(float(v) * k for v in b[j].tolist())) for j in keep.tolist()]
         return pred
+
+    @contextlib.contextmanager
+    def _refine_only_reported(self):
+        """The detection head's edge refiner (if any) refines only boxes this prediction will report (scored >=
+        ``score_threshold``): the others are dropped, so moving them would be wasted work."""
+        heads = getattr(self.model, "heads", {})
+        refiner = getattr(heads["detection"], "refiner", None) if "detection" in heads else None
+        if refiner is None:
+            yield
+            return
+        floor = refiner.min_score
+        refiner.min_score = max(floor, self.score_threshold)
+        try:
+            yield
+        finally:
+            refiner.min_score = floor
 
     def _inside_tile_rule(self, b: Tensor, x: int, y: int, W: int, H: int) -> Tensor:
         """Drop boxes touching a tile edge that lies inside the photo, when they sit in the overlap band that
