@@ -6,7 +6,8 @@
 Four photos: the first val photo of split_v2.json saved by Pillow at JPEG quality 80 (phone.jpg); a 300-px crop
 of it blurred with distortx's gaussian_blur at sigma 3 (blurred.png); image 0 of the quick start's dataset
 (ahn-detection-basic, --count 200 --seed 1: ahn_regions.png); the photo with distortx's camera noise at RMS sigma
-8, then saved at quality 90 (high_iso.jpg). Prints one verdict line per photo, as the CLI does.
+8, then saved at quality 90 (high_iso.jpg). Prints one verdict line per photo, as the CLI does, and the IoU of
+ahn_regions.png's boxes with the dataset's truth.
 """
 from __future__ import annotations
 
@@ -48,8 +49,35 @@ def main() -> None:
     noisy = distortx.distort(photo.float() / 255, "camera_noise", value=8.0, seed=1)
     jpeg((noisy * 255).round().byte(), a.out / "high_iso.jpg", 90)
     names = ["phone.jpg", "blurred.png", "ahn_regions.png", "high_iso.jpg"]
+    truth = truth_boxes(ds, first)
     for p in distortx.predict([str(a.out / n) for n in names], model=a.model):
         print(f"{Path(p.file).name}: {p.verdict.text()}")
+        if Path(p.file).name == "ahn_regions.png":
+            for f in p.verdict.findings:
+                for box in f.boxes:
+                    best = max((iou(box, t) for t, kind in truth if kind == f.type), default=0.0)
+                    print(f"  {f.type} box {[round(v) for v in box]}: IoU {best:.2f} with the truth")
+
+
+def truth_boxes(dataset: Path, image: Path):
+    """[(xyxy box, type)] of ``image`` from the dataset's COCO annotations."""
+    import json
+
+    for part in sorted((dataset / "annotations").glob("*.json")):
+        coco = json.loads(part.read_text())
+        ids = [im["id"] for im in coco["images"] if Path(im["file_name"]).name == image.name]
+        if ids:
+            return [((x, y, x + w, y + h), a["distortion"]) for a in coco["annotations"] if a["image_id"] == ids[0]
+                    for x, y, w, h in [a["bbox"]]]
+    return []
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 if __name__ == "__main__":
