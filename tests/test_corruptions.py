@@ -354,3 +354,20 @@ def test_generate_writes_imagenet_c_layout_the_same_whatever_the_batch_and_resum
     (t / "out" / "spatter" / "3" / "cat" / "a.png").unlink()
     rerun = write_corruption_folders(distortx.get_preset("imagenet-c-validation"), t / "in", t / "out", progress=False)
     assert rerun.written == 1 and rerun.kept == 59 and _tree(t / "out") == tree
+
+
+def test_poisson_table_and_running_sum_draw_the_same_counts():
+    import math
+
+    from distortx.corruptions import noise
+
+    g = torch.Generator().manual_seed(0)
+    for c in (60.0, 25.0, 12.0, 3.0):
+        lam = torch.randint(0, 256, (3, 40, 50), generator=g).float() / 255 * c
+        u = torch.rand(3, 40, 50, generator=g, dtype=torch.float64)
+        top = float(lam.max())
+        terms = int(top + 12 * math.sqrt(top + 1) + 12) - 1
+        expected = noise._poisson_running_sum(lam.double(), u, terms)
+        assert torch.equal(noise.poisson(lam, u), expected)
+        if c > noise._SMALL_RATE:     # the table path above; its mean is the rate's
+            assert abs(float(expected.mean() - lam.double().mean())) < 0.05 * c

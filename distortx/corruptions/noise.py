@@ -27,12 +27,15 @@ def poisson(lam: Tensor, u: Tensor) -> Tensor:
 
     k = the number of CDF values P(K <= m), m = 0, 1, ..., below u (the sum truncated 12 S.D. above the largest
     rate). The CDF is tabulated once per distinct rate (an image has at most 256 for uint8 input) and each value
-    looks its k up by binary search; more than ``_MAX_RATES`` distinct rates fall back to the running sum."""
+    looks its k up by binary search; more than ``_MAX_RATES`` distinct rates, or rates of at most ``_SMALL_RATE``
+    (few terms), take the running sum. Both give the same draws."""
     lam, u = lam.double(), u.double()
     if lam.numel() == 0:
         return torch.zeros_like(lam)
     top = float(lam.max())
     terms = max(1, int(top + 12 * math.sqrt(top + 1) + 12) - 1)      # CDF values P(K <= 0 .. terms - 1)
+    if top <= _SMALL_RATE:               # a few terms: the running sum over the image is cheaper than the table
+        return _poisson_running_sum(lam, u, terms)
     rates, which = _distinct(lam)
     if rates is None:
         return _poisson_running_sum(lam, u, terms)
@@ -50,6 +53,7 @@ def poisson(lam: Tensor, u: Tensor) -> Tensor:
 
 
 _MAX_RATES = 4096
+_SMALL_RATE = 8.0   # measured at 224 x 224, one thread: running sum 5.5 / 8.5 / 27 ms at rates <= 3 / 5 / 12, table ~20
 
 
 def _distinct(lam: Tensor):
