@@ -16,7 +16,8 @@ class ModelOutput:
                 background at column 0, columns follow ``model.det_classes``).
     priors:     default boxes Tensor[P, 4] (cx, cy, w, h in [0, 1]) of this input size.
     detections: eval mode only: N dicts ``boxes`` float Tensor[D, 4] xyxy pixels, ``scores`` Tensor[D],
-                ``labels`` int64 Tensor[D] (1..C, indices into ``model.det_classes``).
+                ``labels`` int64 Tensor[D] (1..C, indices into ``model.det_classes``); with an edge refiner in the
+                head, the boxes are refined and ``border`` Tensor[D] says how sharp a border each side showed.
     params:     Tensor[N, P] of a regression head (distortion parameters).
     image_size: (H, W) of the input.
     images:     the input Tensor[N, 3, H, W] in [0, 1] (a reference, for losses that read pixels).
