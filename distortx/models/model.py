@@ -60,7 +60,7 @@ class DistortxModel(nn.Module):
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise ImageError(f"model input must be an image batch Tensor[N, 3, H, W], got {shape}")
         if images.dtype == torch.uint8:
-            images = images.float() / 255.0
+            images = self._unit(images)
         elif not images.is_floating_point():
             raise ImageError(f"model input must be float in [0, 1] or uint8, got {images.dtype}")
         return (images - self.mean) / self.std if self.normalize else images

@@ -71,6 +71,11 @@ def cut_strips(images: Tensor, index: Tensor, side: Tensor, edge: Tensor, centre
     return torch.cat([pixels, valid.unsqueeze(1).to(images.dtype)], 1)
 
 
+def _unmeasured(scores: Tensor) -> Tensor:
+    """``border`` of boxes the refiner left alone: NaN, one per box."""
+    return torch.full_like(scores, float("nan"), dtype=torch.float32)
+
+
 class EdgeRefiner(nn.Module):
     """Border-probability refiner of box sides; see the module docstring.
 
@@ -126,7 +131,7 @@ class EdgeRefiner(nn.Module):
         picked = [d["scores"] >= self.min_score for d in detections]
         counts = [int(p.sum()) for p in picked]
         if sum(counts) == 0:
-            return [{**d, "border": torch.full_like(d["scores"], float("nan"), dtype=torch.float32)} for d in detections]
+            return [{**d, "border": _unmeasured(d["scores"])} for d in detections]
         boxes = torch.cat([d["boxes"][p] for d, p in zip(detections, picked)]).float()
         labels = torch.cat([d["labels"][p] for d, p in zip(detections, picked)]).to(images.device)
         index = torch.repeat_interleave(torch.arange(len(detections), device=images.device),
@@ -137,7 +142,7 @@ class EdgeRefiner(nn.Module):
         for d, p, c in zip(detections, picked, counts):
             moved = d["boxes"].clone()
             moved[p] = boxes[at:at + c].to(moved.dtype)
-            border = torch.full_like(d["scores"], float("nan"), dtype=torch.float32)
+            border = _unmeasured(d["scores"])
             border[p] = sharp[at:at + c]
             at += c
             result = {**d, "boxes": moved, "border": border}
