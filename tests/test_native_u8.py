@@ -2,7 +2,7 @@
 
 The reference is the float op on images / 255 followed by clamp(0, 1) * 255 rounded half to even (what the float
 path gives back for uint8 input). Measured contract, per code:
-  quantization and every code the kernel converts to float inside: equal, bit for bit;
+  quantization, gaussian_noise(_sigma) and every code the kernel converts to float inside: equal, bit for bit;
   contrast       within 1 grey level (its grey level comes from exact integer sums; the float op rounds its own);
   gaussian_blur  within 1 grey level (Q15 fixed point), and equal for most values;
   lowpass        within 1 grey level (cells summed in another order and in fixed point, Q7 upsampling);
@@ -59,6 +59,15 @@ def test_each_code_against_the_float_op(name, layout):
         assert int(diff.max()) == 0
 
 
+def test_noise_rows_grey():
+    """gaussian_noise's byte rows on one-channel images (the plane route whatever the memory format)."""
+    x, codes, values, boxes, seeds = random_case(["gaussian_noise_sigma"], 2, 1, 29, 35, r=2, seed=9)
+    for x8 in (to_u8(x), to_u8(x).contiguous(memory_format=torch.channels_last)):
+        out = torch.ops.distortx.distort(x8, codes, values, boxes, seeds)
+        assert torch.equal(out, float_reference(x8, codes, values, boxes, seeds))
+        assert not torch.equal(out, x8)
+
+
 @pytest.mark.parametrize("sigma", [0.3, 1.5, 3.0, 6.0, 20.0])
 def test_blur_every_radius_within_one_level(sigma):
     x8 = to_u8(random_case(["gaussian_blur"], 2, 3, 64, 70, r=1)[0])
@@ -93,12 +102,13 @@ def test_overlapping_regions_later_wins_and_outside_is_copied():
 
 
 def test_simd_loops_equal_their_scalar_twins(tmp_path):
-    """DISTORTX_U8_SIMD=0 runs every vector loop's scalar twin: the same bits, both layouts, tails included."""
+    """DISTORTX_U8_SIMD=0 runs every vector loop's scalar twin (and the normal fill's AVX2 loop instead of its AVX-512
+    one): the same bits, both layouts, tails included."""
     script = (
         "import torch, sys\n"
         "sys.path.insert(0, %r)\n"
         "from native_cases import random_case\n"
-        "x, codes, values, boxes, seeds = random_case(['gaussian_blur', 'contrast', 'quantization', 'lowpass', 'motion_blur'], 4, 3, 45, 133, r=3, seed=2)\n"
+        "x, codes, values, boxes, seeds = random_case(['gaussian_blur', 'contrast', 'quantization', 'lowpass', 'motion_blur', 'gaussian_noise'], 4, 3, 45, 133, r=3, seed=2)\n"
         "x8 = x.mul(255).round().to(torch.uint8)\n"
         "outs = [torch.ops.distortx.distort(i, codes, values, boxes, seeds) for i in (x8, x8.contiguous(memory_format=torch.channels_last))]\n"
         "sp = random_case(['salt_pepper'], 2, 3, 21, 77, r=1, seed=3)\n"  # through float: the RGB split / join loops

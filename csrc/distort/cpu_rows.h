@@ -66,8 +66,8 @@ at::Tensor distort_u8(const at::Tensor& images, const at::Tensor& codes, const a
                       const at::Tensor& boxes, const at::Tensor& seeds);
 
 // ---- torch-side pre-pass hooks (DxBackend) ------------------------------------------------------------------
-// o[j] = rng.normal(seed, i0 + j, stream) for j < len (p1, p2: the stream pair's prefixes); A, B scratch.
-void fill_normal_row(float* o, uint32_t p1, uint32_t p2, int64_t i0, int64_t len, float* A, float* B);
+// o[j] = rng.normal(seed, i0 + j, stream) for j < len (p1, p2: the stream pair's prefixes).
+void fill_normal_row(float* o, uint32_t p1, uint32_t p2, int64_t i0, int64_t len);
 void cpu_fill_normal(at::Tensor out, const at::Tensor& seeds, uint32_t stream);   // noise_cpu.cpp
 void cpu_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, float* out);  // tone_cpu.cpp
 

@@ -8,6 +8,7 @@
 //   gaussian_blur           separable Q15 fixed point on 16-bit lanes (pmulhrsw): within 1 grey level;
 //   lowpass                 the cells down the rows in Q15 then along x in float, the upsampling in Q7: within 1 level;
 //   motion_blur             its samples merged into one sparse 2-D filter in Q15: within 1 grey level;
+//   gaussian_noise(_sigma)  the float body row by row on k / 255 (bytes in and out, no image-sized float buffer): equal;
 //   every other code        the images are converted to float32 here, row by row in chunks of images, the float op
 //                           runs and the result is rounded back: equal, bit for bit. A batch with any such code
 //                           takes this route as a whole.
@@ -360,6 +361,43 @@ void motion_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxReg
     }
 }
 
+// ---- gaussian_noise, gaussian_noise_sigma: the float body on each row, bytes in and out ----------------------
+// = row_gaussian_noise on k / 255, then float_to_u8: equal, bit for bit (same normals, same float expression).
+void split_rgb(const uint8_t* p, int W, uint8_t* r, uint8_t* g, uint8_t* b);
+void join_rgb(const uint8_t* r, const uint8_t* g, const uint8_t* b, int W, uint8_t* p);
+
+DX_U8_CLONES void add_noise_to_bytes(const uint8_t* __restrict v, float sd, float* __restrict z, int n) {
+  for (int j = 0; j < n; ++j) z[j] = (float)v[j] / 255.0f + sd * z[j];
+}
+
+void noise_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, int ya, int yb,
+                std::vector<float>& zbuf, std::vector<uint8_t>& bbuf) {
+  const int len = g.x1 - g.x0, C = L.C, s = L.step();
+  const int64_t plane = (int64_t)L.H * L.W;
+  const uint32_t p1 = dx_bits_prefix(g.seed, 0u), p2 = dx_bits_prefix(g.seed, 1u);
+  zbuf.resize(len), bbuf.resize(2 * (size_t)C * len);
+  uint8_t* vin = bbuf.data();            // C planes of the box row's bytes
+  uint8_t* vout = vin + (size_t)C * len;  // and of the results
+  for (int y = ya; y < yb; ++y) {
+    const int64_t o = y * L.row + (int64_t)g.x0 * s;
+    if (L.px == 1) {
+      for (int c = 0; c < C; ++c) {
+        fill_normal_row(zbuf.data(), p1, p2, c * plane + (int64_t)y * L.W + g.x0, len);  // index < 2^32: high word 0
+        add_noise_to_bytes(in + o + c * L.ch, g.noise.stdv, zbuf.data(), len);
+        float_to_bytes(zbuf.data(), len, out + o + c * L.ch);
+      }
+      continue;
+    }
+    split_rgb(in + o, len, vin, vin + len, vin + 2 * len);  // interleaved: C = 3 (the op takes 1 or 3 channels)
+    for (int c = 0; c < C; ++c) {
+      fill_normal_row(zbuf.data(), p1, p2, c * plane + (int64_t)y * L.W + g.x0, len);
+      add_noise_to_bytes(vin + c * len, g.noise.stdv, zbuf.data(), len);
+      float_to_bytes(zbuf.data(), len, vout + c * len);
+    }
+    join_rgb(vout, vout + len, vout + 2 * len, len, out + o);
+  }
+}
+
 // ---- float -> bytes (float_to_bytes's vectors) --------------------------------------------------------------
 #if defined(__GNUC__) && defined(__x86_64__)
 // dst[0..31] = float_to_u8 of the 4 x 8 values v (clamped, scaled, rounded half to even, packed in order).
@@ -582,7 +620,7 @@ void lowpass_region(const U8Layout& L, const uint8_t* in, uint8_t* out, const Dx
 
 bool has_u8_body(int code) {
   return code == DX_NONE || code == DX_QUANTIZATION || code == DX_CONTRAST || code == DX_GAUSSIAN_BLUR || code == DX_LOWPASS ||
-         code == DX_MOTION_BLUR;
+         code == DX_MOTION_BLUR || code == DX_GAUSSIAN_NOISE || code == DX_GAUSSIAN_NOISE_SIGMA;
 }
 
 // Byte sums: one row of a plane, and the three channel sums of an interleaved RGB row. AVX2: psadbw adds 8 bytes
@@ -828,6 +866,8 @@ static void distort_u8_into(const at::Tensor& images, const at::Tensor& codes, c
 #pragma omp parallel
   {
     std::vector<int16_t> buf;
+    std::vector<float> zbuf;
+    std::vector<uint8_t> bbuf;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n)
       if (!covered[n]) {
@@ -859,6 +899,8 @@ static void distort_u8_into(const at::Tensor& images, const at::Tensor& codes, c
           if (ya == g.y0) lowpass_region(L, src, dst, g, scratch);
         } else if (g.code == DX_GAUSSIAN_BLUR) {
           blur_rows(L, src, dst, g, weights[n * R + r].data(), ya, yb, buf);
+        } else if (g.code == DX_GAUSSIAN_NOISE || g.code == DX_GAUSSIAN_NOISE_SIGMA) {
+          noise_rows(L, src, dst, g, ya, yb, zbuf, bbuf);
         } else {
           lut_rows(L, src, dst, g, luts.data() + (n * R + r) * 256, ya, yb);
         }
