@@ -626,7 +626,11 @@ bool has_u8_body(int code) {
 // Byte sums: one row of a plane, and the three channel sums of an interleaved RGB row. AVX2: psadbw adds 8 bytes
 // into a 64-bit lane; for RGB, 96-byte periods (three vectors) with a byte mask per channel and vector.
 void sum_bytes_scalar(const uint8_t* p, int64_t j, int64_t n, uint64_t* sum, int stride3) {
-  for (; j < n; ++j) sum[stride3 ? j % 3 : 0] += p[j];
+  if (!stride3) {
+    for (; j < n; ++j) sum[0] += p[j];
+    return;
+  }
+  for (int c = (int)(j % 3); j < n; ++j, c = c == 2 ? 0 : c + 1) sum[c] += p[j];
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -664,12 +668,54 @@ __attribute__((target("avx2"))) void sum_bytes_avx2(const uint8_t* p, int64_t n,
   for (int c = 0; c < 3; ++c) sum[c] += hsum64(acc[c]);
   sum_bytes_scalar(p, j, n, sum, 1);  // j is a multiple of 3
 }
+
+// AVX-512 VNNI: a plane by psadbw on 64 bytes; interleaved RGB in 192-byte periods (three vectors; byte q of vector i
+// is channel (i + q) % 3): red and green by vpdpbusd with 0/1 byte weights into 32-bit lanes (<= 4 x 255 a step, no
+// overflow: see the blocks), blue = all (psadbw) - red - green. 4 instructions a vector instead of 9.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void sum_bytes_vnni(const uint8_t* p, int64_t n, uint64_t* sum, bool rgb) {
+  const __m512i zero = _mm512_setzero_si512();
+  int64_t j = 0;
+  if (!rgb) {
+    __m512i acc = zero;
+    for (; j + 64 <= n; j += 64) acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_loadu_si512(p + j), zero));
+    sum[0] += (uint64_t)_mm512_reduce_add_epi64(acc);
+    return sum_bytes_scalar(p, j, n, sum, 0);
+  }
+  struct Weights {
+    alignas(64) int8_t w[3][2][64];  // [vector i of the period][red, green][byte q]
+    Weights() {
+      for (int i = 0; i < 3; ++i)
+        for (int c = 0; c < 2; ++c)
+          for (int q = 0; q < 64; ++q) w[i][c][q] = (i + q) % 3 == c ? 1 : 0;
+    }
+  };
+  static const Weights weights_once;
+  const auto& w = weights_once.w;
+  while (j + 192 <= n) {  // blocks of <= 2^16 periods: a 32-bit lane then holds <= 2^16 x 3 x 510, 16 lanes < 2^32
+    const int64_t end = j + std::min<int64_t>((n - j) / 192, int64_t(1) << 16) * 192;
+    __m512i all = zero, red = zero, green = zero;
+    for (; j < end; j += 192)
+      for (int i = 0; i < 3; ++i) {
+        const __m512i v = _mm512_loadu_si512(p + j + 64 * i);
+        all = _mm512_add_epi64(all, _mm512_sad_epu8(v, zero));
+        red = _mm512_dpbusd_epi32(red, v, _mm512_load_si512(w[i][0]));
+        green = _mm512_dpbusd_epi32(green, v, _mm512_load_si512(w[i][1]));
+      }
+    const uint64_t r = (uint32_t)_mm512_reduce_add_epi32(red), g = (uint32_t)_mm512_reduce_add_epi32(green);
+    sum[0] += r, sum[1] += g, sum[2] += (uint64_t)_mm512_reduce_add_epi64(all) - r - g;
+  }
+  sum_bytes_scalar(p, j, n, sum, 1);  // j is a multiple of 3
+}
+const bool kHasVnni = simd_allowed() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
 #else
+const bool kHasVnni = false;
 void sum_bytes_avx2(const uint8_t*, int64_t, uint64_t*, bool) {}
+void sum_bytes_vnni(const uint8_t*, int64_t, uint64_t*, bool) {}
 #endif
 
 // sum[0] += the n bytes at p, or (rgb) sum[c] += the bytes of channel c of an interleaved row of n / 3 pixels.
 void sum_bytes(const uint8_t* p, int64_t n, uint64_t* sum, bool rgb) {
+  if (kHasVnni) return sum_bytes_vnni(p, n, sum, rgb);
   if (kHasAvx2) return sum_bytes_avx2(p, n, sum, rgb);
   sum_bytes_scalar(p, 0, n, sum, rgb);
 }
@@ -684,7 +730,9 @@ void u8_mean_luma(const at::Tensor& images, const std::vector<int64_t>& which, f
   for (int64_t k = 0; k < (int64_t)which.size(); ++k) {
     const uint8_t* p = in + which[k] * L.image;
     uint64_t sums[3] = {0, 0, 0};
-    for (int y = 0; y < L.H; ++y) {
+    if (L.row == (int64_t)L.W * L.step()) {  // rows back to back: one span per channel plane or image
+      for (int l = 0; l < L.lines(); ++l) sum_bytes(p + L.line_off(l), L.row * L.H, sums + l, L.px != 1);
+    } else for (int y = 0; y < L.H; ++y) {
       const uint8_t* row = p + y * L.row;
       if (L.px == 1) {
         for (int c = 0; c < L.C; ++c) sum_bytes(row + c * L.ch, L.W, sums + c, false);
