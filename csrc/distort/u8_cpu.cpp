@@ -511,7 +511,57 @@ __attribute__((target("avx2"))) void lerp_gather_q7_avx2(const float* row, const
 void lerp_gather_q7_avx2(const float*, const int*, const int*, const float*, int, int16_t*) {}
 #endif
 
-void lerp_gather_q7(const float* row, const int* i0, const int* i1, const float* f, int n, int16_t* u) {
+// The upsampling's sources, per 16 values k: the first one (base = min i0) and the sources' offsets from it when they
+// all lie in base .. base + 31 (upsampling: 16 values span a few cells), so that two loads and two permutes
+// (AVX-512 vpermt2ps) replace two gathers; spans > 31 go through the gathers.
+struct LerpPlan {
+  std::vector<int> base;              // per block of 16 values; -1: gather
+  std::vector<int32_t> off0, off1;    // i0 - base, i1 - base
+};
+
+LerpPlan lerp_plan(const int* i0, const int* i1, int n) {
+  LerpPlan p;
+  p.off0.assign(i0, i0 + n), p.off1.assign(i1, i1 + n);
+  for (int k = 0; k + 16 <= n; k += 16) {
+    int lo = i0[k], hi = i1[k];
+    for (int q = k; q < k + 16; ++q) lo = std::min({lo, i0[q], i1[q]}), hi = std::max({hi, i0[q], i1[q]});
+    p.base.push_back(hi - lo < 32 ? lo : -1);
+    for (int q = k; q < k + 16; ++q)
+      if (hi - lo < 32) p.off0[q] -= lo, p.off1[q] -= lo;
+  }
+  return p;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+// row: readable up to 32 values past any source (the cells' buffer is padded).
+__attribute__((target("avx512f,avx512bw,avx2"))) void lerp_permute_q7_avx512(const float* row, const int* i0, const int* i1,
+                                                                              const float* f, const LerpPlan& p, int n,
+                                                                              int16_t* u) {
+  const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f), q7 = _mm512_set1_ps(128.0f),
+               half = _mm512_set1_ps(0.5f);
+  int k = 0;
+  for (; k + 16 <= n; k += 16) {
+    const int base = p.base[k / 16];
+    if (base < 0) {
+      lerp_gather_q7_avx2(row, i0 + k, i1 + k, f + k, 16, u + k);
+      continue;
+    }
+    const __m512 lo = _mm512_loadu_ps(row + base), hi = _mm512_loadu_ps(row + base + 16);
+    const __m512 a = _mm512_permutex2var_ps(lo, _mm512_loadu_si512(p.off0.data() + k), hi);
+    const __m512 b = _mm512_permutex2var_ps(lo, _mm512_loadu_si512(p.off1.data() + k), hi);
+    const __m512 fk = _mm512_loadu_ps(f + k);
+    const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(one, fk), a), _mm512_mul_ps(fk, b));
+    const __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(v, zero), top), q7), half));
+    _mm256_storeu_si256((__m256i*)(u + k), _mm512_cvtepi32_epi16(q));  // 0 .. 32640: no saturation needed
+  }
+  lerp_gather_q7_scalar(row, i0, i1, f, k, n, u);
+}
+#else
+void lerp_permute_q7_avx512(const float*, const int*, const int*, const float*, const LerpPlan&, int, int16_t*) {}
+#endif
+
+void lerp_gather_q7(const float* row, const int* i0, const int* i1, const float* f, const LerpPlan& p, int n, int16_t* u) {
+  if (kHasAvx512) return lerp_permute_q7_avx512(row, i0, i1, f, p, n, u);
   if (kHasAvx2) return lerp_gather_q7_avx2(row, i0, i1, f, n, u);
   lerp_gather_q7_scalar(row, i0, i1, f, 0, n, u);
 }
@@ -537,13 +587,75 @@ __attribute__((target("avx2"))) void lerp2_q7_avx2(const int16_t* a, int16_t wa,
   }
   lerp2_q7_scalar(a, wa, b, wb, k, n, dst);
 }
+
+// AVX-512BW: 32 values a step; the clamp to 0..255 as max(x, 0) then vpmovuswb's unsigned saturation.
+__attribute__((target("avx512f,avx512bw,avx2"))) void lerp2_q7_avx512(const int16_t* a, int16_t wa, const int16_t* b, int16_t wb,
+                                                                       int n, uint8_t* dst) {
+  const __m512i va = _mm512_set1_epi16(wa), vb = _mm512_set1_epi16(wb), half = _mm512_set1_epi16(64), zero = _mm512_setzero_si512();
+  int k = 0;
+  for (; k + 32 <= n; k += 32) {
+    const __m512i x = _mm512_add_epi16(_mm512_mulhrs_epi16(_mm512_loadu_si512(a + k), va), _mm512_mulhrs_epi16(_mm512_loadu_si512(b + k), vb));
+    _mm256_storeu_si256((__m256i*)(dst + k), _mm512_cvtusepi16_epi8(_mm512_max_epi16(_mm512_srai_epi16(_mm512_adds_epi16(x, half), 7), zero)));
+  }
+  lerp2_q7_avx2(a + k, wa, b + k, wb, n - k, dst + k);
+}
 #else
 void lerp2_q7_avx2(const int16_t*, int16_t, const int16_t*, int16_t, int, uint8_t*) {}
+void lerp2_q7_avx512(const int16_t*, int16_t, const int16_t*, int16_t, int, uint8_t*) {}
 #endif
 
 void lerp2_q7(const int16_t* a, int16_t wa, const int16_t* b, int16_t wb, int n, uint8_t* dst) {
+  if (kHasAvx512) return lerp2_q7_avx512(a, wa, b, wb, n, dst);
   if (kHasAvx2) return lerp2_q7_avx2(a, wa, b, wb, n, dst);
   lerp2_q7_scalar(a, wa, b, wb, 0, n, dst);
+}
+
+// The cells' column sums row by row: each image row adds mulhrs(row << 7, w) into the sums of every cell row that
+// reads it ((cell row, weight) pairs of that row, zero weights dropped), one pass along the row per pair. The int16
+// sums wrap, so the order of the terms does not matter: the same bits as fir_q15 over each cell row's window of rows.
+// Measured on 300 x 300 RGB (38 taps a cell row): sum rows on 64-byte boundaries and a prefetch of the row two below
+// take the pass from ~60 to ~25 us an image (unaligned 64-byte stores split cache lines).
+struct TapOf {
+  int cell;
+  int16_t w;
+};
+
+int column_sum_scalar(const uint8_t* row, int16_t w, int j, int n, int16_t* acc) {
+  for (; j < n; ++j) acc[j] = (int16_t)(acc[j] + mulhrs((int16_t)(row[j] << 7), w));
+  return n;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2"))) int column_sum_avx2(const uint8_t* row, int16_t w, int n, int16_t* acc) {
+  const __m256i vw = _mm256_set1_epi16(w);
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256i v = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(row + j))), 7);
+    _mm256_storeu_si256((__m256i*)(acc + j), _mm256_add_epi16(_mm256_loadu_si256((const __m256i*)(acc + j)), _mm256_mulhrs_epi16(v, vw)));
+  }
+  return j;
+}
+
+__attribute__((target("avx512f,avx512bw,avx2"))) int column_sum_avx512(const uint8_t* row, int16_t w, int n, int16_t* acc,
+                                                                         const uint8_t* ahead) {
+  const __m512i vw = _mm512_set1_epi16(w);
+  int j = 0;
+  for (; j + 32 <= n; j += 32) {
+    _mm_prefetch((const char*)(ahead + j), _MM_HINT_T0);  // a hint: never faults
+    const __m512i v = _mm512_slli_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(row + j))), 7);
+    _mm512_storeu_si512(acc + j, _mm512_add_epi16(_mm512_loadu_si512(acc + j), _mm512_mulhrs_epi16(v, vw)));
+  }
+  return j + column_sum_avx2(row + j, w, n - j, acc + j);
+}
+#else
+int column_sum_avx2(const uint8_t*, int16_t, int, int16_t*) { return 0; }
+int column_sum_avx512(const uint8_t*, int16_t, int, int16_t*, const uint8_t*) { return 0; }
+#endif
+
+// acc[j] += mulhrs(row[j] << 7, w), j < n; `ahead`: the row to prefetch.
+void column_sum(const uint8_t* row, int16_t w, int n, int16_t* acc, const uint8_t* ahead) {
+  const int j = kHasAvx512 ? column_sum_avx512(row, w, n, acc, ahead) : kHasAvx2 ? column_sum_avx2(row, w, n, acc) : 0;
+  column_sum_scalar(row, w, j, n, acc);
 }
 
 // q[k] = v[k] / 128 (Q7 -> float), k < n.
@@ -551,69 +663,128 @@ DX_U8_CLONES void q7_to_float(const int16_t* __restrict v, int n, float* __restr
   for (int k = 0; k < n; ++k) q[k] = (float)v[k] * (1.0f / 128.0f);
 }
 
-void lowpass_region(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const float* scratch) {
-  const int H = L.H, W = L.W, s = L.step(), lines = L.lines(), vals = W * s;  // values of one line
-  const int ry = g.lowpass.ry, rx = g.lowpass.rx, h = g.lowpass.h, w = g.lowpass.w;
-  const int ny = 2 * ry + 2, nx = 2 * rx + 2, nw = (nx * s + 23) / 24 * 24;  // taps; x taps' values in whole lanes
-  const int pad = rx + 2, line_pad = (W + 2 * pad) * s + nw;                // the line reflected: pixel x at x + pad
-  // per cell column: its first tap and its taps' weights repeated for each value of a pixel, zeros after
+// Everything of a lowpass region that does not depend on its pixels: the cells' taps along y (per image row, the
+// cell rows reading it) and along x, the upsampling's sources and weights. A batch at one level repeats the same
+// geometry image after image, so each thread keeps the last one it built (~10-25 % of a 300 x 300 image's time).
+struct LowpassGeometry {
+  std::vector<float> key;                 // what it was built from (sizes, box, cells, scales, filter weights)
+  int s = 0, nx = 0, nw = 0, pad = 0, line_pad = 0, n = 0, nr = 0;
+  std::vector<TapOf> taps;                // per image row y: taps[first[y] .. first[y + 1])
+  std::vector<int> first;
+  std::vector<int> xfirst, refl;          // per cell column: first tap; the pad pixels' sources
+  std::vector<float> xw;                  // per cell column: its taps' weights per value of a pixel, zeros after
+  std::vector<int> i0s, i1s;              // upsampling along x: per value of the box row, its two cell values
+  std::vector<float> fs;
+  LerpPlan plan;
+  struct OutRow {
+    int i0, i1;
+    int16_t wa, wb;
+  };
+  std::vector<OutRow> rows;               // upsampling along y: per box row, its two cell rows and Q15 weights
+};
+
+std::vector<float> lowpass_key(const U8Layout& L, const DxRegion& g, const float* scratch) {
+  const DxLowpassArgs& a = g.lowpass;
+  std::vector<float> k = {(float)L.H, (float)L.W, (float)L.step(), (float)g.x0, (float)g.x1, (float)g.y0, (float)g.y1,
+                          (float)a.rx, (float)a.ry, (float)a.h, (float)a.w, (float)g.sx0, (float)g.sy0, (float)g.sw,
+                          (float)g.sh, a.sx, a.sy};
+  k.insert(k.end(), scratch + a.gx, scratch + a.gx + 2 * a.rx + 3);
+  k.insert(k.end(), scratch + a.gy, scratch + a.gy + 2 * a.ry + 3);
+  return k;
+}
+
+const LowpassGeometry& lowpass_geometry(const U8Layout& L, const DxRegion& g, const float* scratch) {
+  thread_local LowpassGeometry G;
+  std::vector<float> key = lowpass_key(L, g, scratch);
+  if (key.size() == G.key.size() && std::memcmp(key.data(), G.key.data(), key.size() * sizeof(float)) == 0) return G;
+  G = LowpassGeometry();
+  G.key = std::move(key);
+  const int H = L.H, W = L.W, s = L.step();
+  const int ry = g.lowpass.ry, rx = g.lowpass.rx, h = g.lowpass.h, w = g.lowpass.w, ny = 2 * ry + 2;
+  G.s = s, G.nx = 2 * rx + 2, G.nw = (G.nx * s + 23) / 24 * 24;  // x taps' values in whole lanes
+  G.pad = rx + 2, G.line_pad = (W + 2 * G.pad) * s + G.nw;        // the line reflected: pixel x at x + pad
   std::vector<double> wts;
-  std::vector<int> xfirst((size_t)g.sw), refl((size_t)2 * pad);  // refl: the pad pixels' sources
-  std::vector<float> xw((size_t)g.sw * nw, 0.0f);
-  for (int t = 0; t < pad; ++t) refl[t] = dx_reflect(t - pad, W) * s, refl[pad + t] = dx_reflect(W + t, W) * s;
+  G.xfirst.resize((size_t)g.sw), G.refl.resize((size_t)2 * G.pad), G.xw.assign((size_t)g.sw * G.nw, 0.0f);
+  for (int t = 0; t < G.pad; ++t) G.refl[t] = dx_reflect(t - G.pad, W) * s, G.refl[G.pad + t] = dx_reflect(W + t, W) * s;
   for (int jj = 0; jj < g.sw; ++jj) {
-    cell_taps(g.sx0 + jj, W, w, rx, scratch + g.lowpass.gx, xfirst[jj], wts);
-    for (int b = 0; b < nx; ++b)
-      for (int c = 0; c < s; ++c) xw[(size_t)jj * nw + b * s + c] = (float)wts[b];
+    cell_taps(g.sx0 + jj, W, w, rx, scratch + g.lowpass.gx, G.xfirst[jj], wts);
+    for (int b = 0; b < G.nx; ++b)
+      for (int c = 0; c < s; ++c) G.xw[(size_t)jj * G.nw + b * s + c] = (float)wts[b];
   }
-  // the Q7 rows of one line (every row: the cells read them all), kept per thread between calls up to 16 MB
-  thread_local std::vector<int16_t> rows;
-  rows.resize((size_t)H * vals);
-  std::vector<int16_t> colq((size_t)vals), wq;
-  std::vector<float> line((size_t)line_pad, 0.0f), sums(3);
-  std::vector<const int16_t*> src((size_t)ny);
-  std::vector<float> cells((size_t)lines * g.sh * g.sw * s);  // [line][cell row][cell column][channel], 0..255
-  for (int l = 0; l < lines; ++l) {
-    for (int y = 0; y < H; ++y) widen_q7(in + (int64_t)y * L.row + L.line_off(l), vals, rows.data() + (size_t)y * vals);
-    for (int ii = 0; ii < g.sh; ++ii) {
-      int y0;
-      cell_taps(g.sy0 + ii, H, h, ry, scratch + g.lowpass.gy, y0, wts);
-      wq = to_q15(wts);
-      for (int a = 0; a < ny; ++a) src[a] = rows.data() + (size_t)dx_reflect(y0 + a, H) * vals;
-      fir_q15(src.data(), wq.data(), ny, vals, colq.data());
-      q7_to_float(colq.data(), vals, line.data() + (size_t)pad * s);
-      for (int t = 0; t < pad; ++t)
-        for (int c = 0; c < s; ++c)
-          line[(size_t)t * s + c] = line[(size_t)(pad * s + refl[t] + c)],
-          line[(size_t)(W + pad + t) * s + c] = line[(size_t)(pad * s + refl[pad + t] + c)];
-      float* cr = cells.data() + ((size_t)l * g.sh + ii) * g.sw * s;
-      for (int jj = 0; jj < g.sw; ++jj) dot24(xw.data() + (size_t)jj * nw, line.data() + (size_t)(xfirst[jj] + pad) * s, nw, s, cr + jj * s);
-    }
+  std::vector<int> y0s((size_t)g.sh);
+  std::vector<int16_t> wqs;
+  G.first.assign((size_t)H + 1, 0);
+  for (int ii = 0; ii < g.sh; ++ii) {
+    cell_taps(g.sy0 + ii, H, h, ry, scratch + g.lowpass.gy, y0s[ii], wts);
+    const std::vector<int16_t> wq = to_q15(wts);
+    wqs.insert(wqs.end(), wq.begin(), wq.end());
+    for (int a = 0; a < ny; ++a)
+      if (wq[a] != 0) ++G.first[(size_t)dx_reflect(y0s[ii] + a, H) + 1];
   }
-  if (rows.size() > ((size_t)8 << 20)) rows = std::vector<int16_t>();
-  // each cell row interpolated along x over the box's values (Q7), then per output row a lerp of two of them
-  const int n = (g.x1 - g.x0) * s, nr = (n + 15) & ~15;
-  std::vector<int> i0s((size_t)n), i1s((size_t)n);
-  std::vector<float> fs((size_t)n);
+  for (int y = 0; y < H; ++y) G.first[y + 1] += G.first[y];
+  G.taps.resize((size_t)G.first[H]);
+  std::vector<int> fill(G.first.begin(), G.first.end() - 1);
+  for (int ii = 0; ii < g.sh; ++ii)
+    for (int a = 0; a < ny; ++a)
+      if (wqs[(size_t)ii * ny + a] != 0) G.taps[(size_t)fill[dx_reflect(y0s[ii] + a, H)]++] = TapOf{ii, wqs[(size_t)ii * ny + a]};
+  G.n = (g.x1 - g.x0) * s, G.nr = (G.n + 15) & ~15;
+  G.i0s.resize((size_t)G.n), G.i1s.resize((size_t)G.n), G.fs.resize((size_t)G.n);
   for (int x = g.x0; x < g.x1; ++x) {
     int j0, j1;
     float fx;
     dx_linear_src(x, g.lowpass.sx, w, j0, j1, fx);
     for (int c = 0; c < s; ++c) {
       const int k = (x - g.x0) * s + c;
-      i0s[k] = (j0 - g.sx0) * s + c, i1s[k] = (j1 - g.sx0) * s + c, fs[k] = fx;
+      G.i0s[k] = (j0 - g.sx0) * s + c, G.i1s[k] = (j1 - g.sx0) * s + c, G.fs[k] = fx;
     }
   }
-  std::vector<int16_t> U((size_t)lines * g.sh * nr, 0);
-  for (int r = 0; r < lines * g.sh; ++r)
-    lerp_gather_q7(cells.data() + (size_t)r * g.sw * s, i0s.data(), i1s.data(), fs.data(), n, U.data() + (size_t)r * nr);
+  G.plan = lerp_plan(G.i0s.data(), G.i1s.data(), G.n);
   for (int y = g.y0; y < g.y1; ++y) {
     int i0, i1;
     float fy;
     dx_linear_src(y, g.lowpass.sy, h, i0, i1, fy);
     const int16_t wb = (int16_t)std::lround((double)fy * 32768.0), wa = (int16_t)std::min(32767, 32768 - wb);
+    G.rows.push_back(LowpassGeometry::OutRow{i0 - g.sy0, i1 - g.sy0, wa, wb});
+  }
+  return G;
+}
+
+void lowpass_region(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegion& g, const float* scratch) {
+  const LowpassGeometry& G = lowpass_geometry(L, g, scratch);
+  const int H = L.H, W = L.W, s = G.s, lines = L.lines(), vals = W * s, pad = G.pad;  // vals: values of one line
+  const int cstride = (vals + 31) & ~31;  // the column sums' rows on 64-byte boundaries
+  std::vector<int16_t> colq_mem((size_t)g.sh * cstride + 32);
+  int16_t* colq = colq_mem.data() + ((64 - (uintptr_t)colq_mem.data() % 64) % 64) / 2;
+  std::vector<float> line((size_t)G.line_pad, 0.0f);
+  // [line][cell row][cell column][channel], 0..255; 32 values of padding for the upsampling's vector loads
+  std::vector<float> cells((size_t)lines * g.sh * g.sw * s + 32, 0.0f);
+  for (int l = 0; l < lines; ++l) {
+    std::fill(colq, colq + (size_t)g.sh * cstride, (int16_t)0);
+    for (int y = 0; y < H; ++y) {
+      const uint8_t* row = in + (int64_t)y * L.row + L.line_off(l);
+      for (int t = G.first[y]; t < G.first[y + 1]; ++t)
+        column_sum(row, G.taps[t].w, vals, colq + (size_t)G.taps[t].cell * cstride, row + 2 * L.row);
+    }
+    for (int ii = 0; ii < g.sh; ++ii) {
+      q7_to_float(colq + (size_t)ii * cstride, vals, line.data() + (size_t)pad * s);
+      for (int t = 0; t < pad; ++t)
+        for (int c = 0; c < s; ++c)
+          line[(size_t)t * s + c] = line[(size_t)(pad * s + G.refl[t] + c)],
+          line[(size_t)(W + pad + t) * s + c] = line[(size_t)(pad * s + G.refl[pad + t] + c)];
+      float* cr = cells.data() + ((size_t)l * g.sh + ii) * g.sw * s;
+      for (int jj = 0; jj < g.sw; ++jj)
+        dot24(G.xw.data() + (size_t)jj * G.nw, line.data() + (size_t)(G.xfirst[jj] + pad) * s, G.nw, s, cr + jj * s);
+    }
+  }
+  // each cell row interpolated along x over the box's values (Q7), then per output row a lerp of two of them
+  const int n = G.n, nr = G.nr;
+  std::vector<int16_t> U((size_t)lines * g.sh * nr, 0);
+  for (int r = 0; r < lines * g.sh; ++r)
+    lerp_gather_q7(cells.data() + (size_t)r * g.sw * s, G.i0s.data(), G.i1s.data(), G.fs.data(), G.plan, n, U.data() + (size_t)r * nr);
+  for (int y = g.y0; y < g.y1; ++y) {
+    const LowpassGeometry::OutRow& o = G.rows[(size_t)(y - g.y0)];
     for (int l = 0; l < lines; ++l)
-      lerp2_q7(U.data() + ((size_t)l * g.sh + i0 - g.sy0) * nr, wa, U.data() + ((size_t)l * g.sh + i1 - g.sy0) * nr, wb, n,
+      lerp2_q7(U.data() + ((size_t)l * g.sh + o.i0) * nr, o.wa, U.data() + ((size_t)l * g.sh + o.i1) * nr, o.wb, n,
                out + y * L.row + L.line_off(l) + (int64_t)g.x0 * s);
   }
 }
