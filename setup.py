@@ -40,6 +40,15 @@ def _cuda_home():
     return None
 
 
+def _libjpeg():
+    """Whether libjpeg(-turbo)'s header is where the compiler looks (then csrc/codec/ is built and linked with -ljpeg:
+    the batched real-codec op); DISTORTX_WITH_LIBJPEG=0 leaves it out."""
+    if os.environ.get("DISTORTX_WITH_LIBJPEG", "1") == "0":
+        return False
+    dirs = ["/usr/include", "/usr/local/include"] + [d for d in os.environ.get("CPATH", "").split(os.pathsep) if d]
+    return any(os.path.exists(os.path.join(d, "jpeglib.h")) for d in dirs)
+
+
 def extensions():
     if os.environ.get("DISTORTX_NO_NATIVE", "0") == "1":
         print("distortx setup: DISTORTX_NO_NATIVE=1, building no extension")
@@ -59,7 +68,8 @@ def extensions():
     if use_cuda:
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "9.0")
 
-    cpp = [s for s in _sources("*.cpp") if not s.endswith("_cuda.cpp")]
+    with_jpeg = _libjpeg()
+    cpp = [s for s in _sources("*.cpp") if not s.endswith("_cuda.cpp") and (with_jpeg or not s.startswith(os.path.join("csrc", "codec")))]
     cuda = _sources("*_cuda.cpp") + _sources("*.cu")
     # one floating-point policy for the shared CPU/CUDA bodies: no contraction of a*b+c into FMA on either side
     # (GCC's ISO default, made explicit; nvcc contracts unless -fmad=false) and no fast-math, so every float /
@@ -72,7 +82,7 @@ def extensions():
         cxx = ["-O1", "-g"] + cxx[2:] + san
         link += san
     macros = []
-    kwargs = dict(include_dirs=[os.path.join(HERE, "csrc")], extra_link_args=link)
+    kwargs = dict(include_dirs=[os.path.join(HERE, "csrc")], extra_link_args=link, libraries=["jpeg"] if with_jpeg else [])
     if use_cuda:
         macros.append(("WITH_CUDA", None))
         kwargs["library_dirs"] = [d for d in (os.path.join(cuda_home, "lib64"), os.path.join(cuda_home, "lib")) if os.path.isdir(d)]
@@ -85,7 +95,7 @@ def extensions():
         ext = cpp_extension.CppExtension("distortx._C", cpp, define_macros=macros, extra_compile_args={"cxx": cxx}, **kwargs)
     print(
         f"distortx setup: torch {torch.__version__}, CUDA sources {'ON (CUDA_HOME=' + cuda_home + ', arch ' + os.environ['TORCH_CUDA_ARCH_LIST'] + ')' if use_cuda else 'OFF'}, "
-        f"{len(cpp)} C++ + {len(cuda) if use_cuda else 0} CUDA files"
+        f"{len(cpp)} C++ + {len(cuda) if use_cuda else 0} CUDA files, libjpeg codec {'ON' if with_jpeg else 'OFF (no jpeglib.h)'}"
     )
     return [ext], {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
 

@@ -96,8 +96,8 @@ def test_jpeg_reference_is_direct_pil_call():
 
 
 def test_jpeg_on_uint8_is_pillows_round_trip_through_either_codec(monkeypatch):
-    """impl="auto" on uint8 CPU images takes libjpeg-turbo through torchvision's ops (or Pillow where they are
-    missing or give other bits): the decoded pixels equal Pillow's, per image quality, for colour and grey, odd
+    """impl="auto" on uint8 CPU images takes our libjpeg op (or torchvision's ops, or Pillow, where a route is
+    missing or gives other bits): the decoded pixels equal Pillow's, per image quality, for colour and grey, odd
     sizes, NCHW and channels-last input; a quality or channel mixed up between images breaks it."""
     spec = distortx.get_distortion("jpeg")
     rng = np.random.default_rng(3)
@@ -110,11 +110,37 @@ def test_jpeg_on_uint8_is_pillows_round_trip_through_either_codec(monkeypatch):
             out = spec.apply_batch(x8.contiguous(memory_format=fmt), params(q), "auto")
             assert out.dtype == torch.uint8 and torch.equal(out, want), (shape, fmt)
             assert torch.equal(jpeg.jpeg_pillow_u8(x8.contiguous(memory_format=fmt), params(q).values), want)
-    if jpeg.turbo_codec() is None:
-        pytest.skip("this torchvision has no JPEG ops: only the Pillow route ran")
-    monkeypatch.setattr(jpeg, "turbo_codec", lambda: None)  # the fallback gives the same bytes
+    # every fallback route gives the same bytes: torchvision's ops without our op, Pillow without either
     x8 = torch.from_numpy(rng.integers(0, 256, (3, 3, 20, 30), dtype=np.uint8))
-    assert torch.equal(jpeg.jpeg_turbo_u8(x8, params([7, 50, 100]).values), jpeg.jpeg_pillow_u8(x8, params([7, 50, 100]).values))
+    want = jpeg.jpeg_pillow_u8(x8, params([7, 50, 100]).values)
+    monkeypatch.setattr(jpeg, "native_codec", lambda: None)
+    assert torch.equal(jpeg.jpeg_turbo_u8(x8, params([7, 50, 100]).values), want)
+    monkeypatch.setattr(jpeg, "turbo_codec", lambda: None)
+    assert torch.equal(jpeg.jpeg_turbo_u8(x8, params([7, 50, 100]).values), want)
+
+
+def test_native_jpeg_codec_op():
+    """torch.ops.distortx.jpeg_codec (builds with libjpeg): Pillow's bits per image quality for NCHW, channels-last
+    and strided-then-copied input, colour and grey, 1x1 and odd sizes; channels-last output; one-line errors."""
+    if jpeg.native_codec() is None:
+        pytest.skip("this build has no libjpeg codec op (no jpeglib.h at build time) or another libjpeg")
+    op = torch.ops.distortx.jpeg_codec
+    rng = np.random.default_rng(11)
+    for shape in [(4, 3, 31, 45), (2, 1, 13, 7), (1, 3, 1, 1), (3, 3, 16, 16)]:
+        x8 = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+        q = torch.from_numpy(rng.integers(1, 101, shape[0]))
+        want = jpeg.jpeg_pillow_u8(x8, q.float()[:, None])
+        for x in (x8, x8.contiguous(memory_format=torch.channels_last)):
+            out = op(x, q)
+            assert out.is_contiguous(memory_format=torch.channels_last) and torch.equal(out, want), shape
+    x8 = torch.from_numpy(rng.integers(0, 256, (2, 3, 8, 8), dtype=np.uint8))
+    for bad, msg in [((x8, torch.tensor([0, 50])), "quality must be in 1..100"),
+                     ((x8, torch.tensor([50])), "quality must be Tensor"),
+                     ((x8[:, :2].contiguous(), torch.tensor([50, 50])), "1 or 3 channels"),
+                     ((x8.float(), torch.tensor([50, 50])), "uint8 CPU"),
+                     ((x8[:, :, ::2], torch.tensor([50, 50])), "contiguous")]:
+        with pytest.raises(RuntimeError, match=msg):
+            op(*bad)
 
 
 QUALITIES = (5, 10, 20, 35, 50, 75, 95)

@@ -9,8 +9,9 @@ Two implementations (``spec.apply(impl=...)``):
   channel) -> baseline JPEG in memory (``quality=q``, ``subsampling="4:2:0"`` for RGB) -> decode -> float.
   Pillow bundles libjpeg-turbo. CUDA inputs go to the CPU and back (the only round trip: a real codec).
   On uint8 images the codec runs without the float conversions (``reference_uint8`` = :func:`jpeg_turbo_u8`,
-  what ``impl="auto"`` takes for uint8 on the CPU): libjpeg-turbo through torchvision's JPEG ops on worker
-  threads, or Pillow's round trip where those ops are missing or differ from Pillow's bits on a probe image.
+  what ``impl="auto"`` takes for uint8 on the CPU): our batched libjpeg op (one call for the batch, OpenMP
+  threads), else libjpeg-turbo through torchvision's JPEG ops on worker threads, else Pillow's round trip; a
+  route is taken only if it gives Pillow's bits on a probe image.
 * ``simulation`` = :func:`jpeg_simulate`: the same pipeline re-implemented in integer torch arithmetic,
   step by step as libjpeg(-turbo) with Pillow's settings does it (default ``JDCT_ISLOW`` integer DCTs,
   h2v2 box downsampling, "fancy" triangular upsampling). It is **bit-exact** with Pillow on every image we
@@ -161,21 +162,48 @@ def turbo_codec() -> Optional[Tuple[Callable, Callable]]:
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def native_codec() -> Optional[Callable[[Tensor, Tensor], Tensor]]:
+    """Our batched libjpeg op ``torch.ops.distortx.jpeg_codec(images u8 [N, C, H, W], quality i64 [N])`` (the whole
+    batch in one call on OpenMP threads; in builds that found libjpeg's header), or None where it is missing or
+    does not give Pillow's bits on a probe image (another libjpeg than Pillow's libjpeg-turbo)."""
+    try:
+        from .._ext import native_available
+
+        if not native_available() or not hasattr(torch.ops.distortx, "jpeg_codec"):
+            return None
+        op = torch.ops.distortx.jpeg_codec
+        probe = torch.arange(3 * 24 * 40, dtype=torch.int64).mul_(7919).remainder_(251).to(torch.uint8).reshape(1, 3, 24, 40)
+        for q in (5, 75, 100):
+            for img in (probe, probe[:, :1]):  # colour and grey
+                if not torch.equal(op(img, torch.tensor([q])), jpeg_pillow_u8(img, torch.tensor([[float(q)]]))):
+                    return None
+        return op
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def jpeg_turbo_u8(images: Tensor, values: Tensor, seed: Tensor = None) -> Tensor:
-    """:func:`jpeg_pillow_u8`'s result (the same bits: checked once per process, else Pillow runs) by torchvision's
-    libjpeg-turbo ops on worker threads, ~1.5x faster (no Python per image around the codec). uint8
-    Tensor[N, C, H, W] (any memory format, any device) -> uint8 Tensor[N, C, H, W] in channels-last memory (the
-    decoder's own layout, so each image is one memcpy)."""
+    """:func:`jpeg_pillow_u8`'s result (the same bits: checked once per process) by the fastest codec route here:
+    our batched libjpeg op (:func:`native_codec`), else torchvision's libjpeg-turbo ops on worker threads, else
+    Pillow. uint8 Tensor[N, C, H, W] (any memory format, any device) -> uint8 Tensor[N, C, H, W] in channels-last
+    memory (the decoder's own layout, so each image is written in place or copied once)."""
+    q = quality_to_int(values[:, 0].detach().cpu())
+    src = images.detach().cpu()
+    op = native_codec()
+    if op is not None:
+        if not (src.is_contiguous() or src.is_contiguous(memory_format=torch.channels_last)):
+            src = src.contiguous()
+        return op(src, q.to(torch.int64)).to(images.device)
     codec = turbo_codec()
     if codec is None:
         return jpeg_pillow_u8(images, values, seed)
     encode, decode = codec
-    q = quality_to_int(values[:, 0].detach().cpu()).tolist()
-    src = images.detach().cpu()
+    qs = q.tolist()
     out = torch.empty(src.shape, dtype=torch.uint8, memory_format=torch.channels_last)
 
     def one(i: int) -> None:
-        out[i].copy_(decode(encode(src[i], q[i])))
+        out[i].copy_(decode(encode(src[i], qs[i])))
 
     _on_threads(src.shape[0], one)
     return out.to(images.device)
