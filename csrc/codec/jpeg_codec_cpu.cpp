@@ -13,6 +13,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
@@ -40,12 +41,14 @@ void jump_on_error(j_common_ptr info) {
 
 void no_warnings(j_common_ptr, int) {}
 
+constexpr int kRowsPerCall = 16;  // an iMCU row of 4:2:0 JPEG
+
 // One thread's compressor and decompressor, created once per call and reused for each of its images.
 struct Codec {
   jpeg_compress_struct enc{};
   jpeg_decompress_struct dec{};
   JumpErrors enc_err{}, dec_err{};
-  std::vector<uint8_t> row;   // an NCHW row interleaved for the encoder
+  std::vector<uint8_t> row;   // NCHW rows interleaved for the encoder (kRowsPerCall of them)
   unsigned char* data = nullptr;  // the current image's JPEG file (jpeg_mem_dest's buffer): a member, so that its value
   unsigned long size = 0;         // survives a longjmp
 
@@ -81,15 +84,20 @@ const char* round_trip(Codec& k, const uint8_t* src, int64_t row_stride, int64_t
   jpeg_set_quality(&k.enc, quality, TRUE);
   jpeg_start_compress(&k.enc, TRUE);
   const bool interleaved = px == C || C == 1;
-  while (k.enc.next_scanline < k.enc.image_height) {
-    const uint8_t* line = src + (int64_t)k.enc.next_scanline * row_stride;
-    if (!interleaved) {
-      for (int x = 0; x < W; ++x)
-        for (int c = 0; c < C; ++c) k.row[(size_t)x * C + c] = line[c * ch + x * px];
-      line = k.row.data();
+  JSAMPROW rows[kRowsPerCall];
+  while (k.enc.next_scanline < k.enc.image_height) {  // up to kRowsPerCall rows a call (fewer calls into the library)
+    const int y0 = (int)k.enc.next_scanline, m = std::min(kRowsPerCall, H - y0);
+    for (int i = 0; i < m; ++i) {
+      const uint8_t* line = src + (int64_t)(y0 + i) * row_stride;
+      if (!interleaved) {
+        uint8_t* t = k.row.data() + (size_t)i * W * C;
+        for (int x = 0; x < W; ++x)
+          for (int c = 0; c < C; ++c) t[(size_t)x * C + c] = line[c * ch + x * px];
+        line = t;
+      }
+      rows[i] = const_cast<JSAMPROW>(line);
     }
-    JSAMPROW r = const_cast<JSAMPROW>(line);
-    jpeg_write_scanlines(&k.enc, &r, 1);
+    jpeg_write_scanlines(&k.enc, rows, (JDIMENSION)m);
   }
   jpeg_finish_compress(&k.enc);
 
@@ -103,8 +111,9 @@ const char* round_trip(Codec& k, const uint8_t* src, int64_t row_stride, int64_t
   k.dec.out_color_space = C == 3 ? JCS_RGB : JCS_GRAYSCALE;
   jpeg_start_decompress(&k.dec);
   while (k.dec.output_scanline < k.dec.output_height) {
-    JSAMPROW r = dst + (int64_t)k.dec.output_scanline * W * C;
-    jpeg_read_scanlines(&k.dec, &r, 1);
+    const int y0 = (int)k.dec.output_scanline, m = std::min(kRowsPerCall, H - y0);
+    for (int i = 0; i < m; ++i) rows[i] = dst + (int64_t)(y0 + i) * W * C;
+    jpeg_read_scanlines(&k.dec, rows, (JDIMENSION)m);
   }
   jpeg_finish_decompress(&k.dec);
   std::free(k.data);
@@ -133,7 +142,7 @@ at::Tensor jpeg_codec_cpu(const at::Tensor& images, const at::Tensor& quality_) 
   std::vector<std::string> errors((size_t)N);
   at::parallel_for(0, N, 1, [&](int64_t a, int64_t b) {
     Codec k;
-    k.row.resize((size_t)W * C);
+    k.row.resize((size_t)kRowsPerCall * W * C);
     for (int64_t n = a; n < b; ++n) {
       const char* e = round_trip(k, in + n * s_img, s_row, s_px, s_ch, (int)C, (int)H, (int)W, (int)q[n], o + n * H * W * C);
       if (e) errors[(size_t)n] = e;
