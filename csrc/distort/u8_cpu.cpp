@@ -427,9 +427,9 @@ int64_t float_to_bytes_avx2(const float*, int64_t, uint8_t*) { return 0; }
 #endif
 
 // ---- lowpass: the float op's cells (anti-aliased downscale) and bilinear upsampling -------------------------------
-// The cells are dx_lowpass_cell's weighted sums in another order and in fixed point: first down the rows, a Q15
-// filter of the Q7 rows (fir_q15, the blur's pass) giving each cell row's column sums for every value of a line;
-// then along x in float, a dot product of the cell's taps with the line reflected past its edges. The upsampling is
+// The cells are dx_lowpass_cell's weighted sums in another order and in fixed point: first down the rows, Q15 taps
+// of the Q7 rows (column_sum: each image row added into the cell rows that read it) giving each cell row's column
+// sums for every value of a line; then along x in float, a dot product of the cell's taps with the line reflected past its edges. The upsampling is
 // dx_lowpass's expression: each cell row interpolated along x (float, stored as Q7), then per output row a two-tap
 // Q15 filter of two such rows and the Q7 rounding. The fixed-point steps stay below 0.35 of a grey level in the worst
 // case (38 taps of +-1/256 and the Q15 weights' rounding), so the result is within 1 level of the float op.
