@@ -156,12 +156,49 @@ def test_deterministic_corruptions_equal_the_published_algorithm(photo, name, se
     want = reference_deterministic(name, photo, severity)
     got = corrupt(photo, corruption_name=name, severity=severity)
     diff = np.abs(got.astype(int) - want.astype(int))
-    limit = 0 if name == "jpeg_compression" else 1   # JPEG: Pillow's codec, bit for bit
+    limit = 0 if name in ("jpeg_compression", "pixelate") else 1   # Pillow's codec and resampling, bit for bit
     assert diff.max() <= limit, (name, severity, diff.max())
     assert diff.mean() < 0.5
 
 
 # -- random corruptions: their statistics ------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(37, 53), (53, 37), (7, 4), (1, 1), (32, 32), (150, 299)])
+def test_pixelate_is_pillows_resampling_bit_for_bit_at_any_size(shape):
+    """Pillow's BOX down (8-bit fixed point) and NEAREST up, equal on uint8 and float input at odd sizes where a
+    plain (k + 0.5) * in / out nearest mapping lands on integers and picks the neighbouring cell (4 -> 7 samples),
+    and on images with one pixel; a tall image (rows resampled first by Pillow) within 1."""
+    rng = np.random.default_rng(sum(shape))
+    h, w = shape
+    for s, c in enumerate([0.6, 0.5, 0.4, 0.3, 0.25], 1):
+        x = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        small = Image.fromarray(x).resize((max(1, int(w * c)), max(1, int(h * c))), Image.BOX)
+        want = np.asarray(small.resize((w, h), Image.NEAREST))
+        assert np.array_equal(corrupt(x, corruption_name="pixelate", severity=s), want), (shape, s)
+        got = corrupt(x.astype(np.float32) / 255, corruption_name="pixelate", severity=s)
+        assert np.array_equal(np.round(got * 255).astype(np.uint8), want), (shape, s)
+    x = rng.integers(0, 256, (100, 7, 3), dtype=np.uint8)
+    want = np.asarray(Image.fromarray(x).resize((4, 60), Image.BOX).resize((7, 100), Image.NEAREST))
+    assert np.abs(corrupt(x, corruption_name="pixelate", severity=1).astype(int) - want).max() <= 1
+
+
+def test_uint8_forms_equal_the_float_forms_truncated():
+    """corrupt() takes the uint8 forms of jpeg_compression and pixelate for uint8 input (no float step): the same
+    bytes as the float forms on the same pixels, per sample severity in a batch, colour and grey tensors."""
+    from distortx.corruptions.plugin import spec_of
+    from distortx.io import to_uint8_image
+
+    rng = np.random.default_rng(4)
+    x8 = torch.from_numpy(rng.integers(0, 256, (4, 3, 33, 47), dtype=np.uint8))
+    sev = torch.tensor([[1.0], [3.0], [5.0], [2.0]])
+    seeds = torch.arange(4)
+    for name in ("jpeg_compression", "pixelate"):
+        spec = spec_of(name)
+        for x in (x8, x8[:, :1].contiguous()):
+            want = to_uint8_image(spec.reference(x.float() / 255, sev, seeds))
+            assert torch.equal(spec.reference_uint8(x, sev, seeds), want), (name, x.shape)
+        assert torch.equal(corrupt(x8, corruption_name=name, severity=4), spec.reference_uint8(x8, torch.full((4, 1), 4.0), seeds))
+
+
 def test_noise_statistics_on_flat_grey():
     grey = np.full((96, 96, 3), 128, np.uint8)
     g = corrupt(grey, corruption_name="gaussian_noise", severity=3).astype(float)

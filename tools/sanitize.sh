@@ -18,4 +18,4 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 [ "${1:-}" = "long" ] && export DISTORTX_FUZZ=long
 PYTHONPATH="$work" python -m pytest -p no:cacheprovider -q \
   tests/test_native_distort.py tests/test_native_scalar.py tests/test_native_inputs.py tests/test_native_codes.py \
-  tests/test_native_u8.py tests/test_nms.py tests/test_ssd_postprocess.py tests/test_nlm.py tests/test_fuzz.py
+  tests/test_native_u8.py tests/test_codecs.py tests/test_nms.py tests/test_ssd_postprocess.py tests/test_nlm.py tests/test_fuzz.py

@@ -47,14 +47,17 @@ def corrupt(image, severity: int = 1, corruption_name: Optional[str] = None, cor
     grey_numpy = isinstance(image, np.ndarray) and image.ndim == 2
     if grey_numpy:
         image = np.repeat(image[..., None], 3, axis=2)
-    batch, fmt = to_batch(image)
+    spec = spec_of(corruption_name)
+    batch, fmt = to_batch(image, keep_uint8=spec.reference_uint8 is not None)
     if device is not None:
         batch = batch.to(device)
     n = batch.shape[0]
     params = Params(torch.full((n, 1), float(severity), device=batch.device),
                     torch.arange(seed, seed + n, dtype=torch.int64, device=batch.device),
                     torch.full((n,), severity - 1, dtype=torch.int64, device=batch.device))
-    out = spec_of(corruption_name).reference(batch.float(), params.values, params.seed).clamp(0, 1)
+    if batch.dtype == torch.uint8:  # a uint8 form (JPEG, pixelate): its bytes are the float form's, truncated
+        return from_batch(spec.reference_uint8(batch, params.values, params.seed), fmt)
+    out = spec.reference(batch.float(), params.values, params.seed).clamp(0, 1)
     if fmt.dtype in (np.uint8, torch.uint8):  # truncate as imagecorruptions' np.uint8(float image) does
         out = torch.floor(out * 255.0 + 1e-3) / 255.0
     return from_batch(out, fmt)

@@ -1,5 +1,6 @@
 """ImageNet-C's digital corruptions: brightness and saturation in HSV, contrast about the channel mean, JPEG
-(Pillow's codec, bit for bit), pixelate (Pillow's BOX down, NEAREST up), elastic transform.
+(Pillow's codec, bit for bit), pixelate (Pillow's BOX down, NEAREST up, bit for bit), elastic transform. JPEG and
+pixelate also have uint8 forms (``*_u8``: uint8 in, uint8 out, no float step), which ``corrupt`` takes for uint8 input.
 images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
 from __future__ import annotations
 
@@ -77,37 +78,83 @@ def jpeg_compression(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     return by_severity(values[:, 0], images, one)
 
 
+def jpeg_compression_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`jpeg_compression` on uint8 Tensor[N, 3, H, W] -> uint8, the codec's own bytes with no float step (a
+    grey batch goes through the float form: its JPEG is of the image repeated to RGB, then made grey)."""
+    from ..distortions.jpeg import jpeg_turbo_u8
+    from ..io import to_uint8_image
+
+    if images.shape[1] != 3:
+        return to_uint8_image(jpeg_compression(images.float() / 255.0, values, seed))
+    q = torch.tensor([[float(_c("jpeg_compression", int(s))[0])] for s in values[:, 0].round().tolist()])
+    return jpeg_turbo_u8(images, q).to(images.device)
+
+
+PRECISION_BITS = 22  # Pillow's fixed point for 8-bit resampling: 32 - 8 - 2
+
+
 @functools.lru_cache(maxsize=64)
-def box_weights(size_in: int, size_out: int) -> Tensor:
-    """Pillow's BOX resampling as a matrix Tensor[out, in]: output pixel i averages the input pixels whose centres
-    fall in [i, i + 1) * in / out (at least one)."""
+def box_taps(size_in: int, size_out: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Pillow's 8-bit BOX resampling from size_in to size_out samples along an axis: per output sample the run of
+    inputs it averages, [lo, hi), and their common integer weight, int64 Tensor[out] each. Output i averages the
+    inputs whose centres lie in the box ((i + 0.5) s -+ s / 2, s = in / out, the upper edge included), each weighted
+    round(2^22 / n) as Pillow fixes 1 / n (precompute_coeffs + normalize_coeffs_8bpc)."""
     scale = size_in / size_out
-    support = 0.5 * max(scale, 1.0)
-    w = torch.zeros(size_out, size_in, dtype=torch.float64)
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    lo, hi, w = [], [], []
     for i in range(size_out):
         center = (i + 0.5) * scale
-        lo = max(int(center - support + 0.5), 0)
-        hi = min(int(center + support + 0.5), size_in)
-        for j in range(lo, hi):
-            t = (j - center + 0.5) / max(scale, 1.0)
-            if -0.5 <= t < 0.5:
-                w[i, j] = 1.0
-        w[i] /= w[i].sum()
-    return w.float()
+        first = max(int(center - support + 0.5), 0)
+        last = min(int(center + support + 0.5), size_in)
+        inside = [j for j in range(first, last) if -0.5 < (j - center + 0.5) / filterscale <= 0.5]
+        lo.append(inside[0]), hi.append(inside[-1] + 1), w.append(int(0.5 + (1.0 / len(inside)) * (1 << PRECISION_BITS)))
+    return torch.tensor(lo), torch.tensor(hi), torch.tensor(w)
 
 
-def pixelate(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
-    """Pillow's BOX resize to int(W c) x int(H c) (8-bit after each pass), then NEAREST back to W x H."""
+def _box_pass(x: Tensor, size_out: int, dim: int) -> Tensor:
+    """x int64 Tensor[N, C, H, W] resampled along dim (2 or 3) to size_out with Pillow's rounding and clipping to 8
+    bits: a run's sum from prefix sums (every input of a run has the same weight, so w * sum is Pillow's sum of
+    w * x, exactly)."""
+    lo, hi, w = (t.to(x.device) for t in box_taps(x.shape[dim], size_out))
+    pad = [0, 0] * (3 - dim) + [1, 0]
+    prefix = torch.nn.functional.pad(x.cumsum(dim), pad)                 # prefix[k] = sum of the first k inputs
+    runs = prefix.index_select(dim, hi) - prefix.index_select(dim, lo)
+    shape = [1, 1, 1, 1]
+    shape[dim] = size_out
+    return ((runs * w.view(shape) + (1 << (PRECISION_BITS - 1))) >> PRECISION_BITS).clamp_(0, 255)
+
+
+@functools.lru_cache(maxsize=64)
+def nearest_sources(size_in: int, size_out: int) -> Tensor:
+    """Pillow's NEAREST upscaling along an axis: output k reads int(a / 2 + k a), a = in / out, the position summed
+    one step at a time in double as Pillow's scaling loop does (a plain (k + 0.5) a differs where it lands on an
+    integer: 4 -> 7 samples, k = 3). int64 Tensor[out]."""
+    a, pos, src = size_in / size_out, 0.5 * (size_in / size_out), []
+    for _ in range(size_out):
+        src.append(min(int(pos), size_in - 1))
+        pos += a
+    return torch.tensor(src, dtype=torch.int64)
+
+
+def pixelate_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`pixelate` on uint8 Tensor[N, C, H, W] -> uint8: Pillow's BOX resize to int(W c) x int(H c) in its
+    8-bit fixed point (along rows first, then columns), then NEAREST back to W x H, in integer torch ops. Equal to
+    Pillow 13 on every image up to twice as tall as wide (it resamples taller ones columns first: a few values
+    then differ by 1)."""
     def one(x, s, idx):
         n, c, h, w = x.shape
         f = _c("pixelate", s)[0]
         h2, w2 = max(1, int(h * f)), max(1, int(w * f))
-        y = torch.round(torch.einsum("nchw,vw->nchv", x * 255.0, box_weights(w, w2).to(x.device)))
-        y = torch.round(torch.einsum("nchv,uh->ncuv", y, box_weights(h, h2).to(x.device))) / 255.0
-        rows = torch.floor((torch.arange(h, device=x.device) + 0.5) * (h2 / h)).long().clamp(max=h2 - 1)
-        cols = torch.floor((torch.arange(w, device=x.device) + 0.5) * (w2 / w)).long().clamp(max=w2 - 1)
-        return y[:, :, rows][:, :, :, cols]
+        y = _box_pass(_box_pass(x.to(torch.int64), w2, 3), h2, 2).to(torch.uint8)
+        return y.index_select(2, nearest_sources(h2, h).to(x.device)).index_select(3, nearest_sources(w2, w).to(x.device))
     return by_severity(values[:, 0], images, one)
+
+
+def pixelate(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """Pillow's BOX resize to int(W c) x int(H c) (8-bit after each pass), then NEAREST back to W x H: the images
+    rounded to 8 bits and :func:`pixelate_u8`."""
+    return pixelate_u8(torch.round(images * 255.0).to(torch.uint8), values, seed).to(images.dtype) / 255.0
 
 
 def elastic_transform(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:

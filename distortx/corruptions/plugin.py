@@ -34,11 +34,16 @@ UNGRADED = {"glass_blur", "frost", "saturate", "fog", "snow"}
 MODULES = {name: mod for mod in (noise, blur, weather, digital) for name in dir(mod)}
 
 
+#: corruptions with a uint8 form (uint8 in, uint8 out, the same values as the float form truncated to 8 bits)
+UINT8 = {"jpeg_compression": digital.jpeg_compression_u8, "pixelate": digital.pixelate_u8}
+
+
 def spec_of(name: str) -> DistortionSpec:
     return DistortionSpec(
         name=PREFIX + name,
         parameters=(Parameter("severity", 1.0, 5.0, doc="ImageNet-C severity", integer=True),),
         reference=getattr(MODULES[name], name),
+        reference_uint8=UINT8.get(name),
         levels=(LevelSet("imagenet_c", (1, 2, 3, 4, 5), source=SOURCE, graded=name not in UNGRADED),),
         default_levels="imagenet_c",
         description=f"ImageNet-C {name}: {DESCRIPTIONS[name]}",
