@@ -55,6 +55,10 @@ TORCH_LIBRARY(distortx, m) {
   // bit for bit; csrc/distort/noise_cpu.cpp)
   m.def("uniform_fill(Tensor seeds, int numel, int stream) -> Tensor");
 
+  // ---- ImageNet-C helpers (csrc/corruptions/) --------------------------------------------------------------
+  // glass blur's sequential pixel shuffle: offsets i64 [iterations, (H-2d)(W-2d), 2] -> source map i64 [H*W]
+  m.def("glass_shuffle_map(Tensor offsets, int H, int W, int delta) -> Tensor");
+
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)
   m.def("batched_nms(Tensor boxes, Tensor scores, Tensor idxs, float iou_threshold) -> Tensor");

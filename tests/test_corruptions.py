@@ -273,9 +273,27 @@ def test_glass_blur_shuffle_is_numpys_swap_statement_on_pixel_views():
                 x[r, c], x[r + dy, c + dx] = x[r + dy, c + dx], x[r, c]
                 k += 1
                 assert x[r, c, 0] == x[r + dy, c + dx, 0]           # numpy copied: both hold the same pixel
-    source = shuffle_permutation(h, w, delta, iterations, seed)
-    assert np.array_equal(source.numpy(), x[..., 0].reshape(-1))
+    for native in (True, False):                                      # the C++ loop and the Python one
+        source = shuffle_permutation(h, w, delta, iterations, seed, native=native)
+        assert np.array_equal(source.numpy(), x[..., 0].reshape(-1)), native
     assert len(np.unique(x[..., 0])) < h * w                          # pixels were duplicated, not permuted
+
+
+@pytest.mark.parametrize("h, w, delta, iterations", [(224, 224, 1, 2), (37, 53, 3, 2), (5, 5, 2, 1), (32, 32, 2, 1)])
+def test_glass_shuffle_native_map_equals_the_python_loop(h, w, delta, iterations):
+    """torch.ops.distortx.glass_shuffle_map runs the sequential loop in C++: the same map as the Python loop at
+    ImageNet-C and CIFAR sizes and odd ones; offsets out of [-delta, delta) are a one-line error."""
+    from distortx._ext import native_available
+    from distortx.corruptions.blur import shuffle_permutation
+
+    if not native_available():
+        pytest.skip("native core not built")
+    for seed in (0, 9):
+        assert torch.equal(shuffle_permutation(h, w, delta, iterations, seed, native=True),
+                           shuffle_permutation(h, w, delta, iterations, seed, native=False))
+    bad = torch.full((1, (h - 2 * delta) * (w - 2 * delta), 2), delta, dtype=torch.int64)
+    with pytest.raises(RuntimeError, match=r"offsets must lie in \[-delta, delta\)"):
+        torch.ops.distortx.glass_shuffle_map(bad, h, w, delta)
 
 
 # -- the benchmark: presets and mCE against AlexNet's published errors ---------------------------------------------
