@@ -199,6 +199,25 @@ def test_uint8_forms_equal_the_float_forms_truncated():
         assert torch.equal(corrupt(x8, corruption_name=name, severity=4), spec.reference_uint8(x8, torch.full((4, 1), 4.0), seeds))
 
 
+def test_batches_run_in_chunks_with_each_samples_own_result(monkeypatch):
+    """corrupt() splits a batch into chunks of ~CHUNK_BYTES: every corruption gives each sample the result it gets
+    alone (seed + i), whatever the chunking: equal bytes for uint8, float within an ulp (torch's conv picks its
+    algorithm by batch size)."""
+    import distortx.corruptions as corruptions
+
+    rng = np.random.default_rng(0)
+    x8 = torch.from_numpy(rng.integers(0, 256, (5, 3, 20, 22), dtype=np.uint8))
+    xf = x8.float() / 255
+    for name in NAMES:
+        whole8, wholef = corrupt(x8, corruption_name=name, severity=3, seed=7), corrupt(xf, corruption_name=name, severity=3, seed=7)
+        monkeypatch.setattr(corruptions, "CHUNK_BYTES", 2 * x8[0].numel() * 4)  # chunks of 2, 2, 1 images
+        assert torch.equal(corrupt(x8, corruption_name=name, severity=3, seed=7), whole8), name
+        assert torch.allclose(corrupt(xf, corruption_name=name, severity=3, seed=7), wholef, atol=1e-6, rtol=0), name
+        monkeypatch.undo()
+        alone = torch.stack([corrupt(x8[i], corruption_name=name, severity=3, seed=7 + i) for i in range(5)])
+        assert torch.equal(alone, whole8), name
+
+
 def test_noise_statistics_on_flat_grey():
     grey = np.full((96, 96, 3), 128, np.uint8)
     g = corrupt(grey, corruption_name="gaussian_noise", severity=3).astype(float)
