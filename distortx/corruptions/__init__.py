@@ -57,10 +57,11 @@ def corrupt(image, severity: int = 1, corruption_name: Optional[str] = None, cor
     return from_batch(out, fmt)
 
 
-#: a batch is corrupted in chunks of about this many bytes of float32 images: every sample's result is its own
-#: (seed + i), and the torch temporaries of a chunk stay in reused heap memory; whole 16 x 224 x 224 batches were
-#: up to 4x slower per image than chunks of 2-4 images (fresh pages for every temporary)
-CHUNK_BYTES = 2 << 20
+#: a batch is corrupted in chunks of about this many bytes of float32 images (at least one image): every sample's
+#: result is its own (seed + i), and a chunk's torch temporaries stay in reused heap memory and the caches. Measured
+#: per image on 16 x 224 x 224 batches, one thread: whole batches up to 4x slower than chunks of 1-2 images (fresh
+#: pages for every big temporary); 1 MB = one 224-px image, 85 CIFAR images
+CHUNK_BYTES = 1 << 20
 
 
 def _corrupt_batch(spec, batch, severity: int, seed: int):
