@@ -58,6 +58,8 @@ TORCH_LIBRARY(distortx, m) {
   // ---- ImageNet-C helpers (csrc/corruptions/) --------------------------------------------------------------
   // glass blur's sequential pixel shuffle: offsets i64 [iterations, (H-2d)(W-2d), 2] -> source map i64 [H*W]
   m.def("glass_shuffle_map(Tensor offsets, int H, int W, int delta) -> Tensor");
+  // shot noise's Poisson counts by CDF inversion, the torch code's draws: lam, u f64 (one shape) -> counts f64
+  m.def("poisson_inverse(Tensor lam, Tensor u, int terms, float small_rate, int max_rates) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

@@ -431,6 +431,9 @@ def test_generate_writes_imagenet_c_layout_the_same_whatever_the_batch_and_resum
 
 
 def test_poisson_table_and_running_sum_draw_the_same_counts():
+    """Shot noise's Poisson counts: the tabulated inversion (rates > 8), the running sum and the C++ op
+    (torch.ops.distortx.poisson_inverse, both paths) give the same draws, also with more distinct rates than the
+    table takes (float input) and with -0 beside +0."""
     import math
 
     from distortx.corruptions import noise
@@ -442,6 +445,15 @@ def test_poisson_table_and_running_sum_draw_the_same_counts():
         top = float(lam.max())
         terms = int(top + 12 * math.sqrt(top + 1) + 12) - 1
         expected = noise._poisson_running_sum(lam.double(), u, terms)
-        assert torch.equal(noise.poisson(lam, u), expected)
+        assert torch.equal(noise.poisson(lam, u, native=False), expected)
+        assert torch.equal(noise.poisson(lam, u), expected)     # the C++ op where it is built: the same draws
         if c > noise._SMALL_RATE:     # the table path above; its mean is the rate's
             assert abs(float(expected.mean() - lam.double().mean())) < 0.05 * c
+    lam = torch.rand(3, 60, 70, generator=g, dtype=torch.float64) * 30        # ~12,600 distinct rates: running sum
+    lam[0, 0, :5] = torch.tensor([0.0, -0.0, 0.0, 20.0, 20.0], dtype=torch.float64)
+    u = torch.rand(3, 60, 70, generator=g, dtype=torch.float64)
+    assert torch.equal(noise.poisson(lam, u), noise.poisson(lam, u, native=False))
+    lam = (torch.randint(0, 256, (2, 30, 30), generator=g).double() / 255 * 40)
+    lam[0, 0, :2] = torch.tensor([0.0, -0.0], dtype=torch.float64)                # one row for both zeros
+    u = torch.rand(2, 30, 30, generator=g, dtype=torch.float64)
+    assert torch.equal(noise.poisson(lam, u), noise.poisson(lam, u, native=False))

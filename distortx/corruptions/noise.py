@@ -22,18 +22,27 @@ def gaussian_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     return by_severity(values[:, 0], images, one)
 
 
-def poisson(lam: Tensor, u: Tensor) -> Tensor:
+def _native_poisson() -> bool:
+    from .._ext import native_available
+
+    return native_available() and hasattr(torch.ops.distortx, "poisson_inverse")
+
+
+def poisson(lam: Tensor, u: Tensor, native: bool = True) -> Tensor:
     """Poisson draws of rate ``lam`` by inverting the CDF at the uniforms ``u`` (same shape; float64 inside).
 
     k = the number of CDF values P(K <= m), m = 0, 1, ..., below u (the sum truncated 12 S.D. above the largest
     rate). The CDF is tabulated once per distinct rate (an image has at most 256 for uint8 input) and each value
     looks its k up by binary search; more than ``_MAX_RATES`` distinct rates, or rates of at most ``_SMALL_RATE``
-    (few terms), take the running sum. Both give the same draws."""
+    (few terms), take the running sum. Both give the same draws. ``native``: the same two paths in C++ where the
+    extension is built (csrc/corruptions/poisson_cpu.cpp: the same draws, ~10x faster)."""
     lam, u = lam.double(), u.double()
     if lam.numel() == 0:
         return torch.zeros_like(lam)
     top = float(lam.max())
     terms = max(1, int(top + 12 * math.sqrt(top + 1) + 12) - 1)      # CDF values P(K <= 0 .. terms - 1)
+    if native and lam.device.type == "cpu" and _native_poisson():  # the same draws in C++ (no sort, no long search)
+        return torch.ops.distortx.poisson_inverse(lam, u.expand_as(lam), terms, _SMALL_RATE, _MAX_RATES)
     if top <= _SMALL_RATE:               # a few terms: the running sum over the image is cheaper than the table
         return _poisson_running_sum(lam, u, terms)
     rates, which = torch.unique(lam, return_inverse=True)
