@@ -60,6 +60,8 @@ TORCH_LIBRARY(distortx, m) {
   m.def("glass_shuffle_map(Tensor offsets, int H, int W, int delta) -> Tensor");
   // shot noise's Poisson counts by CDF inversion, the torch code's draws: lam, u f64 (one shape) -> counts f64
   m.def("poisson_inverse(Tensor lam, Tensor u, int terms, float small_rate, int max_rates) -> Tensor");
+  // fog's plasma fractal (diamond-square), the torch code's maps: seeds i64 [N] -> f32 [N, size, size] in [0, 1]
+  m.def("plasma_fractal(Tensor seeds, int size, float decay) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

@@ -218,6 +218,23 @@ def test_batches_run_in_chunks_with_each_samples_own_result(monkeypatch):
         assert torch.equal(alone, whole8), name
 
 
+@pytest.mark.parametrize("size, decay", [(256, 1.7), (256, 3.0), (32, 2.0), (64, 1.5), (2, 1.5), (1, 2.0)])
+def test_plasma_fractal_native_maps_equal_the_torch_code(size, decay):
+    """torch.ops.distortx.plasma_fractal (fog, frost's haze): the same diamond-square maps as the torch code, bit
+    for bit, per sample seed (negative and > 2^32 too); the map spans [0, 1]."""
+    from distortx._ext import native_available
+    from distortx.corruptions.weather import plasma_fractal
+
+    if not native_available():
+        pytest.skip("native core not built")
+    seeds = torch.tensor([0, 5, -3, 2**40])
+    native = plasma_fractal(seeds, size, decay)
+    assert torch.equal(native, plasma_fractal(seeds, size, decay, native=False))
+    if size >= 32:
+        assert float(native.amin()) == 0.0 and float(native.amax()) == 1.0
+        assert not torch.equal(native[0], native[1])
+
+
 def test_noise_statistics_on_flat_grey():
     grey = np.full((96, 96, 3), 128, np.uint8)
     g = corrupt(grey, corruption_name="gaussian_noise", severity=3).astype(float)

@@ -44,9 +44,16 @@ def snow(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 
 
 # -- fog ----------------------------------------------------------------------------------------------------------
-def plasma_fractal(seed: Tensor, size: int, decay: float) -> Tensor:
+def plasma_fractal(seed: Tensor, size: int, decay: float, native: bool = True) -> Tensor:
     """Diamond-square height maps Tensor[N, size, size] in [0, 1] (size a power of two), ImageNet-C's algorithm:
-    each level's new points = mean of their 4 neighbours + wibble * U(-wibble, wibble), wibble /= decay."""
+    each level's new points = mean of their 4 neighbours + wibble * U(-wibble, wibble), wibble /= decay.
+    ``native``: the same arithmetic in C++ where the extension is built (csrc/corruptions/plasma_cpu.cpp: the same
+    maps, no torch call per level)."""
+    if native and seed.device.type == "cpu":
+        from .._ext import native_available
+
+        if native_available() and hasattr(torch.ops.distortx, "plasma_fractal"):
+            return torch.ops.distortx.plasma_fractal(seed.to(torch.int64), int(size), float(decay))
     n = seed.shape[0]
     m = torch.zeros(n, size, size, dtype=torch.float64, device=seed.device)
     step, wibble, level = size, 100.0, 0
