@@ -62,6 +62,9 @@ TORCH_LIBRARY(distortx, m) {
   m.def("poisson_inverse(Tensor lam, Tensor u, int terms, float small_rate, int max_rates) -> Tensor");
   // fog's plasma fractal (diamond-square), the torch code's maps: seeds i64 [N] -> f32 [N, size, size] in [0, 1]
   m.def("plasma_fractal(Tensor seeds, int size, float decay) -> Tensor");
+  // 1-D correlation along dim with scipy.ndimage's borders (mode 0 nearest, 1 reflect, 2 mirror), the torch loop's
+  // bits: x f32, weights f32 [K odd] -> f32 like x
+  m.def("filter_axis(Tensor x, Tensor weights, int dim, int mode) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

@@ -235,6 +235,24 @@ def test_plasma_fractal_native_maps_equal_the_torch_code(size, decay):
         assert not torch.equal(native[0], native[1])
 
 
+@pytest.mark.parametrize("mode", ["nearest", "reflect", "mirror"])
+def test_filter_axis_native_equals_the_torch_loop(mode):
+    """torch.ops.distortx.filter_axis (every gaussian_filter of the family): the torch loop's bits along either
+    axis, for kernels longer than the image (borders folded more than once), a 1-pixel axis and a 2-D tensor."""
+    from distortx._ext import native_available
+    from distortx.corruptions.common import filter_axis, gaussian_kernel
+
+    if not native_available():
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 3, 37, 53), (1, 1, 5, 1), (3, 7), (1, 3, 1, 9)]:
+        x = torch.rand(shape, generator=g)
+        for sigma in (0.7, 3.0, 6.0):
+            for dim in (-1, -2):
+                want = filter_axis(x, gaussian_kernel(sigma), dim, mode, native=False)
+                assert torch.equal(filter_axis(x, gaussian_kernel(sigma), dim, mode), want), (shape, sigma, dim)
+
+
 def test_noise_statistics_on_flat_grey():
     grey = np.full((96, 96, 3), 128, np.uint8)
     g = corrupt(grey, corruption_name="gaussian_noise", severity=3).astype(float)

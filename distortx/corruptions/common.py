@@ -58,6 +58,13 @@ def _gaussian_kernel(sigma: float, truncate: float) -> Tensor:
     return (w / w.sum()).to(torch.float32)
 
 
+def _native(op: str) -> bool:
+    """Whether the native core is built and has torch.ops.distortx.<op>."""
+    from .._ext import native_available
+
+    return native_available() and hasattr(torch.ops.distortx, op)
+
+
 def border_index(idx: Tensor, size: int, mode: str) -> Tensor:
     """Indices outside [0, size) mapped as scipy.ndimage's modes: "nearest" (clamp), "reflect" (d c b a | a b c
     d, the edge repeated) or "mirror" (d c b | a b c d, OpenCV's REFLECT_101)."""
@@ -70,8 +77,15 @@ def border_index(idx: Tensor, size: int, mode: str) -> Tensor:
     return torch.where(i < size, i, period - i)
 
 
-def filter_axis(x: Tensor, weights: Tensor, dim: int, mode: str) -> Tensor:
-    """Correlate ``x`` with the 1-D ``weights`` (odd length, centred) along ``dim`` with the given border mode."""
+_MODES = {"nearest": 0, "reflect": 1, "mirror": 2}
+
+
+def filter_axis(x: Tensor, weights: Tensor, dim: int, mode: str, native: bool = True) -> Tensor:
+    """Correlate ``x`` with the 1-D ``weights`` (odd length, centred) along ``dim`` with the given border mode.
+    ``native``: float32 CPU tensors go through the same loop in C++ (csrc/corruptions/filter_cpu.cpp: the same bits,
+    one pass instead of a multiply and an add per tap)."""
+    if native and x.dtype == torch.float32 and weights.dtype == torch.float32 and x.device.type == "cpu" and _native("filter_axis"):
+        return torch.ops.distortx.filter_axis(x, weights, dim, _MODES[mode])
     r = (weights.numel() - 1) // 2
     size = x.shape[dim]
     idx = border_index(torch.arange(-r, size + r, device=x.device), size, mode)
