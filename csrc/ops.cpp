@@ -65,6 +65,9 @@ TORCH_LIBRARY(distortx, m) {
   // 1-D correlation along dim with scipy.ndimage's borders (mode 0 nearest, 1 reflect, 2 mirror), the torch loop's
   // bits: x f32, weights f32 [K odd] -> f32 like x
   m.def("filter_axis(Tensor x, Tensor weights, int dim, int mode) -> Tensor");
+  // pixelate on uint8: Pillow's BOX runs along x (lo, hi, weight per output column) then y, NEAREST sources back
+  m.def("pixelate_u8(Tensor images, Tensor lo_x, Tensor hi_x, Tensor w_x, Tensor lo_y, Tensor hi_y, Tensor w_y, "
+        "Tensor rows, Tensor cols) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

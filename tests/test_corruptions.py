@@ -181,6 +181,23 @@ def test_pixelate_is_pillows_resampling_bit_for_bit_at_any_size(shape):
     assert np.abs(corrupt(x, corruption_name="pixelate", severity=1).astype(int) - want).max() <= 1
 
 
+def test_pixelate_native_loops_equal_the_torch_ops():
+    """torch.ops.distortx.pixelate_u8 (the C++ loops over Python's runs and sources): the torch path's bytes for
+    NCHW and channels-last batches, grey, 1-pixel and tall images, every severity."""
+    from distortx.corruptions.common import native_op
+    from distortx.corruptions.digital import pixelate_u8
+
+    if not native_op("pixelate_u8"):
+        pytest.skip("native core not built")
+    rng = np.random.default_rng(2)
+    for shape in [(2, 3, 37, 53), (1, 1, 7, 4), (1, 3, 1, 1), (2, 3, 100, 7)]:
+        x = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+        for xx in (x, x.contiguous(memory_format=torch.channels_last)):
+            for s in range(1, 6):
+                sev = torch.full((shape[0], 1), float(s))
+                assert torch.equal(pixelate_u8(xx, sev, None), pixelate_u8(xx, sev, None, native=False)), (shape, s)
+
+
 def test_uint8_forms_equal_the_float_forms_truncated():
     """corrupt() takes the uint8 forms of jpeg_compression and pixelate for uint8 input (no float step): the same
     bytes as the float forms on the same pixels, per sample severity in a batch, colour and grey tensors."""

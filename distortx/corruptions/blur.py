@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .common import (ANGLE, SHUFFLE, by_severity, clipped_zoom, conv_same, filter_axis, gaussian_filter, motion_kernel,
-                     per_sample, shift_taps)
+                     native_op, per_sample, shift_taps)
 from .constants import IMAGENET_C
 
 
@@ -38,9 +38,7 @@ def shuffle_permutation(h: int, w: int, delta: int, iterations: int, seed: int, 
         return torch.tensor(perm)
     u = per_sample(torch.tensor([seed]), (iterations, count, 2), SHUFFLE)[0]
     offsets = torch.floor(u * (2 * delta)).to(torch.int64) - delta
-    from .._ext import native_available
-
-    if native and native_available() and hasattr(torch.ops.distortx, "glass_shuffle_map"):  # the loop in C++
+    if native and native_op("glass_shuffle_map"):  # the loop in C++
         return torch.ops.distortx.glass_shuffle_map(offsets, h, w, delta)
     offsets = offsets.numpy()
     for it in range(iterations):

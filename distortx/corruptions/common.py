@@ -58,8 +58,8 @@ def _gaussian_kernel(sigma: float, truncate: float) -> Tensor:
     return (w / w.sum()).to(torch.float32)
 
 
-def _native(op: str) -> bool:
-    """Whether the native core is built and has torch.ops.distortx.<op>."""
+def native_op(op: str) -> bool:
+    """Whether the native core is built and has torch.ops.distortx.<op> (the C++ twins of loops in this family)."""
     from .._ext import native_available
 
     return native_available() and hasattr(torch.ops.distortx, op)
@@ -84,7 +84,7 @@ def filter_axis(x: Tensor, weights: Tensor, dim: int, mode: str, native: bool = 
     """Correlate ``x`` with the 1-D ``weights`` (odd length, centred) along ``dim`` with the given border mode.
     ``native``: float32 CPU tensors go through the same loop in C++ (csrc/corruptions/filter_cpu.cpp: the same bits,
     one pass instead of a multiply and an add per tap)."""
-    if native and x.dtype == torch.float32 and weights.dtype == torch.float32 and x.device.type == "cpu" and _native("filter_axis"):
+    if native and x.dtype == torch.float32 and weights.dtype == torch.float32 and x.device.type == "cpu" and native_op("filter_axis"):
         return torch.ops.distortx.filter_axis(x, weights, dim, _MODES[mode])
     r = (weights.numel() - 1) // 2
     size = x.shape[dim]

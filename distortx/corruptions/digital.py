@@ -9,7 +9,7 @@ import functools
 import torch
 from torch import Tensor
 
-from .common import FIELD_X, FIELD_Y, by_severity, gaussian_filter, linear_sample, per_sample, to_gray
+from .common import FIELD_X, FIELD_Y, by_severity, gaussian_filter, linear_sample, native_op, per_sample, to_gray
 from .constants import IMAGENET_C
 
 
@@ -137,18 +137,22 @@ def nearest_sources(size_in: int, size_out: int) -> Tensor:
     return torch.tensor(src, dtype=torch.int64)
 
 
-def pixelate_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+def pixelate_u8(images: Tensor, values: Tensor, seed: Tensor, native: bool = True) -> Tensor:
     """:func:`pixelate` on uint8 Tensor[N, C, H, W] -> uint8: Pillow's BOX resize to int(W c) x int(H c) in its
     8-bit fixed point (along rows first, then columns), then NEAREST back to W x H, in integer torch ops. Equal to
     Pillow 13 on every image up to twice as tall as wide (it resamples taller ones columns first: a few values
-    then differ by 1)."""
+    then differ by 1). ``native``: the same integer loops in C++ on the CPU (csrc/corruptions/pixelate_cpu.cpp)."""
     def one(x, s, idx):
         n, c, h, w = x.shape
         f = _c("pixelate", s)[0]
         h2, w2 = max(1, int(h * f)), max(1, int(w * f))
+        if native and x.device.type == "cpu" and native_op("pixelate_u8"):  # the same loops in C++
+            return torch.ops.distortx.pixelate_u8(x, *box_taps(w, w2), *box_taps(h, h2), nearest_sources(h2, h),
+                                                  nearest_sources(w2, w))
         y = _box_pass(_box_pass(x.to(torch.int64), w2, 3), h2, 2).to(torch.uint8)
         return y.index_select(2, nearest_sources(h2, h).to(x.device)).index_select(3, nearest_sources(w2, w).to(x.device))
     return by_severity(values[:, 0], images, one)
+
 
 
 def pixelate(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from .common import NOISE, SALT, FLIP, by_severity, per_sample
+from .common import NOISE, SALT, FLIP, by_severity, native_op, per_sample
 from .constants import IMAGENET_C
 
 
@@ -20,12 +20,6 @@ def gaussian_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     def one(x, s, idx):
         return (x + _c("gaussian_noise", s)[0] * per_sample(seed[idx], x.shape[1:], NOISE, "normal")).clamp(0, 1)
     return by_severity(values[:, 0], images, one)
-
-
-def _native_poisson() -> bool:
-    from .._ext import native_available
-
-    return native_available() and hasattr(torch.ops.distortx, "poisson_inverse")
 
 
 def poisson(lam: Tensor, u: Tensor, native: bool = True) -> Tensor:
@@ -41,7 +35,7 @@ def poisson(lam: Tensor, u: Tensor, native: bool = True) -> Tensor:
         return torch.zeros_like(lam)
     top = float(lam.max())
     terms = max(1, int(top + 12 * math.sqrt(top + 1) + 12) - 1)      # CDF values P(K <= 0 .. terms - 1)
-    if native and lam.device.type == "cpu" and _native_poisson():  # the same draws in C++ (no sort, no long search)
+    if native and lam.device.type == "cpu" and native_op("poisson_inverse"):  # the same draws in C++ (no sort, no long search)
         return torch.ops.distortx.poisson_inverse(lam, u.expand_as(lam), terms, _SMALL_RATE, _MAX_RATES)
     if top <= _SMALL_RATE:               # a few terms: the running sum over the image is cheaper than the table
         return _poisson_running_sum(lam, u, terms)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .common import (ANGLE, FIELD_X, FLAKES, NOISE, PLASMA, by_severity, clipped_zoom, conv_same,
-                     gaussian_filter, motion_kernel, per_sample, shift_taps, to_gray)
+                     gaussian_filter, motion_kernel, native_op, per_sample, shift_taps, to_gray)
 from .constants import IMAGENET_C
 
 
@@ -49,11 +49,8 @@ def plasma_fractal(seed: Tensor, size: int, decay: float, native: bool = True) -
     each level's new points = mean of their 4 neighbours + wibble * U(-wibble, wibble), wibble /= decay.
     ``native``: the same arithmetic in C++ where the extension is built (csrc/corruptions/plasma_cpu.cpp: the same
     maps, no torch call per level)."""
-    if native and seed.device.type == "cpu":
-        from .._ext import native_available
-
-        if native_available() and hasattr(torch.ops.distortx, "plasma_fractal"):
-            return torch.ops.distortx.plasma_fractal(seed.to(torch.int64), int(size), float(decay))
+    if native and seed.device.type == "cpu" and native_op("plasma_fractal"):
+        return torch.ops.distortx.plasma_fractal(seed.to(torch.int64), int(size), float(decay))
     n = seed.shape[0]
     m = torch.zeros(n, size, size, dtype=torch.float64, device=seed.device)
     step, wibble, level = size, 100.0, 0
