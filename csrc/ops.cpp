@@ -68,6 +68,10 @@ TORCH_LIBRARY(distortx, m) {
   // pixelate on uint8: Pillow's BOX runs along x (lo, hi, weight per output column) then y, NEAREST sources back
   m.def("pixelate_u8(Tensor images, Tensor lo_x, Tensor hi_x, Tensor w_x, Tensor lo_y, Tensor hi_y, Tensor w_y, "
         "Tensor rows, Tensor cols) -> Tensor");
+  // spatter: weak edges reached from strong ones in <= steps 8-neighbour steps (bool [N,H,W] x2 -> bool [N,H,W]);
+  // the distance to the nearest edge pixel capped at limit (bool [N,H,W] -> f32 [N,H,W])
+  m.def("hysteresis(Tensor strong, Tensor weak, int steps) -> Tensor");
+  m.def("edge_distance(Tensor edges, int limit) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

@@ -198,6 +198,30 @@ def test_pixelate_native_loops_equal_the_torch_ops():
                 assert torch.equal(pixelate_u8(xx, sev, None), pixelate_u8(xx, sev, None, native=False)), (shape, s)
 
 
+def test_spatter_edge_loops_native_equal_the_torch_code():
+    """torch.ops.distortx.hysteresis (a breadth-first search) and edge_distance: the same edges and distances as the
+    torch code's dilations and shifted minima, for Canny maps of smoothed noise, sparse edges, no edges, 1 pixel and
+    a strip, at limits 1, 5 and 20 (the square root taken by ATen, as there)."""
+    from distortx.corruptions.common import native_op
+    from distortx.corruptions.weather import canny, distance_to
+
+    if not native_op("hysteresis"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 64, 80), (1, 1, 1), (3, 5, 300)]:
+        v = (torch.rand(shape, generator=g) * 255).floor()
+        v = torch.nn.functional.avg_pool2d(v[:, None], 3, 1, 1)[:, 0].floor()
+        edges = canny(v)
+        assert torch.equal(edges, canny(v, native=False)), shape
+        for e in (edges, torch.rand(shape, generator=g) > 0.999, torch.zeros(shape, dtype=torch.bool)):
+            for limit in (1, 5, 20):
+                assert torch.equal(distance_to(e, limit), distance_to(e, limit, native=False)), (shape, limit)
+    v = torch.nn.functional.avg_pool2d((torch.rand(1, 1, 60, 60, generator=g) * 255).floor(), 3, 1, 1)[:, 0].floor()
+    for steps in (0, 1, 3):                                           # a depth limit the search must keep
+        assert torch.equal(canny(v, hysteresis_steps=steps), canny(v, hysteresis_steps=steps, native=False)), steps
+    assert not torch.equal(canny(v, hysteresis_steps=0), canny(v, hysteresis_steps=32))
+
+
 def test_uint8_forms_equal_the_float_forms_truncated():
     """corrupt() takes the uint8 forms of jpeg_compression and pixelate for uint8 input (no float step): the same
     bytes as the float forms on the same pixels, per sample severity in a batch, colour and grey tensors."""

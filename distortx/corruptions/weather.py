@@ -166,10 +166,11 @@ def frost(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 
 
 # -- spatter ------------------------------------------------------------------------------------------------------
-def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: int = 32) -> Tensor:
+def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: int = 32, native: bool = True) -> Tensor:
     """OpenCV's Canny on 8-bit images Tensor[N, H, W] (float values 0..255): 3x3 Sobel, L1 magnitude, non-maximum
     suppression across the gradient (4 directions), hysteresis ``low``..``high`` (weak edges joined to strong ones
-    through up to ``hysteresis_steps`` 8-neighbour steps). bool Tensor[N, H, W]."""
+    through up to ``hysteresis_steps`` 8-neighbour steps). bool Tensor[N, H, W]. ``native``: the hysteresis as a
+    breadth-first search in C++ (csrc/corruptions/spatter_cpu.cpp), the same edges."""
     x = v[:, None]
     sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=v.device)
     gx = conv_same(x, sobel_x)[:, 0]
@@ -189,6 +190,8 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: i
         keep |= (sector == k) & (mag > a) & (mag >= b)
     strong = keep & (mag > high)
     weak = keep & (mag > low)
+    if native and strong.device.type == "cpu" and native_op("hysteresis"):  # a breadth-first search: the same edges
+        return torch.ops.distortx.hysteresis(strong, weak, hysteresis_steps)
     edges = strong
     for _ in range(hysteresis_steps):
         grown = torch.nn.functional.max_pool2d(edges[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
@@ -199,10 +202,12 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: i
     return edges
 
 
-def distance_to(edges: Tensor, limit: int) -> Tensor:
+def distance_to(edges: Tensor, limit: int, native: bool = True) -> Tensor:
     """Exact Euclidean distance of every pixel to the nearest True of ``edges`` Tensor[N, H, W], capped at
     ``limit`` (two separable passes of squared distances over shifted slices of a padded copy; the padding is
-    "far", so a shift never brings in a nearer edge than exists)."""
+    "far", so a shift never brings in a nearer edge than exists). ``native``: the same passes in C++."""
+    if native and edges.device.type == "cpu" and native_op("edge_distance"):
+        return torch.ops.distortx.edge_distance(edges.to(torch.bool), int(limit))
     n, h, w = edges.shape
     big = float(limit * limit * 4 + 1)
     g = torch.where(edges, torch.zeros_like(edges, dtype=torch.float32), torch.full_like(edges, big, dtype=torch.float32))

@@ -1,0 +1,102 @@
+// ImageNet-C spatter's two loops over its edge map (distortx/corruptions/weather.py canny / distance_to), in C++:
+//   hysteresis     weak edges kept when 8-connected to a strong one through weak pixels in at most `steps` steps
+//                  (a breadth-first search by depth: the pixels the torch code's `steps` dilations reach);
+//   edge_distance  the Euclidean distance to the nearest edge pixel, capped at `limit`: the torch code's two
+//                  separable passes of min(g + d^2) over |d| <= limit (integers, exact in float32), then ATen's sqrt.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace distortx {
+namespace {
+
+// strong, weak: bool [N, H, W] -> bool [N, H, W].
+at::Tensor hysteresis_cpu(const at::Tensor& strong_, const at::Tensor& weak_, int64_t steps) {
+  TORCH_CHECK(strong_.scalar_type() == at::kBool && weak_.scalar_type() == at::kBool && strong_.dim() == 3 &&
+                  strong_.sizes() == weak_.sizes(),
+              "distortx.hysteresis: strong and weak must be bool Tensor[N, H, W] of one shape");
+  TORCH_CHECK(steps >= 0, "distortx.hysteresis: steps >= 0");
+  const at::Tensor strong = strong_.contiguous(), weak = weak_.contiguous();
+  const int64_t N = strong.size(0), H = strong.size(1), W = strong.size(2), area = H * W;
+  at::Tensor out = strong.clone();
+  const bool* wk = weak.data_ptr<bool>();
+  bool* o = out.data_ptr<bool>();
+  at::parallel_for(0, N, 1, [&](int64_t a, int64_t b) {
+    std::vector<int64_t> frontier, next;
+    for (int64_t n = a; n < b; ++n) {
+      bool* e = o + n * area;
+      const bool* w = wk + n * area;
+      frontier.clear();
+      for (int64_t p = 0; p < area; ++p)
+        if (e[p]) frontier.push_back(p);
+      for (int64_t depth = 0; depth < steps && !frontier.empty(); ++depth) {
+        next.clear();
+        for (const int64_t p : frontier) {
+          const int64_t y = p / W, x = p % W;
+          for (int64_t dy = -1; dy <= 1; ++dy)
+            for (int64_t dx = -1; dx <= 1; ++dx) {
+              const int64_t yy = y + dy, xx = x + dx;
+              if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+              const int64_t q = yy * W + xx;
+              if (w[q] && !e[q]) e[q] = true, next.push_back(q);
+            }
+        }
+        frontier.swap(next);
+      }
+    }
+  });
+  return out;
+}
+
+// edges: bool [N, H, W] -> float32 [N, H, W].
+at::Tensor edge_distance_cpu(const at::Tensor& edges_, int64_t limit) {
+  TORCH_CHECK(edges_.scalar_type() == at::kBool && edges_.dim() == 3, "distortx.edge_distance: edges must be bool Tensor[N, H, W]");
+  TORCH_CHECK(limit >= 1 && limit <= 4096, "distortx.edge_distance: 1 <= limit <= 4096");
+  const at::Tensor edges = edges_.contiguous();
+  const int64_t N = edges.size(0), H = edges.size(1), W = edges.size(2), area = H * W;
+  at::Tensor out = at::empty({N, H, W}, edges.options().dtype(at::kFloat));
+  const bool* e = edges.data_ptr<bool>();
+  float* o = out.data_ptr<float>();
+  const float big = (float)(limit * limit * 4 + 1);
+  at::parallel_for(0, N, 1, [&](int64_t a, int64_t b) {
+    std::vector<float> g((size_t)area), best((size_t)area);
+    for (int64_t n = a; n < b; ++n) {
+      const bool* en = e + n * area;
+      for (int64_t p = 0; p < area; ++p) g[p] = en[p] ? 0.0f : big;
+      for (int64_t y = 0; y < H; ++y)  // along x
+        for (int64_t x = 0; x < W; ++x) {
+          float m = g[y * W + x];
+          for (int64_t d = 1; d <= limit; ++d) {
+            const float dd = (float)(d * d);
+            if (x - d >= 0) m = std::min(m, g[y * W + x - d] + dd);
+            if (x + d < W) m = std::min(m, g[y * W + x + d] + dd);
+          }
+          best[y * W + x] = m;
+        }
+      float* on = o + n * area;
+      for (int64_t y = 0; y < H; ++y)  // along y
+        for (int64_t x = 0; x < W; ++x) {
+          float m = best[y * W + x];
+          for (int64_t d = 1; d <= limit; ++d) {
+            const float dd = (float)(d * d);
+            if (y - d >= 0) m = std::min(m, best[(y - d) * W + x] + dd);
+            if (y + d < H) m = std::min(m, best[(y + d) * W + x] + dd);
+          }
+          on[y * W + x] = m;
+        }
+    }
+  });
+  // the square root by ATen's kernel, as the torch code takes it (its vectorised sqrt is not always IEEE's)
+  return at::sqrt(out).clamp_max_((double)limit);
+}
+
+}  // namespace
+}  // namespace distortx
+
+TORCH_LIBRARY_IMPL(distortx, CPU, m) {
+  m.impl("hysteresis", &distortx::hysteresis_cpu);
+  m.impl("edge_distance", &distortx::edge_distance_cpu);
+}
