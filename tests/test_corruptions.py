@@ -222,6 +222,22 @@ def test_spatter_edge_loops_native_equal_the_torch_code():
     assert not torch.equal(canny(v, hysteresis_steps=0), canny(v, hysteresis_steps=32))
 
 
+def test_zoom_blur_native_sum_equals_the_torch_zooms():
+    """torch.ops.distortx.zoom_blur_sum (x + the bilinear centre zooms, rows interpolated once per zoom): the torch
+    code's bits at ImageNet and CIFAR sizes, odd and 1-pixel images, every severity."""
+    from distortx.corruptions.blur import zoom_blur
+    from distortx.corruptions.common import native_op
+
+    if not native_op("zoom_blur_sum"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 3, 64, 64), (1, 1, 32, 32), (2, 3, 37, 53), (1, 3, 1, 1), (1, 3, 2, 9)]:
+        x = torch.rand(shape, generator=g)
+        for s in range(1, 6):
+            sev = torch.full((shape[0], 1), float(s))
+            assert torch.equal(zoom_blur(x, sev, None), zoom_blur(x, sev, None, native=False)), (shape, s)
+
+
 def test_uint8_forms_equal_the_float_forms_truncated():
     """corrupt() takes the uint8 forms of jpeg_compression and pixelate for uint8 input (no float step): the same
     bytes as the float forms on the same pixels, per sample severity in a batch, colour and grey tensors."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .common import (ANGLE, SHUFFLE, by_severity, clipped_zoom, conv_same, filter_axis, gaussian_filter, motion_kernel,
-                     native_op, per_sample, shift_taps)
+                     native_op, per_sample, shift_taps, zoom_axes)
 from .constants import IMAGENET_C
 
 
@@ -108,12 +108,17 @@ def zoom_factors(start: float, stop: float, step: float) -> list:
     return [float(z) for z in np.arange(start, stop, step)]
 
 
-def zoom_blur(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
-    """(x + sum of the centre zooms of x by each factor) / (count + 1)."""
+def zoom_blur(images: Tensor, values: Tensor, seed: Tensor, native: bool = True) -> Tensor:
+    """(x + sum of the centre zooms of x by each factor) / (count + 1). ``native``: the sum in C++ on float32 CPU
+    images (csrc/corruptions/zoom_cpu.cpp; the same bits)."""
     def one(x, s, idx):
         factors = zoom_factors(*_c("zoom_blur", s))
-        out = x.clone()
-        for z in factors:
-            out += clipped_zoom(x, z)
+        if native and x.dtype == torch.float32 and x.device.type == "cpu" and native_op("zoom_blur_sum"):
+            axes = [zoom_axes(x.shape[2], x.shape[3], z) for z in factors]  # the same sum in C++, the same bits
+            out = torch.ops.distortx.zoom_blur_sum(x, torch.stack([a for a, _ in axes]), torch.stack([b for _, b in axes]))
+        else:
+            out = x.clone()
+            for z in factors:
+                out += clipped_zoom(x, z)
         return (out / (len(factors) + 1)).clamp(0, 1)
     return by_severity(values[:, 0], images, one)

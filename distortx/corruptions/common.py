@@ -122,19 +122,25 @@ def linear_sample(x: Tensor, ys: Tensor, xs: Tensor, mode: str = "reflect") -> T
     return top * (1 - fy) + bottom * fy
 
 
-def clipped_zoom(x: Tensor, factor: float) -> Tensor:
-    """The centre 1/factor of each image magnified back to full size with scipy.ndimage.zoom(order=1)'s grid
-    (corner-aligned), trimmed to H x W as ImageNet-C's clipped_zoom does."""
-    n, c, h, w = x.shape
+def zoom_axes(h: int, w: int, factor: float, device=None) -> tuple:
+    """The source coordinates of :func:`clipped_zoom`'s output rows and columns: float32 Tensor[H], Tensor[W]."""
     axes = []
     for size in (h, w):
         crop = int(math.ceil(size / factor))
         top = (size - crop) // 2
         out = int(round(crop * factor))
         trim = (out - size) // 2
-        o = torch.arange(trim, trim + size, dtype=torch.float64, device=x.device)
+        o = torch.arange(trim, trim + size, dtype=torch.float64, device=device)
         scale = (crop - 1) / (out - 1) if out > 1 else 0.0
         axes.append((o * scale + top).clamp(max=top + crop - 1).to(torch.float32))
+    return axes[0], axes[1]
+
+
+def clipped_zoom(x: Tensor, factor: float) -> Tensor:
+    """The centre 1/factor of each image magnified back to full size with scipy.ndimage.zoom(order=1)'s grid
+    (corner-aligned), trimmed to H x W as ImageNet-C's clipped_zoom does."""
+    n, c, h, w = x.shape
+    axes = zoom_axes(h, w, factor, x.device)
     ys = axes[0].view(1, -1, 1).expand(n, h, w)
     xs = axes[1].view(1, 1, -1).expand(n, h, w)
     return linear_sample(x, ys, xs, mode="nearest")
