@@ -74,6 +74,8 @@ TORCH_LIBRARY(distortx, m) {
   m.def("edge_distance(Tensor edges, int limit) -> Tensor");
   // zoom blur's x + sum of bilinear zooms: x f32 [N,C,H,W], source coordinates ay f32 [F,H], ax f32 [F,W] -> f32
   m.def("zoom_blur_sum(Tensor x, Tensor ay, Tensor ax) -> Tensor");
+  // bilinear sampling (map_coordinates order 1) with a border mode: x f32 [N,C,H,W], ys, xs f32 [N,H',W'] -> f32
+  m.def("linear_sample(Tensor x, Tensor ys, Tensor xs, int mode) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

@@ -303,11 +303,30 @@ def test_filter_axis_native_equals_the_torch_loop(mode):
         pytest.skip("native core not built")
     g = torch.Generator().manual_seed(0)
     for shape in [(2, 3, 37, 53), (1, 1, 5, 1), (3, 7), (1, 3, 1, 9)]:
+        for dtype in (torch.float32, torch.float64):                 # elastic's fields are float64
+            x = torch.rand(shape, generator=g, dtype=dtype)
+            for sigma in (0.7, 3.0, 6.0):
+                for dim in (-1, -2):
+                    want = filter_axis(x, gaussian_kernel(sigma), dim, mode, native=False)
+                    got = filter_axis(x, gaussian_kernel(sigma), dim, mode)
+                    assert got.dtype == dtype and torch.equal(got, want), (shape, dtype, sigma, dim)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "reflect", "mirror"])
+def test_linear_sample_native_equals_the_torch_gathers(mode):
+    """torch.ops.distortx.linear_sample (elastic transform's resampling): the torch code's bits for points inside,
+    on and far outside the image (borders folded), a 1-pixel image and an output of another size."""
+    from distortx.corruptions.common import linear_sample, native_op
+
+    if not native_op("linear_sample"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(1)
+    for shape in [(2, 3, 40, 50), (1, 1, 1, 1), (1, 3, 5, 300)]:
+        n, c, h, w = shape
         x = torch.rand(shape, generator=g)
-        for sigma in (0.7, 3.0, 6.0):
-            for dim in (-1, -2):
-                want = filter_axis(x, gaussian_kernel(sigma), dim, mode, native=False)
-                assert torch.equal(filter_axis(x, gaussian_kernel(sigma), dim, mode), want), (shape, sigma, dim)
+        ys = torch.rand(n, h + 3, w, generator=g) * (3 * h + 10) - (h + 5)
+        xs = torch.rand(n, h + 3, w, generator=g) * (3 * w + 10) - (w + 5)
+        assert torch.equal(linear_sample(x, ys, xs, mode), linear_sample(x, ys, xs, mode, native=False)), shape
 
 
 def test_noise_statistics_on_flat_grey():

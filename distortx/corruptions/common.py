@@ -82,9 +82,9 @@ _MODES = {"nearest": 0, "reflect": 1, "mirror": 2}
 
 def filter_axis(x: Tensor, weights: Tensor, dim: int, mode: str, native: bool = True) -> Tensor:
     """Correlate ``x`` with the 1-D ``weights`` (odd length, centred) along ``dim`` with the given border mode.
-    ``native``: float32 CPU tensors go through the same loop in C++ (csrc/corruptions/filter_cpu.cpp: the same bits,
-    one pass instead of a multiply and an add per tap)."""
-    if native and x.dtype == torch.float32 and weights.dtype == torch.float32 and x.device.type == "cpu" and native_op("filter_axis"):
+    ``native``: float32 / float64 CPU tensors go through the same loop in C++ (csrc/corruptions/filter_cpu.cpp: the
+    same bits, one pass instead of a multiply and an add per tap)."""
+    if native and x.dtype in (torch.float32, torch.float64) and x.device.type == "cpu" and native_op("filter_axis"):
         return torch.ops.distortx.filter_axis(x, weights, dim, _MODES[mode])
     r = (weights.numel() - 1) // 2
     size = x.shape[dim]
@@ -104,9 +104,13 @@ def gaussian_filter(x: Tensor, sigma, mode: str = "nearest", truncate: float = 4
     return filter_axis(x, gaussian_kernel(sx, truncate, x.device), -1, mode)
 
 
-def linear_sample(x: Tensor, ys: Tensor, xs: Tensor, mode: str = "reflect") -> Tensor:
+def linear_sample(x: Tensor, ys: Tensor, xs: Tensor, mode: str = "reflect", native: bool = True) -> Tensor:
     """Bilinear sampling as scipy.ndimage.map_coordinates(order=1): x Tensor[N, C, H, W], ys / xs Tensor[N, H', W']
-    (pixel coordinates) -> Tensor[N, C, H', W']; outside neighbours are mapped by ``mode`` (border_index)."""
+    (pixel coordinates) -> Tensor[N, C, H', W']; outside neighbours are mapped by ``mode`` (border_index).
+    ``native``: float32 CPU tensors through the same operations in C++ (csrc/corruptions/sample_cpu.cpp)."""
+    if (native and x.dtype == ys.dtype == xs.dtype == torch.float32 and x.device.type == "cpu"
+            and native_op("linear_sample")):
+        return torch.ops.distortx.linear_sample(x, ys, xs, _MODES[mode])
     n, c, h, w = x.shape
     y0, x0 = torch.floor(ys), torch.floor(xs)
     fy, fx = (ys - y0).unsqueeze(1), (xs - x0).unsqueeze(1)
