@@ -76,6 +76,8 @@ TORCH_LIBRARY(distortx, m) {
   m.def("zoom_blur_sum(Tensor x, Tensor ay, Tensor ax) -> Tensor");
   // bilinear sampling (map_coordinates order 1) with a border mode: x f32 [N,C,H,W], ys, xs f32 [N,H',W'] -> f32
   m.def("linear_sample(Tensor x, Tensor ys, Tensor xs, int mode) -> Tensor");
+  // motion blur / snow: sum of taps w[t] * x shifted by (dy, dx)[t, n] with repeated edges while alive[t, n]
+  m.def("shift_taps(Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor alive) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

@@ -238,6 +238,23 @@ def test_zoom_blur_native_sum_equals_the_torch_zooms():
             assert torch.equal(zoom_blur(x, sev, None), zoom_blur(x, sev, None, native=False)), (shape, s)
 
 
+def test_shift_taps_native_equals_torchs_fused_adds():
+    """torch.ops.distortx.shift_taps (motion blur, snow): torch's add_(alpha) is a float32 fused multiply-add; the
+    C++ taps give its bits for angles all round, long and short kernels, shifts leaving the image, 1-pixel and strip
+    images."""
+    from distortx.corruptions.common import motion_kernel, native_op, shift_taps
+
+    if not native_op("shift_taps"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(3, 3, 64, 64), (2, 3, 37, 53), (1, 1, 1, 1), (2, 3, 5, 300)]:
+        x = torch.rand(shape, generator=g)
+        for radius, sigma in [(10, 3.0), (15, 5.0), (3, 1.0)]:
+            angle = torch.rand(shape[0], generator=g) * 360 - 180
+            kernel = motion_kernel(radius, sigma)
+            assert torch.equal(shift_taps(x, kernel, angle), shift_taps(x, kernel, angle, native=False)), (shape, radius)
+
+
 def test_uint8_forms_equal_the_float_forms_truncated():
     """corrupt() takes the uint8 forms of jpeg_compression and pixelate for uint8 input (no float step): the same
     bytes as the float forms on the same pixels, per sample severity in a batch, colour and grey tensors."""

@@ -178,12 +178,12 @@ def conv_same(x: Tensor, kernel: Tensor, mode: str = "mirror", fft: bool = False
     return out.view(n, c, h, w)
 
 
-def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor) -> Tensor:
+def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor, native: bool = True) -> Tensor:
     """ImageNet-C's motion blur: sum_i kernel[i] * x shifted by i pixels along ``angle_deg`` (per sample), edges
     repeated; taps stop where the shift leaves the image. x Tensor[N, C, H, W], angle Tensor[N].
 
     The image is padded once by repeating its edges (``kernel.numel()`` px a side), so every shifted copy is a
-    slice of it."""
+    slice of it. ``native``: float32 CPU images through the same fused multiply-adds in C++ (motion_cpu.cpp)."""
     n, c, h, w = x.shape
     k = kernel.numel()
     a = torch.deg2rad(angle_deg.to(torch.float64)).cpu()
@@ -191,6 +191,8 @@ def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor) -> Tensor:
     dy = (-torch.ceil(i * torch.sin(a).view(1, -1) - 0.5)).to(torch.int64)            # [K, N]
     dx = (-torch.ceil(i * torch.cos(a).view(1, -1) - 0.5)).to(torch.int64)
     alive = torch.cumprod(((dy.abs() < h) & (dx.abs() < w)).to(torch.int64), 0).bool()   # a tap and all before it
+    if native and x.dtype == torch.float32 and x.device.type == "cpu" and native_op("shift_taps"):
+        return torch.ops.distortx.shift_taps(x, kernel.detach().to("cpu", torch.float32).view(-1), dy, dx, alive)
     weights = kernel.detach().to("cpu", torch.float64).view(-1).tolist()
     padded = F.pad(x, (k, k, k, k), mode="replicate")
     out = torch.zeros_like(x)
