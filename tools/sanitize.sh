@@ -19,7 +19,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 PYTHONPATH="$work" python -m pytest -p no:cacheprovider -q \
   tests/test_native_distort.py tests/test_native_scalar.py tests/test_native_inputs.py tests/test_native_codes.py \
   tests/test_native_u8.py tests/test_codecs.py tests/test_nms.py tests/test_ssd_postprocess.py tests/test_nlm.py tests/test_fuzz.py
-# the ImageNet-C helpers in csrc/corruptions/ (glass map, Poisson, plasma, filter_axis, pixelate, spatter, zoom), each
-# against its torch twin
+# the ImageNet-C helpers in csrc/corruptions/ (glass map, Poisson inversion, plasma, filter_axis, pixelate, spatter,
+# zoom, linear_sample, shift_taps), each against its torch twin
 PYTHONPATH="$work" python -m pytest -p no:cacheprovider -q tests/test_corruptions.py \
-  -k "glass_shuffle_native or poisson or plasma or filter_axis or pixelate or chunks or spatter_edge or zoom_blur_native"
+  -k "glass_shuffle_native or poisson or plasma or filter_axis or pixelate or chunks or spatter_edge or zoom_blur_native or linear_sample or shift_taps"
