@@ -154,7 +154,9 @@ std::vector<int16_t> to_q15(const std::vector<double>& w) {
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define DX_U8_CLONES __attribute__((target_clones("arch=skylake-avx512", "avx2", "default")))
+// AVX-512F / AVX2 / baseline, picked by CPU feature (an "arch=skylake-avx512" clone would be picked by CPU model only;
+// GCC 12 takes no avx512bw clone)
+#define DX_U8_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DX_U8_CLONES
 #endif
