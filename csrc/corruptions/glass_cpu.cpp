@@ -1,8 +1,8 @@
 // ImageNet-C glass blur's local pixel shuffle as a source map (distortx/corruptions/blur.py, shuffle_permutation):
 // rows r = H - delta .. delta + 1 and columns c = W - delta .. delta + 1, both descending, each position given the
 // current source of the position at its random offset, `iterations` times in order. The loop is sequential (a
-// position may read one written earlier in the same sweep), so it runs as written, ~100k steps for a 224-px image
-// in ~0.2 ms instead of ~70 ms of Python.
+// position may read one written earlier in the same sweep), so it runs as written: ~100k steps for a 224-px image,
+// the whole map (draws included) ~3 ms instead of ~100 ms in Python.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 

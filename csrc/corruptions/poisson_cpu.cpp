@@ -60,8 +60,8 @@ at::Tensor poisson_inverse_cpu(const at::Tensor& lam_, const at::Tensor& u_, int
 
   // the distinct rates, unless there are too many (or the rates are small: the running sum is cheaper)
   std::vector<double> rates;
-  RateIndex index(max_rates);
   bool table = top > small_rate;
+  RateIndex index(table ? max_rates : 1);
   for (int64_t i = 0; table && i < n; ++i) {
     bool fresh;
     const uint64_t b = bits_of(L[i]), h = index.find(b, fresh);

@@ -380,23 +380,16 @@ void noise_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxRegi
   zbuf.resize(len), bbuf.resize(2 * (size_t)C * len);
   uint8_t* vin = bbuf.data();            // C planes of the box row's bytes
   uint8_t* vout = vin + (size_t)C * len;  // and of the results
+  const bool planes = L.px == 1;  // else interleaved RGB (the op takes 1 or 3 channels): split, then joined back
   for (int y = ya; y < yb; ++y) {
     const int64_t o = y * L.row + (int64_t)g.x0 * s;
-    if (L.px == 1) {
-      for (int c = 0; c < C; ++c) {
-        fill_normal_row(zbuf.data(), p1, p2, c * plane + (int64_t)y * L.W + g.x0, len);  // index < 2^32: high word 0
-        add_noise_to_bytes(in + o + c * L.ch, g.noise.stdv, zbuf.data(), len);
-        float_to_bytes(zbuf.data(), len, out + o + c * L.ch);
-      }
-      continue;
-    }
-    split_rgb(in + o, len, vin, vin + len, vin + 2 * len);  // interleaved: C = 3 (the op takes 1 or 3 channels)
+    if (!planes) split_rgb(in + o, len, vin, vin + len, vin + 2 * len);
     for (int c = 0; c < C; ++c) {
-      fill_normal_row(zbuf.data(), p1, p2, c * plane + (int64_t)y * L.W + g.x0, len);
-      add_noise_to_bytes(vin + c * len, g.noise.stdv, zbuf.data(), len);
-      float_to_bytes(zbuf.data(), len, vout + c * len);
+      fill_normal_row(zbuf.data(), p1, p2, c * plane + (int64_t)y * L.W + g.x0, len);  // index < 2^32: high word 0
+      add_noise_to_bytes(planes ? in + o + c * L.ch : vin + c * len, g.noise.stdv, zbuf.data(), len);
+      float_to_bytes(zbuf.data(), len, planes ? out + o + c * L.ch : vout + c * len);
     }
-    join_rgb(vout, vout + len, vout + 2 * len, len, out + o);
+    if (!planes) join_rgb(vout, vout + len, vout + 2 * len, len, out + o);
   }
 }
 
@@ -622,9 +615,8 @@ struct TapOf {
   int16_t w;
 };
 
-int column_sum_scalar(const uint8_t* row, int16_t w, int j, int n, int16_t* acc) {
+void column_sum_scalar(const uint8_t* row, int16_t w, int j, int n, int16_t* acc) {
   for (; j < n; ++j) acc[j] = (int16_t)(acc[j] + mulhrs((int16_t)(row[j] << 7), w));
-  return n;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)

@@ -51,7 +51,10 @@ def corrupt(image, severity: int = 1, corruption_name: Optional[str] = None, cor
     batch, fmt = to_batch(image, keep_uint8=True)
     if device is not None:
         batch = batch.to(device)
-    per = max(1, CHUNK_BYTES // max(1, batch.shape[1:].numel() * 4))
+    if batch.dtype == torch.uint8 and spec.reference_uint8 is not None:
+        per = max(batch.shape[0], 1)  # a uint8 form makes no float temporaries; its op runs the batch on all threads
+    else:
+        per = max(1, CHUNK_BYTES // max(1, batch.shape[1:].numel() * 4))
     parts = [_corrupt_batch(spec, batch[i: i + per], severity, seed + i) for i in range(0, max(batch.shape[0], 1), per)]
     out = parts[0] if len(parts) == 1 else torch.cat(parts)
     return from_batch(out, fmt)

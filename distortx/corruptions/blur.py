@@ -29,7 +29,7 @@ def shuffle_permutation(h: int, w: int, delta: int, iterations: int, seed: int, 
     [-delta, delta) in both axes, ``iterations`` times. ImageNet-C writes the "swap" as ``x[a], x[b] = x[b], x[a]``
     on numpy pixel views, which copies x[b] into x[a] and leaves x[b] as it was; this map does the same (pixels
     are duplicated, not permuted). int64 Tensor[H*W]: new[p] = old[source[p]]. ``native``: the loop in C++ where
-    the extension is built (~300x faster; the same map), else this Python loop."""
+    the extension is built (the same map; ~100 -> ~3 ms for a 224-px image, draws included), else this Python loop."""
     rows = range(h - delta, delta, -1)
     cols = range(w - delta, delta, -1)
     count = len(rows) * len(cols)

@@ -29,7 +29,7 @@ def poisson(lam: Tensor, u: Tensor, native: bool = True) -> Tensor:
     rate). The CDF is tabulated once per distinct rate (an image has at most 256 for uint8 input) and each value
     looks its k up by binary search; more than ``_MAX_RATES`` distinct rates, or rates of at most ``_SMALL_RATE``
     (few terms), take the running sum. Both give the same draws. ``native``: the same two paths in C++ where the
-    extension is built (csrc/corruptions/poisson_cpu.cpp: the same draws, ~10x faster)."""
+    extension is built (csrc/corruptions/poisson_cpu.cpp: the same draws, ~4x faster on a 224-px image)."""
     lam, u = lam.double(), u.double()
     if lam.numel() == 0:
         return torch.zeros_like(lam)

@@ -141,6 +141,14 @@ def jpeg_pillow_u8(images: Tensor, values: Tensor, seed: Tensor = None) -> Tenso
     return torch.from_numpy(out).permute(0, 3, 1, 2).to(images.device)
 
 
+def _gives_pillows_bits(round_trip: Callable[[Tensor, int], Tensor]) -> bool:
+    """Whether ``round_trip(image u8 [1, C, H, W], quality)`` decodes to Pillow's pixels on a probe image, colour and
+    grey, at qualities 5, 75 and 100 (another libjpeg build than Pillow's may round differently)."""
+    probe = torch.arange(3 * 24 * 40, dtype=torch.int64).mul_(7919).remainder_(251).to(torch.uint8).reshape(1, 3, 24, 40)
+    return all(torch.equal(round_trip(img, q), jpeg_pillow_u8(img, torch.tensor([[float(q)]])))
+               for q in (5, 75, 100) for img in (probe, probe[:, :1]))
+
+
 @functools.lru_cache(maxsize=None)
 def turbo_codec() -> Optional[Tuple[Callable, Callable]]:
     """torchvision's libjpeg-turbo ops ``(encode(CHW uint8, q) -> bytes tensor, decode(bytes) -> CHW)``, called as
@@ -151,12 +159,8 @@ def turbo_codec() -> Optional[Tuple[Callable, Callable]]:
         import torchvision.io  # noqa: F401  (loads torch.ops.image)
 
         encode, decode = torch.ops.image.encode_jpeg, torch.ops.image.decode_jpeg
-        probe = torch.arange(3 * 24 * 40, dtype=torch.int64).mul_(7919).remainder_(251).to(torch.uint8).reshape(3, 24, 40)
-        for q in (5, 75, 100):
-            for img in (probe, probe[:1]):  # colour and grey
-                theirs = jpeg_pillow_u8(img[None], torch.tensor([[float(q)]]))[0]
-                if not torch.equal(decode(encode(img, q), 0, False), theirs):
-                    return None
+        if not _gives_pillows_bits(lambda img, q: decode(encode(img[0], q), 0, False)[None]):
+            return None
         return encode, (lambda data: decode(data, 0, False))
     except (ImportError, AttributeError, RuntimeError):
         return None
@@ -173,12 +177,7 @@ def native_codec() -> Optional[Callable[[Tensor, Tensor], Tensor]]:
         if not native_available() or not hasattr(torch.ops.distortx, "jpeg_codec"):
             return None
         op = torch.ops.distortx.jpeg_codec
-        probe = torch.arange(3 * 24 * 40, dtype=torch.int64).mul_(7919).remainder_(251).to(torch.uint8).reshape(1, 3, 24, 40)
-        for q in (5, 75, 100):
-            for img in (probe, probe[:, :1]):  # colour and grey
-                if not torch.equal(op(img, torch.tensor([q])), jpeg_pillow_u8(img, torch.tensor([[float(q)]]))):
-                    return None
-        return op
+        return op if _gives_pillows_bits(lambda img, q: op(img, torch.tensor([q]))) else None
     except (AttributeError, RuntimeError):
         return None
 
