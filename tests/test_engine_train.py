@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -302,6 +303,13 @@ def test_labels_follow_names_not_positions():
 
 
 # -- DDP ---------------------------------------------------------------------------------------------------------------
+def free_port() -> str:
+    """A TCP port nothing listens on now (a fixed one clashes with any other torchrun on the machine)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def test_ddp_gloo_two_processes_stay_in_sync(presets, tmp_path):
     from distortx.engine.training.train import _toml
 
@@ -309,7 +317,7 @@ def test_ddp_gloo_two_processes_stay_in_sync(presets, tmp_path):
     cfg["train"]["log_every"] = 1
     (tmp_path / "ddp.toml").write_text(_toml(cfg))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port(),
            "-m", "distortx", "train", str(tmp_path / "ddp.toml"), "--quiet"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
@@ -317,3 +325,37 @@ def test_ddp_gloo_two_processes_stay_in_sync(presets, tmp_path):
     assert done["done"] and len(done["checksums"]) == 2 and done["ranks_in_sync"]
     steps = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines() if "task" in line]
     assert steps[0]["images_per_s"] > 0 and len(steps) == 4  # rank 0 alone writes the log
+
+
+
+RANK_THREADS = """
+import json, os, sys
+from distortx.engine.training.config import load_config
+from distortx.engine.training.train import Trainer
+before = len(os.listdir("/proc/self/task"))
+trainer = Trainer(load_config(sys.argv[1]), progress=False)
+during = len(os.listdir("/proc/self/task"))
+trainer.run()
+print(json.dumps({"before": before, "during": during, "after": len(os.listdir("/proc/self/task"))}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_ddp_run_frees_the_process_group_and_its_threads(presets, tmp_path):
+    """A finished DDP run leaves no gloo thread behind: a worker still alive when the interpreter finalises can
+    abort the rank (SIGABRT, 'terminate called without an active exception'; Trainer.close explains)."""
+    from distortx.engine.training.train import _toml
+
+    cfg = cls_config(presets, tmp_path / "ddp", steps=2)
+    (tmp_path / "ddp.toml").write_text(_toml(cfg))
+    (tmp_path / "rank.py").write_text(RANK_THREADS)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port(),
+           str(tmp_path / "rank.py"), str(tmp_path / "ddp.toml")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    counts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert len(counts) == 2
+    for c in counts:
+        assert c["during"] > c["before"]          # the process group's threads ran ...
+        assert c["after"] == c["before"], c       # ... and were joined when the run closed

@@ -38,26 +38,6 @@ def train_cmd(config, overrides, out, steps, device, images, resume, overwrite, 
     if trainer.rank == 0:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         click.echo(f"trained {result.step} steps in {result.seconds:.0f} s -> {result.out} ({metrics})")
-    if trainer.world > 1:
-        _exit_ddp_rank()
-
-
-def _exit_ddp_rank() -> None:
-    """End a torchrun rank whose run is complete (checkpoints written, process group left) without the
-    interpreter's teardown: on a loaded CPU, gloo's C++ threads can still abort a rank there ("terminate
-    called without an active exception", exit code -6), which torchrun reports as a failed job. Measured on
-    torch 2.14.1 (2026-12-06), a rank that returns normally after barrier + destroy_process_group: 0 aborts in
-    62 runs of the 2-rank test started normally, 1 in 20 started with SIGINT ignored (as a background CI job
-    starts them), and one in a CI run. With PYTHONFAULTHANDLER the abort shows no Python frame: it happens after
-    the interpreter has finalised, in a C++ static destructor that finds a thread still joinable (none of
-    distortx's native code starts threads), i.e. a race in torch's own teardown. ``os._exit`` skips those
-    destructors; everything of ours is written and flushed before it."""
-    import os
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 #: `distortx train` without a config: a small Y-net on the embedded samples (a demo that runs anywhere).

@@ -18,6 +18,7 @@ the run folder. At the end, every rank's parameter checksum is gathered into the
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -112,6 +113,11 @@ def init_distributed(device: str) -> Tuple[int, int, str]:
     if world <= 1 or (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return (*_dist(), device)
     backend = "nccl" if device.startswith("cuda") else "gloo"
+    # DistributedDataParallel imports torch.distributed.nn, whose functions take ``group=group.WORLD`` as a
+    # default argument: imported after init_process_group, ten function defaults hold the default process group
+    # for the life of the interpreter, so close() could never free it (nor join its worker threads). Imported
+    # first, those defaults are None.
+    importlib.import_module("torch.distributed.nn")
     torch.distributed.init_process_group(backend=backend)
     rank = torch.distributed.get_rank()
     if device.startswith("cuda"):
@@ -563,14 +569,23 @@ class Trainer:
         return result
 
     def close(self) -> None:
-        """Leave the process group this trainer joined under torchrun, once every rank is here. ``run()`` calls
-        it when the run is complete. (Even after it, torch's C++ teardown can abort a rank after the interpreter
-        has finalised, "terminate called without an active exception"; ``distortx train`` therefore ends DDP
-        ranks with ``os._exit`` after flushing: see cli/engine.py for what was measured.)"""
-        if self._joined_group and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
+        """Leave the process group this trainer joined under torchrun, once every rank is here, and free it:
+        ``run()`` calls it when the run is complete.
+
+        Freeing matters. A gloo worker thread drops its reference to a finished collective's tensors only after
+        the caller has moved on; when those were Python tensors (``all_gather_object``'s) that release needs the
+        GIL. Had the group lived until the interpreter finalised, a late release there makes the thread exit
+        inside a noexcept destructor: "terminate called without an active exception", SIGABRT (1 run in ~20 on
+        a loaded 2-core machine). Dropping the last reference here runs the group's destructor with the GIL
+        released (torch binds it so): it lets the worker finish and joins it. The DDP wrapper holds the group
+        too, so the trainer drops it; init_distributed keeps torch.distributed.nn from holding it."""
+        if not self._joined_group or not torch.distributed.is_initialized():
+            self._joined_group = False
+            return
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
         self._joined_group = False
+        self.net = self.view          # the DDP wrapper (and a compiled one) held the process group
 
 
 def train(config: Union[TrainConfig, str, Path, Mapping[str, Any]], overrides: Sequence[str] = (),
