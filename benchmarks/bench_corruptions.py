@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--only", default="", help="comma-separated corruption names (default: all 19)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     s = a.size
@@ -55,7 +56,11 @@ def main() -> None:
     rows = []
     print(f"| corruption | imagecorruptions ms/img | distortx ms/img (1 image) | ratio | distortx ms/img (batch {a.batch}) | ratio |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name in NAMES:
+    names = [n for n in a.only.split(",") if n] or NAMES
+    unknown = sorted(set(names) - set(NAMES))
+    if unknown:
+        ap.error(f"unknown corruption(s) {unknown}; choose from {list(NAMES)}")
+    for name in names:
         corrupt(img, corruption_name=name, severity=3)  # warm-up
         ref = best_of(lambda: ic.corrupt(img, corruption_name=name, severity=3), a.repeat) if ic else None
         one = best_of(lambda: corrupt(img, corruption_name=name, severity=3), a.repeat)

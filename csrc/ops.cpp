@@ -65,9 +65,14 @@ TORCH_LIBRARY(distortx, m) {
   // 1-D correlation along dim with scipy.ndimage's borders (mode 0 nearest, 1 reflect, 2 mirror), the torch loop's
   // bits: x f32, weights f32 [K odd] -> f32 like x
   m.def("filter_axis(Tensor x, Tensor weights, int dim, int mode) -> Tensor");
+  // filter2D-style correlation, the torch code's tap order and bits: x f32 [N,C,H,W], kernel f32 [k,k] (k odd),
+  // border mode as filter_axis -> f32 like x
+  m.def("correlate2d(Tensor x, Tensor kernel, int mode) -> Tensor");
   // pixelate on uint8: Pillow's BOX runs along x (lo, hi, weight per output column) then y, NEAREST sources back
   m.def("pixelate_u8(Tensor images, Tensor lo_x, Tensor hi_x, Tensor w_x, Tensor lo_y, Tensor hi_y, Tensor w_y, "
         "Tensor rows, Tensor cols) -> Tensor");
+  // contrast on uint8: each channel about its exact mean through a 256-entry table: u8 [N,C,H,W], gains f32 [N] -> u8
+  m.def("contrast_u8(Tensor images, Tensor gains) -> Tensor");
   // spatter: weak edges reached from strong ones in <= steps 8-neighbour steps (bool [N,H,W] x2 -> bool [N,H,W]);
   // the distance to the nearest edge pixel capped at limit (bool [N,H,W] -> f32 [N,H,W])
   m.def("hysteresis(Tensor strong, Tensor weak, int steps) -> Tensor");

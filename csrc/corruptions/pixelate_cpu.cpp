@@ -18,14 +18,53 @@ uint8_t box_value(int64_t sum, int64_t w) {
   return (uint8_t)std::clamp<int64_t>((sum * w + (int64_t(1) << (kPrecisionBits - 1))) >> kPrecisionBits, 0, 255);
 }
 
-// images u8 [N, C, H, W] (any strides); lo/hi/w_x: int64 [w2] runs along x; lo/hi/w_y: int64 [h2] along y;
-// rows int64 [H] in 0..h2-1, cols int64 [W] in 0..w2-1 -> u8 [N, C, H, W] in the images' memory format.
-at::Tensor pixelate_u8_cpu(const at::Tensor& images, const at::Tensor& lo_x, const at::Tensor& hi_x, const at::Tensor& w_x,
+struct Runs {
+  const int64_t *LX, *HX, *WX, *LY, *HY, *WY, *RY, *CX;
+  int64_t w2, h2;
+};
+
+// one image of H x W pixels of K adjacent bytes (K = 3: channels last; K = 1: one plane), rows `in_row` /
+// `out_row` bytes apart; `across` [H * w2 * K], `small` [h2 * w2 * K], `colsum` [w2 * K] are scratch
+template <int K>
+void pixelate_image(const uint8_t* p, uint8_t* q, int64_t H, int64_t W, int64_t in_row, int64_t out_row, const Runs& r,
+                    uint8_t* across, uint8_t* small, int64_t* colsum) {
+  const int64_t w2 = r.w2, h2 = r.h2;
+  for (int64_t y = 0; y < H; ++y) {  // along x: each row's runs
+    const uint8_t* row = p + y * in_row;
+    uint8_t* dst = across + y * w2 * K;
+    for (int64_t v = 0; v < w2; ++v) {
+      int64_t sum[K] = {};
+      for (int64_t x = r.LX[v]; x < r.HX[v]; ++x)
+        for (int k = 0; k < K; ++k) sum[k] += row[x * K + k];
+      for (int k = 0; k < K; ++k) dst[v * K + k] = box_value(sum[k], r.WX[v]);
+    }
+  }
+  const int64_t span = w2 * K;
+  for (int64_t u = 0; u < h2; ++u) {  // along y: runs of those rows
+    std::fill(colsum, colsum + span, 0);
+    for (int64_t y = r.LY[u]; y < r.HY[u]; ++y) {
+      const uint8_t* src = across + y * span;
+      for (int64_t j = 0; j < span; ++j) colsum[j] += src[j];
+    }
+    for (int64_t j = 0; j < span; ++j) small[u * span + j] = box_value(colsum[j], r.WY[u]);
+  }
+  for (int64_t y = 0; y < H; ++y) {  // nearest back up
+    const uint8_t* src = small + r.RY[y] * span;
+    uint8_t* dst = q + y * out_row;
+    for (int64_t x = 0; x < W; ++x)
+      for (int k = 0; k < K; ++k) dst[x * K + k] = src[r.CX[x] * K + k];
+  }
+}
+
+// images u8 [N, C, H, W]; lo/hi/w_x: int64 [w2] runs along x; lo/hi/w_y: int64 [h2] along y; rows int64 [H] in
+// 0..h2-1, cols int64 [W] in 0..w2-1 -> u8 [N, C, H, W], channels last kept for C = 3 (pixels of 3 adjacent bytes),
+// else NCHW (plane by plane)
+at::Tensor pixelate_u8_cpu(const at::Tensor& images_in, const at::Tensor& lo_x, const at::Tensor& hi_x, const at::Tensor& w_x,
                            const at::Tensor& lo_y, const at::Tensor& hi_y, const at::Tensor& w_y, const at::Tensor& rows,
                            const at::Tensor& cols) {
-  TORCH_CHECK(images.scalar_type() == at::kByte && images.dim() == 4 && images.device().is_cpu(),
+  TORCH_CHECK(images_in.scalar_type() == at::kByte && images_in.dim() == 4 && images_in.device().is_cpu(),
               "distortx.pixelate_u8: images must be a uint8 CPU Tensor[N, C, H, W]");
-  const int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+  const int64_t N = images_in.size(0), C = images_in.size(1), H = images_in.size(2), W = images_in.size(3);
   auto longs = [](const at::Tensor& t, int64_t n, const char* what) {
     TORCH_CHECK(t.dim() == 1 && t.size(0) == n, "distortx.pixelate_u8: ", what, " must be int64 Tensor[", n, "]");
     return t.to(at::kCPU, at::kLong).contiguous();
@@ -35,43 +74,27 @@ at::Tensor pixelate_u8_cpu(const at::Tensor& images, const at::Tensor& lo_x, con
   const at::Tensor lx = longs(lo_x, w2, "lo_x"), hx = longs(hi_x, w2, "hi_x"), wx = longs(w_x, w2, "w_x");
   const at::Tensor ly = longs(lo_y, h2, "lo_y"), hy = longs(hi_y, h2, "hi_y"), wy = longs(w_y, h2, "w_y");
   const at::Tensor ry = longs(rows, H, "rows"), cx = longs(cols, W, "cols");
-  const int64_t *LX = lx.data_ptr<int64_t>(), *HX = hx.data_ptr<int64_t>(), *WX = wx.data_ptr<int64_t>();
-  const int64_t *LY = ly.data_ptr<int64_t>(), *HY = hy.data_ptr<int64_t>(), *WY = wy.data_ptr<int64_t>();
-  const int64_t *RY = ry.data_ptr<int64_t>(), *CX = cx.data_ptr<int64_t>();
-  for (int64_t v = 0; v < w2; ++v) TORCH_CHECK(0 <= LX[v] && LX[v] < HX[v] && HX[v] <= W, "distortx.pixelate_u8: bad x run");
-  for (int64_t u = 0; u < h2; ++u) TORCH_CHECK(0 <= LY[u] && LY[u] < HY[u] && HY[u] <= H, "distortx.pixelate_u8: bad y run");
-  for (int64_t y = 0; y < H; ++y) TORCH_CHECK(0 <= RY[y] && RY[y] < h2, "distortx.pixelate_u8: bad row source");
-  for (int64_t x = 0; x < W; ++x) TORCH_CHECK(0 <= CX[x] && CX[x] < w2, "distortx.pixelate_u8: bad column source");
+  const Runs r{lx.data_ptr<int64_t>(), hx.data_ptr<int64_t>(), wx.data_ptr<int64_t>(), ly.data_ptr<int64_t>(),
+               hy.data_ptr<int64_t>(), wy.data_ptr<int64_t>(), ry.data_ptr<int64_t>(), cx.data_ptr<int64_t>(), w2, h2};
+  for (int64_t v = 0; v < w2; ++v) TORCH_CHECK(0 <= r.LX[v] && r.LX[v] < r.HX[v] && r.HX[v] <= W, "distortx.pixelate_u8: bad x run");
+  for (int64_t u = 0; u < h2; ++u) TORCH_CHECK(0 <= r.LY[u] && r.LY[u] < r.HY[u] && r.HY[u] <= H, "distortx.pixelate_u8: bad y run");
+  for (int64_t y = 0; y < H; ++y) TORCH_CHECK(0 <= r.RY[y] && r.RY[y] < h2, "distortx.pixelate_u8: bad row source");
+  for (int64_t x = 0; x < W; ++x) TORCH_CHECK(0 <= r.CX[x] && r.CX[x] < w2, "distortx.pixelate_u8: bad column source");
+  const bool last = C == 3 && images_in.is_contiguous(at::MemoryFormat::ChannelsLast) && !images_in.is_contiguous();
+  const at::Tensor images = images_in.contiguous(last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
   at::Tensor out = at::empty_like(images);
+  if (images.numel() == 0) return out;
   const uint8_t* in = images.data_ptr<uint8_t>();
   uint8_t* o = out.data_ptr<uint8_t>();
-  const int64_t sn = images.stride(0), sc = images.stride(1), sh = images.stride(2), sw = images.stride(3);
-  const int64_t on = out.stride(0), oc = out.stride(1), oh = out.stride(2), ow = out.stride(3);
-  at::parallel_for(0, N * C, 1, [&](int64_t a, int64_t b) {
-    std::vector<uint8_t> across((size_t)(H * w2)), small((size_t)(h2 * w2));
-    std::vector<int64_t> colsum((size_t)w2);
+  const int64_t K = last ? 3 : 1, units = last ? N : N * C, bytes = H * W * K;
+  at::parallel_for(0, units, 1, [&](int64_t a, int64_t b) {
+    std::vector<uint8_t> across((size_t)(H * w2 * K)), small((size_t)(h2 * w2 * K));
+    std::vector<int64_t> colsum((size_t)(w2 * K));
     for (int64_t t = a; t < b; ++t) {
-      const uint8_t* p = in + (t / C) * sn + (t % C) * sc;
-      uint8_t* q = o + (t / C) * on + (t % C) * oc;
-      for (int64_t y = 0; y < H; ++y) {  // along x: each row's runs
-        const uint8_t* row = p + y * sh;
-        for (int64_t v = 0; v < w2; ++v) {
-          int64_t sum = 0;
-          for (int64_t x = LX[v]; x < HX[v]; ++x) sum += row[x * sw];
-          across[y * w2 + v] = box_value(sum, WX[v]);
-        }
-      }
-      for (int64_t u = 0; u < h2; ++u) {  // along y: runs of those rows
-        std::fill(colsum.begin(), colsum.end(), 0);
-        for (int64_t y = LY[u]; y < HY[u]; ++y)
-          for (int64_t v = 0; v < w2; ++v) colsum[v] += across[y * w2 + v];
-        for (int64_t v = 0; v < w2; ++v) small[u * w2 + v] = box_value(colsum[v], WY[u]);
-      }
-      for (int64_t y = 0; y < H; ++y) {  // nearest back up
-        const uint8_t* src = small.data() + RY[y] * w2;
-        uint8_t* dst = q + y * oh;
-        for (int64_t x = 0; x < W; ++x) dst[x * ow] = src[CX[x]];
-      }
+      if (last)
+        pixelate_image<3>(in + t * bytes, o + t * bytes, H, W, W * 3, W * 3, r, across.data(), small.data(), colsum.data());
+      else
+        pixelate_image<1>(in + t * bytes, o + t * bytes, H, W, W, W, r, across.data(), small.data(), colsum.data());
     }
   });
   return out;

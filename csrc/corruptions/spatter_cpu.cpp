@@ -2,7 +2,8 @@
 //   hysteresis     weak edges kept when 8-connected to a strong one through weak pixels in at most `steps` steps
 //                  (a breadth-first search by depth: the pixels the torch code's `steps` dilations reach);
 //   edge_distance  the Euclidean distance to the nearest edge pixel, capped at `limit`: the torch code's two
-//                  separable passes of min(g + d^2) over |d| <= limit (integers, exact in float32), then ATen's sqrt.
+//                  separable passes of min(g + d^2) over |d| <= limit (integers, exact in float32; the pass along x
+//                  as two sweeps for each row's nearest edge), then ATen's sqrt.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -62,31 +63,45 @@ at::Tensor edge_distance_cpu(const at::Tensor& edges_, int64_t limit) {
   float* o = out.data_ptr<float>();
   const float big = (float)(limit * limit * 4 + 1);
   at::parallel_for(0, N, 1, [&](int64_t a, int64_t b) {
-    std::vector<float> g((size_t)area), best((size_t)area);
+    std::vector<float> best((size_t)area);
+    std::vector<int64_t> left((size_t)W);
     for (int64_t n = a; n < b; ++n) {
       const bool* en = e + n * area;
-      for (int64_t p = 0; p < area; ++p) g[p] = en[p] ? 0.0f : big;
-      for (int64_t y = 0; y < H; ++y)  // along x
+      // along x: min over |d| <= limit of g[x + d] + d^2 with g = 0 on edges, big elsewhere, is the squared
+      // distance to the row's nearest edge when that is within limit, else g[x] = big: two sweeps find it
+      for (int64_t y = 0; y < H; ++y) {
+        const bool* row = en + y * W;
+        float* bst = best.data() + y * W;
+        int64_t last = -1;
         for (int64_t x = 0; x < W; ++x) {
-          float m = g[y * W + x];
-          for (int64_t d = 1; d <= limit; ++d) {
-            const float dd = (float)(d * d);
-            if (x - d >= 0) m = std::min(m, g[y * W + x - d] + dd);
-            if (x + d < W) m = std::min(m, g[y * W + x + d] + dd);
-          }
-          best[y * W + x] = m;
+          if (row[x]) last = x;
+          left[x] = last < 0 ? -1 : x - last;
         }
+        last = -1;
+        for (int64_t x = W - 1; x >= 0; --x) {
+          if (row[x]) last = x;
+          int64_t d = left[x];
+          if (last >= 0 && (d < 0 || last - x < d)) d = last - x;
+          bst[x] = (d >= 0 && d <= limit) ? (float)(d * d) : big;
+        }
+      }
+      // along y: the torch code's min over |d| <= limit of best[y + d] + d^2, a row at a time (vectorised in x)
       float* on = o + n * area;
-      for (int64_t y = 0; y < H; ++y)  // along y
-        for (int64_t x = 0; x < W; ++x) {
-          float m = best[y * W + x];
-          for (int64_t d = 1; d <= limit; ++d) {
-            const float dd = (float)(d * d);
-            if (y - d >= 0) m = std::min(m, best[(y - d) * W + x] + dd);
-            if (y + d < H) m = std::min(m, best[(y + d) * W + x] + dd);
+      for (int64_t y = 0; y < H; ++y) {
+        float* m = on + y * W;
+        std::copy(best.data() + y * W, best.data() + (y + 1) * W, m);
+        for (int64_t d = 1; d <= limit; ++d) {
+          const float dd = (float)(d * d);
+          if (y - d >= 0) {
+            const float* up = best.data() + (y - d) * W;
+            for (int64_t x = 0; x < W; ++x) m[x] = std::min(m[x], up[x] + dd);
           }
-          on[y * W + x] = m;
+          if (y + d < H) {
+            const float* down = best.data() + (y + d) * W;
+            for (int64_t x = 0; x < W; ++x) m[x] = std::min(m[x], down[x] + dd);
+          }
         }
+      }
     }
   });
   // the square root by ATen's kernel, as the torch code takes it (its vectorised sqrt is not always IEEE's)

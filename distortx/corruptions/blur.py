@@ -91,7 +91,7 @@ def defocus_blur(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """Every channel correlated with the anti-aliased disk (OpenCV filter2D, REFLECT_101 borders)."""
     def one(x, s, idx):
         radius, alias = _c("defocus_blur", s)
-        return conv_same(x, disk_kernel(radius, alias).to(x.device), fft=True).clamp(0, 1)
+        return conv_same(x, disk_kernel(radius, alias).to(x.device)).clamp(0, 1)
     return by_severity(values[:, 0], images, one)
 
 

@@ -157,25 +157,24 @@ def to_gray(x: Tensor) -> Tensor:
     return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
-def conv_same(x: Tensor, kernel: Tensor, mode: str = "mirror", fft: bool = False) -> Tensor:
-    """Correlate every channel of x Tensor[N, C, H, W] with kernel Tensor[k, k] (odd k; OpenCV filter2D).
-
-    ``fft``: by the FFT of the padded image (as OpenCV does for kernels of 11 x 11 and more); ~1e-6 off the direct
-    sum, so not for results that are floored or rounded afterwards."""
+def conv_same(x: Tensor, kernel: Tensor, mode: str = "mirror", native: bool = True) -> Tensor:
+    """Correlate every channel of x Tensor[N, C, H, W] with kernel Tensor[k, k] (odd k; OpenCV's filter2D, border
+    ``mode`` as :func:`border_index`): out = 0, then out += w * the padded image shifted by the tap, for every non-zero
+    tap in row-major order (a fused multiply-add each, as torch's ``add_(other, alpha)`` is). ``native``: the same
+    in C++ on the CPU (csrc/corruptions/correlate_cpu.cpp), bit for bit."""
+    if native and x.device.type == "cpu" and x.dtype == torch.float32 and native_op("correlate2d"):
+        return torch.ops.distortx.correlate2d(x, kernel.float(), _MODES[mode])
     n, c, h, w = x.shape
     k = kernel.shape[-1]
     r = (k - 1) // 2
     rows = border_index(torch.arange(-r, h + r, device=x.device), h, mode)
     cols = border_index(torch.arange(-r, w + r, device=x.device), w, mode)
-    xp = x.index_select(2, rows).index_select(3, cols).reshape(n * c, 1, h + 2 * r, w + 2 * r)
-    if fft:
-        # circular convolution with the flipped kernel; output i of the correlation is convolution sample i + k - 1
-        size = (h + 2 * r, w + 2 * r)
-        spectrum = torch.fft.rfft2(xp.float(), s=size) * torch.fft.rfft2(kernel.float().flip(0, 1), s=size)
-        out = torch.fft.irfft2(spectrum, s=size)[..., k - 1:k - 1 + h, k - 1:k - 1 + w].to(x.dtype)
-        return out.reshape(n, c, h, w)
-    out = F.conv2d(xp, kernel.to(x.dtype).view(1, 1, *kernel.shape))
-    return out.view(n, c, h, w)
+    xp = x.index_select(2, rows).index_select(3, cols)
+    out = torch.zeros_like(x)
+    for t, weight in enumerate(kernel.float().flatten().tolist()):
+        if weight != 0.0:
+            out.add_(xp[:, :, t // k: t // k + h, t % k: t % k + w], alpha=weight)
+    return out
 
 
 def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor, native: bool = True) -> Tensor:

@@ -1,6 +1,7 @@
 """ImageNet-C's digital corruptions: brightness and saturation in HSV, contrast about the channel mean, JPEG
-(Pillow's codec, bit for bit), pixelate (Pillow's BOX down, NEAREST up, bit for bit), elastic transform. JPEG and
-pixelate also have uint8 forms (``*_u8``: uint8 in, uint8 out, no float step), which ``corrupt`` takes for uint8 input.
+(Pillow's codec, bit for bit), pixelate (Pillow's BOX down, NEAREST up, bit for bit), elastic transform. Contrast,
+JPEG and pixelate also have uint8 forms (``*_u8``: uint8 in, uint8 out, no float step), which ``corrupt`` takes for
+uint8 input.
 images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
 from __future__ import annotations
 
@@ -57,6 +58,24 @@ def contrast(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     def one(x, s, idx):
         mean = x.mean(dim=(2, 3), keepdim=True)
         return ((x - mean) * _c("contrast", s)[0] + mean).clamp(0, 1)
+    return by_severity(values[:, 0], images, one)
+
+
+def contrast_u8(images: Tensor, values: Tensor, seed: Tensor, native: bool = True) -> Tensor:
+    """:func:`contrast` on uint8 Tensor[N, C, H, W] -> uint8, as ``corrupt`` returns it (truncated): each channel's
+    mean from its exact integer sum (the float form's float32 mean can differ from it by an ulp, so a value in a
+    million may differ by one level), then a 256-entry table per image and channel built with the float form's
+    float32 expression, looked up. ``native``: the same in C++ on the CPU (csrc/corruptions/contrast_cpu.cpp)."""
+    def one(x, s, idx):
+        gain = _c("contrast", s)[0]
+        if native and x.device.type == "cpu" and native_op("contrast_u8"):
+            return torch.ops.distortx.contrast_u8(x, torch.full((x.shape[0],), gain))
+        n, c, h, w = x.shape
+        mean = (x.sum(dim=(2, 3), dtype=torch.int64).double() / (h * w) / 255.0).float()[..., None]   # [n, c, 1]
+        v = torch.arange(256, dtype=torch.float32, device=x.device) / 255.0
+        table = ((v - mean) * gain + mean).clamp(0, 1)                      # contrast() (corrupt clamps again: a no-op)
+        table = torch.floor(table * 255.0 + 1e-3).to(torch.uint8)            # [n, c, 256]
+        return torch.gather(table, 2, x.reshape(n, c, h * w).long()).reshape(n, c, h, w)
     return by_severity(values[:, 0], images, one)
 
 
