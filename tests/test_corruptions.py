@@ -226,6 +226,31 @@ def test_contrast_uint8_form_equals_the_float_form_and_its_native_twin():
     assert differing <= total // 10000, (differing, total)
 
 
+def test_filter2d_native_tap_sum_equals_the_torch_code():
+    """torch.ops.distortx.correlate2d (every output's taps chained in one register, AVX-512 / AVX2 / scalar by the
+    CPU) gives the torch code's bits: Sobel, box and disk kernels, an all-zero kernel, three border modes, widths
+    around the 64- and 16-lane blocks, 1 pixel; and the disk kernel is a real correlation (a planted transposed
+    kernel differs)."""
+    from distortx.corruptions.blur import disk_kernel
+    from distortx.corruptions.common import conv_same, native_op
+
+    if not native_op("correlate2d"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    sobel = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    kernels = [sobel, torch.full((3, 3), 1 / 9.0), disk_kernel(3, 0.1), disk_kernel(10, 0.5), torch.zeros(3, 3)]
+    for shape in [(2, 3, 37, 53), (1, 1, 1, 1), (1, 3, 5, 300), (1, 1, 17, 64), (1, 1, 9, 79), (1, 2, 4, 15)]:
+        x = torch.rand(shape, generator=g)
+        for kernel in kernels:
+            for mode in ("mirror", "reflect", "nearest"):
+                got = conv_same(x, kernel, mode)
+                assert torch.equal(got, conv_same(x, kernel, mode, native=False)), (shape, kernel.shape, mode)
+    x = torch.rand(1, 1, 20, 20, generator=g)
+    assert not torch.equal(conv_same(x, sobel), conv_same(x, sobel.t()))
+    flat = torch.full((1, 1, 9, 9), 0.25)
+    assert torch.allclose(conv_same(flat, disk_kernel(3, 0.1)), flat, atol=1e-6)   # the kernel sums to 1
+
+
 def test_spatter_edge_loops_native_equal_the_torch_code():
     """torch.ops.distortx.hysteresis (a breadth-first search) and edge_distance: the same edges and distances as the
     torch code's dilations and shifted minima, for Canny maps of smoothed noise, sparse edges, no edges, 1 pixel and
