@@ -71,6 +71,10 @@ TORCH_LIBRARY(distortx, m) {
   // pixelate on uint8: Pillow's BOX runs along x (lo, hi, weight per output column) then y, NEAREST sources back
   m.def("pixelate_u8(Tensor images, Tensor lo_x, Tensor hi_x, Tensor w_x, Tensor lo_y, Tensor hi_y, Tensor w_y, "
         "Tensor rows, Tensor cols) -> Tensor");
+  // uint8 images <-> float32 NCHW in [0, 1] for the family's float forms: v / 255 as torch divides; floor(clamp(x, 0,
+  // 1) * 255 + 0.001) as corrupt() truncates, written channels last when asked
+  m.def("u8_to_unit(Tensor images) -> Tensor");
+  m.def("unit_to_u8(Tensor x, bool channels_last) -> Tensor");
   // contrast on uint8: each channel about its exact mean through a 256-entry table: u8 [N,C,H,W], gains f32 [N] -> u8
   m.def("contrast_u8(Tensor images, Tensor gains) -> Tensor");
   // spatter: weak edges reached from strong ones in <= steps 8-neighbour steps (bool [N,H,W] x2 -> bool [N,H,W]);

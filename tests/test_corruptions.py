@@ -226,6 +226,32 @@ def test_contrast_uint8_form_equals_the_float_form_and_its_native_twin():
     assert differing <= total // 10000, (differing, total)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_uint8_conversions_in_cpp_give_the_torch_bytes(name, monkeypatch):
+    """corrupt() on uint8 input converts with u8_to_unit / unit_to_u8 (one C++ pass each): the same bytes as the torch
+    expressions, for a numpy H x W x 3 image (returned channels last, so without a copy), a grey one and an NCHW
+    tensor; and values outside [0, 1] are clipped before truncation."""
+    import distortx.corruptions as corruptions
+    from distortx.corruptions.common import native_op
+
+    if not native_op("unit_to_u8"):
+        pytest.skip("native core not built")
+    rng = np.random.default_rng(5)
+    inputs = [rng.integers(0, 256, (37, 53, 3), dtype=np.uint8), rng.integers(0, 256, (29, 32), dtype=np.uint8),
+              torch.from_numpy(rng.integers(0, 256, (2, 3, 33, 35), dtype=np.uint8))]
+    native = [corrupt(x, corruption_name=name, severity=3, seed=1) for x in inputs]
+    monkeypatch.setattr(corruptions, "native_op", lambda op: False if op == "unit_to_u8" else native_op(op))
+    for x, got in zip(inputs, native):
+        want = corrupt(x, corruption_name=name, severity=3, seed=1)
+        assert type(got) is type(want) and got.shape == want.shape
+        assert (np.array_equal(got, want) if isinstance(got, np.ndarray) else torch.equal(got, want)), name
+    assert native[0].flags["C_CONTIGUOUS"]
+    x = torch.tensor([-0.5, 0.0, 0.5, 0.999, 1.0, 7.0, 1 / 255, 254.9999 / 255]).view(1, 1, 2, 4)
+    expected = torch.floor(x.clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+    assert torch.equal(torch.ops.distortx.unit_to_u8(x, False), expected)
+    assert expected.flatten().tolist() == [0, 0, 127, 254, 255, 255, 1, 255]   # 254.9999 + 0.001 rounds up
+
+
 def test_filter2d_native_tap_sum_equals_the_torch_code():
     """torch.ops.distortx.correlate2d (every output's taps chained in one register, AVX-512 / AVX2 / scalar by the
     CPU) gives the torch code's bits: Sobel, box and disk kernels, an all-zero kernel, three border modes, widths

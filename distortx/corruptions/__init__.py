@@ -18,6 +18,7 @@ import torch
 from ..distortions.edges import from_batch, to_batch
 from ..distortions.spec import Params, check_seed
 from ..errors import ParameterError, UnknownNameError
+from .common import native_op
 from .constants import NAMES, SUBSETS
 from .plugin import PREFIX, spec_of
 from .weather import frost_source
@@ -77,10 +78,18 @@ def _corrupt_batch(spec, batch, severity: int, seed: int):
     if batch.dtype == torch.uint8 and spec.reference_uint8 is not None:  # JPEG, pixelate: no float step
         return spec.reference_uint8(batch, params.values, params.seed)
     u8 = batch.dtype == torch.uint8
+    native = u8 and batch.device.type == "cpu" and native_op("unit_to_u8")   # each conversion in one C++ pass
     # NCHW-contiguous float (a numpy H x W x 3 image arrives as a channels-last view: torch's convolutions and
     # reductions take slower paths on it, 3x for the gaussian blur of one 224-px image)
-    x = (batch.float() / 255.0 if u8 else batch.float()).contiguous()
-    out = spec.reference(x, params.values, params.seed).clamp(0, 1)
+    if native:
+        x = torch.ops.distortx.u8_to_unit(batch)
+    else:
+        x = (batch.float() / 255.0 if u8 else batch.float()).contiguous()
+    out = spec.reference(x, params.values, params.seed)
+    if native:   # channels last for channels-last input: a numpy H x W x 3 image goes back without another copy
+        last = batch.shape[1] > 1 and batch.is_contiguous(memory_format=torch.channels_last) and not batch.is_contiguous()
+        return torch.ops.distortx.unit_to_u8(out.float(), last)
+    out = out.clamp(0, 1)
     if u8:  # truncate as imagecorruptions' np.uint8(float image) does
         return torch.floor(out * 255.0 + 1e-3).to(torch.uint8)
     return out
