@@ -252,6 +252,22 @@ def test_uint8_conversions_in_cpp_give_the_torch_bytes(name, monkeypatch):
     assert expected.flatten().tolist() == [0, 0, 127, 254, 255, 255, 1, 255]   # 254.9999 + 0.001 rounds up
 
 
+def test_impulse_uint8_form_equals_the_float_form():
+    """impulse_noise_u8 flips the same values to the same ends as the float form truncated by corrupt(), and leaves
+    the others as they were; a planted fault (another seed) differs."""
+    from distortx.corruptions.noise import impulse_noise, impulse_noise_u8
+
+    x = torch.from_numpy(np.random.default_rng(6).integers(0, 256, (2, 3, 41, 37), dtype=np.uint8))
+    for xx in (x, x.contiguous(memory_format=torch.channels_last)):
+        for s in range(1, 6):
+            sev, seed = torch.full((2, 1), float(s)), torch.tensor([3, 4])
+            want = torch.floor(impulse_noise(xx.float() / 255.0, sev, seed) * 255.0 + 1e-3).to(torch.uint8)
+            got = impulse_noise_u8(xx, sev, seed)
+            assert torch.equal(got, want), s
+            assert 0 < int((got != xx).sum()) < got.numel() // 2      # c <= 0.27
+    assert not torch.equal(impulse_noise_u8(x, sev, seed), impulse_noise_u8(x, sev, seed + 1))
+
+
 def test_filter2d_native_tap_sum_equals_the_torch_code():
     """torch.ops.distortx.correlate2d (every output's taps chained in one register, AVX-512 / AVX2 / scalar by the
     CPU) gives the torch code's bits: Sobel, box and disk kernels, an all-zero kernel, three border modes, widths

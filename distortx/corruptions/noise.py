@@ -1,5 +1,5 @@
-"""ImageNet-C's noise corruptions: gaussian, shot (Poisson), impulse (salt and pepper per value), speckle.
-images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
+"""ImageNet-C's noise corruptions: gaussian, shot (Poisson), impulse (salt and pepper per value; also a uint8 form),
+speckle. images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
 from __future__ import annotations
 
 import math
@@ -87,6 +87,16 @@ def impulse_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
         flip = per_sample(seed[idx], x.shape[1:], FLIP) < _c("impulse_noise", s)[0]
         salt = per_sample(seed[idx], x.shape[1:], SALT) < 0.5
         return torch.where(flip, salt.to(x.dtype), x)
+    return by_severity(values[:, 0], images, one)
+
+
+def impulse_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`impulse_noise` on uint8 Tensor[N, C, H, W] -> uint8: the same flips to 0 or 255 (the float form's
+    untouched values come back as they were after corrupt()'s truncation), with no float image."""
+    def one(x, s, idx):
+        flip = per_sample(seed[idx], x.shape[1:], FLIP) < _c("impulse_noise", s)[0]
+        salt = (per_sample(seed[idx], x.shape[1:], SALT) < 0.5).to(torch.uint8) * 255
+        return torch.where(flip, salt, x)
     return by_severity(values[:, 0], images, one)
 
 
