@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace distortx {
@@ -33,7 +34,7 @@ void pixelate_image(const uint8_t* p, uint8_t* q, int64_t H, int64_t W, int64_t 
     const uint8_t* row = p + y * in_row;
     uint8_t* dst = across + y * w2 * K;
     for (int64_t v = 0; v < w2; ++v) {
-      int64_t sum[K] = {};
+      int32_t sum[K] = {};
       for (int64_t x = r.LX[v]; x < r.HX[v]; ++x)
         for (int k = 0; k < K; ++k) sum[k] += row[x * K + k];
       for (int k = 0; k < K; ++k) dst[v * K + k] = box_value(sum[k], r.WX[v]);
@@ -48,9 +49,13 @@ void pixelate_image(const uint8_t* p, uint8_t* q, int64_t H, int64_t W, int64_t 
     }
     for (int64_t j = 0; j < span; ++j) small[u * span + j] = box_value(colsum[j], r.WY[u]);
   }
-  for (int64_t y = 0; y < H; ++y) {  // nearest back up
-    const uint8_t* src = small + r.RY[y] * span;
+  for (int64_t y = 0; y < H; ++y) {  // nearest back up: a row repeats the one above when their source is the same
     uint8_t* dst = q + y * out_row;
+    if (y > 0 && r.RY[y] == r.RY[y - 1]) {
+      std::memcpy(dst, dst - out_row, (size_t)(W * K));
+      continue;
+    }
+    const uint8_t* src = small + r.RY[y] * span;
     for (int64_t x = 0; x < W; ++x)
       for (int k = 0; k < K; ++k) dst[x * K + k] = src[r.CX[x] * K + k];
   }
