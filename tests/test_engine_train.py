@@ -330,13 +330,15 @@ def test_ddp_gloo_two_processes_stay_in_sync(presets, tmp_path):
 
 RANK_THREADS = """
 import json, os, sys
+from pathlib import Path
 from distortx.engine.training.config import load_config
 from distortx.engine.training.train import Trainer
 before = len(os.listdir("/proc/self/task"))
 trainer = Trainer(load_config(sys.argv[1]), progress=False)
 during = len(os.listdir("/proc/self/task"))
 trainer.run()
-print(json.dumps({"before": before, "during": during, "after": len(os.listdir("/proc/self/task"))}))
+counts = {"before": before, "during": during, "after": len(os.listdir("/proc/self/task"))}
+Path(sys.argv[2], f"threads_{os.environ['RANK']}.json").write_text(json.dumps(counts))  # not stdout: ranks interleave
 """
 
 
@@ -351,11 +353,10 @@ def test_ddp_run_frees_the_process_group_and_its_threads(presets, tmp_path):
     (tmp_path / "rank.py").write_text(RANK_THREADS)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", free_port(),
-           str(tmp_path / "rank.py"), str(tmp_path / "ddp.toml")]
+           str(tmp_path / "rank.py"), str(tmp_path / "ddp.toml"), str(tmp_path)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    counts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    assert len(counts) == 2
+    counts = [json.loads((tmp_path / f"threads_{rank}.json").read_text()) for rank in (0, 1)]
     for c in counts:
         assert c["during"] > c["before"]          # the process group's threads ran ...
         assert c["after"] == c["before"], c       # ... and were joined when the run closed
