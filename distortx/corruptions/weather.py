@@ -166,34 +166,48 @@ def frost(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 
 
 # -- spatter ------------------------------------------------------------------------------------------------------
-def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: int = 32, native: bool = True) -> Tensor:
-    """OpenCV's Canny on 8-bit images Tensor[N, H, W] (float values 0..255): 3x3 Sobel, L1 magnitude, non-maximum
-    suppression across the gradient (4 directions), hysteresis ``low``..``high`` (weak edges joined to strong ones
-    through up to ``hysteresis_steps`` 8-neighbour steps). bool Tensor[N, H, W]. ``native``: the hysteresis as a
-    breadth-first search in C++ (csrc/corruptions/spatter_cpu.cpp), the same edges."""
-    x = v[:, None]
+#: OpenCV's tan(22.5 degrees) in its Canny's 15-bit fixed point
+_CANNY_SHIFT = 15
+_TG22 = int(0.4142135623730950488016887242097 * (1 << _CANNY_SHIFT) + 0.5)
+
+
+def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: Optional[int] = None,
+          native: bool = True) -> Tensor:
+    """OpenCV's Canny (aperture 3, L1 gradient) on 8-bit images Tensor[N, H, W] (values 0..255), as cv2.Canny
+    computes it: 3x3 Sobel with replicated borders, magnitude |gx| + |gy|, the direction by OpenCV's fixed-point
+    tan(22.5) / tan(67.5) tests, non-maximum suppression (> the neighbour behind, >= the one ahead; > both on the
+    diagonals; 0 outside the image), then hysteresis: magnitudes above ``high`` seed edges that grow through
+    8-connected survivors above ``low`` (``hysteresis_steps`` steps at most; None: until nothing changes, as
+    OpenCV). bool Tensor[N, H, W]. ``native``: the hysteresis as a breadth-first search in C++
+    (csrc/corruptions/spatter_cpu.cpp), the same edges."""
+    x = v[:, None].float()
     sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=v.device)
-    gx = conv_same(x, sobel_x)[:, 0]
-    gy = conv_same(x, sobel_x.t())[:, 0]
-    mag = gx.abs() + gy.abs()
-    angle = torch.remainder(torch.rad2deg(torch.atan2(gy, gx)), 180.0)
-    sector = torch.where((angle < 22.5) | (angle >= 157.5), 0, torch.where(angle < 67.5, 1, torch.where(angle < 112.5, 2, 3)))
-    pad = torch.nn.functional.pad(mag[:, None], (1, 1, 1, 1))[:, 0]
+    gx = conv_same(x, sobel_x, mode="nearest")[:, 0].to(torch.int64)      # integers, exact in float32
+    gy = conv_same(x, sobel_x.t(), mode="nearest")[:, 0].to(torch.int64)
+    ax, ay = gx.abs(), gy.abs()
+    mag = ax + ay
+    y_scaled, tg22x = ay << _CANNY_SHIFT, ax * _TG22
+    horizontal = y_scaled < tg22x
+    vertical = ~horizontal & (y_scaled > tg22x + (ax << (_CANNY_SHIFT + 1)))
+    diagonal = ~horizontal & ~vertical
+    s = torch.where((gx < 0) != (gy < 0), -1, 1)                          # OpenCV's (xs ^ ys) < 0 ? -1 : 1
+    pad = torch.nn.functional.pad(mag, (1, 1, 1, 1))
     h, w = mag.shape[1:]
 
     def at(dy: int, dx: int) -> Tensor:
         return pad[:, 1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w]
 
-    pairs = [(at(0, -1), at(0, 1)), (at(-1, -1), at(1, 1)), (at(-1, 0), at(1, 0)), (at(-1, 1), at(1, -1))]
-    keep = torch.zeros_like(mag, dtype=torch.bool)
-    for k, (a, b) in enumerate(pairs):
-        keep |= (sector == k) & (mag > a) & (mag >= b)
-    strong = keep & (mag > high)
+    keep = horizontal & (mag > at(0, -1)) & (mag >= at(0, 1))
+    keep |= vertical & (mag > at(-1, 0)) & (mag >= at(1, 0))
+    keep |= diagonal & (s > 0) & (mag > at(-1, -1)) & (mag > at(1, 1))
+    keep |= diagonal & (s < 0) & (mag > at(-1, 1)) & (mag > at(1, -1))
     weak = keep & (mag > low)
+    strong = weak & (mag > high)
+    steps = int(hysteresis_steps) if hysteresis_steps is not None else h * w
     if native and strong.device.type == "cpu" and native_op("hysteresis"):  # a breadth-first search: the same edges
-        return torch.ops.distortx.hysteresis(strong, weak, hysteresis_steps)
+        return torch.ops.distortx.hysteresis(strong, weak, steps)
     edges = strong
-    for _ in range(hysteresis_steps):
+    for _ in range(steps):
         grown = torch.nn.functional.max_pool2d(edges[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
         grown &= weak
         if torch.equal(grown | edges, edges):
