@@ -200,7 +200,8 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
     noise measurement and a whole-image noise finding's severity (the CNN's mean kept as ``noise_sigma_cnn``).
     """
     maps = dict(maps or {})
-    measurements: Dict[str, Any] = {k: float(v.mean()) for k, v in maps.items()}
+    y0, x0, y1, x1 = estimator_window(height, width)      # the whole photo up to ESTIMATOR_WINDOW a side
+    measurements: Dict[str, Any] = {k: float(v[y0:y1, x0:x1].mean()) for k, v in maps.items()}
     notes: List[str] = []
     cnn = measurements.get("jpeg_quality")
     if lattice_quality is not None:
@@ -235,7 +236,7 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
         level, parameter = None, None
         if t in MEASURED:
             pname, target, levels = MEASURED[t]
-            value = _mean_in(maps.get(target), [] if whole else boxes)
+            value = _mean_in(maps.get(target), [(x0, y0, x1, y1)] if whole else boxes)
             if t == "jpeg" and whole and lattice_quality is not None:
                 value = float(lattice_quality)
             if t == "gaussian_noise" and whole and noise_sigma is not None:
@@ -256,13 +257,45 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
     return Verdict(findings[0].type if findings else "clean", findings, measurements, notes)
 
 
+#: the estimators' maps of a photo larger than this a side cover only its centre window of this size (on the JPEG
+#: block grid) and its detected regions, as the JPEG lattice reads a 1024-px centre window: a 3-megapixel photo took
+#: ~6 s of CNN maps on two threads, a 12-megapixel one four times that
+ESTIMATOR_WINDOW = 1024
+
+
+def estimator_window(height: int, width: int) -> Tuple[int, int, int, int]:
+    """(y0, x0, y1, x1): the part of a photo whose estimator readings are its measurements: all of it up to
+    ESTIMATOR_WINDOW a side, else the centre window of that size, its corner on the 8-px grid as the lattice's."""
+    wy, wx = min(height, ESTIMATOR_WINDOW), min(width, ESTIMATOR_WINDOW)
+    y0, x0 = (height - wy) // 2 // 8 * 8, (width - wx) // 2 // 8 * 8
+    return y0, x0, y0 + wy, x0 + wx
+
+
 def estimator_maps(image: Tensor, targets: Sequence[str] = ("jpeg_quality", "noise_sigma"),
-                   device: Optional[str] = None) -> Dict[str, Tensor]:
-    """Per-pixel maps Tensor[H, W] of the shipped estimators on one image Tensor[3, H, W] (float or uint8)."""
+                   device: Optional[str] = None, boxes: Sequence[Sequence[float]] = ()) -> Dict[str, Tensor]:
+    """Per-pixel maps Tensor[H, W] of the shipped estimators on one image Tensor[3, H, W] (float or uint8). A photo
+    larger than ESTIMATOR_WINDOW a side is read on its centre window and on ``boxes`` (x0, y0, x1, y1) only: NaN
+    elsewhere (the values read equal the whole map's there)."""
     from .estimation import estimate
+    from .estimation.api import _as_float, get_estimator, pixel_map_over
+    from .estimation.block_grid import block_grid_origin
+    from .estimation.targets import get_target
 
     img = image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
-    return {t: estimate(img[None], what=t, return_map=True, device=device, method="cnn")[1][0] for t in targets}
+    _, h, w = img.shape
+    if max(h, w) <= ESTIMATOR_WINDOW:
+        return {t: estimate(img[None], what=t, return_map=True, device=device, method="cnn")[1][0] for t in targets}
+    x = _as_float(img)
+    areas = [estimator_window(h, w)]
+    areas += [(math.floor(b[1]), math.floor(b[0]), math.ceil(b[3]), math.ceil(b[2])) for b in boxes]
+    maps = {}
+    with torch.inference_mode():
+        for t in targets:
+            model = get_estimator(t, None, device if device is not None else "cpu")
+            origin = block_grid_origin(x, model.config["grid"]) if model.config.get("grid") else (0, 0)
+            target = get_target(t)
+            maps[t] = pixel_map_over(model, x, areas, origin=origin)[0].clamp(target.low, target.high).cpu()
+    return maps
 
 
 def file_jpeg_quality(path) -> Optional[int]:
@@ -283,7 +316,8 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
     rules = rules if rules is not None else VerdictRules.for_model(model)
 
     def annotate(pred, image: Tensor, path) -> None:
-        maps = estimator_maps(image, device=device) if estimators else None
+        boxes = [r.box for r in pred.regions]
+        maps = estimator_maps(image, device=device, boxes=boxes) if estimators else None
         quality = file_jpeg_quality(path) if path is not None else None
         lattice = noise = None
         if estimators:
@@ -292,7 +326,8 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
 
             reading = read_jpeg_history(image)
             lattice = reading.quality if reading is not None and reading.is_jpeg else None
-            noise = statistic_reading(image, "noise_sigma", "auto").with_cnn(float(maps["noise_sigma"].mean()))
+            y0, x0, y1, x1 = estimator_window(pred.height, pred.width)
+            noise = statistic_reading(image, "noise_sigma", "auto").with_cnn(float(maps["noise_sigma"][y0:y1, x0:x1].mean()))
         pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules,
                                     lattice_quality=lattice, noise_sigma=noise)
         pred.label = pred.verdict.label

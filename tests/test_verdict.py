@@ -178,3 +178,27 @@ def test_a_model_carries_its_own_verdict_thresholds(tmp_path):
                     "calibration": {"verdict": {"region_score": 0.9}}}, tmp_path / "m.pt")
     loaded = load_model(tmp_path / "m.pt")
     assert VerdictRules.for_model(loaded).region_score == 0.9
+
+
+def test_a_large_photos_maps_cover_its_centre_window_and_its_regions(monkeypatch):
+    """Past ESTIMATOR_WINDOW a side the estimators read the centre window (on the 8-px grid) and the detected boxes
+    only: there the values equal the whole map's (halo and block-grid origin kept), NaN elsewhere, and the verdict's
+    measurements and region values are taken over what was read."""
+    import distortx.verdict as verdict
+
+    g = torch.Generator().manual_seed(0)
+    image = (torch.rand(3, 150, 203, generator=g) * 255).to(torch.uint8)
+    full = verdict.estimator_maps(image)
+    monkeypatch.setattr(verdict, "ESTIMATOR_WINDOW", 64)
+    box = (160.0, 5.5, 199.0, 40.0)                                      # x0, y0, x1, y1: outside the window
+    part = verdict.estimator_maps(image, boxes=[box])
+    for t in ("jpeg_quality", "noise_sigma"):
+        read = ~torch.isnan(part[t])
+        assert read[40:104, 64:128].all() and read[5:40, 160:199].all()   # window (43 -> 40, 69 -> 64) and box
+        assert int(read.sum()) == 64 * 64 + 35 * 39   # the box rounded out: rows 5..39, columns 160..198
+        assert torch.allclose(part[t][read], full[t][read], atol=1e-3)
+    v = make_verdict(CLEAN, [DetectedRegion("gaussian_noise", 0.95, box)], 203, 150, part)
+    assert v.measurements["noise_sigma"] == pytest.approx(float(part["noise_sigma"][40:104, 64:128].mean()), abs=1e-4)
+    finding = next(f for f in v.findings if f.type == "gaussian_noise")   # random bytes: sigma ~80, a finding
+    assert finding.parameter is not None and finding.parameter[1] == pytest.approx(
+        float(full["noise_sigma"][5:40, 160:199].mean()), abs=1e-2)
