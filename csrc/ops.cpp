@@ -79,6 +79,7 @@ TORCH_LIBRARY(distortx, m) {
   m.def("contrast_u8(Tensor images, Tensor gains) -> Tensor");
   // spatter: weak edges reached from strong ones in <= steps 8-neighbour steps (bool [N,H,W] x2 -> bool [N,H,W]);
   // the distance to the nearest edge pixel capped at limit (bool [N,H,W] -> f32 [N,H,W])
+  m.def("canny_candidates(Tensor levels, float low, float high) -> (Tensor, Tensor)");
   m.def("hysteresis(Tensor strong, Tensor weak, int steps) -> Tensor");
   m.def("edge_distance(Tensor edges, int limit) -> Tensor");
   // zoom blur's x + sum of bilinear zooms: x f32 [N,C,H,W], source coordinates ay f32 [F,H], ax f32 [F,W] -> f32

@@ -178,8 +178,13 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: O
     tan(22.5) / tan(67.5) tests, non-maximum suppression (> the neighbour behind, >= the one ahead; > both on the
     diagonals; 0 outside the image), then hysteresis: magnitudes above ``high`` seed edges that grow through
     8-connected survivors above ``low`` (``hysteresis_steps`` steps at most; None: until nothing changes, as
-    OpenCV). bool Tensor[N, H, W]. ``native``: the hysteresis as a breadth-first search in C++
-    (csrc/corruptions/spatter_cpu.cpp), the same edges."""
+    OpenCV). bool Tensor[N, H, W]. ``native``: the same in C++ (csrc/corruptions/spatter_cpu.cpp: the candidates in
+    integers, the hysteresis as a breadth-first search), the same edges."""
+    h, w = v.shape[1:]
+    steps = int(hysteresis_steps) if hysteresis_steps is not None else h * w
+    if native and v.device.type == "cpu" and native_op("canny_candidates"):   # the same integers in C++
+        strong, weak = torch.ops.distortx.canny_candidates(v, float(low), float(high))
+        return torch.ops.distortx.hysteresis(strong, weak, steps)
     x = v[:, None].float()
     sobel_x = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=v.device)
     gx = conv_same(x, sobel_x, mode="nearest")[:, 0].to(torch.int64)      # integers, exact in float32
@@ -192,7 +197,6 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: O
     diagonal = ~horizontal & ~vertical
     s = torch.where((gx < 0) != (gy < 0), -1, 1)                          # OpenCV's (xs ^ ys) < 0 ? -1 : 1
     pad = torch.nn.functional.pad(mag, (1, 1, 1, 1))
-    h, w = mag.shape[1:]
 
     def at(dy: int, dx: int) -> Tensor:
         return pad[:, 1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w]
@@ -203,7 +207,6 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: O
     keep |= diagonal & (s < 0) & (mag > at(-1, 1)) & (mag > at(1, -1))
     weak = keep & (mag > low)
     strong = weak & (mag > high)
-    steps = int(hysteresis_steps) if hysteresis_steps is not None else h * w
     if native and strong.device.type == "cpu" and native_op("hysteresis"):  # a breadth-first search: the same edges
         return torch.ops.distortx.hysteresis(strong, weak, steps)
     edges = strong
