@@ -123,7 +123,8 @@ def _gradient_energy(x: Tensor, r: int) -> Tensor:
 def _read(x: Tensor, patches: Tensor, iterations: int = 3) -> Tuple[float, Tensor, Tensor]:
     """sigma from the patches that clipping leaves usable, iterated with the clipping factors; returns it, the
     patches used (Tensor[n] bool) and every patch's kept share of the variance (Tensor[n])."""
-    sigma = math.sqrt(_noise_eigenvalue(patches))
+    eigenvalue = _noise_eigenvalue(patches)
+    sigma = math.sqrt(eigenvalue)
     levels = _levels(x)
     keep = torch.ones(patches.shape[1], dtype=torch.bool)
     factor = torch.ones(patches.shape[1])
@@ -134,8 +135,10 @@ def _read(x: Tensor, patches: Tensor, iterations: int = 3) -> Tuple[float, Tenso
         k = f >= MIN_KEPT_VARIANCE
         if int(k.sum()) < 100:
             break
+        if not torch.equal(k, keep):   # the same patches have the same eigenvalue (most photos: all of them, always)
+            eigenvalue = _noise_eigenvalue(patches if bool(k.all()) else patches[:, k])
         keep, factor = k, f
-        sigma = math.sqrt(_noise_eigenvalue(patches[:, keep]) / float(factor[keep].mean()))
+        sigma = math.sqrt(eigenvalue / float(factor[keep].mean()))
     return sigma, keep, factor
 
 
