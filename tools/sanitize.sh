@@ -20,6 +20,6 @@ PYTHONPATH="$work" python -m pytest -p no:cacheprovider -q \
   tests/test_native_distort.py tests/test_native_scalar.py tests/test_native_inputs.py tests/test_native_codes.py \
   tests/test_native_u8.py tests/test_codecs.py tests/test_nms.py tests/test_ssd_postprocess.py tests/test_nlm.py tests/test_fuzz.py
 # the ImageNet-C helpers in csrc/corruptions/ (glass map, Poisson inversion, plasma, filter_axis, pixelate, spatter,
-# zoom, linear_sample, shift_taps, contrast_u8, correlate2d, the uint8 conversions), each against its torch twin
+# zoom, linear_sample, shift_taps, contrast_u8, correlate2d, the uint8 conversions, Canny), each against its torch twin
 PYTHONPATH="$work" python -m pytest -p no:cacheprovider -q tests/test_corruptions.py \
-  -k "glass_shuffle_native or poisson or plasma or filter_axis or pixelate or chunks or spatter_edge or zoom_blur_native or linear_sample or shift_taps or contrast_uint8 or filter2d or uint8_conversions"
+  -k "glass_shuffle_native or poisson or plasma or filter_axis or pixelate or chunks or spatter_edge or zoom_blur_native or linear_sample or shift_taps or contrast_uint8 or filter2d or uint8_conversions or canny"
