@@ -92,6 +92,23 @@ def test_every_corruption_runs_on_32_px_and_changes_the_image(name):
     assert np.abs(out.astype(int) - x).mean() > 0.5, name
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_every_corruption_takes_tiny_and_thin_images_in_every_layout(name):
+    """Below imagecorruptions' 32 px too (it fails there): 1 x 1, 2 x 3, 40 x 1 and 7 x 5 images, numpy colour and grey,
+    a channels-last uint8 batch (the C++ conversions and uint8 forms) and a float tensor keep their shape and kind."""
+    rng = np.random.default_rng(8)
+    for h, w in [(1, 1), (2, 3), (40, 1), (7, 5)]:
+        colour = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        grey = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        batch = torch.from_numpy(rng.integers(0, 256, (2, 3, h, w), dtype=np.uint8)).contiguous(
+            memory_format=torch.channels_last)
+        floats = torch.rand(3, h, w, generator=torch.Generator().manual_seed(h * w))
+        for x, shape in [(colour, (h, w, 3)), (grey, (h, w, 3)), (batch, (2, 3, h, w)), (floats, (3, h, w))]:
+            out = corrupt(x, corruption_name=name, severity=5, seed=2)
+            assert tuple(out.shape) == shape and type(out) is type(x), (name, h, w)
+            assert out.dtype == (np.uint8 if isinstance(x, np.ndarray) else x.dtype)
+
+
 @pytest.mark.parametrize("bad, error, match", [
     (dict(corruption_name="rain", severity=1), UnknownNameError, "rain"),
     (dict(corruption_name="fog", severity=0), ParameterError, "severity must be an integer in 1..5"),
