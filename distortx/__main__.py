@@ -2,6 +2,10 @@
 import sys
 
 from .cli import main
+from .processes import ignore_sigterm_from_now
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        ignore_sigterm_from_now()

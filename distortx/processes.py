@@ -60,6 +60,14 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
+def ignore_sigterm_from_now() -> None:
+    """For a program's entry point once its command is over (its outputs written, or its interruption reported): a
+    SIGTERM in the interpreter's teardown (a few hundred ms with torch) would otherwise kill the process with no line
+    and status -15, a job that had finished reported as killed."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block (main thread only; elsewhere a no-op), SIGTERM raises KeyboardInterrupt like Ctrl-C."""

@@ -10,7 +10,11 @@ import sys
 def main():
     try:
         from distortx.cli import main as cli
+        from distortx.processes import ignore_sigterm_from_now
     except KeyboardInterrupt:
         sys.stderr.write("distortx: interrupted\n")
         raise SystemExit(130) from None
-    return cli()
+    try:
+        return cli()
+    finally:
+        ignore_sigterm_from_now()
