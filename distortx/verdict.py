@@ -273,25 +273,26 @@ def estimator_window(height: int, width: int) -> Tuple[int, int, int, int]:
 
 def estimator_maps(image: Tensor, targets: Sequence[str] = ("jpeg_quality", "noise_sigma"),
                    device: Optional[str] = None, boxes: Sequence[Sequence[float]] = ()) -> Dict[str, Tensor]:
-    """Per-pixel maps Tensor[H, W] of the shipped estimators on one image Tensor[3, H, W] (float or uint8). A photo
-    larger than ESTIMATOR_WINDOW a side is read on its centre window and on ``boxes`` (x0, y0, x1, y1) only: NaN
-    elsewhere (the values read equal the whole map's there)."""
-    from .estimation import estimate
+    """Per-pixel maps Tensor[H, W] of the shipped estimators on one image Tensor[3, H, W] (float or uint8), as
+    ``distortx.estimate(..., return_map=True, method="cnn")`` draws them. A photo larger than ESTIMATOR_WINDOW a side
+    is read on its centre window and on the ``boxes`` (x0, y0, x1, y1) outside it only: NaN elsewhere (the values
+    read equal the whole map's there)."""
     from .estimation.api import _as_float, get_estimator, pixel_map_over
     from .estimation.block_grid import block_grid_origin
     from .estimation.targets import get_target
 
-    img = image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
-    _, h, w = img.shape
-    if max(h, w) <= ESTIMATOR_WINDOW:
-        return {t: estimate(img[None], what=t, return_map=True, device=device, method="cnn")[1][0] for t in targets}
-    x = _as_float(img)
-    areas = [estimator_window(h, w)]
-    areas += [(math.floor(b[1]), math.floor(b[0]), math.ceil(b[3]), math.ceil(b[2])) for b in boxes]
+    x = _as_float(image)
+    _, h, w = x.shape
+    wy0, wx0, wy1, wx1 = estimator_window(h, w)
+    areas = [(wy0, wx0, wy1, wx1)]
+    for bx0, by0, bx1, by1 in boxes:    # a box inside the window is read with it
+        area = (math.floor(by0), math.floor(bx0), math.ceil(by1), math.ceil(bx1))
+        if not (wy0 <= area[0] and wx0 <= area[1] and area[2] <= wy1 and area[3] <= wx1):
+            areas.append(area)
     maps = {}
     with torch.inference_mode():
         for t in targets:
-            model = get_estimator(t, None, device if device is not None else "cpu")
+            model = get_estimator(t, None, device if device is not None else image.device)
             origin = block_grid_origin(x, model.config["grid"]) if model.config.get("grid") else (0, 0)
             target = get_target(t)
             maps[t] = pixel_map_over(model, x, areas, origin=origin)[0].clamp(target.low, target.high).cpu()

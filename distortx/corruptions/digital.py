@@ -173,7 +173,6 @@ def pixelate_u8(images: Tensor, values: Tensor, seed: Tensor, native: bool = Tru
     return by_severity(values[:, 0], images, one)
 
 
-
 def pixelate(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """Pillow's BOX resize to int(W c) x int(H c) (8-bit after each pass), then NEAREST back to W x H: the images
     rounded to 8 bits and :func:`pixelate_u8`."""

@@ -207,8 +207,6 @@ def canny(v: Tensor, low: float = 50.0, high: float = 150.0, hysteresis_steps: O
     keep |= diagonal & (s < 0) & (mag > at(-1, 1)) & (mag > at(1, -1))
     weak = keep & (mag > low)
     strong = weak & (mag > high)
-    if native and strong.device.type == "cpu" and native_op("hysteresis"):  # a breadth-first search: the same edges
-        return torch.ops.distortx.hysteresis(strong, weak, steps)
     edges = strong
     for _ in range(steps):
         grown = torch.nn.functional.max_pool2d(edges[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
