@@ -54,6 +54,8 @@ TORCH_LIBRARY(distortx, m) {
   // seeds i64 [N] -> f32 [N, numel]: rng.uniform(seeds[n], i, stream) for i < numel (the counter RNG's uniforms,
   // bit for bit; csrc/distort/noise_cpu.cpp)
   m.def("uniform_fill(Tensor seeds, int numel, int stream) -> Tensor");
+  m.def("normal_fill(Tensor seeds, int numel, int stream) -> Tensor");
+  m.def("box_muller(Tensor u1, Tensor u2) -> Tensor");
 
   // ---- ImageNet-C helpers (csrc/corruptions/) --------------------------------------------------------------
   // glass blur's sequential pixel shuffle: offsets i64 [iterations, (H-2d)(W-2d), 2] -> source map i64 [H*W]

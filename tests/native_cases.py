@@ -7,7 +7,8 @@ import torch
 import distortx
 from distortx.distortions.native_codes import NATIVE_CODES
 
-EXACT = ("quantization", "salt_pepper", "mono_salt_pepper", "jpeg")
+EXACT = ("quantization", "salt_pepper", "mono_salt_pepper", "jpeg", "gaussian_noise", "gaussian_noise_sigma",
+         "mono_gaussian_noise")
 LOOSE = ("twirl", "marble")
 NATIVE = tuple(sorted(NATIVE_CODES, key=NATIVE_CODES.get))
 SLOW = ("nlm_denoise",)  # slow python reference: smaller images

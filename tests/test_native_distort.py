@@ -2,9 +2,10 @@
 
 Tolerances (max |native - python| per pixel, images in [0, 1]):
   exact (0):      quantization, salt_pepper, mono_salt_pepper, jpeg (integer pipeline, bit-exact with the torch simulation),
-                  identities (sigma 0, L 0, scale 1, h 0, ...), pixels outside every box (bit-identical)
-  1e-5:           gaussian_noise(_sigma), mono_gaussian_noise, fnoise (shared counter RNG; our polynomial
-                  log/cos (<= 2 ulp) vs torch's, real vs complex FFT), contrast (mean luminance summed in double vs
+                  gaussian_noise(_sigma), mono_gaussian_noise (one normal expression: rng.box_muller's torch twin of
+                  the kernels' Cephes log / cos), identities (sigma 0, L 0, scale 1, h 0, ...), pixels outside every
+                  box (bit-identical)
+  1e-5:           fnoise (the counter RNG's normals, then real vs complex FFT), contrast (mean luminance summed in double vs
                   torch's float32), gaussian_blur, motion_blur, lowpass (float32 sums, same order; torch may fuse
                   multiply-adds; lowpass's cells in double), nlm_denoise (float64 maths, box sums in another order, float32 result)
   1e-4:           twirl, marble (source positions carry sin/cos/atan2 rounding times a displacement of up to

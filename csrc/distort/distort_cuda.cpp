@@ -72,7 +72,24 @@ at::Tensor distort_cuda(const at::Tensor& images, const at::Tensor& codes, const
   return out;
 }
 
+// out[n, i] = rng.normal(seeds[n], i, stream) on the seeds' device (the CPU op's bits: the same dx_normal, -fmad=false).
+at::Tensor normal_fill_cuda(const at::Tensor& seeds_, int64_t numel, int64_t stream) {
+  TORCH_CHECK(seeds_.dim() == 1 && seeds_.scalar_type() == at::kLong && seeds_.is_cuda(),
+              "distortx.normal_fill (CUDA): seeds must be an int64 CUDA Tensor[N]");
+  TORCH_CHECK(numel >= 0 && stream >= 0 && stream < (int64_t(1) << 31), "distortx.normal_fill: numel >= 0, 0 <= stream < 2^31");
+  c10::cuda::CUDAGuard guard(seeds_.device());
+  const at::Tensor seeds = seeds_.contiguous();
+  at::Tensor out = at::empty({seeds.size(0), numel}, seeds.options().dtype(at::kFloat));
+  void* cs = (void*)c10::cuda::getCurrentCUDAStream(seeds.device().index()).stream();
+  check_launch(dx_launch_fill_normal(out.data_ptr<float>(), seeds.data_ptr<int64_t>(), out.size(0), out.size(1),
+                                     (uint32_t)stream, cs), "fill_normal");
+  return out;
+}
+
 }  // namespace
 }  // namespace distortx
 
-TORCH_LIBRARY_IMPL(distortx, CUDA, m) { m.impl("distort", &distortx::distort_cuda); }
+TORCH_LIBRARY_IMPL(distortx, CUDA, m) {
+  m.impl("distort", &distortx::distort_cuda);
+  m.impl("normal_fill", &distortx::normal_fill_cuda);
+}

@@ -11,7 +11,7 @@ namespace distortx {
 // All launchers are asynchronous on `stream` (a cudaStream_t passed as void*); they return the
 // cudaError_t of the launch as an int (0 = success).
 
-// out[k, i] = normal01(seeds[k], i, rng_stream), out float32 [K, L], seeds int64 [K] (device pointers).
+// out[k, i] = dx_normal(seeds[k], i, rng_stream), out float32 [K, L], seeds int64 [K] (device pointers).
 int dx_launch_fill_normal(float* out, const int64_t* seeds, int64_t K, int64_t L, uint32_t rng_stream, void* stream);
 
 // The pre-pass elements [0, total) of one family's job list passes[0..np-1] (+ sentinel), writing into

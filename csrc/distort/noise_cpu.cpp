@@ -57,6 +57,36 @@ void cpu_fill_normal(at::Tensor out, const at::Tensor& seeds, uint32_t stream) {
   }
 }
 
+// out[n, i] = rng.normal(seeds[n], i, stream): the normal fields of the ImageNet-C family, bit for bit.
+at::Tensor normal_fill_cpu(const at::Tensor& seeds_, int64_t numel, int64_t stream) {
+  TORCH_CHECK(seeds_.dim() == 1 && seeds_.scalar_type() == at::kLong, "distortx.normal_fill: seeds must be int64 Tensor[N]");
+  TORCH_CHECK(numel >= 0 && stream >= 0 && stream < (int64_t(1) << 31), "distortx.normal_fill: numel >= 0, 0 <= stream < 2^31");
+  const at::Tensor seeds = seeds_.contiguous();
+  at::Tensor out = at::empty({seeds.size(0), numel}, seeds.options().dtype(at::kFloat));
+  if (out.numel()) cpu_fill_normal(out, seeds, (uint32_t)stream);
+  return out;
+}
+
+// rng.box_muller of two float32 uniform tensors (same shape), bit for bit: the C++ side of the one normal expression,
+// which the tests run over every uniform value the counter RNG can give.
+DX_CLONES void box_muller_row(float* o, const float* u1, const float* u2, int64_t len) {
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) o[j] = sqrtf(-2.0f * dx_logf(u1[j])) * dx_cosf_small(6.283185307179586f * u2[j]);
+}
+
+at::Tensor box_muller_cpu(const at::Tensor& u1_, const at::Tensor& u2_) {
+  TORCH_CHECK(u1_.scalar_type() == at::kFloat && u2_.scalar_type() == at::kFloat && u1_.sizes() == u2_.sizes(),
+              "distortx.box_muller: u1 and u2 must be float32 tensors of one shape");
+  const at::Tensor u1 = u1_.contiguous(), u2 = u2_.contiguous();
+  at::Tensor out = at::empty_like(u1);
+  const int64_t n = u1.numel(), chunk = 16384;
+  const float *a = u1.data_ptr<float>(), *b = u2.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) box_muller_row(o + i0, a + i0, b + i0, std::min(chunk, n - i0));
+  return out;
+}
+
 // out[n, i] = rng.uniform(seeds[n], i, stream): the python RNG's uniforms, bit for bit (integer hash, then one float
 // multiply-add), for the per-sample fields of the ImageNet-C family.
 DX_CLONES void uniform_row(float* o, uint32_t prefix, int64_t i0, int64_t len) {
@@ -154,4 +184,8 @@ DX_CLONES void row_fnoise(const DxBatch& b, const DxRegion& g, int n, int y, int
 }  // namespace cpu
 }  // namespace distortx
 
-TORCH_LIBRARY_IMPL(distortx, CPU, m) { m.impl("uniform_fill", &distortx::cpu::uniform_fill_cpu); }
+TORCH_LIBRARY_IMPL(distortx, CPU, m) {
+  m.impl("uniform_fill", &distortx::cpu::uniform_fill_cpu);
+  m.impl("normal_fill", &distortx::cpu::normal_fill_cpu);
+  m.impl("box_muller", &distortx::cpu::box_muller_cpu);
+}

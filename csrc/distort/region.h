@@ -6,13 +6,6 @@
 #include "common/rng.h"
 #include "distort/codes.h"
 
-// Like DX_HD, but forces inlining on the host too (the CPU loops need it to vectorise).
-#if defined(__CUDACC__)
-#define DX_HDI __host__ __device__ __forceinline__
-#else
-#define DX_HDI inline __attribute__((always_inline))
-#endif
-
 namespace distortx {
 
 // Derived values of a region, by family (set by its plan function, read by its bodies); scratch indices

@@ -53,9 +53,89 @@ def uniform(seed: Tensor, index: Tensor, stream: int = 0) -> Tensor:
     return ((bits >> 8).to(torch.float32) + 0.5) * (1.0 / 16777216.0)
 
 
+def _bits(x: Tensor) -> Tensor:
+    return x.view(torch.int32)
+
+
+def _float(bits: Tensor) -> Tensor:
+    return bits.view(torch.float32)
+
+
+def log_unit(x: Tensor) -> Tensor:
+    """Natural log of float32 values in (0, 1]: Cephes' logf, one float32 rounding per operation in the order of
+    ``dx_logf`` (csrc/common/rng.h), so it equals the C++ and CUDA kernels bit for bit (<= 2 ulp from exact)."""
+    bits = _bits(x)
+    m0 = _float((bits & 0x007FFFFF) | 0x3F000000)                     # mantissa in [0.5, 1)
+    low = m0 < _F["sqrt_half"]
+    e = ((bits >> 23) - 126).to(torch.float32) - low.to(torch.float32)
+    m = torch.where(low, (m0 + m0) - 1.0, m0 - 1.0)
+    z = m * m
+    y = torch.full_like(m, _F["log_c0"])
+    for i, c in enumerate(_LOG_POLY):
+        y = y * m
+        y = y - c if i % 2 == 0 else y + c
+    y = (y * m) * z
+    y = y + _F["log_q1"] * e
+    y = y - 0.5 * z
+    return (m + y) + _F["log_q2"] * e
+
+
+def cos_small(x: Tensor) -> Tensor:
+    """cos of float32 values in [0, 8): Cephes' cosf (octant reduction with a 3-part pi / 4), the float32 twin of
+    ``dx_cosf_small`` (csrc/common/rng.h), bit for bit."""
+    j = (x * _F["four_over_pi"]).to(torch.int32)                        # truncation, as (int) in C
+    j = j + (j & 1)
+    y = j.to(torch.float32)
+    x = ((x - y * _F["dp1"]) - y * _F["dp2"]) - y * _F["dp3"]
+    q = j & 7                                                          # 0, 2, 4, 6: cos, -sin, -cos, sin
+    z = x * x
+    c = ((((_F["c0"] * z - _F["c1"]) * z + _F["c2"]) * z) * z - 0.5 * z) + 1.0
+    s = ((((_F["s0"] * z + _F["s1"]) * z - _F["s2"]) * z) * x) + x
+    r = torch.where(((q >> 1) & 1).bool(), s, c)
+    return _float(_bits(r) ^ (((q + 2) & 4) << 29))
+
+
 def box_muller(u1: Tensor, u2: Tensor) -> Tensor:
-    """The standard normal of two uniforms (the cosine half of Box-Muller), the one expression every caller uses."""
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    """The standard normal of two float32 uniforms (the cosine half of Box-Muller), the one expression every caller
+    uses: sqrt(-2 log u1) cos(2 pi u2) with :func:`log_unit` and :func:`cos_small`, so the pure-PyTorch path, the
+    C++ kernels and the CUDA kernels draw the same normals bit for bit. On the CPU the native loop computes it
+    (:func:`box_muller_torch` is the same expression in torch, ~10x slower)."""
+    u1, u2 = torch.broadcast_tensors(u1.to(torch.float32), u2.to(torch.float32))
+    if u1.device.type == "cpu" and _native("box_muller"):
+        return torch.ops.distortx.box_muller(u1, u2)
+    return box_muller_torch(u1, u2)
+
+
+def box_muller_torch(u1: Tensor, u2: Tensor) -> Tensor:
+    """:func:`box_muller` in torch operations (the reference, and the path on other devices)."""
+    u1, u2 = u1.to(torch.float32), u2.to(torch.float32)
+    # sqrt in float64, then rounded once to float32: the correctly rounded sqrtf of C (torch's float32 sqrt on the
+    # CPU is off by one ulp for some values; float64 has the 2 x 24 + 2 bits that make the double rounding exact)
+    return torch.sqrt((-2.0 * log_unit(u1)).double()).float() * cos_small(_F["two_pi"] * u2)
+
+
+def _native(op: str, device: torch.device = torch.device("cpu")) -> bool:
+    """Whether the native core has ``op`` for ``device``."""
+    from .._ext import has_kernel
+
+    return has_kernel(op, device)
+
+
+def _f32(v: float) -> float:
+    """The float32 value nearest ``v`` (as a Python float, which torch then multiplies by without rounding)."""
+    return float(torch.tensor(v, dtype=torch.float64).to(torch.float32))
+
+
+# the float32 constants of csrc/common/rng.h (the C literals' values; tests check the bits against the kernels)
+_F = {k: _f32(v) for k, v in {
+    "sqrt_half": 0.707106781186547524, "log_c0": 7.0376836292e-2, "log_q1": -2.12194440e-4, "log_q2": 0.693359375,
+    "four_over_pi": 1.27323954473516, "dp1": 0.78515625, "dp2": 2.4187564849853515625e-4,
+    "dp3": 3.77489497744594108e-8, "c0": 2.443315711809948e-5, "c1": 1.388731625493765e-3,
+    "c2": 4.166664568298827e-2, "s0": -1.9515295891e-4, "s1": 8.3321608736e-3, "s2": 1.6666654611e-1,
+    "two_pi": 6.283185307179586}.items()}
+# y = y * m -/+ c in turn (Horner, Cephes logf's coefficients after the first)
+_LOG_POLY = tuple(_f32(c) for c in (1.1514610310e-1, 1.1676998740e-1, 1.2420140846e-1, 1.4249322787e-1,
+                                   1.6668057665e-1, 2.0000714765e-1, 2.4999993993e-1, 3.3333331174e-1))
 
 
 def normal(seed: Tensor, index: Tensor, stream: int = 0) -> Tensor:
@@ -67,17 +147,18 @@ def uniform_fields(seed: Tensor, numel: int, stream: int = 0) -> Tensor:
     """Tensor[N, numel] with row n = uniform(seed[n], 0..numel-1, stream) (seed: int64 Tensor[N]), on the seeds'
     device. On the CPU the native kernel draws them (the same bits, ~30x faster than the tensor hash above)."""
     seed = seed.to(torch.int64).reshape(-1)
-    if seed.device.type == "cpu" and 0 <= stream < 2**32:
-        from .._ext import native_available
-
-        if native_available() and hasattr(torch.ops.distortx, "uniform_fill"):
-            return torch.ops.distortx.uniform_fill(seed, int(numel), int(stream))
+    if seed.device.type == "cpu" and 0 <= stream < 2**32 and _native("uniform_fill"):
+        return torch.ops.distortx.uniform_fill(seed, int(numel), int(stream))
     return uniform(seed[:, None], torch.arange(int(numel), dtype=torch.int64, device=seed.device)[None], stream)
 
 
 def normal_fields(seed: Tensor, numel: int, stream: int = 0) -> Tensor:
-    """Tensor[N, numel] with row n = normal(seed[n], 0..numel-1, stream): :func:`uniform_fields` through
-    :func:`box_muller` (the same bits as :func:`normal`)."""
+    """Tensor[N, numel] with row n = normal(seed[n], 0..numel-1, stream), on the seeds' device: the native kernel
+    where built for it (CPU, CUDA), else :func:`uniform_fields` through :func:`box_muller`; the same bits either
+    way."""
+    seed = seed.to(torch.int64).reshape(-1)
+    if 0 <= stream < 2**31 and _native("normal_fill", seed.device):
+        return torch.ops.distortx.normal_fill(seed, int(numel), int(stream))
     return box_muller(uniform_fields(seed, numel, 2 * stream), uniform_fields(seed, numel, 2 * stream + 1))
 
 
