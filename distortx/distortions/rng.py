@@ -9,7 +9,6 @@ the 64-bit element index. Values are carried in int64 tensors holding uint32 and
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor
