@@ -269,20 +269,38 @@ def test_uint8_conversions_in_cpp_give_the_torch_bytes(name, monkeypatch):
     assert expected.flatten().tolist() == [0, 0, 127, 254, 255, 255, 1, 255]   # 254.9999 + 0.001 rounds up
 
 
-def test_impulse_uint8_form_equals_the_float_form():
-    """impulse_noise_u8 flips the same values to the same ends as the float form truncated by corrupt(), and leaves
-    the others as they were; a planted fault (another seed) differs."""
-    from distortx.corruptions.noise import impulse_noise, impulse_noise_u8
+@pytest.mark.parametrize("name", ["impulse_noise", "gaussian_noise", "speckle_noise"])
+@pytest.mark.parametrize("native", [True, False])
+def test_noise_uint8_forms_equal_the_float_form(name, native, monkeypatch):
+    """The uint8 forms of the noises (on the CPU one C++ pass, noise_u8; else the torch code) give the float form's
+    values truncated as corrupt() truncates them, byte for byte: NCHW and channels-last batches (the layout kept),
+    four channels, 1 x 1 and one-column images, every severity, and a batch mixing severities. A planted fault
+    (another seed) differs."""
+    from distortx.corruptions import noise
+    from distortx.corruptions.common import native_op
 
-    x = torch.from_numpy(np.random.default_rng(6).integers(0, 256, (2, 3, 41, 37), dtype=np.uint8))
-    for xx in (x, x.contiguous(memory_format=torch.channels_last)):
-        for s in range(1, 6):
-            sev, seed = torch.full((2, 1), float(s)), torch.tensor([3, 4])
-            want = torch.floor(impulse_noise(xx.float() / 255.0, sev, seed) * 255.0 + 1e-3).to(torch.uint8)
-            got = impulse_noise_u8(xx, sev, seed)
-            assert torch.equal(got, want), s
-            assert 0 < int((got != xx).sum()) < got.numel() // 2      # c <= 0.27
-    assert not torch.equal(impulse_noise_u8(x, sev, seed), impulse_noise_u8(x, sev, seed + 1))
+    if native and not native_op("noise_u8"):
+        pytest.skip("native core not built")
+    if not native:
+        monkeypatch.setattr(noise, "native_op", lambda op: False)
+    float_form, u8_form = getattr(noise, name), getattr(noise, name + "_u8")
+    rng = np.random.default_rng(6)
+    for shape in ((2, 3, 41, 37), (2, 4, 9, 13), (2, 3, 1, 1), (2, 3, 40, 1)):
+        x = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+        for xx in (x, x.contiguous(memory_format=torch.channels_last)):
+            for s in (1, 2, 3, 4, 5, None):
+                sev = torch.tensor([[2.0], [5.0]]) if s is None else torch.full((2, 1), float(s))
+                seed = torch.tensor([3, 4])
+                want = torch.floor(float_form(xx.float() / 255.0, sev, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+                got = u8_form(xx, sev, seed)
+                assert torch.equal(got, want), (shape, s)
+                last = xx.is_contiguous(memory_format=torch.channels_last) and not xx.is_contiguous()
+                assert not native or got.is_contiguous(memory_format=torch.channels_last if last else torch.contiguous_format)
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 41, 37), dtype=np.uint8))
+    got = u8_form(x, sev, seed)
+    assert 0 < int((got != x).sum())
+    assert not torch.equal(got, u8_form(x, sev, seed + 1))
+    assert torch.equal(got[1:], u8_form(x[1:], sev[1:], seed[1:]))   # a sample is its own, in any batch
 
 
 def test_filter2d_native_tap_sum_equals_the_torch_code():

@@ -92,7 +92,12 @@ def impulse_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 
 def impulse_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """:func:`impulse_noise` on uint8 Tensor[N, C, H, W] -> uint8: the same flips to 0 or 255 (the float form's
-    untouched values come back as they were after corrupt()'s truncation), with no float image."""
+    untouched values come back as they were after corrupt()'s truncation), with no float image; on the CPU one
+    C++ pass (csrc/corruptions/noise_u8_cpu.cpp)."""
+    if images.device.type == "cpu" and native_op("noise_u8"):
+        return by_severity(values[:, 0], images, lambda x, s, idx: torch.ops.distortx.noise_u8(
+            x, seed[idx], 2, float(_c("impulse_noise", s)[0]), [FLIP, SALT]))
+
     def one(x, s, idx):
         flip = per_sample(seed[idx], x.shape[1:], FLIP) < _c("impulse_noise", s)[0]
         salt = (per_sample(seed[idx], x.shape[1:], SALT) < 0.5).to(torch.uint8) * 255
@@ -105,3 +110,22 @@ def speckle_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     def one(x, s, idx):
         return (x + x * _c("speckle_noise", s)[0] * per_sample(seed[idx], x.shape[1:], NOISE, "normal")).clamp(0, 1)
     return by_severity(values[:, 0], images, one)
+
+
+def gaussian_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`gaussian_noise` on uint8 Tensor[N, C, H, W] -> uint8 (the float form's values truncated as corrupt()
+    does, equal byte for byte); on the CPU one C++ pass (csrc/corruptions/noise_u8_cpu.cpp) with no float image."""
+    return _noise_u8(images, values, seed, "gaussian_noise", 0, gaussian_noise)
+
+
+def speckle_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`speckle_noise` on uint8 Tensor[N, C, H, W] -> uint8, as :func:`gaussian_noise_u8`."""
+    return _noise_u8(images, values, seed, "speckle_noise", 1, speckle_noise)
+
+
+def _noise_u8(images: Tensor, values: Tensor, seed: Tensor, name: str, kind: int, float_form) -> Tensor:
+    if images.device.type == "cpu" and native_op("noise_u8"):
+        return by_severity(values[:, 0], images, lambda x, s, idx: torch.ops.distortx.noise_u8(
+            x, seed[idx], kind, float(_c(name, s)[0]), [NOISE]))
+    y = float_form(images.float() / 255.0, values, seed)
+    return torch.floor(y.clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
