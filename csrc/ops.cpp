@@ -57,6 +57,7 @@ TORCH_LIBRARY(distortx, m) {
   m.def("normal_fill(Tensor seeds, int numel, int stream) -> Tensor");
   m.def("box_muller(Tensor u1, Tensor u2) -> Tensor");
   m.def("noise_u8(Tensor images, Tensor seeds, int kind, float amount, int[] streams) -> Tensor");
+  m.def("shot_u8(Tensor images, Tensor seeds, int stream, float c, float small_rate, int max_rates) -> Tensor");
 
   // ---- ImageNet-C helpers (csrc/corruptions/) --------------------------------------------------------------
   // glass blur's sequential pixel shuffle: offsets i64 [iterations, (H-2d)(W-2d), 2] -> source map i64 [H*W]

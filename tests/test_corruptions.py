@@ -269,7 +269,7 @@ def test_uint8_conversions_in_cpp_give_the_torch_bytes(name, monkeypatch):
     assert expected.flatten().tolist() == [0, 0, 127, 254, 255, 255, 1, 255]   # 254.9999 + 0.001 rounds up
 
 
-@pytest.mark.parametrize("name", ["impulse_noise", "gaussian_noise", "speckle_noise"])
+@pytest.mark.parametrize("name", ["impulse_noise", "gaussian_noise", "speckle_noise", "shot_noise"])
 @pytest.mark.parametrize("native", [True, False])
 def test_noise_uint8_forms_equal_the_float_form(name, native, monkeypatch):
     """The uint8 forms of the noises (on the CPU one C++ pass, noise_u8; else the torch code) give the float form's

@@ -15,6 +15,7 @@
 
 #include <vector>
 
+#include "corruptions/u8_segments.h"
 #include "distort/cpu_rows.h"
 
 namespace distortx {
@@ -90,7 +91,7 @@ at::Tensor noise_u8_cpu(const at::Tensor& images_in, const at::Tensor& seeds_, i
   const int64_t N = images_in.size(0), C = images_in.size(1), H = images_in.size(2), W = images_in.size(3);
   const int64_t plane = H * W;
   TORCH_CHECK(C * plane < (int64_t(1) << 32), "distortx.noise_u8: at most 2^32 values per image");
-  const bool last = C > 1 && images_in.is_contiguous(at::MemoryFormat::ChannelsLast) && !images_in.is_contiguous();
+  const bool last = u8_channels_last(images_in);
   const at::Tensor images = last ? images_in : images_in.contiguous();
   const at::Tensor seeds = seeds_.contiguous();
   at::Tensor out = at::empty_like(images, last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
@@ -103,25 +104,13 @@ at::Tensor noise_u8_cpu(const at::Tensor& images_in, const at::Tensor& seeds_, i
   // the uniform streams: a normal stream s draws from 2s and 2s + 1; impulse from its two streams directly
   const uint32_t s1 = k == 2 ? (uint32_t)streams[0] : 2u * (uint32_t)streams[0];
   const uint32_t s2 = k == 2 ? (uint32_t)streams[1] : 2u * (uint32_t)streams[0] + 1u;
-  // a row segment: channels last, the row's C x W interleaved values (value j is channel j % C of column j / C);
-  // NCHW, one channel's W values
   const int64_t seg = last ? C * W : W;
-  std::vector<uint32_t> offset((size_t)seg);
-  for (int64_t j = 0; j < seg; ++j) offset[j] = (uint32_t)(last ? (j % C) * plane + j / C : j);
-  at::parallel_for(0, N * H, 8, [&](int64_t r0, int64_t r1) {
-    std::vector<float> z((size_t)seg);
-    std::vector<uint32_t> index((size_t)seg);
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / H, y = r % H;
-      const uint32_t p1 = dx_bits_prefix(s[n], s1), p2 = dx_bits_prefix(s[n], s2);
-      for (int64_t c = 0; c < (last ? 1 : C); ++c) {
-        const uint32_t base = (uint32_t)(c * plane + y * W);
-        for (int64_t j = 0; j < seg; ++j) index[j] = offset[j] + base;
-        const int64_t at = n * C * plane + (last ? y * W * C : c * plane + y * W);
-        if (kSegmentAvx512) segment_avx512(k, p + at, index.data(), z.data(), q + at, seg, a, p1, p2);
-        else segment_avx2(k, p + at, index.data(), z.data(), q + at, seg, a, p1, p2);
-      }
-    }
+  for_each_u8_segment(N, C, H, W, last, [&](int64_t n, const uint32_t* index, int64_t at, int64_t len) {
+    thread_local std::vector<float> z;
+    if ((int64_t)z.size() < seg) z.resize((size_t)seg);
+    const uint32_t p1 = dx_bits_prefix(s[n], s1), p2 = dx_bits_prefix(s[n], s2);
+    if (kSegmentAvx512) segment_avx512(k, p + at, index, z.data(), q + at, len, a, p1, p2);
+    else segment_avx2(k, p + at, index, z.data(), q + at, len, a, p1, p2);
   });
   return out;
 }

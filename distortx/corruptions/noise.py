@@ -81,6 +81,17 @@ def shot_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     return by_severity(values[:, 0], images, one)
 
 
+def shot_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`shot_noise` on uint8 Tensor[N, C, H, W] -> uint8 (the float form's values truncated as corrupt() does,
+    equal byte for byte); on the CPU one C++ pass (csrc/corruptions/shot_u8_cpu.cpp: a uint8 batch has at most 256
+    rates, so each count comes from a guide table over its rate's CDF instead of a binary search)."""
+    if images.device.type == "cpu" and native_op("shot_u8"):
+        return by_severity(values[:, 0], images, lambda x, s, idx: torch.ops.distortx.shot_u8(
+            x, seed[idx], NOISE, float(_c("shot_noise", s)[0]), _SMALL_RATE, _MAX_RATES))
+    y = shot_noise(images.float() / 255.0, values, seed)
+    return torch.floor(y.clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+
+
 def impulse_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """scikit-image's salt & pepper: each value flipped with probability c, to 1 or 0 with equal odds."""
     def one(x, s, idx):

@@ -37,6 +37,7 @@ MODULES = {name: mod for mod in (noise, blur, weather, digital) for name in dir(
 #: corruptions with a uint8 form (uint8 in, uint8 out, the same values as the float form truncated to 8 bits)
 UINT8 = {"contrast": digital.contrast_u8, "impulse_noise": noise.impulse_noise_u8,
          "gaussian_noise": noise.gaussian_noise_u8, "speckle_noise": noise.speckle_noise_u8,
+         "shot_noise": noise.shot_noise_u8,
          "jpeg_compression": digital.jpeg_compression_u8, "pixelate": digital.pixelate_u8}
 
 
