@@ -302,7 +302,7 @@ def test_native_uniform_fields_are_the_counter_rngs_bits():
         assert torch.equal(rng.uniform_fields(seeds, 5003, stream), rng.uniform(seeds[:, None], idx, stream))
     assert torch.equal(rng.normal_fields(seeds, 5003, 3), rng.normal(seeds[:, None], idx, 3))
     # the native normal fill against the torch twin of the expression (no native code on that side)
-    twin = rng.box_muller_torch(rng.uniform(seeds[:, None], idx, 6), rng.uniform(seeds[:, None], idx, 7))
+    twin = rng.box_muller(rng.uniform(seeds[:, None], idx, 6), rng.uniform(seeds[:, None], idx, 7))
     assert torch.equal(torch.ops.distortx.normal_fill(seeds, 5003, 3), twin)
     assert torch.ops.distortx.normal_fill(seeds, 0, 0).shape == (6, 0)
     assert torch.ops.distortx.uniform_fill(seeds[:0], 7, 0).shape == (0, 7)
@@ -328,13 +328,12 @@ def test_normal_pieces_are_within_two_ulp_of_log_and_cos():
 
 @pytest.mark.skipif(not distortx._ext.native_available(), reason="needs the native extension")
 def test_native_box_muller_equals_the_torch_twin_for_every_uniform():
-    """One normal expression: the C++ loop (dx_logf, dx_cosf_small, sqrtf) and rng.box_muller_torch agree bit for
+    """One normal expression: the C++ loop (dx_logf, dx_cosf_small, sqrtf) and rng.box_muller (torch) agree bit for
     bit on every value of u1 (with cos = 1) and of u2, so python, C++ and CUDA draw the same normals. A constant,
     an operation order or a rounding changed on either side breaks it."""
     u = _every_uniform()
     for u1, u2 in ((u, torch.full_like(u, 0.5 / 16777216.0)), (torch.full_like(u, 0.1), u), (u, u.roll(7919))):
-        assert torch.equal(torch.ops.distortx.box_muller(u1, u2), rng.box_muller_torch(u1, u2))
-    assert torch.equal(rng.box_muller(u[:5], u[-1:]), rng.box_muller_torch(u[:5], u[-1:].expand(5)))  # broadcasts
+        assert torch.equal(torch.ops.distortx.box_muller(u1, u2), rng.box_muller(u1, u2))
 
 
 # -- CUDA (skipped without a device) -----------------------------------------------------------------------

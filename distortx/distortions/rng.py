@@ -96,17 +96,9 @@ def cos_small(x: Tensor) -> Tensor:
 
 def box_muller(u1: Tensor, u2: Tensor) -> Tensor:
     """The standard normal of two float32 uniforms (the cosine half of Box-Muller), the one expression every caller
-    uses: sqrt(-2 log u1) cos(2 pi u2) with :func:`log_unit` and :func:`cos_small`, so the pure-PyTorch path, the
-    C++ kernels and the CUDA kernels draw the same normals bit for bit. On the CPU the native loop computes it
-    (:func:`box_muller_torch` is the same expression in torch, ~10x slower)."""
-    u1, u2 = torch.broadcast_tensors(u1.to(torch.float32), u2.to(torch.float32))
-    if u1.device.type == "cpu" and _native("box_muller"):
-        return torch.ops.distortx.box_muller(u1, u2)
-    return box_muller_torch(u1, u2)
-
-
-def box_muller_torch(u1: Tensor, u2: Tensor) -> Tensor:
-    """:func:`box_muller` in torch operations (the reference, and the path on other devices)."""
+    uses: sqrt(-2 log u1) cos(2 pi u2) with :func:`log_unit` and :func:`cos_small`, in torch operations, so the
+    pure-PyTorch path, the C++ kernels and the CUDA kernels draw the same normals bit for bit
+    (``torch.ops.distortx.box_muller`` is the kernels' expression on given uniforms, for the tests)."""
     u1, u2 = u1.to(torch.float32), u2.to(torch.float32)
     # sqrt in float64, then rounded once to float32: the correctly rounded sqrtf of C (torch's float32 sqrt on the
     # CPU is off by one ulp for some values; float64 has the 2 x 24 + 2 bits that make the double rounding exact)
