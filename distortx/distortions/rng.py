@@ -62,34 +62,37 @@ def _float(bits: Tensor) -> Tensor:
 
 def log_unit(x: Tensor) -> Tensor:
     """Natural log of float32 values in (0, 1]: Cephes' logf, one float32 rounding per operation in the order of
-    ``dx_logf`` (csrc/common/rng.h), so it equals the C++ and CUDA kernels bit for bit (<= 2 ulp from exact)."""
+    ``dx_logf`` (csrc/common/rng.h), so it equals the C++ and CUDA kernels bit for bit (<= 2 ulp from exact).
+    In-place steps where they save a tensor (each is still its own kernel, rounded once; never add(alpha=), which
+    fuses the multiply)."""
     bits = _bits(x)
-    m0 = _float((bits & 0x007FFFFF) | 0x3F000000)                     # mantissa in [0.5, 1)
-    low = m0 < _F["sqrt_half"]
-    e = ((bits >> 23) - 126).to(torch.float32) - low.to(torch.float32)
-    m = torch.where(low, (m0 + m0) - 1.0, m0 - 1.0)
+    m = _float((bits & 0x007FFFFF) | 0x3F000000)                     # mantissa m0 in [0.5, 1)
+    low = m < _F["sqrt_half"]
+    e = (bits >> 23).sub_(126).to(torch.float32).sub_(low.to(torch.float32))
+    m = torch.where(low, m + m, m).sub_(1.0)                          # 2 m0 - 1 or m0 - 1 (m0 + m0 is exact)
     z = m * m
-    y = torch.full_like(m, _F["log_c0"])
+    y = m * _F["log_c0"]
     for i, c in enumerate(_LOG_POLY):
-        y = y * m
-        y = y - c if i % 2 == 0 else y + c
-    y = (y * m) * z
-    y = y + _F["log_q1"] * e
-    y = y - 0.5 * z
-    return (m + y) + _F["log_q2"] * e
+        (y.sub_ if i % 2 == 0 else y.add_)(c)
+        if i < len(_LOG_POLY) - 1:
+            y.mul_(m)
+    y.mul_(m).mul_(z)
+    y.add_(e * _F["log_q1"])
+    y.sub_(z.mul_(0.5))
+    return m.add_(y).add_(e.mul_(_F["log_q2"]))
 
 
 def cos_small(x: Tensor) -> Tensor:
     """cos of float32 values in [0, 8): Cephes' cosf (octant reduction with a 3-part pi / 4), the float32 twin of
     ``dx_cosf_small`` (csrc/common/rng.h), bit for bit."""
     j = (x * _F["four_over_pi"]).to(torch.int32)                        # truncation, as (int) in C
-    j = j + (j & 1)
+    j.add_(j & 1)
     y = j.to(torch.float32)
-    x = ((x - y * _F["dp1"]) - y * _F["dp2"]) - y * _F["dp3"]
-    q = j & 7                                                          # 0, 2, 4, 6: cos, -sin, -cos, sin
+    x = (x - y * _F["dp1"]).sub_(y * _F["dp2"]).sub_(y.mul_(_F["dp3"]))
     z = x * x
-    c = ((((_F["c0"] * z - _F["c1"]) * z + _F["c2"]) * z) * z - 0.5 * z) + 1.0
-    s = ((((_F["s0"] * z + _F["s1"]) * z - _F["s2"]) * z) * x) + x
+    c = (z * _F["c0"]).sub_(_F["c1"]).mul_(z).add_(_F["c2"]).mul_(z).mul_(z).sub_(z * 0.5).add_(1.0)
+    s = z.mul_(_F["s0"]).add_(_F["s1"]).mul_(x * x).sub_(_F["s2"]).mul_(x * x).mul_(x).add_(x)
+    q = j.bitwise_and_(7)                                               # 0, 2, 4, 6: cos, -sin, -cos, sin
     r = torch.where(((q >> 1) & 1).bool(), s, c)
     return _float(_bits(r) ^ (((q + 2) & 4) << 29))
 
