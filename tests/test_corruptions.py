@@ -516,6 +516,39 @@ def test_noise_statistics_on_flat_grey():
     assert sp.std() / 255 == pytest.approx(0.15 * 128 / 255, rel=0.05)
 
 
+def test_drawn_frost_is_a_seeded_crop_of_one_of_five_pictures(monkeypatch, tmp_path):
+    """Frost (drawn) blends a seeded crop of one of the bank's five pictures, as ImageNet-C crops its photographs:
+    every sample's layer is a window of a bank picture at the image size rounded up to a power of two; a cached
+    and a freshly drawn bank give the same bytes; a sample is its own in any batch; with DISTORTX_FROST_DIR the
+    crops come from those files instead."""
+    from distortx.corruptions import frost_source, weather
+
+    seed = torch.arange(40, dtype=torch.int64) * 7 + 3
+    layer = weather.frost_drawn(seed, 60, 100)
+    bank = [weather.frost_bank_texture(k, 128) for k in range(weather.FROST_BANK)]
+    used = set()
+    for i in range(seed.shape[0]):
+        hits = [k for k, pic in enumerate(bank)
+                if any(torch.equal(layer[i], pic[:, t: t + 60, left: left + 100])
+                       for t in range(0, 69) for left in range(0, 29))]
+        assert len(hits) == 1, i
+        used.add(hits[0])
+    assert used == set(range(weather.FROST_BANK))                     # the seed picks among all five
+    assert torch.equal(weather.frost_drawn(seed[5:6], 60, 100)[0], layer[5])
+    monkeypatch.setattr(weather, "_BANK_CACHED_SIDE", 0)              # drawn per call: the same pictures
+    assert torch.equal(weather.frost_drawn(seed, 60, 100), layer)
+    assert frost_source() == "drawn"
+    x = torch.rand(2, 3, 60, 100) * 0.4                                # no clipping at 1
+    for k in range(2):
+        Image.fromarray(np.full((80, 120, 3), 40 + 100 * k, np.uint8)).save(tmp_path / f"frost{k}.png")
+    monkeypatch.setenv("DISTORTX_FROST_DIR", str(tmp_path))
+    assert frost_source().startswith("photographs in")
+    out = weather.frost(x, torch.full((2, 1), 1.0), seed[:2])
+    keep, amount = weather._c("frost", 1)
+    layers = (out - keep * x) / amount
+    assert all(float(layers[i].std()) < 1e-5 for i in range(2))       # flat photographs: flat frost layers
+
+
 ROWS = sorted(REFERENCE["rows"])
 
 

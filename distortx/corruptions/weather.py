@@ -2,11 +2,12 @@
 fog (a plasma fractal), spatter (water drops or mud).
 images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N].
 
-Frost: ImageNet-C blends crops of five photographs of frost. distortx draws its own frost texture from the seed
-(:func:`frost_texture`) unless ``DISTORTX_FROST_DIR`` names a folder of frost photographs (e.g. imagecorruptions'
-``frost/``), in which case a seeded crop of one of them is used, as ImageNet-C does."""
+Frost: ImageNet-C blends seeded crops of five photographs of frost. distortx draws five frost pictures of its own
+(:func:`frost_texture`, once per size) and crops them the same way, unless ``DISTORTX_FROST_DIR`` names a folder of
+frost photographs (e.g. imagecorruptions' ``frost/``), in which case the crops are of those."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -139,11 +140,50 @@ def frost_from_photos(files: List[Path], seed: Tensor, h: int, w: int) -> Tensor
         if scale > 1:
             photo = photo.resize((int(math.ceil(fw * scale)), int(math.ceil(fh * scale))), Image.BICUBIC)
         fw, fh = photo.size
-        top = int(u[i, 1] * max(fh - h, 1)) if fh > h else 0
-        left = int(u[i, 2] * max(fw - w, 1)) if fw > w else 0
+        top, left = _crop_origin(u[i], fh, fw, h, w)
         crop = np.asarray(photo)[top: top + h, left: left + w]
         out.append(torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255.0)
     return torch.stack(out).to(seed.device)
+
+
+def _crop_origin(u: Tensor, fh: int, fw: int, h: int, w: int) -> tuple:
+    """(top, left) of the seeded h x w crop of an fh x fw frost picture (u = the sample's three FLAKES uniforms)."""
+    top = int(u[1] * max(fh - h, 1)) if fh > h else 0
+    left = int(u[2] * max(fw - w, 1)) if fw > w else 0
+    return top, left
+
+
+#: the drawn frost comes, like ImageNet-C's, from a few fixed pictures: FROST_BANK textures drawn once per size
+#: (seeds FROST_BANK_SEED + k), each sample a seeded crop of one of them (no drawing per image)
+FROST_BANK = 5
+FROST_BANK_SEED = 0xF2057
+#: bank sizes up to this side are kept in memory (5 x 3 x 1024^2 floats = 60 MB); larger ones are drawn per call
+_BANK_CACHED_SIDE = 1024
+
+
+def frost_bank_texture(k: int, side: int, device="cpu") -> Tensor:
+    """Drawn frost picture k of the bank at side x side: Tensor[3, side, side] (the same for every caller)."""
+    if side <= _BANK_CACHED_SIDE:
+        return _cached_bank_texture(int(k), int(side), str(device))
+    return frost_texture(torch.tensor([FROST_BANK_SEED + int(k)], device=device), side, side)[0]
+
+
+@functools.lru_cache(maxsize=2 * FROST_BANK)
+def _cached_bank_texture(k: int, side: int, device: str) -> Tensor:
+    return frost_texture(torch.tensor([FROST_BANK_SEED + k], device=device), side, side)[0]
+
+
+def frost_drawn(seed: Tensor, h: int, w: int) -> Tensor:
+    """The drawn frost of each sample: a seeded crop of one of the bank's pictures, which are drawn at the image's
+    size rounded up to a power of two (the scale frost_texture gives an image of this size). Tensor[N, 3, H, W]."""
+    side = 1 << (max(h, w) - 1).bit_length()
+    u = per_sample(seed, (3,), FLAKES).cpu()
+    out = torch.empty(seed.shape[0], 3, h, w, device=seed.device)
+    for i in range(seed.shape[0]):
+        top, left = _crop_origin(u[i], side, side, h, w)
+        picture = frost_bank_texture(int(u[i, 0] * FROST_BANK) % FROST_BANK, side, seed.device)
+        out[i] = picture[:, top: top + h, left: left + w]
+    return out
 
 
 def frost_source() -> str:
@@ -158,7 +198,7 @@ def frost(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
         keep, amount = _c("frost", s)
         n, c, h, w = x.shape
         files = _frost_photos()
-        layer = frost_texture(seed[idx], h, w) if files is None else frost_from_photos(files, seed[idx], h, w)
+        layer = frost_drawn(seed[idx], h, w) if files is None else frost_from_photos(files, seed[idx], h, w)
         if c == 1:
             layer = to_gray(layer)
         return (keep * x + amount * layer.to(x.dtype)).clamp(0, 1)
