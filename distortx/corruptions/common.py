@@ -35,7 +35,7 @@ def per_sample(seed: Tensor, shape: Tuple[int, ...], stream: int, kind: str = "u
 def by_severity(severity: Tensor, images: Tensor, fn: Callable[[Tensor, int, Tensor], Tensor]) -> Tensor:
     """Apply ``fn(images[idx], s, idx)`` to each group of samples sharing the integer severity ``s``."""
     sev = severity.round().to(torch.int64)
-    levels = torch.unique(sev).tolist()
+    levels = [int(sev)] if sev.numel() == 1 else torch.unique(sev).tolist()
     if len(levels) == 1:                      # one severity (the usual call): no gather / scatter of the batch
         return fn(images, int(levels[0]), torch.arange(images.shape[0], device=images.device))
     out = torch.empty_like(images)
@@ -60,6 +60,11 @@ def _gaussian_kernel(sigma: float, truncate: float) -> Tensor:
 
 def native_op(op: str) -> bool:
     """Whether the native core is built and has torch.ops.distortx.<op> (the C++ twins of loops in this family)."""
+    return _native_op(op)
+
+
+@functools.lru_cache(maxsize=None)
+def _native_op(op: str) -> bool:   # the extension is loaded once per process: its ops do not change
     from .._ext import native_available
 
     return native_available() and hasattr(torch.ops.distortx, op)

@@ -3,6 +3,8 @@
 of Ahn's set keep their own meaning), one parameter ``severity`` 1..5, level set ``imagenet_c``."""
 from __future__ import annotations
 
+import functools
+
 from ..distortions.spec import DistortionSpec, LevelSet, Parameter
 from ..hookspecs import hookimpl
 from . import blur, digital, noise, weather
@@ -41,6 +43,7 @@ UINT8 = {"contrast": digital.contrast_u8, "impulse_noise": noise.impulse_noise_u
          "jpeg_compression": digital.jpeg_compression_u8, "pixelate": digital.pixelate_u8}
 
 
+@functools.lru_cache(maxsize=None)
 def spec_of(name: str) -> DistortionSpec:
     return DistortionSpec(
         name=PREFIX + name,
