@@ -1,5 +1,7 @@
-"""ImageNet-C's noise corruptions: gaussian, shot (Poisson), impulse (salt and pepper per value; also a uint8 form),
-speckle. images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]."""
+"""ImageNet-C's noise corruptions: gaussian, shot (Poisson), impulse (salt and pepper per value), speckle.
+images float Tensor[N, C, H, W] in [0, 1]; values[:, 0] = severity 1..5; seed int64 Tensor[N]. Each also has a
+uint8 form (``*_u8``: uint8 in, the float form's values truncated as corrupt() truncates them out), one C++ pass on
+the CPU (csrc/corruptions/noise_u8_cpu.cpp, shot_u8_cpu.cpp)."""
 from __future__ import annotations
 
 import math
@@ -13,6 +15,10 @@ from .constants import IMAGENET_C
 
 def _c(name: str, s: int) -> tuple:
     return IMAGENET_C[name][s - 1]
+
+
+#: the ``kind`` argument of torch.ops.distortx.noise_u8
+_U8_GAUSSIAN, _U8_SPECKLE, _U8_IMPULSE = 0, 1, 2
 
 
 def gaussian_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
@@ -107,7 +113,7 @@ def impulse_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     C++ pass (csrc/corruptions/noise_u8_cpu.cpp)."""
     if images.device.type == "cpu" and native_op("noise_u8"):
         return by_severity(values[:, 0], images, lambda x, s, idx: torch.ops.distortx.noise_u8(
-            x, seed[idx], 2, float(_c("impulse_noise", s)[0]), [FLIP, SALT]))
+            x, seed[idx], _U8_IMPULSE, float(_c("impulse_noise", s)[0]), [FLIP, SALT]))
 
     def one(x, s, idx):
         flip = per_sample(seed[idx], x.shape[1:], FLIP) < _c("impulse_noise", s)[0]
@@ -126,12 +132,12 @@ def speckle_noise(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 def gaussian_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """:func:`gaussian_noise` on uint8 Tensor[N, C, H, W] -> uint8 (the float form's values truncated as corrupt()
     does, equal byte for byte); on the CPU one C++ pass (csrc/corruptions/noise_u8_cpu.cpp) with no float image."""
-    return _noise_u8(images, values, seed, "gaussian_noise", 0, gaussian_noise)
+    return _noise_u8(images, values, seed, "gaussian_noise", _U8_GAUSSIAN, gaussian_noise)
 
 
 def speckle_noise_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     """:func:`speckle_noise` on uint8 Tensor[N, C, H, W] -> uint8, as :func:`gaussian_noise_u8`."""
-    return _noise_u8(images, values, seed, "speckle_noise", 1, speckle_noise)
+    return _noise_u8(images, values, seed, "speckle_noise", _U8_SPECKLE, speckle_noise)
 
 
 def _noise_u8(images: Tensor, values: Tensor, seed: Tensor, name: str, kind: int, float_form) -> Tensor:
