@@ -102,8 +102,8 @@ def test_overlapping_regions_later_wins_and_outside_is_copied():
 
 
 def test_simd_loops_equal_their_scalar_twins(tmp_path):
-    """DISTORTX_U8_SIMD=0 runs every vector loop's scalar twin (and the normal fill's AVX2 loop instead of its AVX-512
-    one): the same bits, both layouts, tails included."""
+    """DISTORTX_U8_SIMD=0 runs every vector loop's scalar twin (and the normal fill's and the ImageNet-C uint8
+    noises' AVX2 loops instead of their AVX-512 ones): the same bits, both layouts, tails included."""
     script = (
         "import torch, sys\n"
         "sys.path.insert(0, %r)\n"
@@ -113,6 +113,11 @@ def test_simd_loops_equal_their_scalar_twins(tmp_path):
         "outs = [torch.ops.distortx.distort(i, codes, values, boxes, seeds) for i in (x8, x8.contiguous(memory_format=torch.channels_last))]\n"
         "sp = random_case(['salt_pepper'], 2, 3, 21, 77, r=1, seed=3)\n"  # through float: the RGB split / join loops
         "outs.append(torch.ops.distortx.distort(sp[0].mul(255).round().to(torch.uint8).contiguous(memory_format=torch.channels_last), *sp[1:]))\n"
+        "y8 = torch.randint(0, 256, (2, 3, 19, 37), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))\n"
+        "s = torch.tensor([5, 6])\n"  # the ImageNet-C uint8 noises (noise_u8's AVX-512 or AVX2 segments)
+        "for y in (y8, y8.contiguous(memory_format=torch.channels_last)):\n"
+        "    outs += [torch.ops.distortx.noise_u8(y, s, k, 0.3, st) for k, st in ((0, [1]), (1, [1]), (2, [3, 2]))]\n"
+        "outs.append(torch.ops.distortx.normal_fill(s, 1001, 1))\n"
         "torch.save([o.contiguous() for o in outs], sys.argv[1])\n" % os.path.dirname(__file__))
     results = []
     for simd in ("1", "0"):

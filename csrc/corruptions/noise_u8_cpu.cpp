@@ -66,11 +66,8 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,prefer-vector-width=51
     uint32_t p2) {
   segment_body(kind, v, index, z, q, len, amount, p1, p2);
 }
-const bool kSegmentAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
 void segment_avx512(int, const uint8_t*, const uint32_t*, float*, uint8_t*, int64_t, float, uint32_t, uint32_t) {}
-const bool kSegmentAvx512 = false;
 #endif
 
 DX_CLONES void segment_avx2(int kind, const uint8_t* v, const uint32_t* index, float* z, uint8_t* q, int64_t len,
@@ -105,11 +102,12 @@ at::Tensor noise_u8_cpu(const at::Tensor& images_in, const at::Tensor& seeds_, i
   const uint32_t s1 = k == 2 ? (uint32_t)streams[0] : 2u * (uint32_t)streams[0];
   const uint32_t s2 = k == 2 ? (uint32_t)streams[1] : 2u * (uint32_t)streams[0] + 1u;
   const int64_t seg = last ? C * W : W;
+  const bool avx512 = u8_avx512_enabled();
   for_each_u8_segment(N, C, H, W, last, [&](int64_t n, const uint32_t* index, int64_t at, int64_t len) {
     thread_local std::vector<float> z;
     if ((int64_t)z.size() < seg) z.resize((size_t)seg);
     const uint32_t p1 = dx_bits_prefix(s[n], s1), p2 = dx_bits_prefix(s[n], s2);
-    if (kSegmentAvx512) segment_avx512(k, p + at, index, z.data(), q + at, len, a, p1, p2);
+    if (avx512) segment_avx512(k, p + at, index, z.data(), q + at, len, a, p1, p2);
     else segment_avx2(k, p + at, index, z.data(), q + at, len, a, p1, p2);
   });
   return out;

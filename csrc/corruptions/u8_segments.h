@@ -5,10 +5,25 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace distortx {
 namespace cpu {
+
+// Whether the AVX-512 loops run: the CPU has AVX-512 F / DQ / BW / VL and DISTORTX_U8_SIMD is not "0" (which runs
+// the AVX2 / baseline twins, for tests/test_native_u8.py to compare bit for bit).
+inline bool u8_avx512_enabled() {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  static const bool on = !(std::getenv("DISTORTX_U8_SIMD") && std::strcmp(std::getenv("DISTORTX_U8_SIMD"), "0") == 0) &&
+                         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return on;
+#else
+  return false;
+#endif
+}
 
 // Whether a uint8 [N, C, H, W] tensor is channels-last in memory (and not also NCHW-contiguous).
 inline bool u8_channels_last(const at::Tensor& t) {
