@@ -94,8 +94,9 @@ def add_gaussian(images: Tensor, std: Tensor, seed: Tensor) -> Tensor:
 
 
 def gaussian_noise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
-    """values[:, 0] = variance (image in [0, 1]). (N,C,H,W) -> (N,C,H,W)."""
-    return add_gaussian(images, torch.sqrt(values[:, 0].clamp_min(0.0)), seed)
+    """values[:, 0] = variance (image in [0, 1]). (N,C,H,W) -> (N,C,H,W). The std is the correctly rounded float32
+    square root (taken in float64, as the kernels' sqrtf; torch's float32 sqrt can be an ulp off)."""
+    return add_gaussian(images, values[:, 0].clamp_min(0.0).double().sqrt().float(), seed)
 
 
 def gaussian_noise_sigma_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
