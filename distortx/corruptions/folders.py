@@ -101,17 +101,23 @@ def write_corruption_folders(preset: PresetSpec, images: Union[str, Path], out: 
                     ok.append(i)
                 except (OSError, ValueError) as exc:
                     skipped.append(f"{p}: {exc}")
-            batch = torch.stack(pixels).to(device).float().div_(255.0) if pixels else None
+            batch8 = torch.stack(pixels).to(device) if pixels else None       # uint8 [N, 3, S, S]
+            unit = None                                                       # its float form, made when needed
             for (name, s), wanted in todo.items():
                 idx = [ok.index(i) for i in wanted if i in ok]
                 if not idx:
                     continue
-                x = batch[idx]
+                spec = spec_of(name)
                 seeds = torch.tensor([sample_seed(seed, rel[ok[j]], name, s) for j in idx], dtype=torch.int64,
-                                     device=x.device)
-                values = torch.full((len(idx), 1), float(s), device=x.device)
-                y = spec_of(name).reference(x, values, seeds).clamp(0, 1)
-                y = torch.floor(y * 255.0 + 1e-3).to(torch.uint8).cpu()
+                                     device=batch8.device)
+                values = torch.full((len(idx), 1), float(s), device=batch8.device)
+                if spec.reference_uint8 is not None:   # uint8 in, the float form's bytes out, no float image
+                    y = spec.reference_uint8(batch8[idx], values, seeds).cpu()
+                else:
+                    if unit is None:
+                        unit = batch8.float().div_(255.0)
+                    y = spec.reference(unit[idx], values, seeds).clamp(0, 1)
+                    y = torch.floor(y * 255.0 + 1e-3).to(torch.uint8).cpu()
                 for j, img in zip(idx, y):
                     path = out / name / str(s) / rel[ok[j]]
                     path.parent.mkdir(parents=True, exist_ok=True)
