@@ -9,9 +9,32 @@
 #include <cmath>
 
 #include "corruptions/border.h"
+#include "distort/cpu_rows.h"
 
 namespace distortx {
 namespace {
+
+// One output row of Wo points (coordinates Y, X) for all C channels (output channel stride `area`). Compiled for AVX2
+// and baseline x86-64 (GCC target_clones): AVX2 machines round with vroundss instead of calling floorf (the same bits).
+DX_CLONES void sample_row(const float* in, const float* Y, const float* X, float* o, int64_t C, int64_t H, int64_t W,
+                          int64_t area, int64_t Wo, int64_t mode) {
+  for (int64_t xo = 0; xo < Wo; ++xo) {
+    const float fy0 = std::floor(Y[xo]), fx0 = std::floor(X[xo]);
+    const float fy = Y[xo] - fy0, fx = X[xo] - fx0;
+    const int64_t y0 = (int64_t)fy0, x0 = (int64_t)fx0;
+    // inside the image (most points), no border mapping (its modulo is most of the cost)
+    const bool ry = y0 >= 0 && y0 + 1 < H, rx = x0 >= 0 && x0 + 1 < W;
+    const int64_t r0 = (ry ? y0 : border_index(y0, H, mode)) * W;
+    const int64_t r1 = ry ? r0 + W : border_index(y0 + 1, H, mode) * W;
+    const int64_t c0 = rx ? x0 : border_index(x0, W, mode), c1 = rx ? x0 + 1 : border_index(x0 + 1, W, mode);
+    for (int64_t c = 0; c < C; ++c) {
+      const float* p = in + c * H * W;
+      const float top = p[r0 + c0] * (1 - fx) + p[r0 + c1] * fx;
+      const float bottom = p[r1 + c0] * (1 - fx) + p[r1 + c1] * fx;
+      o[c * area + xo] = top * (1 - fy) + bottom * fy;
+    }
+  }
+}
 
 // x f32 [N, C, H, W]; ys, xs f32 [N, H', W'] (pixel coordinates) -> f32 [N, C, H', W'].
 at::Tensor linear_sample_cpu(const at::Tensor& x_, const at::Tensor& ys_, const at::Tensor& xs_, int64_t mode) {
@@ -33,20 +56,8 @@ at::Tensor linear_sample_cpu(const at::Tensor& x_, const at::Tensor& ys_, const 
   at::parallel_for(0, N * Ho, 1, [&](int64_t a, int64_t b) {
     for (int64_t t = a; t < b; ++t) {
       const int64_t n = t / Ho, yo = t % Ho;
-      for (int64_t xo = 0; xo < Wo; ++xo) {
-        const int64_t q = n * area + yo * Wo + xo;
-        const float fy0 = std::floor(Y[q]), fx0 = std::floor(X[q]);
-        const float fy = Y[q] - fy0, fx = X[q] - fx0;
-        const int64_t y0 = (int64_t)fy0, x0 = (int64_t)fx0;
-        const int64_t r0 = border_index(y0, H, mode) * W, r1 = border_index(y0 + 1, H, mode) * W;
-        const int64_t c0 = border_index(x0, W, mode), c1 = border_index(x0 + 1, W, mode);
-        for (int64_t c = 0; c < C; ++c) {
-          const float* p = in + (n * C + c) * H * W;
-          const float top = p[r0 + c0] * (1 - fx) + p[r0 + c1] * fx;
-          const float bottom = p[r1 + c0] * (1 - fx) + p[r1 + c1] * fx;
-          o[(n * C + c) * area + yo * Wo + xo] = top * (1 - fy) + bottom * fy;
-        }
-      }
+      sample_row(in + n * C * H * W, Y + n * area + yo * Wo, X + n * area + yo * Wo, o + n * C * area + yo * Wo, C, H, W,
+                 area, Wo, mode);
     }
   });
   return out;
