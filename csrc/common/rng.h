@@ -93,11 +93,15 @@ DX_HDI float dx_cosf_small(float x) {
   return dx_bits_float(dx_float_bits(r) ^ (((q + 2u) & 4u) << 29));
 }
 
+// Box-Muller on two uniforms in (0, 1]: sqrt(-2 ln u1) cos(2 pi u2), one float32 rounding per operation in this
+// order (rng.box_muller, bit for bit). Every normal the kernels draw goes through this one expression.
+DX_HDI float dx_box_muller(float u1, float u2) {
+  return sqrtf(-2.0f * dx_logf(u1)) * dx_cosf_small(6.283185307179586f * u2);
+}
+
 // Standard normal by Box-Muller from streams 2*stream, 2*stream+1 (rng.normal, bit for bit).
 DX_HDI float dx_normal(int64_t seed, int64_t index, uint32_t stream) {
-  const float u1 = uniform01(seed, index, 2u * stream);
-  const float u2 = uniform01(seed, index, 2u * stream + 1u);
-  return sqrtf(-2.0f * dx_logf(u1)) * dx_cosf_small(6.283185307179586f * u2);
+  return dx_box_muller(uniform01(seed, index, 2u * stream), uniform01(seed, index, 2u * stream + 1u));
 }
 
 // random_bits split in two for loops over the element index: the part that depends on (seed, stream) only, then

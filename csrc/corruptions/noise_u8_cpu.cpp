@@ -52,8 +52,7 @@ DX_HDI void segment_body(int kind, const uint8_t* v, const uint32_t* index, floa
   if (kind == 2) return impulse_row_body(v, index, q, len, amount, p1, p2);
 #pragma omp simd
   for (int64_t j = 0; j < len; ++j)
-    z[j] = sqrtf(-2.0f * dx_logf(dx_uniform_at(p1, index[j], 0u))) *
-           dx_cosf_small(6.283185307179586f * dx_uniform_at(p2, index[j], 0u));
+    z[j] = dx_box_muller(dx_uniform_at(p1, index[j], 0u), dx_uniform_at(p2, index[j], 0u));
   if (kind == 1) return noise_row_body<true>(v, z, q, len, amount);
   noise_row_body<false>(v, z, q, len, amount);
 }

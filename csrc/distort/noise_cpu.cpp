@@ -19,8 +19,7 @@ DX_HDI void normal_row_body(float* o, uint32_t p1, uint32_t p2, int64_t i0, int6
   const uint32_t lo = (uint32_t)i0, hi = (uint32_t)((uint64_t)i0 >> 32);
 #pragma omp simd
   for (int64_t j = 0; j < len; ++j)
-    o[j] = sqrtf(-2.0f * dx_logf(dx_uniform_at(p1, lo + (uint32_t)j, hi))) *
-           dx_cosf_small(6.283185307179586f * dx_uniform_at(p2, lo + (uint32_t)j, hi));
+    o[j] = dx_box_muller(dx_uniform_at(p1, lo + (uint32_t)j, hi), dx_uniform_at(p2, lo + (uint32_t)j, hi));
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -71,7 +70,7 @@ at::Tensor normal_fill_cpu(const at::Tensor& seeds_, int64_t numel, int64_t stre
 // which the tests run over every uniform value the counter RNG can give.
 DX_CLONES void box_muller_row(float* o, const float* u1, const float* u2, int64_t len) {
 #pragma omp simd
-  for (int64_t j = 0; j < len; ++j) o[j] = sqrtf(-2.0f * dx_logf(u1[j])) * dx_cosf_small(6.283185307179586f * u2[j]);
+  for (int64_t j = 0; j < len; ++j) o[j] = dx_box_muller(u1[j], u2[j]);
 }
 
 at::Tensor box_muller_cpu(const at::Tensor& u1_, const at::Tensor& u2_) {
