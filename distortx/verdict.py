@@ -23,8 +23,10 @@ every threshold of it lives in :class:`VerdictRules`:
    measurement. Other types have no estimator: their severity is "not measured".
 5. **Score.** A finding's evidence is the best box's score, and for a whole-image finding that the classifier
    named also the classifier's probability of the type. Its score is that evidence calibrated: the probability
-   that such a finding is right, by a logistic map of the evidence's logit (``score_slope``,
-   ``score_offset``) fitted per model on validation photos (identity by default).
+   that such a finding is right, by a logistic map of the evidence's logit fitted per model on validation photos,
+   one map per kind of finding (``score_slope`` / ``score_offset`` for whole-image findings, ``region_slope`` /
+   ``region_offset`` for regional ones: a box on part of a photo is right less often than a classifier's answer
+   of the same strength, so one shared map is right only for the mix it was fitted on); identity by default.
 
 The verdict is ``clean`` when no finding is left. Its findings never contradict its boxes: every box of the
 verdict belongs to a finding, and a clean verdict has none.
@@ -53,23 +55,30 @@ class VerdictRules:
     jpeg_quality_max: float = 30.0     # JPEG is a finding at estimated quality <= this (Ahn level 1 = 20)
     noise_sigma_min: float = 20.0      # noise is a finding at estimated sigma >= this (Ahn level 1 ~ 28.5)
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
-    score_slope: float = 1.0           # score = sigmoid(slope * logit(evidence) + offset): P(finding right),
-    score_offset: float = 0.0          # fitted on validation photos (1, 0: the evidence as it is)
+    score_slope: float = 1.0           # whole-image findings: score = sigmoid(slope * logit(evidence) + offset),
+    score_offset: float = 0.0          # P(finding right), fitted on validation photos (1, 0: the evidence as it is)
+    region_slope: Optional[float] = None   # regional findings' map (None: the whole-image one)
+    region_offset: Optional[float] = None
 
-    def calibrated(self, evidence: float) -> float:
-        """The finding score of raw ``evidence`` (a box score or a class probability in [0, 1])."""
-        if self.score_slope == 1.0 and self.score_offset == 0.0:
+    def calibrated(self, evidence: float, regional: bool = False) -> float:
+        """The finding score of raw ``evidence`` (a box score or a class probability in [0, 1]) for a whole-image
+        finding, or a regional one (``regional``)."""
+        slope, offset = self.score_slope, self.score_offset
+        if regional and self.region_slope is not None:
+            slope, offset = self.region_slope, self.region_offset or 0.0
+        if slope == 1.0 and offset == 0.0:
             return float(evidence)
         e = min(max(float(evidence), 1e-6), 1.0 - 1e-6)
-        z = self.score_slope * math.log(e / (1.0 - e)) + self.score_offset
+        z = slope * math.log(e / (1.0 - e)) + offset
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
     @classmethod
     def for_model(cls, model) -> "VerdictRules":
         """The rules with the thresholds chosen for ``model`` on validation photos (its checkpoint's
-        ``calibration.verdict``, written by experiments/default_model/verdict_thresholds.py), else the defaults."""
+        ``calibration.verdict``, written by experiments/default_model/verdict_thresholds.py), else the defaults.
+        A record with one score map (before the per-kind maps) gives it to both kinds."""
         chosen = (getattr(model, "calibration", None) or {}).get("verdict") or {}
-        known = {k: float(v) for k, v in chosen.items() if k in cls.__dataclass_fields__}
+        known = {k: float(v) for k, v in chosen.items() if k in cls.__dataclass_fields__ and v is not None}
         return cls(**known)
 
 
@@ -251,7 +260,7 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
             findings.append(Finding(t, "whole image", rules.calibrated(evidence), _severity(level), level,
                                     parameter, []))
         else:
-            findings.append(Finding(t, "regions", rules.calibrated(rs[0].score), _severity(level), level,
+            findings.append(Finding(t, "regions", rules.calibrated(rs[0].score, regional=True), _severity(level), level,
                                     parameter, boxes))
     findings.sort(key=lambda f: -f.score)
     return Verdict(findings[0].type if findings else "clean", findings, measurements, notes)

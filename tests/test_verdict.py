@@ -119,6 +119,25 @@ def test_scores_are_calibrated_by_the_models_logistic_map_and_thresholds_stay_on
     assert VerdictRules().calibrated(0.37) == 0.37 and rules.calibrated(1.0) < 1.0 and rules.calibrated(0.0) > 0.0
 
 
+def test_regional_findings_have_their_own_score_map():
+    """region_slope / region_offset calibrate regional findings, score_slope / score_offset whole-image ones; a
+    checkpoint record without the regional map (older) gives the whole-image map to both."""
+    rules = VerdictRules(region_score=0.6, score_slope=2.0, score_offset=-2.0, region_slope=1.0, region_offset=-1.0)
+    regions = [DetectedRegion("gaussian_blur", 0.8, (10, 10, 110, 90))]
+    v = make_verdict(CLEAN, regions, 300, 300, rules=rules)
+    assert v.findings[0].where == "regions"
+    assert v.findings[0].score == pytest.approx(1 / (1 + 0.25 * 2.718281828459045), rel=1e-6)  # sigmoid(logit(0.8) - 1)
+    whole = make_verdict([("jpeg", 0.9), ("clean", 0.1)], [], 300, 300, maps={"jpeg_quality": flat(9)}, rules=rules)
+    assert whole.findings[0].score == pytest.approx(1 / (1 + (1 / 81) * 2.718281828459045 ** 2), rel=1e-6)
+
+    class Model:
+        calibration = {"verdict": {"region_score": 0.7, "score_slope": 2.0, "score_offset": -2.0, "val_photos": 79}}
+    old = VerdictRules.for_model(Model())
+    assert old.region_score == 0.7 and old.calibrated(0.8, regional=True) == old.calibrated(0.8) < 0.8
+    Model.calibration["verdict"].update(region_slope=1.0, region_offset=-1.0)
+    assert VerdictRules.for_model(Model()).calibrated(0.8, regional=True) == pytest.approx(rules.calibrated(0.8, True))
+
+
 def test_resaved_jpeg_is_noted():
     v = make_verdict(CLEAN, [], 300, 300, maps={"jpeg_quality": flat(50)}, file_quality=90)
     assert v.measurements["jpeg_quality_file"] == 90 and "re-saved" in v.notes[0]

@@ -64,8 +64,8 @@ def ece(scores, right, bins: int = 10):
 
 def measure(model, rules, photos: Path, limit: int = 0):
     """Run the verdict over ``photos`` (items 1-3 of the module docstring). Returns (clean, det, cls, evidence,
-    right): the three reports, and every finding's raw evidence (before the rules' score calibration) with
-    whether the finding is right."""
+    right, regional): the three reports, and every finding's raw evidence (before the rules' score calibration)
+    with whether the finding is right and whether it is regional (its own score map)."""
     from dataclasses import replace
 
     import distortx
@@ -73,11 +73,11 @@ def measure(model, rules, photos: Path, limit: int = 0):
     from distortx.detection import box_iou
     from distortx.io import IMAGE_EXTENSIONS, read_image
 
-    rules = replace(rules, score_slope=1.0, score_offset=0.0)   # raw evidence: calibrated afterwards
+    rules = replace(rules, score_slope=1.0, score_offset=0.0, region_slope=None)   # raw evidence: calibrated afterwards
     files = sorted(f for f in Path(photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
     if limit:
         files = files[:limit]
-    scores, right = [], []
+    scores, right, regional = [], [], []
     # 1. clean photos with JPEG histories
     clean = {}
     for f in files:
@@ -89,6 +89,7 @@ def measure(model, rules, photos: Path, limit: int = 0):
             c["any"] += bool(v.findings)
             for g in v.findings:
                 scores.append(g.score)
+                regional.append(g.where != "whole image")
                 right.append(False)
     for c in clean.values():
         c["share_without_serious_finding"] = 1 - c["serious"] / c["photos"]
@@ -118,6 +119,7 @@ def measure(model, rules, photos: Path, limit: int = 0):
                 det["findings"] += 1
                 det["right"] += ok
                 scores.append(g.score)
+                regional.append(g.where != "whole image")
                 right.append(ok)
             det["regions_found"] += len(found)
 
@@ -139,10 +141,11 @@ def measure(model, rules, photos: Path, limit: int = 0):
                 cls["clean_right"] += v.clean
             for g in v.findings:
                 scores.append(g.score)
+                regional.append(g.where != "whole image")
                 right.append(g.type == truth)
     cls["accuracy"] = cls["label_right"] / max(cls["images"], 1)
 
-    return clean, det, cls, scores, right
+    return clean, det, cls, scores, right, regional
 
 
 def main() -> None:
@@ -159,15 +162,23 @@ def main() -> None:
 
     model = load_model(a.model)
     rules = VerdictRules.for_model(model)
-    clean, det, cls, evidence, right = measure(model, rules, Path(a.photos), a.limit)
+    clean, det, cls, evidence, right, regional = measure(model, rules, Path(a.photos), a.limit)
     files = clean.get("as stored", {}).get("photos", 0)
     raw_error, _ = ece(evidence, right)
-    scores = [rules.calibrated(e) for e in evidence]
+    scores = [rules.calibrated(e, r) for e, r in zip(evidence, regional)]
     error, bins = ece(scores, right)
+    by_kind = {}
+    for kind, want in (("whole image", False), ("regions", True)):
+        pick = [k for k, r in enumerate(regional) if r == want]
+        if pick:
+            by_kind[kind] = {"findings": len(pick), "right": int(sum(right[k] for k in pick)),
+                             "ece": ece([scores[k] for k in pick], [right[k] for k in pick])[0]}
     report = {"model": a.model, "rules": {"region_score": rules.region_score, "score_slope": rules.score_slope,
-                                          "score_offset": rules.score_offset}, "test_photos": files,
+                                          "score_offset": rules.score_offset, "region_slope": rules.region_slope,
+                                          "region_offset": rules.region_offset}, "test_photos": files,
               "clean_jpeg_history": clean, "ahn_basic_detection": det, "ahn_classification": cls,
-              "calibration": {"ece": error, "ece_before_calibration": raw_error, "findings": len(scores), "bins": bins}}
+              "calibration": {"ece": error, "ece_before_calibration": raw_error, "findings": len(scores), "bins": bins,
+                              "by_kind": by_kind}}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "verdict.json").write_text(json.dumps(report, indent=1) + "\n")
     from matplotlib.figure import Figure
@@ -181,7 +192,8 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(a.out / "verdict_reliability.png", dpi=120)
     print(json.dumps({k: report[k] for k in ("clean_jpeg_history", "ahn_basic_detection", "ahn_classification")}, indent=1))
-    print(f"ECE {error:.3f} over {len(scores)} findings (before the score calibration: {raw_error:.3f})")
+    print(f"ECE {error:.3f} over {len(scores)} findings (before the score calibration: {raw_error:.3f}); by kind: "
+          + ", ".join(f"{k} {v['ece']:.3f} over {v['findings']}" for k, v in by_kind.items()))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ photos of split_v2.json (never the test ones) this measures, for thresholds 0.50
 It picks the smallest t whose clean share is <= 2 % (the issue's false-alarm target). Then, at that t, it runs
 the whole verdict over the val photos (verdict_eval.measure: clean photos with JPEG histories, Ahn's basic
 detection and classification protocols) and fits the score calibration: a logistic map of each finding's
-evidence logit to "the finding is right" (Platt scaling, by maximum likelihood). With --write it stores
-``{"region_score": t, "score_slope": a, "score_offset": b, ...}`` under ``calibration.verdict`` in the
-checkpoint (VerdictRules.for_model reads it).
+evidence logit to "the finding is right" (Platt scaling, by maximum likelihood), one per kind of finding
+(whole-image, regional: their mix differs between protocols, and one shared map is right only for the mix it saw).
+With --write it stores ``{"region_score": t, "score_slope": a, "score_offset": b, "region_slope": c,
+"region_offset": d, ...}`` under ``calibration.verdict`` in the checkpoint (VerdictRules.for_model reads it).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 GRID = [round(0.5 + 0.05 * i, 2) for i in range(10)]
+MIN_FINDINGS = 30   # a kind of finding with fewer (or all right, or all wrong) on val takes the joint map
 
 
 def fit_platt(evidence, right) -> tuple:
@@ -98,13 +100,24 @@ def main() -> None:
     from verdict_eval import ece, measure
 
     rules = replace(VerdictRules.for_model(model), region_score=chosen["region_score"])
-    _, _, _, evidence, right = measure(model, rules, Path(args.photos))
-    slope, offset = fit_platt(evidence, right)
-    calibrated = replace(rules, score_slope=slope, score_offset=offset)
-    before, after = ece(evidence, right)[0], ece([calibrated.calibrated(e) for e in evidence], right)[0]
-    print(f"score calibration over {len(evidence)} val findings ({int(sum(right))} right): slope {slope:.3f}, "
-          f"offset {offset:.3f}; ECE {before:.3f} -> {after:.3f}")
+    _, _, _, evidence, right, regional = measure(model, rules, Path(args.photos))
+    maps = {}
+    for kind, want in (("whole", False), ("region", True)):   # one logistic map per kind of finding
+        e = [v for v, r in zip(evidence, regional) if r == want]
+        y = [v for v, r in zip(right, regional) if r == want]
+        maps[kind] = fit_platt(e, y) if len(e) >= MIN_FINDINGS and 0 < sum(y) < len(y) else None
+        print(f"{kind} findings on val: {len(e)} ({int(sum(y))} right)"
+              + (f": slope {maps[kind][0]:.3f}, offset {maps[kind][1]:.3f}" if maps[kind] else ": too few to fit"))
+    joint = fit_platt(evidence, right)
+    slope, offset = maps["whole"] or joint
+    region = maps["region"] or (slope, offset)
+    calibrated = replace(rules, score_slope=slope, score_offset=offset, region_slope=region[0], region_offset=region[1])
+    before = ece(evidence, right)[0]
+    after = ece([calibrated.calibrated(e, r) for e, r in zip(evidence, regional)], right)[0]
+    print(f"score calibration over {len(evidence)} val findings ({int(sum(right))} right); ECE {before:.3f} -> {after:.3f}")
     record = {"region_score": chosen["region_score"], "score_slope": round(slope, 4), "score_offset": round(offset, 4),
+              "region_slope": round(region[0], 4), "region_offset": round(region[1], 4),
+              "val_regional_findings": int(sum(regional)),
               "clean_with_a_finding_val": round(chosen["clean_with_a_finding"], 4),
               "region_recall_val": round(chosen["region_recall"], 4), "val_photos": len(files),
               "val_clean_versions": len(clean_max), "val_regions": total, "val_findings": len(evidence),
