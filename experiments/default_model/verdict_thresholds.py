@@ -5,7 +5,8 @@
 The verdict reports every box scored >= ``VerdictRules.region_score``. Too low, and clean photos get findings
 (the detector's stray boxes on flat or textured areas); too high, and distorted regions are missed. On the val
 photos of split_v2.json (never the test ones) this measures, for thresholds 0.50 .. 0.95:
-  - clean: the share of whole val photos (as stored, and saved again as JPEG q90 / q75) with any box >= t;
+  - clean: the share of whole val photos with any box >= t, in the JPEG histories verdict_eval.py tests (as stored,
+    q95, q75, q50, q90 4:4:4, q90 then q80: the issue's "clean photos saved as JPEG quality 50-95, and re-saved");
   - distorted: the share of Ahn basic-protocol regions (det_basic.toml on the val photos, one image each) that
     a box >= t of the right type covers with IoU >= 0.5 (recall).
 It picks the smallest t whose clean share is <= 2 % (the issue's false-alarm target). Then, at that t, it runs
@@ -57,20 +58,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from distortx.data.stream import SynthesisStream
     from distortx.detection import box_iou
-    from distortx.distortions.jpeg import pillow_jpeg
     from distortx.engine.inference.predict import Predictor
     from distortx.io import IMAGE_EXTENSIONS, read_image
     from distortx.models.checkpoint import load_model, read_checkpoint, save_checkpoint
+
+    from verdict_eval import jpeg_versions
 
     model = load_model(args.model)
     predictor = Predictor(model, score_threshold=min(GRID))
     files = sorted(f for f in Path(args.photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
     clean_max = []          # per photo version: the highest box score
     for f in files:
-        img = read_image(f)
-        for q in (None, 90, 75):
-            x = img if q is None else torch.from_numpy(
-                pillow_jpeg(img.permute(1, 2, 0).contiguous().numpy(), q).copy()).permute(2, 0, 1)
+        for x in jpeg_versions(read_image(f)).values():
             pred = predictor(x, f.name)
             clean_max.append(max((r.score for r in pred.regions), default=0.0))
     stream = SynthesisStream(str(HERE / "det_basic.toml"), images=args.photos, split=None, per_image=1, batch_size=16,
