@@ -18,9 +18,11 @@ every threshold of it lives in :class:`VerdictRules`:
    the classifier names it and no box of it exists; otherwise its boxes are the finding.
 4. **Severity.** For JPEG and noise the estimator's reading inside the finding (its map averaged over the boxes,
    or the whole photo) gives the parameter and Ahn's level (nearest level on a log scale; "below level 1" past
-   the half-way point to level 1). A JPEG or noise candidate measured below level 1 (quality above
+   the half-way point to level 1). A whole-image JPEG or noise candidate measured below level 1 (quality above
    ``jpeg_quality_max``, sigma below ``noise_sigma_min``) is dropped: the photo's history, reported as a
-   measurement. Other types have no estimator: their severity is "not measured".
+   measurement. A regional one stays, at severity "below level 1": its boxes are confident, and a clean verdict
+   beside them would contradict them (the estimator can also under-read a real region: Ahn's level-1 noise over a
+   blurred region reads sigma 12-18). Other types have no estimator: their severity is "not measured".
 5. **Score.** A finding's evidence is the best box's score, and for a whole-image finding that the classifier
    named also the classifier's probability of the type. Its score is that evidence calibrated: the probability
    that such a finding is right, by a logistic map of the evidence's logit fitted per model on validation photos,
@@ -253,8 +255,10 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
             if value is not None:
                 level, parameter = ahn_level(value, levels), (pname, value)
                 too_mild = value > rules.jpeg_quality_max if t == "jpeg" else value < rules.noise_sigma_min
-                if too_mild:
+                if too_mild and whole:
                     continue  # the photo's history, already among the measurements
+                if too_mild:
+                    level = 0  # a region milder than level 1: reported as such, its boxes kept
         if whole:
             evidence = max([probs.get(t, 0.0)] * named + [r.score for r in rs])
             findings.append(Finding(t, "whole image", rules.calibrated(evidence), _severity(level), level,

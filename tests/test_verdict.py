@@ -95,9 +95,17 @@ def test_regions_covering_most_of_the_photo_are_the_whole_image_and_measured_ins
     assert local.findings[0].where == "regions" and local.findings[0].parameter[1] == pytest.approx(45.0)
 
 
-def test_mild_noise_regions_are_history_not_findings():
+def test_mild_regions_are_reported_below_level_1_and_mild_whole_images_are_history():
+    """A confident box measured milder than level 1 stays a finding (below level 1), so the verdict is not clean
+    beside it; the same reading over the whole photo is a measurement only."""
     v = make_verdict(CLEAN, [DetectedRegion("gaussian_noise", 0.7, (0, 0, 100, 100))], 300, 300, maps={"noise_sigma": flat(4)})
-    assert v.clean and v.measurements["noise_sigma"] == pytest.approx(4)
+    f = v.findings[0]
+    assert (f.where, f.level, f.severity, f.parameter) == ("regions", 0, "below level 1", ("sigma", pytest.approx(4)))
+    assert v.measurements["noise_sigma"] == pytest.approx(4) and "below level 1" in v.text()
+    whole = make_verdict([("gaussian_noise", 0.9), ("clean", 0.1)], [], 300, 300, maps={"noise_sigma": flat(4)})
+    assert whole.clean and whole.measurements["noise_sigma"] == pytest.approx(4)
+    jpeg = make_verdict(CLEAN, [DetectedRegion("jpeg", 0.9, (0, 0, 100, 100))], 300, 300, maps={"jpeg_quality": flat(60)})
+    assert jpeg.findings[0].level == 0 and jpeg.findings[0].parameter == ("quality", pytest.approx(60))
 
 
 def test_rules_are_the_only_thresholds():
@@ -162,9 +170,8 @@ def test_no_verdict_contradicts_its_own_boxes(quickstart):
         assert p.label == v.label and (v.label == "clean") == (not v.findings)
         assert v.label == "clean" or v.label == v.findings[0].type
         types = {f.type for f in v.findings}
-        for r in p.regions:   # every confident box is in the verdict, unless measured as mild history
-            if r.score >= rules.region_score and r.type not in types:
-                assert r.type in ("jpeg", "gaussian_noise"), (p.file, r)
+        for r in p.regions:   # every confident box is in the verdict
+            assert r.score < rules.region_score or r.type in types, (p.file, r)
         for f in v.findings:
             assert (f.where == "regions") == bool(f.boxes)
         assert p.classifier_label == p.probabilities[0][0]

@@ -47,7 +47,7 @@ def fit_platt(evidence, right) -> tuple:
         loss.backward()
         return loss
     opt.step(closure)
-    return float(params[0]), float(params[1])
+    return float(params[0].detach()), float(params[1].detach())
 
 
 def main() -> None:
