@@ -255,9 +255,9 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
             if value is not None:
                 level, parameter = ahn_level(value, levels), (pname, value)
                 too_mild = value > rules.jpeg_quality_max if t == "jpeg" else value < rules.noise_sigma_min
-                if too_mild and whole:
-                    continue  # the photo's history, already among the measurements
                 if too_mild:
+                    if whole:
+                        continue  # the photo's history, already among the measurements
                     level = 0  # a region milder than level 1: reported as such, its boxes kept
         if whole:
             evidence = max([probs.get(t, 0.0)] * named + [r.score for r in rs])

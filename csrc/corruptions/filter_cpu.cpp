@@ -11,15 +11,10 @@
 #include <vector>
 
 #include "corruptions/border.h"
+#include "distort/cpu_rows.h"
 
 namespace distortx {
 namespace {
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define DX_FILTER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DX_FILTER_CLONES
-#endif
 
 template <typename T>
 struct Vec64;  // 64 bytes of T: one AVX-512 register, two AVX2 ones
@@ -32,7 +27,7 @@ struct Vec64<double> { typedef double type __attribute__((vector_size(64))); };
 // in tap order (the torch loop's rounding). Blocks of four vectors (64 floats / 32 doubles) stay in registers
 // across every tap; the scalar tail gives the same bits.
 template <typename T>
-DX_FILTER_CLONES void tap_sum_row(T* __restrict o, const T* const* src, const T* w, int64_t K, int64_t n) {
+DX_CLONES_512 void tap_sum_row(T* __restrict o, const T* const* src, const T* w, int64_t K, int64_t n) {
   using V = typename Vec64<T>::type;
   constexpr int64_t L = 64 / sizeof(T);
   int64_t j = 0;

@@ -16,7 +16,11 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define DX_CLONES __attribute__((target_clones("avx2", "default")))
+// AVX-512F / AVX2 / baseline, picked by CPU feature (an "arch=skylake-avx512" clone would be picked by CPU model only;
+// GCC 12 takes no avx512bw clone)
+#define DX_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
+#define DX_CLONES_512
 #define DX_CLONES
 #endif
 

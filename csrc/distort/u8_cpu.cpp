@@ -153,13 +153,6 @@ std::vector<int16_t> to_q15(const std::vector<double>& w) {
   return q;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-// AVX-512F / AVX2 / baseline, picked by CPU feature (an "arch=skylake-avx512" clone would be picked by CPU model only;
-// GCC 12 takes no avx512bw clone)
-#define DX_U8_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DX_U8_CLONES
-#endif
 
 // acc[j] = sum_k mulhrs(src[k][j], w[k]), j < n: one horizontal (src[k] = the padded row shifted by k pixels) or
 // vertical (src[k] = the k-th row of the window) pass. AVX2: blocks of 64 values stay in four registers across the
@@ -238,7 +231,7 @@ void fir_q15(const int16_t* const* src, const int16_t* w, int taps, int n, int16
   fir_q15_scalar(src, w, taps, 0, n, acc);
 }
 
-DX_U8_CLONES void widen_q7(const uint8_t* __restrict src, int n, int16_t* __restrict dst) {
+DX_CLONES_512 void widen_q7(const uint8_t* __restrict src, int n, int16_t* __restrict dst) {
   for (int j = 0; j < n; ++j) dst[j] = (int16_t)(src[j] << 7);
 }
 
@@ -368,7 +361,7 @@ void motion_rows(const U8Layout& L, const uint8_t* in, uint8_t* out, const DxReg
 void split_rgb(const uint8_t* p, int W, uint8_t* r, uint8_t* g, uint8_t* b);
 void join_rgb(const uint8_t* r, const uint8_t* g, const uint8_t* b, int W, uint8_t* p);
 
-DX_U8_CLONES void add_noise_to_bytes(const uint8_t* __restrict v, float sd, float* __restrict z, int n) {
+DX_CLONES_512 void add_noise_to_bytes(const uint8_t* __restrict v, float sd, float* __restrict z, int n) {
   for (int j = 0; j < n; ++j) z[j] = (float)v[j] / 255.0f + sd * z[j];
 }
 
@@ -653,7 +646,7 @@ void column_sum(const uint8_t* row, int16_t w, int n, int16_t* acc, const uint8_
 }
 
 // q[k] = v[k] / 128 (Q7 -> float), k < n.
-DX_U8_CLONES void q7_to_float(const int16_t* __restrict v, int n, float* __restrict q) {
+DX_CLONES_512 void q7_to_float(const int16_t* __restrict v, int n, float* __restrict q) {
   for (int k = 0; k < n; ++k) q[k] = (float)v[k] * (1.0f / 128.0f);
 }
 
@@ -979,7 +972,7 @@ void join_rgb(const uint8_t* r, const uint8_t* g, const uint8_t* b, int W, uint8
 }
 
 // k / 255 as torch divides (a loop the compiler vectorises).
-DX_U8_CLONES void bytes_to_float(const uint8_t* __restrict p, int n, float* __restrict q) {
+DX_CLONES_512 void bytes_to_float(const uint8_t* __restrict p, int n, float* __restrict q) {
   for (int j = 0; j < n; ++j) q[j] = (float)p[j] / 255.0f;
 }
 

@@ -78,6 +78,11 @@ def measure(model, rules, photos: Path, limit: int = 0):
     if limit:
         files = files[:limit]
     scores, right, regional = [], [], []
+
+    def record(finding, ok: bool) -> None:
+        scores.append(finding.score)
+        right.append(ok)
+        regional.append(finding.where != "whole image")
     # 1. clean photos with JPEG histories
     clean = {}
     for f in files:
@@ -88,9 +93,7 @@ def measure(model, rules, photos: Path, limit: int = 0):
             c["serious"] += any(serious(g) for g in v.findings)
             c["any"] += bool(v.findings)
             for g in v.findings:
-                scores.append(g.score)
-                regional.append(g.where != "whole image")
-                right.append(False)
+                record(g, False)
     for c in clean.values():
         c["share_without_serious_finding"] = 1 - c["serious"] / c["photos"]
 
@@ -118,9 +121,7 @@ def measure(model, rules, photos: Path, limit: int = 0):
                         found.add(k)
                 det["findings"] += 1
                 det["right"] += ok
-                scores.append(g.score)
-                regional.append(g.where != "whole image")
-                right.append(ok)
+                record(g, ok)
             det["regions_found"] += len(found)
 
     # 3. Ahn classification
@@ -140,9 +141,7 @@ def measure(model, rules, photos: Path, limit: int = 0):
                 cls["clean_images"] += 1
                 cls["clean_right"] += v.clean
             for g in v.findings:
-                scores.append(g.score)
-                regional.append(g.where != "whole image")
-                right.append(g.type == truth)
+                record(g, g.type == truth)
     cls["accuracy"] = cls["label_right"] / max(cls["images"], 1)
 
     return clean, det, cls, scores, right, regional

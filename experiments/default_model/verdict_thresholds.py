@@ -114,8 +114,7 @@ def main() -> None:
         maps[kind] = fit_platt(e, y) if len(e) >= MIN_FINDINGS and 0 < sum(y) < len(y) else None
         print(f"{kind} findings on val: {len(e)} ({int(sum(y))} right)"
               + (f": slope {maps[kind][0]:.3f}, offset {maps[kind][1]:.3f}" if maps[kind] else ": too few to fit"))
-    joint = fit_platt(evidence, right)
-    slope, offset = maps["whole"] or joint
+    slope, offset = maps["whole"] or fit_platt(evidence, right)   # too few whole-image findings: the joint map
     region = maps["region"] or (slope, offset)
     calibrated = replace(rules, score_slope=slope, score_offset=offset, region_slope=region[0], region_offset=region[1])
     before = ece(evidence, right)[0]
