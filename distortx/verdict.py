@@ -18,11 +18,14 @@ every threshold of it lives in :class:`VerdictRules`:
    the classifier names it and no box of it exists; otherwise its boxes are the finding.
 4. **Severity.** For JPEG and noise the estimator's reading inside the finding (its map averaged over the boxes,
    or the whole photo) gives the parameter and Ahn's level (nearest level on a log scale; "below level 1" past
-   the half-way point to level 1). A whole-image JPEG or noise candidate measured below level 1 (quality above
-   ``jpeg_quality_max``, sigma below ``noise_sigma_min``) is dropped: the photo's history, reported as a
-   measurement. A regional one stays, at severity "below level 1": its boxes are confident, and a clean verdict
-   beside them would contradict them (the estimator can also under-read a real region: Ahn's level-1 noise over a
-   blurred region reads sigma 12-18). Other types have no estimator: their severity is "not measured".
+   the half-way point to level 1); for quantization the levels its 8-bit values lie on, read from the pixels
+   inside the finding (:func:`distortx.estimation.read_value_levels`: Ahn's quantized pixels hold only the bin
+   edges; none read up to 32 levels is below level 1). A whole-image JPEG, noise or quantization candidate
+   measured below level 1 (quality above ``jpeg_quality_max``, sigma below ``noise_sigma_min``, more levels than
+   ``quantization_levels_max``) is dropped: the photo's history, reported as a measurement. A regional one
+   stays, at severity "below level 1": its boxes are confident, and a clean verdict beside them would contradict
+   them (the estimator can also under-read a real region: Ahn's level-1 noise over a blurred region reads sigma
+   12-18). Other types have no estimator: their severity is "not measured".
 5. **Score.** A finding's evidence is the best box's score, and for a whole-image finding that the classifier
    named also the classifier's probability of the type. Its score is that evidence calibrated: the probability
    that such a finding is right, by a logistic map of the evidence's logit fitted per model on validation photos,
@@ -45,6 +48,8 @@ from torch import Tensor
 #: Ahn et al.'s three levels of the two measured types (JPEG quality; noise variance on [0, 1]).
 AHN_JPEG_QUALITY = (20.0, 10.0, 5.0)
 AHN_NOISE_SIGMA = tuple(math.sqrt(v) * 255.0 for v in (0.0125, 0.025, 0.05))  # 28.5, 40.3, 57.0 on 0..255
+#: the quantization level set "ahn" (bins per channel; distortx.distortions.tone)
+AHN_QUANTIZATION_LEVELS = (16.0, 8.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ class VerdictRules:
     whole_image_cover: float = 0.6     # boxes of one type covering this share of the photo = the whole image
     jpeg_quality_max: float = 30.0     # JPEG is a finding at estimated quality <= this (Ahn level 1 = 20)
     noise_sigma_min: float = 20.0      # noise is a finding at estimated sigma >= this (Ahn level 1 ~ 28.5)
+    quantization_levels_max: float = 22.0   # quantization is a finding at <= this many levels read (Ahn level 1 = 16)
+    levels_tolerance: int = 0          # grey levels a value may lie off a bin edge and count as on it
+    levels_min_share: float = 0.05     # share of a finding's values on a lattice that reads as quantized
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
     score_slope: float = 1.0           # whole-image findings: score = sigmoid(slope * logit(evidence) + offset),
     score_offset: float = 0.0          # P(finding right), fitted on validation photos (1, 0: the evidence as it is)
@@ -80,7 +88,8 @@ class VerdictRules:
         ``calibration.verdict``, written by experiments/default_model/verdict_thresholds.py), else the defaults.
         A record with one score map (before the per-kind maps) gives it to both kinds."""
         chosen = (getattr(model, "calibration", None) or {}).get("verdict") or {}
-        known = {k: float(v) for k, v in chosen.items() if k in cls.__dataclass_fields__ and v is not None}
+        known = {k: (int(v) if k == "levels_tolerance" else float(v)) for k, v in chosen.items()
+                 if k in cls.__dataclass_fields__ and v is not None}
         return cls(**known)
 
 
@@ -93,14 +102,14 @@ class Finding:
     score: float
     severity: str                               # "below level 1", "level 1".."level 3", or "not measured"
     level: Optional[int] = None                 # 0 (below level 1) .. 3; None: not measured
-    parameter: Optional[Tuple[str, float]] = None   # e.g. ("quality", 9.6), ("sigma", 41.0)
+    parameter: Optional[Tuple[str, float]] = None   # e.g. ("quality", 9.6), ("sigma", 41.0), ("levels", 8)
     boxes: List[Tuple[float, float, float, float]] = field(default_factory=list)
 
     def text(self) -> str:
         what = self.type
         if self.parameter is not None:
             name, value = self.parameter
-            what += f" {'q' if name == 'quality' else 'sigma'}~{value:.0f}"
+            what += f" {PARAMETER_SYMBOL.get(name, name)}~{value:.0f}"
         where = "whole image" if self.where == "whole image" else \
             f"{len(self.boxes)} region{'s' if len(self.boxes) != 1 else ''}"
         sev = "" if self.severity == "not measured" else f", {self.severity}"
@@ -191,14 +200,33 @@ def _mean_in(value_map: Optional[Tensor], boxes: Sequence[Sequence[float]]) -> O
     return float(value_map[mask].mean()) if mask.any() else float(value_map.mean())
 
 
+def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules) -> Optional[float]:
+    """The levels per channel that the values inside ``boxes`` (the whole photo when empty) lie on, or None."""
+    from .estimation import read_value_levels
+
+    reading = read_value_levels(pixels, boxes, rules.levels_tolerance, rules.levels_min_share)
+    return None if reading.levels is None else float(reading.levels)
+
+
+def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
+    """Whether a measured finding of ``kind`` read ``value`` is milder than a finding (module docstring, 4)."""
+    if kind == "jpeg":
+        return value > rules.jpeg_quality_max
+    if kind == "gaussian_noise":
+        return value < rules.noise_sigma_min
+    return value is None or value > rules.quantization_levels_max   # quantization: no lattice, or too fine a one
+
+
 MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
-            "gaussian_noise": ("sigma", "noise_sigma", AHN_NOISE_SIGMA)}
+            "gaussian_noise": ("sigma", "noise_sigma", AHN_NOISE_SIGMA),
+            "quantization": ("levels", None, AHN_QUANTIZATION_LEVELS)}
+PARAMETER_SYMBOL = {"quality": "q", "sigma": "sigma", "levels": "L"}
 
 
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
                  maps: Optional[Mapping[str, Tensor]] = None, file_quality: Optional[int] = None,
                  rules: VerdictRules = VerdictRules(), lattice_quality: Optional[float] = None,
-                 noise_sigma: Optional[float] = None) -> Verdict:
+                 noise_sigma: Optional[float] = None, pixels: Optional[Tensor] = None) -> Verdict:
     """The verdict of one photo.
 
     probabilities: the classifier's (class, probability) pairs; regions: detected regions (``.type``,
@@ -208,7 +236,9 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
     (:func:`distortx.estimation.read_jpeg_history`): then the photo's JPEG quality and a whole-image JPEG
     finding's severity, in place of the CNN's mean (kept as ``jpeg_quality_cnn``); noise_sigma: the whole photo's
     noise sigma as ``distortx.estimate`` reads it (patch statistics blended with the CNN): likewise the photo's
-    noise measurement and a whole-image noise finding's severity (the CNN's mean kept as ``noise_sigma_cnn``).
+    noise measurement and a whole-image noise finding's severity (the CNN's mean kept as ``noise_sigma_cnn``);
+    pixels: the photo Tensor[C, H, W] (uint8, or float in [0, 1]), whose values inside a quantization finding give
+    its levels (without it, quantization is not measured).
     """
     maps = dict(maps or {})
     y0, x0, y1, x1 = estimator_window(height, width)      # the whole photo up to ESTIMATOR_WINDOW a side
@@ -247,15 +277,23 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
         level, parameter = None, None
         if t in MEASURED:
             pname, target, levels = MEASURED[t]
-            value = _mean_in(maps.get(target), [(x0, y0, x1, y1)] if whole else boxes)
-            if t == "jpeg" and whole and lattice_quality is not None:
-                value = float(lattice_quality)
-            if t == "gaussian_noise" and whole and noise_sigma is not None:
-                value = float(noise_sigma)
-            if value is not None:
-                level, parameter = ahn_level(value, levels), (pname, value)
-                too_mild = value > rules.jpeg_quality_max if t == "jpeg" else value < rules.noise_sigma_min
-                if too_mild:
+            where = [] if whole else boxes
+            if t == "quantization":    # read from the pixels: no lattice read is a measurement too (None)
+                measured = pixels is not None
+                value = _quantization_levels(pixels, where, rules) if measured else None
+            else:
+                value = _mean_in(maps.get(target), where or [(x0, y0, x1, y1)])
+                if whole and t == "jpeg" and lattice_quality is not None:
+                    value = float(lattice_quality)
+                if whole and t == "gaussian_noise" and noise_sigma is not None:
+                    value = float(noise_sigma)
+                measured = value is not None
+            if measured:
+                if value is not None:
+                    level, parameter = ahn_level(value, levels), (pname, value)
+                else:
+                    level = 0
+                if _too_mild(t, value, rules):
                     if whole:
                         continue  # the photo's history, already among the measurements
                     level = 0  # a region milder than level 1: reported as such, its boxes kept
@@ -343,6 +381,6 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
             y0, x0, y1, x1 = estimator_window(pred.height, pred.width)
             noise = statistic_reading(image, "noise_sigma", "auto").with_cnn(float(maps["noise_sigma"][y0:y1, x0:x1].mean()))
         pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules,
-                                    lattice_quality=lattice, noise_sigma=noise)
+                                    lattice_quality=lattice, noise_sigma=noise, pixels=image)
         pred.label = pred.verdict.label
     return annotate

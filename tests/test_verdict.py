@@ -108,6 +108,30 @@ def test_mild_regions_are_reported_below_level_1_and_mild_whole_images_are_histo
     assert jpeg.findings[0].level == 0 and jpeg.findings[0].parameter == ("quality", pytest.approx(60))
 
 
+def test_quantization_is_measured_from_the_pixels():
+    """A quantization box over values on a lattice of 8 levels is level 2 with its levels; over a clean photo's
+    values it stays, below level 1 (its boxes are kept); the classifier naming quantization on a clean photo is
+    dropped, on a photo quantized as a whole it is the finding, at its level."""
+    from distortx.data.samples import load_sample
+
+    x = load_sample("coffee")[:, :300, :300].contiguous()
+    q8 = distortx.distort(x, "quantization", value=8.0)
+    part = x.clone()
+    part[:, 100:200, 100:200] = q8[:, 100:200, 100:200]
+    box = [DetectedRegion("quantization", 0.9, (100, 100, 200, 200))]
+    f = make_verdict(CLEAN, box, 300, 300, pixels=part).findings[0]
+    assert (f.where, f.level, f.severity, f.parameter) == ("regions", 2, "level 2", ("levels", 8.0))
+    assert f.text().startswith("quantization L~8 (1 region, level 2")
+    f = make_verdict(CLEAN, box, 300, 300, pixels=x).findings[0]
+    assert (f.level, f.severity, f.parameter, len(f.boxes)) == (0, "below level 1", None, 1)
+    named = [("quantization", 0.8), ("clean", 0.2)]
+    assert make_verdict(named, [], 300, 300, pixels=x).clean
+    f = make_verdict(named, [], 300, 300, pixels=distortx.distort(x, "quantization", value=16.0)).findings[0]
+    assert (f.where, f.level, f.parameter) == ("whole image", 1, ("levels", 16.0))
+    unmeasured = make_verdict(named, [], 300, 300).findings[0]       # no pixels: not measured, as before
+    assert (unmeasured.where, unmeasured.severity) == ("whole image", "not measured")
+
+
 def test_rules_are_the_only_thresholds():
     regions = [DetectedRegion("fnoise", 0.45, (0, 0, 100, 100))]
     assert make_verdict(CLEAN, regions, 300, 300).clean

@@ -228,7 +228,9 @@ def main() -> None:
 
 def predict_false_alarms(model, originals: Path, split: str = "v2") -> dict:
     """The whole held-out test photos (any size) through ``distortx.predict`` as PNG and as Pillow JPEG q95/q90:
-    the share called distorted and the share with any region (score >= the predictor's threshold)."""
+    the share called distorted (the verdict's label is not clean: any finding, below level 1 included), the share
+    with a finding at Ahn level >= 1 (a type nothing measures counts as such) and the share with any region (score
+    >= the predictor's threshold)."""
     import distortx
     from distortx.io import read_image
 
@@ -246,6 +248,8 @@ def predict_false_alarms(model, originals: Path, split: str = "v2") -> dict:
         res["png" if q is None else f"jpeg{q}"] = {
             "called_distorted": float(np.mean([lab != "clean" for lab in labels])),
             "called": {k: labels.count(k) for k in sorted(set(labels))},
+            "with_a_finding_at_level_1_or_more": float(np.mean([any(f.level is None or f.level >= 1
+                                                                     for f in p.verdict.findings) for p in preds])),
             "images_with_a_region": float(np.mean([len(p.regions) > 0 for p in preds])),
             "n": len(photos)}
     return res

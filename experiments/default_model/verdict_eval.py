@@ -6,7 +6,8 @@ history, agreement with Ahn's distortions (global and regional), calibration of 
 Measured through `distortx.predict` (the user's path: tiling, the estimators, the rule of distortx.verdict):
   1. clean photos (whole test photos) as stored and saved again by Pillow as JPEG q95, q75, q50 (4:2:0), q90 at
      4:4:4, and re-saved twice (q90 then q80): the share with a finding at Ahn level >= 1 (a finding below
-     level 1 is a measurement, not a distortion; a type without an estimator counts as level >= 1), and with any;
+     level 1 is a measurement, not a distortion; a type without an estimator counts as level >= 1), and with any,
+     and the photos with such a finding per type;
   2. Ahn's basic detection protocol (det_basic.toml, one image per test photo): verdicts that contradict their
      own boxes (clean while a box >= region_score), and each finding right or wrong (its type is a distorted
      region's type and one of its boxes covers such a region with IoU >= 0.5);
@@ -88,10 +89,12 @@ def measure(model, rules, photos: Path, limit: int = 0):
     for f in files:
         for name, x in jpeg_versions(read_image(f)).items():
             v = distortx.predict(x, model=model, rules=rules)[0].verdict
-            c = clean.setdefault(name, {"photos": 0, "serious": 0, "any": 0})
+            c = clean.setdefault(name, {"photos": 0, "serious": 0, "any": 0, "serious_by_type": {}})
             c["photos"] += 1
             c["serious"] += any(serious(g) for g in v.findings)
             c["any"] += bool(v.findings)
+            for t in sorted({g.type for g in v.findings if serious(g)}):   # which types the false findings are
+                c["serious_by_type"][t] = c["serious_by_type"].get(t, 0) + 1
             for g in v.findings:
                 record(g, False)
     for c in clean.values():
