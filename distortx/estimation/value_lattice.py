@@ -6,18 +6,21 @@ and the values next to an edge, e_k - 1 and e_k + 1, are empty, where an ordinar
 about as many at a value as at its neighbours. So each edge's *excess*, h(e_k) - (h(e_k - 1) + h(e_k + 1)) / 2,
 summed over the edges and divided by the number of values read, is the share of the values that were quantized
 to L levels: ~0 for a clean region, 1 for a quantized one, and in between for a box that covers a quantized region
-and some of its clean surroundings (what a detector's box does). :func:`read_value_levels` computes that share for
-L = 2 .. ``MAX_LEVELS`` and reads the coarsest L whose share is within 10 % of the largest (a lattice of 2L
-bins holds every edge of L bins, and so the same share), when that share is at least ``min_share``.
+and some of its clean surroundings (what a detector's box does).
 
-Values 0 and 255 are left out (a shadow or a highlight clipped to them is a spike on every lattice; so is the edge
-0), and the share is counted without the lattice's strongest edge: a single spike (a region of one value, a
-border of one grey) is no lattice, and the values of a quantized region sit on several edges. What it cannot see: a later lossy step (JPEG, noise, blur) spreads the values off the edges; with
-``tolerance`` t the edge is the window e_k +- t and its neighbours the windows of the same width beside it, which
-takes a few grey levels of spread; a stronger one reads as no lattice (the detector does not box those either).
+:func:`read_value_levels` computes that share for L = 2 .. ``MAX_LEVELS``, counted without the lattice's strongest
+edge (a single spike, a region of one value or a border of one grey, is no lattice; a quantized region's values sit
+on several edges), and reads the coarsest L whose share is within 10 % of the largest (a lattice of 2L bins holds
+every edge of L bins, and so the same share), when that share is at least ``min_share``. Values 0 and 255 are left
+out (a shadow or a highlight clipped to them is a spike on every lattice; so is the edge 0).
+
+What it cannot see: a later lossy step (JPEG, noise, blur) spreads the values off the edges. With ``tolerance`` t
+the edge is the window e_k +- t and its neighbours the windows of the same width beside it, which takes a few grey
+levels of spread; a stronger one reads as no lattice (the detector does not box those either).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
@@ -70,7 +73,7 @@ def region_histogram(image: Tensor, boxes: Sequence[Sequence[float]] = ()) -> Te
         _, H, W = x.shape
         mask = torch.zeros(H, W, dtype=torch.bool)
         for x0, y0, x1, y1 in boxes:
-            mask[max(int(y0), 0):min(int(-(-y1 // 1)), H), max(int(x0), 0):min(int(-(-x1 // 1)), W)] = True
+            mask[max(int(y0), 0):min(math.ceil(y1), H), max(int(x0), 0):min(math.ceil(x1), W)] = True
         values = x[:, mask]
     else:
         values = x
