@@ -20,9 +20,11 @@ every threshold of it lives in :class:`VerdictRules`:
    or the whole photo) gives the parameter and Ahn's level (nearest level on a log scale; "below level 1" past
    the half-way point to level 1); for quantization the levels its 8-bit values lie on, read from the pixels
    inside the finding (:func:`distortx.estimation.read_value_levels`: Ahn's quantized pixels hold only the bin
-   edges; none read up to 32 levels is below level 1). A whole-image JPEG, noise or quantization candidate
-   measured below level 1 (quality above ``jpeg_quality_max``, sigma below ``noise_sigma_min``, more levels than
-   ``quantization_levels_max``) is dropped: the photo's history, reported as a measurement. A regional one
+   edges; none read up to 32 levels is below level 1); for salt and pepper the share of its values replaced by 0
+   or 255 (:func:`distortx.estimation.read_impulse_amount`). A whole-image JPEG, noise, quantization or salt and
+   pepper candidate measured below level 1 (quality above ``jpeg_quality_max``, sigma below ``noise_sigma_min``,
+   more levels than ``quantization_levels_max``, an amount below ``salt_pepper_amount_min``) is dropped: the
+   photo's history, reported as a measurement. A regional one
    stays, at severity "below level 1": its boxes are confident, and a clean verdict beside them would contradict
    them (the estimator can also under-read a real region: Ahn's level-1 noise over a blurred region reads sigma
    12-18). Other types have no estimator: their severity is "not measured".
@@ -50,6 +52,8 @@ AHN_JPEG_QUALITY = (20.0, 10.0, 5.0)
 AHN_NOISE_SIGMA = tuple(math.sqrt(v) * 255.0 for v in (0.0125, 0.025, 0.05))  # 28.5, 40.3, 57.0 on 0..255
 #: the quantization level set "ahn" (bins per channel; distortx.distortions.tone)
 AHN_QUANTIZATION_LEVELS = (16.0, 8.0, 4.0)
+#: Ahn's salt-and-pepper amounts (the share of the channel values replaced)
+AHN_SALT_PEPPER = (0.0125, 0.025, 0.05)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class VerdictRules:
     quantization_levels_max: float = 22.0   # quantization is a finding at <= this many levels read (Ahn level 1 = 16)
     levels_tolerance: int = 0          # grey levels a value may lie off a bin edge and count as on it
     levels_min_share: float = 0.05     # share of a finding's values on a lattice that reads as quantized
+    salt_pepper_amount_min: float = 0.0088   # salt and pepper is a finding from this amount (Ahn level 1 = 0.0125)
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
     score_slope: float = 1.0           # whole-image findings: score = sigmoid(slope * logit(evidence) + offset),
     score_offset: float = 0.0          # P(finding right), fitted on validation photos (1, 0: the evidence as it is)
@@ -102,14 +107,15 @@ class Finding:
     score: float
     severity: str                               # "below level 1", "level 1".."level 3", or "not measured"
     level: Optional[int] = None                 # 0 (below level 1) .. 3; None: not measured
-    parameter: Optional[Tuple[str, float]] = None   # e.g. ("quality", 9.6), ("sigma", 41.0), ("levels", 8)
+    parameter: Optional[Tuple[str, float]] = None   # e.g. ("quality", 9.6), ("sigma", 41.0), ("levels", 8), ("amount", 0.025)
     boxes: List[Tuple[float, float, float, float]] = field(default_factory=list)
 
     def text(self) -> str:
         what = self.type
         if self.parameter is not None:
             name, value = self.parameter
-            what += f" {PARAMETER_SYMBOL.get(name, name)}~{value:.0f}"
+            symbol, spec = PARAMETER_FORMAT.get(name, (name, ".3g"))
+            what += f" {symbol}~{value:{spec}}"
         where = "whole image" if self.where == "whole image" else \
             f"{len(self.boxes)} region{'s' if len(self.boxes) != 1 else ''}"
         sev = "" if self.severity == "not measured" else f", {self.severity}"
@@ -200,12 +206,25 @@ def _mean_in(value_map: Optional[Tensor], boxes: Sequence[Sequence[float]]) -> O
     return float(value_map[mask].mean()) if mask.any() else float(value_map.mean())
 
 
-def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules) -> Optional[float]:
-    """The levels per channel that the values inside ``boxes`` (the whole photo when empty) lie on, or None."""
+def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules) -> Tuple[bool, Optional[float]]:
+    """(measured, value): the levels per channel that the values inside ``boxes`` lie on; None: no lattice."""
     from .estimation import read_value_levels
 
     reading = read_value_levels(pixels, boxes, rules.levels_tolerance, rules.levels_min_share)
-    return None if reading.levels is None else float(reading.levels)
+    return True, None if reading.levels is None else float(reading.levels)
+
+
+def _salt_pepper_amount(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules) -> Tuple[bool, Optional[float]]:
+    """(measured, value): the share of the values inside ``boxes`` replaced by 0 or 255; not measured where too
+    few values can be read (a dark or bright area)."""
+    from .estimation import read_impulse_amount
+
+    amount = read_impulse_amount(pixels, boxes).amount
+    return amount is not None, amount
+
+
+#: the types measured from the photo's pixels inside the finding (the whole image: its estimator window)
+PIXEL_MEASURED = {"quantization": _quantization_levels, "salt_pepper": _salt_pepper_amount}
 
 
 def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
@@ -214,13 +233,17 @@ def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
         return value > rules.jpeg_quality_max
     if kind == "gaussian_noise":
         return value < rules.noise_sigma_min
+    if kind == "salt_pepper":
+        return value is None or value < rules.salt_pepper_amount_min
     return value is None or value > rules.quantization_levels_max   # quantization: no lattice, or too fine a one
 
 
 MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
             "gaussian_noise": ("sigma", "noise_sigma", AHN_NOISE_SIGMA),
-            "quantization": ("levels", None, AHN_QUANTIZATION_LEVELS)}
-PARAMETER_SYMBOL = {"quality": "q", "sigma": "sigma", "levels": "L"}
+            "quantization": ("levels", None, AHN_QUANTIZATION_LEVELS),
+            "salt_pepper": ("amount", None, AHN_SALT_PEPPER)}
+#: how a finding's parameter is printed: its symbol and format
+PARAMETER_FORMAT = {"quality": ("q", ".0f"), "sigma": ("sigma", ".0f"), "levels": ("L", ".0f"), "amount": ("amount", ".3f")}
 
 
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
@@ -278,9 +301,9 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
         if t in MEASURED:
             pname, target, levels = MEASURED[t]
             where = [] if whole else boxes
-            if t == "quantization":    # read from the pixels: no lattice read is a measurement too (None)
-                measured = pixels is not None
-                value = _quantization_levels(pixels, where, rules) if measured else None
+            if t in PIXEL_MEASURED:    # read from the pixels (for quantization, no lattice is a reading too: None)
+                measured, value = (PIXEL_MEASURED[t](pixels, where or [(x0, y0, x1, y1)], rules)
+                                   if pixels is not None else (False, None))
             else:
                 value = _mean_in(maps.get(target), where or [(x0, y0, x1, y1)])
                 if whole and t == "jpeg" and lattice_quality is not None:

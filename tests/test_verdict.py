@@ -132,6 +132,21 @@ def test_quantization_is_measured_from_the_pixels():
     assert (unmeasured.where, unmeasured.severity) == ("whole image", "not measured")
 
 
+def test_salt_and_pepper_is_measured_from_the_pixels():
+    """A salt-and-pepper finding carries the amount replaced and its level; the classifier naming it on a clean
+    photo is dropped (no impulses), and an area too dark to read keeps the finding unmeasured."""
+    from distortx.data.samples import load_sample
+
+    x = load_sample("chelsea")[:, :300, :300].contiguous()
+    named = [("salt_pepper", 0.9), ("clean", 0.1)]
+    f = make_verdict(named, [], 300, 300, pixels=distortx.distort(x, "salt_pepper", value=0.025, seed=2)).findings[0]
+    assert (f.where, f.level, f.parameter[0]) == ("whole image", 2, "amount") and f.parameter[1] == pytest.approx(0.025, rel=0.1)
+    assert f.text().startswith("salt_pepper amount~0.02")
+    assert make_verdict(named, [], 300, 300, pixels=x).clean
+    dark = torch.zeros(3, 300, 300, dtype=torch.uint8)
+    assert make_verdict(named, [], 300, 300, pixels=dark).findings[0].severity == "not measured"
+
+
 def test_rules_are_the_only_thresholds():
     regions = [DetectedRegion("fnoise", 0.45, (0, 0, 100, 100))]
     assert make_verdict(CLEAN, regions, 300, 300).clean

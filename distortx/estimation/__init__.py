@@ -8,7 +8,7 @@
 * :func:`read_jpeg_history`: the quality a decoded JPEG's pixels say (their DCT quantisation lattice), or that
   they show no JPEG history; :func:`estimate` takes it where it reads one.
 * :func:`read_value_levels`: how many levels a region's 8-bit values were quantized to (Ahn's quantization), or
-  that they lie on no lattice.
+  that they lie on no lattice; :func:`read_impulse_amount`: the share of its values salt and pepper replaced.
 * :func:`interval_mean_accuracy`: Endo's Eq. 1.
 """
 from .api import estimate, get_estimator
@@ -17,6 +17,7 @@ from .metrics import JPEG_INTERVALS, NOISE_INTERVALS, interval_mean_accuracy, in
 from .models import ParamAwareClassifier, ParamEstimator
 from .jpeg_lattice import LatticeReading, read_jpeg_history
 from .qtables import TableQuality, quality_from_jpeg, quality_from_tables
+from .impulses import ImpulseReading, read_impulse_amount
 from .value_lattice import LevelsReading, read_value_levels
 from .targets import TARGETS, get_target
 
@@ -26,7 +27,7 @@ except ImportError:  # an older distortx without the registry: the modules above
     pass
 
 __all__ = [
-    "JPEG_INTERVALS", "LatticeReading", "LevelsReading", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
+    "ImpulseReading", "JPEG_INTERVALS", "LatticeReading", "LevelsReading", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
     "estimate", "get_estimator", "get_target", "interval_mean_accuracy", "interval_table", "load_estimator", "read_checkpoint_meta",
-    "quality_from_jpeg", "quality_from_tables", "read_jpeg_history", "read_value_levels", "save_estimator", "shipped_weights",
+    "quality_from_jpeg", "quality_from_tables", "read_impulse_amount", "read_jpeg_history", "read_value_levels", "save_estimator", "shipped_weights",
 ]

@@ -59,7 +59,8 @@ def _edge_weights(tolerance: int) -> Tuple[Tensor, ...]:
     return tuple(out)
 
 
-def _as_u8(image: Tensor) -> Tensor:
+def as_u8(image: Tensor) -> Tensor:
+    """uint8 values of an image: as it is, or a float one in [0, 1] rounded to 8 bits."""
     if image.dtype == torch.uint8:
         return image
     return torch.round(image.float().clamp(0, 1) * 255.0).to(torch.uint8)
@@ -68,7 +69,7 @@ def _as_u8(image: Tensor) -> Tensor:
 def region_histogram(image: Tensor, boxes: Sequence[Sequence[float]] = ()) -> Tensor:
     """Histogram Tensor[256] (int64) of the 8-bit values of image Tensor[C, H, W] (uint8, or float in [0, 1]) inside
     the union of ``boxes`` (x0, y0, x1, y1 pixels; the whole image when there are none), all channels together."""
-    x = _as_u8(image)
+    x = as_u8(image)
     if boxes:
         _, H, W = x.shape
         mask = torch.zeros(H, W, dtype=torch.bool)

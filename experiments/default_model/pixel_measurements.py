@@ -1,20 +1,23 @@
-"""Choose how the verdict measures a quantization finding's levels, on the VAL photos only.
+"""Check how the verdict measures quantization and salt-and-pepper findings from their pixels, on the VAL photos only.
 
-    python experiments/default_model/quantization_levels.py [--model distortx/weights/ynet_dx_small.pt] [--out FILE]
+    python experiments/default_model/pixel_measurements.py [--model distortx/weights/ynet_dx_small.pt] [--out FILE]
+    python experiments/default_model/pixel_measurements.py --summary FILE     # the tables again from a saved run
 
 The detector boxes flat or finely textured areas of clean JPEG photos as ``quantization`` (verdict_eval on the test
 photos: 13 of 109 photos saved at q90 4:4:4). Quantization is measurable: Ahn's quantized pixels hold nothing but
-the bin edges (distortx.estimation.value_lattice). This collects every quantization candidate the verdict would
-see on the val photos (a box of the type scored >= the model's region threshold, or the classifier's top class
-at >= the rules' probability), and the 8-bit histogram of the pixels it covers:
+the bin edges (distortx.estimation.value_lattice); so is salt and pepper, values at 0 and 255 among neighbours far
+from them (distortx.estimation.impulses). This collects every candidate of the two types the verdict would see on
+the val photos (a box of the type scored >= the model's region threshold, or the classifier's top class at >= the
+rules' probability), with the 8-bit histogram of the pixels it covers and the salt-and-pepper amount read there:
   - clean: the val photos in verdict_eval's six JPEG histories (every candidate is false);
   - det: Ahn's basic detection protocol (det_basic.toml), a candidate right when one of its boxes covers a
     quantized region with IoU >= 0.5;
   - det then q90 / q95: the same images saved as JPEG afterwards (a posterized photo as users would keep it);
   - cls: Ahn's classification protocol (cls_test.toml), whole-image candidates, right when the image is quantized.
-Then, for tolerances 0..2 and min_share 0.02..0.2, the share of each group read as a finding (at most
-VerdictRules.quantization_levels_max levels) is printed; the verdict's choice (VerdictRules.levels_tolerance,
-levels_min_share) is the one that keeps the most right candidates of det and cls and no clean one.
+Then, for quantization, for tolerances 0..2 and min_share 0.02..0.2, the share of each group read as a finding (at
+most VerdictRules.quantization_levels_max levels) is printed; the verdict's choice (VerdictRules.levels_tolerance,
+levels_min_share) is the one that keeps the most right candidates of det and cls and no clean one. For salt and
+pepper, each group's amounts and the share read at level >= 1 (VerdictRules.salt_pepper_amount_min).
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
     ap.add_argument("--photos", default=str(HERE / "photos_v2" / "val"))
-    ap.add_argument("--out", type=Path, default=Path("quantization_levels_val.json"))
+    ap.add_argument("--out", type=Path, default=Path("pixel_measurements_val.json"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
     a = ap.parse_args()
@@ -54,6 +57,7 @@ def main() -> None:
     from distortx.data.stream import SynthesisStream
     from distortx.detection import box_iou
     from distortx.engine.inference.predict import Predictor
+    from distortx.estimation import read_impulse_amount
     from distortx.estimation.value_lattice import region_histogram
     from distortx.io import IMAGE_EXTENSIONS, read_image
     from distortx.models.checkpoint import load_model
@@ -67,19 +71,19 @@ def main() -> None:
 
     def candidates(x: torch.Tensor, group: str, truth=None, whole_truth=None) -> None:
         pred = predictor(x, group)
-        boxes = [r.box for r in pred.regions if r.type == "quantization" and r.score >= rules.region_score]
         top = max(pred.probabilities, key=lambda p: p[1])
-        named = top[0] == "quantization" and top[1] >= rules.global_probability
-        if boxes:
-            right = whole_truth
-            if truth is not None:
-                b = torch.tensor([list(map(float, bb)) for bb in boxes])
-                right = any(t == "quantization" and float(box_iou(b, box[None]).max()) >= 0.5 for t, box in truth)
-            rows.append({"group": group, "kind": "regions", "right": right,
-                         "hist": region_histogram(as_u8(x), [tuple(map(float, bb)) for bb in boxes]).tolist()})
-        if named and not boxes:
-            rows.append({"group": group, "kind": "whole image", "right": whole_truth,
-                         "hist": region_histogram(as_u8(x)).tolist()})
+        for kind in ("quantization", "salt_pepper"):
+            boxes = [tuple(map(float, r.box)) for r in pred.regions if r.type == kind and r.score >= rules.region_score]
+            named = top[0] == kind and top[1] >= rules.global_probability
+            right = None if whole_truth is None else whole_truth == kind
+            if boxes and truth is not None:
+                b = torch.tensor(boxes)
+                right = any(t == kind and float(box_iou(b, box[None]).max()) >= 0.5 for t, box in truth)
+            if boxes or named:
+                where = boxes or []
+                rows.append({"group": group, "type": kind, "kind": "regions" if boxes else "whole image",
+                             "right": right, "hist": region_histogram(as_u8(x), where).tolist(),
+                             "amount": read_impulse_amount(as_u8(x), where).amount})
 
     files = sorted(f for f in Path(a.photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)[: a.limit or None]
     for f in files:
@@ -104,19 +108,27 @@ def main() -> None:
         for img, lab in zip(batch["images"], batch["labels"]):
             k = int(lab) - int(stream.preset.include_reference)
             truth = "clean" if k < 0 else stream.preset.distortions[k]
-            candidates(as_u8(img), "cls", whole_truth=truth == "quantization")
+            candidates(as_u8(img), "cls", whole_truth=truth)
     a.out.write_text(json.dumps({"model": a.model, "photos": len(files), "rows": rows}) + "\n")
     summarise(rows)
 
 
 def summarise(rows) -> None:
     from distortx.estimation.value_lattice import read_levels_from_histogram
+    from distortx.verdict import VerdictRules
 
+    sp = [r for r in rows if r.get("type") == "salt_pepper"]
+    rows = [r for r in rows if r.get("type", "quantization") == "quantization"]
+    least = VerdictRules().salt_pepper_amount_min
+    for g, rt in sorted({(r["group"], r["right"]) for r in sp}, key=str):
+        a = [r["amount"] for r in sp if (r["group"], r["right"]) == (g, rt)]
+        read = [v for v in a if v is not None]
+        print(f"salt_pepper {g} right={rt}: {len(a)} candidates, amounts "
+              + (f"{min(read):.4f} .. {max(read):.4f} (median {float(np.median(read)):.4f})" if read else "none read")
+              + f", at level >= 1: {np.mean([v is not None and v >= least for v in a]):.2f}")
     groups = sorted({(r["group"], r["right"]) for r in rows}, key=str)
     print("candidates: " + ", ".join(f"{g} right={rt}: {sum(1 for r in rows if (r['group'], r['right']) == (g, rt))}"
                                      for g, rt in groups))
-    from distortx.verdict import VerdictRules
-
     most = VerdictRules().quantization_levels_max
     for tol in (0, 1, 2):
         for min_share in (0.02, 0.05, 0.1, 0.2):

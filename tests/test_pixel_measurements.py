@@ -1,4 +1,5 @@
-"""The quantization measurement (distortx.estimation.value_lattice): the levels a region's 8-bit values lie on."""
+"""The verdict's pixel measurements (distortx.estimation.value_lattice, impulses): the levels a region's 8-bit values lie
+on, and the share of them salt and pepper replaced."""
 from __future__ import annotations
 
 import io
@@ -78,3 +79,31 @@ def test_the_histogram_and_the_tolerance():
     assert read_levels_from_histogram(spread, tolerance=1).levels == 8
     x = torch.tensor([[[0, 1, 2], [3, 4, 5]]], dtype=torch.uint8)
     assert region_histogram(x, [(1, 0, 2, 2)]).tolist() == [0] + [1] + [0] * 2 + [1] + [0] * 251
+
+
+# -- salt and pepper (distortx.estimation.impulses) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("amount", [0.0125, 0.025, 0.05])
+def test_salt_and_pepper_reads_its_amount(photo, amount):
+    from distortx.estimation import read_impulse_amount
+
+    noisy = distortx.distort(photo, "salt_pepper", value=amount, seed=3)
+    assert read_impulse_amount(noisy).amount == pytest.approx(amount, rel=0.1)
+    assert read_impulse_amount(noisy.float() / 255).amount == pytest.approx(amount, rel=0.1)
+
+
+def test_a_clean_photo_has_no_impulses_and_a_box_reads_only_its_inside(photo):
+    """Clean photos (clipped shadows and highlights included) read ~0; a box over a noisy region reads its amount, a
+    box beside it 0; a dark area has too few readable values (no amount)."""
+    from distortx.estimation import read_impulse_amount
+
+    for name in ("astronaut", "coffee", "chelsea"):
+        assert read_impulse_amount(load_sample(name)).amount < 0.001
+    x = photo.clone()
+    x[:, 64:192, 64:192] = distortx.distort(photo, "salt_pepper", value=0.05, seed=1)[:, 64:192, 64:192]
+    assert read_impulse_amount(x, [(64, 64, 192, 192)]).amount == pytest.approx(0.05, rel=0.15)
+    assert read_impulse_amount(x, [(192, 0, 256, 256)]).amount == 0.0
+    dark = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    dark[:, ::7, ::5] = 255
+    r = read_impulse_amount(dark)
+    assert r.amount is None and r.eligible < 500
