@@ -3,11 +3,12 @@
     python experiments/default_model/photos_v2.py        # once
     python experiments/default_model/verdict_examples.py [--model W.pt] [--out /tmp/verdict_examples]
 
-Four photos: the first val photo of split_v2.json saved by Pillow at JPEG quality 80 (phone.jpg); a 300-px crop
+Five photos: the first val photo of split_v2.json saved by Pillow at JPEG quality 80 (phone.jpg); a 300-px crop
 of it blurred with distortx's gaussian_blur at sigma 3 (blurred.png); image 0 of the quick start's dataset
 (ahn-detection-basic, --count 200 --seed 1: ahn_regions.png); the photo with distortx's camera noise at RMS sigma
-8, then saved at quality 90 (high_iso.jpg). Prints one verdict line per photo, as the CLI does, and the IoU of
-ahn_regions.png's boxes with the dataset's truth.
+8, then saved at quality 90 (high_iso.jpg); the crop with a 150 x 120 region quantized to 8 levels
+(posterized.png). Prints one verdict line per photo, as the CLI does, and the IoU of
+ahn_regions.png's and posterized.png's boxes with their truth.
 """
 from __future__ import annotations
 
@@ -48,11 +49,15 @@ def main() -> None:
     Image.open(first).save(a.out / "ahn_regions.png")
     noisy = distortx.distort(photo.float() / 255, "camera_noise", value=8.0, seed=1)
     jpeg((noisy * 255).round().byte(), a.out / "high_iso.jpg", 90)
-    names = ["phone.jpg", "blurred.png", "ahn_regions.png", "high_iso.jpg"]
-    truth = truth_boxes(ds, first)
+    posterized = crop.clone()
+    posterized[:, 80:200, 60:210] = distortx.distort(crop[:, 80:200, 60:210], "quantization", value=8.0)
+    Image.fromarray(posterized.permute(1, 2, 0).numpy()).save(a.out / "posterized.png")
+    names = ["phone.jpg", "blurred.png", "ahn_regions.png", "high_iso.jpg", "posterized.png"]
+    truths = {"ahn_regions.png": truth_boxes(ds, first), "posterized.png": [((60, 80, 210, 200), "quantization")]}
     for p in distortx.predict([str(a.out / n) for n in names], model=a.model):
         print(f"{Path(p.file).name}: {p.verdict.text()}")
-        if Path(p.file).name == "ahn_regions.png":
+        truth = truths.get(Path(p.file).name)
+        if truth:
             for f in p.verdict.findings:
                 for box in f.boxes:
                     best = max((iou(box, t) for t, kind in truth if kind == f.type), default=0.0)
