@@ -159,7 +159,7 @@ class Verdict:
             f["score"] = round(f["score"], 6)
             f["boxes"] = [[round(v, 1) for v in b] for b in f["boxes"]]
             if f["parameter"] is not None:
-                f["parameter"] = [f["parameter"][0], round(f["parameter"][1], 3)]
+                f["parameter"] = [f["parameter"][0], round(f["parameter"][1], 5)]
         d["measurements"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d["measurements"].items()}
         return d
 
