@@ -24,10 +24,10 @@ every threshold of it lives in :class:`VerdictRules`:
    or 255 (:func:`distortx.estimation.read_impulse_amount`). A whole-image JPEG, noise, quantization or salt and
    pepper candidate measured below level 1 (quality above ``jpeg_quality_max``, sigma below ``noise_sigma_min``,
    more levels than ``quantization_levels_max``, an amount below ``salt_pepper_amount_min``) is dropped: the
-   photo's history, reported as a measurement. A regional one
-   stays, at severity "below level 1": its boxes are confident, and a clean verdict beside them would contradict
-   them (the estimator can also under-read a real region: Ahn's level-1 noise over a blurred region reads sigma
-   12-18). Other types have no estimator: their severity is "not measured".
+   photo's history, reported as a measurement. A regional one stays, at severity "below level 1": its boxes are
+   confident, and a clean verdict beside them would contradict them (the estimator can also under-read a real
+   region: Ahn's level-1 noise over a blurred region reads sigma 12-18). Other types have no measurement: their
+   severity is "not measured".
 5. **Score.** A finding's evidence is the best box's score, and for a whole-image finding that the classifier
    named also the classifier's probability of the type. Its score is that evidence calibrated: the probability
    that such a finding is right, by a logistic map of the evidence's logit fitted per model on validation photos,
@@ -93,8 +93,9 @@ class VerdictRules:
         ``calibration.verdict``, written by experiments/default_model/verdict_thresholds.py), else the defaults.
         A record with one score map (before the per-kind maps) gives it to both kinds."""
         chosen = (getattr(model, "calibration", None) or {}).get("verdict") or {}
-        known = {k: (int(v) if k == "levels_tolerance" else float(v)) for k, v in chosen.items()
-                 if k in cls.__dataclass_fields__ and v is not None}
+        fields = cls.__dataclass_fields__
+        known = {k: (int if fields[k].type in (int, "int") else float)(v) for k, v in chosen.items()
+                 if k in fields and v is not None}
         return cls(**known)
 
 
@@ -199,10 +200,9 @@ def _mean_in(value_map: Optional[Tensor], boxes: Sequence[Sequence[float]]) -> O
         return None
     if not boxes:
         return float(value_map.mean())
-    H, W = value_map.shape
-    mask = torch.zeros(H, W, dtype=torch.bool)
-    for x0, y0, x1, y1 in boxes:
-        mask[max(int(y0), 0):min(int(math.ceil(y1)), H), max(int(x0), 0):min(int(math.ceil(x1)), W)] = True
+    from .estimation.value_lattice import box_mask
+
+    mask = box_mask(boxes, *value_map.shape)
     return float(value_map[mask].mean()) if mask.any() else float(value_map.mean())
 
 
@@ -260,8 +260,8 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
     finding's severity, in place of the CNN's mean (kept as ``jpeg_quality_cnn``); noise_sigma: the whole photo's
     noise sigma as ``distortx.estimate`` reads it (patch statistics blended with the CNN): likewise the photo's
     noise measurement and a whole-image noise finding's severity (the CNN's mean kept as ``noise_sigma_cnn``);
-    pixels: the photo Tensor[C, H, W] (uint8, or float in [0, 1]), whose values inside a quantization finding give
-    its levels (without it, quantization is not measured).
+    pixels: the photo Tensor[C, H, W] (uint8, or float in [0, 1]), whose values inside a quantization or salt and
+    pepper finding give its levels or amount (without it, those types are not measured).
     """
     maps = dict(maps or {})
     y0, x0, y1, x1 = estimator_window(height, width)      # the whole photo up to ESTIMATOR_WINDOW a side
@@ -311,11 +311,8 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
                 if whole and t == "gaussian_noise" and noise_sigma is not None:
                     value = float(noise_sigma)
                 measured = value is not None
-            if measured:
-                if value is not None:
-                    level, parameter = ahn_level(value, levels), (pname, value)
-                else:
-                    level = 0
+            if measured:     # a pixel measurement may read nothing (no lattice): below level 1
+                level, parameter = (ahn_level(value, levels), (pname, value)) if value is not None else (0, None)
                 if _too_mild(t, value, rules):
                     if whole:
                         continue  # the photo's history, already among the measurements

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .value_lattice import as_u8
+from ..io import to_uint8_image
+from .value_lattice import box_mask
 
 #: how far (grey levels) the 8 neighbours' median must lie from 0 and 255 for a value there to be read
 THRESHOLD = 48
@@ -51,7 +52,7 @@ def _bounds(boxes: Sequence[Sequence[float]], H: int, W: int):
 def read_impulse_amount(image: Tensor, boxes: Sequence[Sequence[float]] = (), threshold: int = THRESHOLD) -> ImpulseReading:
     """The salt-and-pepper amount of image Tensor[C, H, W] (uint8, or float in [0, 1]) inside the union of ``boxes``
     (x0, y0, x1, y1 pixels; the whole image when there are none), module docstring."""
-    x = as_u8(image)
+    x = to_uint8_image(image)
     C, H, W = x.shape
     y0, x0, y1, x1 = _bounds(boxes, H, W) if boxes else (0, 0, H, W)
     if y1 <= y0 or x1 <= x0:
@@ -65,9 +66,7 @@ def read_impulse_amount(image: Tensor, boxes: Sequence[Sequence[float]] = (), th
     median = neighbours.median(dim=0).values                    # Tensor[C, h, w]: the lower of the two middle ones
     eligible = (median >= threshold) & (median <= 255 - threshold)
     impulse = eligible & ((part == 0) | (part == 255))
-    inside = torch.zeros(h, w, dtype=torch.bool)
-    for b in (boxes or [(0, 0, W, H)]):
-        inside[max(int(b[1]) - ya, 0):max(math.ceil(b[3]) - ya, 0), max(int(b[0]) - xa, 0):max(math.ceil(b[2]) - xa, 0)] = True
+    inside = box_mask(boxes or [(0, 0, W, H)], h, w, ya, xa)
     n_eligible, n_impulses = int(eligible[:, inside].sum()), int(impulse[:, inside].sum())
     if n_eligible < MIN_VALUES:
         return ImpulseReading(None, n_impulses, n_eligible)

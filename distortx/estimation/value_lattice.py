@@ -28,6 +28,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from ..io import to_uint8_image
+
 #: the finest quantization read (L bins per channel); finer lattices are too dense to tell from a smooth histogram
 MAX_LEVELS = 32
 
@@ -59,25 +61,20 @@ def _edge_weights(tolerance: int) -> Tuple[Tensor, ...]:
     return tuple(out)
 
 
-def as_u8(image: Tensor) -> Tensor:
-    """uint8 values of an image: as it is, or a float one in [0, 1] rounded to 8 bits."""
-    if image.dtype == torch.uint8:
-        return image
-    return torch.round(image.float().clamp(0, 1) * 255.0).to(torch.uint8)
+def box_mask(boxes: Sequence[Sequence[float]], height: int, width: int, top: int = 0, left: int = 0) -> Tensor:
+    """Tensor[height, width] bool: the union of ``boxes`` (x0, y0, x1, y1 photo pixels, each from floor(x0, y0) to
+    ceil(x1, y1)) on the window of the photo whose corner is (top, left)."""
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(int(y0) - top, 0):max(math.ceil(y1) - top, 0), max(int(x0) - left, 0):max(math.ceil(x1) - left, 0)] = True
+    return mask
 
 
 def region_histogram(image: Tensor, boxes: Sequence[Sequence[float]] = ()) -> Tensor:
     """Histogram Tensor[256] (int64) of the 8-bit values of image Tensor[C, H, W] (uint8, or float in [0, 1]) inside
     the union of ``boxes`` (x0, y0, x1, y1 pixels; the whole image when there are none), all channels together."""
-    x = as_u8(image)
-    if boxes:
-        _, H, W = x.shape
-        mask = torch.zeros(H, W, dtype=torch.bool)
-        for x0, y0, x1, y1 in boxes:
-            mask[max(int(y0), 0):min(math.ceil(y1), H), max(int(x0), 0):min(math.ceil(x1), W)] = True
-        values = x[:, mask]
-    else:
-        values = x
+    x = to_uint8_image(image)
+    values = x[:, box_mask(boxes, *x.shape[1:])] if boxes else x
     return torch.bincount(values.reshape(-1).long(), minlength=256)
 
 

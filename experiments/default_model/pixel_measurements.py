@@ -41,10 +41,6 @@ def resaved(img: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).copy()).permute(2, 0, 1)
 
 
-def as_u8(img: torch.Tensor) -> torch.Tensor:
-    return img if img.dtype == torch.uint8 else torch.round(img.clamp(0, 1) * 255).to(torch.uint8)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(ROOT / "distortx" / "weights" / "ynet_dx_small.pt"))
@@ -59,7 +55,7 @@ def main() -> None:
     from distortx.engine.inference.predict import Predictor
     from distortx.estimation import read_impulse_amount
     from distortx.estimation.value_lattice import region_histogram
-    from distortx.io import IMAGE_EXTENSIONS, read_image
+    from distortx.io import IMAGE_EXTENSIONS, read_image, to_uint8_image
     from distortx.models.checkpoint import load_model
     from distortx.verdict import VerdictRules
     from verdict_eval import jpeg_versions
@@ -82,8 +78,8 @@ def main() -> None:
             if boxes or named:
                 where = boxes or []
                 rows.append({"group": group, "type": kind, "kind": "regions" if boxes else "whole image",
-                             "right": right, "hist": region_histogram(as_u8(x), where).tolist(),
-                             "amount": read_impulse_amount(as_u8(x), where).amount})
+                             "right": right, "hist": region_histogram(x, where).tolist(),
+                             "amount": read_impulse_amount(x, where).amount})
 
     files = sorted(f for f in Path(a.photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)[: a.limit or None]
     for f in files:
@@ -96,7 +92,7 @@ def main() -> None:
             break
         for img, target in zip(batch["images"], batch["targets"]):
             truth = [(model.det_classes[int(lab)], box) for box, lab in zip(target["boxes"], target["labels"])]
-            u8 = as_u8(img)
+            u8 = to_uint8_image(img)
             candidates(u8, "det", truth)
             for q in (95, 90):
                 candidates(resaved(u8, q), f"det then q{q}", truth)
@@ -108,7 +104,7 @@ def main() -> None:
         for img, lab in zip(batch["images"], batch["labels"]):
             k = int(lab) - int(stream.preset.include_reference)
             truth = "clean" if k < 0 else stream.preset.distortions[k]
-            candidates(as_u8(img), "cls", whole_truth=truth)
+            candidates(to_uint8_image(img), "cls", whole_truth=truth)
     a.out.write_text(json.dumps({"model": a.model, "photos": len(files), "rows": rows}) + "\n")
     summarise(rows)
 
