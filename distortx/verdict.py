@@ -7,11 +7,11 @@ grid that a model trained on quality 5-20 may call "jpeg". :func:`make_verdict` 
 every threshold of it lives in :class:`VerdictRules`:
 
 1. **Measurements, always.** JPEG quality and noise sigma (0..255) of the whole photo by the estimators (the JPEG
-   quality from the pixels' DCT quantisation lattice where they show one, else the CNN's; the noise sigma from
-   patch statistics blended with the CNN, as ``distortx.estimate`` reads it), and for a JPEG file the
-   quality its quantisation tables say. A measurement is not a finding: nearly every photo is a JPEG
-   of quality 70-95 with some sensor noise, which is clean by the papers' definitions (Ahn's mildest JPEG is
-   quality 20, his mildest noise sigma ~28).
+   quality from the pixels' DCT quantisation lattice where they show one, else the CNN's; the noise sigma from the
+   photo's flattest patches, which read noise of any spectrum, a camera's too:
+   :func:`distortx.estimation.read_flat_noise`), and for a JPEG file the quality its quantisation tables say. A
+   measurement is not a finding: nearly every photo is a JPEG of quality 70-95 with some sensor noise, which is
+   clean by the papers' definitions (Ahn's mildest JPEG is quality 20, his mildest noise sigma ~28).
 2. **Candidates.** Each type the detector boxes with score >= ``region_score``, and the classifier's answer when
    it is a distortion (its most likely class is not ``clean``) with probability >= ``global_probability``.
 3. **Where.** A type is a whole-image finding when its boxes cover >= ``whole_image_cover`` of the photo, or when
@@ -249,7 +249,8 @@ PARAMETER_FORMAT = {"quality": ("q", ".0f"), "sigma": ("sigma", ".0f"), "levels"
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
                  maps: Optional[Mapping[str, Tensor]] = None, file_quality: Optional[int] = None,
                  rules: VerdictRules = VerdictRules(), lattice_quality: Optional[float] = None,
-                 noise_sigma: Optional[float] = None, pixels: Optional[Tensor] = None) -> Verdict:
+                 noise_sigma: Optional[float] = None, pixels: Optional[Tensor] = None,
+                 noise_flat: Optional[float] = None) -> Verdict:
     """The verdict of one photo.
 
     probabilities: the classifier's (class, probability) pairs; regions: detected regions (``.type``,
@@ -258,10 +259,13 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
     lattice_quality: the quality the pixels' DCT lattice reads when they show a JPEG history
     (:func:`distortx.estimation.read_jpeg_history`): then the photo's JPEG quality and a whole-image JPEG
     finding's severity, in place of the CNN's mean (kept as ``jpeg_quality_cnn``); noise_sigma: the whole photo's
-    noise sigma as ``distortx.estimate`` reads it (patch statistics blended with the CNN): likewise the photo's
-    noise measurement and a whole-image noise finding's severity (the CNN's mean kept as ``noise_sigma_cnn``);
-    pixels: the photo Tensor[C, H, W] (uint8, or float in [0, 1]), whose values inside a quantization or salt and
-    pepper finding give its levels or amount (without it, those types are not measured).
+    white-noise sigma as ``distortx.estimate`` reads it (patch statistics blended with the CNN): a whole-image
+    noise finding's severity (Ahn's noise is white), and the photo's noise measurement unless ``noise_flat`` is
+    given (the CNN's mean kept as ``noise_sigma_cnn``); noise_flat: the photo's noise sigma read from its flattest
+    patches (:func:`distortx.estimation.read_flat_noise`: any spectrum, a camera's too): then its noise
+    measurement, with the white-noise reading kept as ``noise_sigma_white``; pixels: the photo Tensor[C, H, W]
+    (uint8, or float in [0, 1]), whose values inside a quantization or salt and pepper finding give its levels or
+    amount (without it, those types are not measured).
     """
     maps = dict(maps or {})
     y0, x0, y1, x1 = estimator_window(height, width)      # the whole photo up to ESTIMATOR_WINDOW a side
@@ -277,6 +281,10 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
         if "noise_sigma" in measurements:
             measurements["noise_sigma_cnn"] = measurements["noise_sigma"]
         measurements["noise_sigma"] = float(noise_sigma)
+    if noise_flat is not None:
+        if "noise_sigma" in measurements:
+            measurements["noise_sigma_white"] = measurements["noise_sigma"]
+        measurements["noise_sigma"] = float(noise_flat)
     if file_quality is not None:
         measurements["jpeg_quality_file"] = int(file_quality)
         if cnn is not None and abs(cnn - file_quality) > rules.resaved_difference:
@@ -391,16 +399,19 @@ def verdict_annotator(rules: Optional[VerdictRules] = None, estimators: bool = T
         boxes = [r.box for r in pred.regions]
         maps = estimator_maps(image, device=device, boxes=boxes) if estimators else None
         quality = file_jpeg_quality(path) if path is not None else None
-        lattice = noise = None
+        lattice = noise = flat = None
         if estimators:
-            from .estimation import read_jpeg_history
+            from .estimation import read_flat_noise, read_jpeg_history
             from .estimation.api import statistic_reading
+            from .estimation.noise_flat import MIN_SIDE
 
             reading = read_jpeg_history(image)
             lattice = reading.quality if reading is not None and reading.is_jpeg else None
             y0, x0, y1, x1 = estimator_window(pred.height, pred.width)
             noise = statistic_reading(image, "noise_sigma", "auto").with_cnn(float(maps["noise_sigma"][y0:y1, x0:x1].mean()))
+            if min(pred.height, pred.width) >= MIN_SIDE:
+                flat = read_flat_noise(image[:, y0:y1, x0:x1]).sigma
         pred.verdict = make_verdict(pred.probabilities, pred.regions, pred.width, pred.height, maps, quality, rules,
-                                    lattice_quality=lattice, noise_sigma=noise, pixels=image)
+                                    lattice_quality=lattice, noise_sigma=noise, pixels=image, noise_flat=flat)
         pred.label = pred.verdict.label
     return annotate

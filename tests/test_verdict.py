@@ -82,6 +82,21 @@ def test_the_blended_noise_reading_is_the_noise_measurement():
     assert v.findings[0].parameter == ("sigma", 40.0) and v.measurements["noise_sigma"] == 8.0
 
 
+def test_the_flat_patch_reading_is_the_photos_noise_and_the_white_reading_a_findings_severity():
+    """Given the flattest patches' reading (any spectrum: a camera's noise), it is the photo's noise measurement and
+    the white-noise reading is kept beside it; a whole-image noise finding (Ahn's noise is white) is still measured
+    by the white reading."""
+    v = make_verdict(CLEAN, [], 300, 300, maps={"noise_sigma": flat(1.0)}, noise_sigma=1.5, noise_flat=4.2)
+    assert v.measurements["noise_sigma"] == 4.2 and v.measurements["noise_sigma_white"] == 1.5
+    assert v.measurements["noise_sigma_cnn"] == pytest.approx(1.0) and v.text() == "clean | measured: noise sigma~4.2"
+    v = make_verdict([("gaussian_noise", 0.9), ("clean", 0.1)], [], 300, 300, maps={"noise_sigma": flat(30)},
+                     noise_sigma=33.0, noise_flat=31.0)
+    assert v.findings[0].parameter == ("sigma", 33.0) and v.measurements["noise_sigma"] == 31.0
+    v = make_verdict([("gaussian_noise", 0.9), ("clean", 0.1)], [], 300, 300, maps={"noise_sigma": flat(3)},
+                     noise_sigma=3.0, noise_flat=9.0)    # strong camera noise, white reading mild: history
+    assert v.clean and v.measurements["noise_sigma"] == 9.0
+
+
 def test_regions_covering_most_of_the_photo_are_the_whole_image_and_measured_inside():
     sigma = flat(3.0)
     sigma[:, :250] = 45.0   # the noisy part

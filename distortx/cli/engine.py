@@ -64,7 +64,7 @@ DEFAULT_TRAIN = {
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", help="folder for metrics.json, tables.md and the figures")
 @click.option("--json", "json_out", help="write the metrics as JSON here")
-@click.option("--method", type=click.Choice(["auto", "cnn", "lattice", "pca"]),
+@click.option("--method", type=click.Choice(["auto", "cnn", "lattice", "pca", "flat"]),
               help="a parameter estimator: score what distortx.estimate(..., method) returns (default: its CNN)")
 def evaluate_cmd(model, data, images, split, seed, count, batch_size, max_batches, device, out, json_out, method):
     """Paper-style tables (accuracy, mAP@0.5/0.75/0.9, images/s) and figures for a trained model."""

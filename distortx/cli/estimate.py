@@ -54,6 +54,11 @@ def _one(name: str, image, what: str, weights: Optional[str], device: str, map_p
             rec["patch_statistic"] = {"sigma": round(stat.detail.sigma, 2), "patches": stat.detail.patches,
                                       "kept_variance": round(stat.detail.kept_variance, 3)}
             rec["estimate"] = round(stat.with_cnn(float(value[0])), 2)
+        from ..estimation.noise_flat import MIN_SIDE, read_flat_noise
+
+        if min(image.shape[-2:]) >= MIN_SIDE:
+            flat = read_flat_noise(image)
+            rec["flat_patches"] = {"sigma": round(flat.sigma, 2), "patches": flat.patches}
     low, high = (1.0, 100.0) if what == "jpeg_quality" else (0.0, 50.0)
     targets = [map_png] if map_png is not None else []
     if out is not None:
@@ -90,6 +95,10 @@ def _text(rec: Dict[str, Any]) -> str:
                      + (f"; {100 * (1 - stat['kept_variance']):.0f} % of its variance cut by clipping, undone"
                         if stat["kept_variance"] < 0.99 else "")
                      + f"), the CNN {rec['cnn']:.1f}; the estimate blends the two")
+    flat = rec.get("flat_patches")
+    if flat is not None:
+        lines.append(f"  the flattest patches read sigma {flat['sigma']:.1f} (noise of any spectrum, as a camera's: "
+                     "distortx predict's noise measurement; an upper bound where the photo has no flat part)")
     tables = rec.get("quantisation_tables")
     if tables:
         note = "exact IJG tables" if tables["exact"] else "nearest IJG quality; not an IJG encoder's tables"
@@ -120,7 +129,9 @@ def estimate(inputs, what: str, out: Optional[Path], map_path: Optional[Path], w
     """Estimate the JPEG quality (1..100) or Gaussian noise sigma (0..255 scale) of INPUTS (image files, folders,
     glob patterns) with Endo/Uchida's CNN; for JPEG quality also from the pixels' DCT quantisation lattice, which
     is the estimate wherever the pixels show a JPEG history (exact for most decoded JPEGs, PNG copies included);
-    for noise sigma also from patch statistics, blended with the CNN (the statistic at low sigma, the CNN at high).
+    for noise sigma also from patch statistics, blended with the CNN (the statistic at low sigma, the CNN at high),
+    and the flattest patches' reading of noise of any spectrum (a camera's spatially correlated noise, which the
+    first two read at a third to a half of its RMS).
 
     For a JPEG file the quality its own quantisation tables say is printed beside the pixels' reading (exact for
     libjpeg/Pillow files); a gap of more than 10 flags a re-saved image.

@@ -14,6 +14,7 @@ from .block_grid import block_grid_origin
 from .checkpoint import load_estimator, shipped_weights
 from .dilated import receptive_field
 from .jpeg_lattice import read_jpeg_history
+from .noise_flat import read_flat_noise
 from .noise_pca import BLEND_MIN_SIDE, read_noise_level
 from .models import ParamEstimator
 from .targets import get_target
@@ -23,7 +24,7 @@ ImagesLike = Union[Tensor, Sequence[Tensor]]
 #: linear in between (by the mean of the two readings); chosen on the val photos (docs/endo.md, "Noise sigma")
 NOISE_BLEND = (15.0, 35.0)
 #: the method that reads each target without a network
-STATISTICS = {"jpeg_quality": ("lattice",), "noise_sigma": ("pca",)}
+STATISTICS = {"jpeg_quality": ("lattice",), "noise_sigma": ("pca", "flat")}
 _CACHE: Dict[Tuple[str, str], ParamEstimator] = {}
 
 
@@ -127,6 +128,9 @@ def statistic_reading(image: Tensor, what: str, method: str) -> StatisticReading
         r = read_jpeg_history(image)
         read = r is not None and (r.is_value or method == "lattice")
         return StatisticReading(what, method, r.quality if read else None, not read, r)
+    if method == "flat":
+        r = read_flat_noise(image)
+        return StatisticReading(what, method, r.sigma, False, r)
     if method == "auto" and min(image.shape[-2:]) < BLEND_MIN_SIDE:  # too few patches to trust
         return StatisticReading(what, method, None, True)
     r = read_noise_level(image)
@@ -183,6 +187,10 @@ def estimate(images: ImagesLike, what: str = "jpeg_quality", return_map: bool = 
     For noise sigma, "auto" blends the patch statistic (:func:`distortx.estimation.noise_pca.read_noise_level`:
     better at low sigma) with the CNN (better at high sigma, where clipping cuts the noise) by ``NOISE_BLEND``,
     on images of at least ``BLEND_MIN_SIDE`` (96) px a side (smaller ones: the CNN); "cnn" or "pca" force one.
+    Both assume white noise and read a camera's (spatially correlated) noise at a third to a half of its RMS;
+    "flat" reads noise of any spectrum from the photo's flattest patches
+    (:func:`distortx.estimation.noise_flat.read_flat_noise`; at least 64 px a side; an upper bound on photos
+    without a flat part): what the verdict reports as a photo's noise.
     Returns Tensor[N] (float, on the CPU): the image's value (the spatial mean of the CNN's per-pixel map, the
     lattice's reading, the patch statistic's, or the blend), clamped to the parameter's range; with ``return_map=True`` also the CNN's maps, a list of N
     Tensor[H, W] (clamped).
