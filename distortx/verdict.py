@@ -21,10 +21,12 @@ every threshold of it lives in :class:`VerdictRules`:
    the half-way point to level 1); for quantization the levels its 8-bit values lie on, read from the pixels
    inside the finding (:func:`distortx.estimation.read_value_levels`: Ahn's quantized pixels hold only the bin
    edges; none read up to 32 levels is below level 1); for salt and pepper the share of its values replaced by 0
-   or 255 (:func:`distortx.estimation.read_impulse_amount`). A whole-image JPEG, noise, quantization or salt and
-   pepper candidate measured below level 1 (quality above ``jpeg_quality_max``, sigma below ``noise_sigma_min``,
-   more levels than ``quantization_levels_max``, an amount below ``salt_pepper_amount_min``) is dropped: the
-   photo's history, reported as a measurement. A regional one stays, at severity "below level 1": its boxes are
+   or 255 (:func:`distortx.estimation.read_impulse_amount`); for Gaussian blur the sigma its edges show
+   (:func:`distortx.estimation.read_blur_sigma`: a re-blur gradient ratio; a sharp photo reads ~0.5). A
+   whole-image JPEG, noise, quantization, salt and pepper or blur candidate measured below level 1 (quality above
+   ``jpeg_quality_max``, sigma below ``noise_sigma_min``, more levels than ``quantization_levels_max``, an amount
+   below ``salt_pepper_amount_min``, a blur below ``blur_sigma_min``) is dropped: the photo's history, reported as
+   a measurement (JPEG and noise; a photo's own sharpness is not reported). A regional one stays, at severity "below level 1": its boxes are
    confident, and a clean verdict beside them would contradict them (the estimator can also under-read a real
    region: Ahn's level-1 noise over a blurred region reads sigma 12-18). Other types have no measurement: their
    severity is "not measured".
@@ -54,6 +56,8 @@ AHN_NOISE_SIGMA = tuple(math.sqrt(v) * 255.0 for v in (0.0125, 0.025, 0.05))  # 
 AHN_QUANTIZATION_LEVELS = (16.0, 8.0, 4.0)
 #: Ahn's salt-and-pepper amounts (the share of the channel values replaced)
 AHN_SALT_PEPPER = (0.0125, 0.025, 0.05)
+#: Ahn's Gaussian blur S.D.s (pixels)
+AHN_BLUR_SIGMA = (1.5, 3.0, 6.0)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class VerdictRules:
     levels_tolerance: int = 0          # grey levels a value may lie off a bin edge and count as on it
     levels_min_share: float = 0.05     # share of a finding's values on a lattice that reads as quantized
     salt_pepper_amount_min: float = 0.0088   # salt and pepper is a finding from this amount (Ahn level 1 = 0.0125)
+    blur_sigma_min: float = 1.0        # Gaussian blur is a finding from this sigma read at its edges (Ahn level 1 = 1.5)
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
     score_slope: float = 1.0           # whole-image findings: score = sigmoid(slope * logit(evidence) + offset),
     score_offset: float = 0.0          # P(finding right), fitted on validation photos (1, 0: the evidence as it is)
@@ -206,7 +211,8 @@ def _mean_in(value_map: Optional[Tensor], boxes: Sequence[Sequence[float]]) -> O
     return float(value_map[mask].mean()) if mask.any() else float(value_map.mean())
 
 
-def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules) -> Tuple[bool, Optional[float]]:
+def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules,
+                         others: Sequence[Sequence[float]] = ()) -> Tuple[bool, Optional[float]]:
     """(measured, value): the levels per channel that the values inside ``boxes`` lie on; None: no lattice."""
     from .estimation import read_value_levels
 
@@ -214,7 +220,8 @@ def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules
     return True, None if reading.levels is None else float(reading.levels)
 
 
-def _salt_pepper_amount(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules) -> Tuple[bool, Optional[float]]:
+def _salt_pepper_amount(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules,
+                        others: Sequence[Sequence[float]] = ()) -> Tuple[bool, Optional[float]]:
     """(measured, value): the share of the values inside ``boxes`` replaced by 0 or 255; not measured where too
     few values can be read (a dark or bright area)."""
     from .estimation import read_impulse_amount
@@ -223,8 +230,21 @@ def _salt_pepper_amount(pixels: Tensor, boxes: Sequence[Sequence[float]], rules:
     return amount is not None, amount
 
 
-#: the types measured from the photo's pixels inside the finding (the whole image: its estimator window)
-PIXEL_MEASURED = {"quantization": _quantization_levels, "salt_pepper": _salt_pepper_amount}
+def _blur_sigma(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules,
+                others: Sequence[Sequence[float]] = ()) -> Tuple[bool, Optional[float]]:
+    """(measured, value): the Gaussian blur sigma read at the edges inside ``boxes`` and outside ``others`` (the
+    boxes of other types: noise or blocks there make sharp edges of their own); not measured where there are too
+    few edges (a flat area, or all of it under other findings)."""
+    from .estimation import read_blur_sigma
+
+    sigma = read_blur_sigma(pixels, boxes, exclude=others).sigma
+    return sigma is not None, sigma
+
+
+#: the types measured from the photo's pixels inside the finding (the whole image: its estimator window), each
+#: f(pixels, boxes, rules, other types' boxes) -> (measured, value)
+PIXEL_MEASURED = {"quantization": _quantization_levels, "salt_pepper": _salt_pepper_amount,
+                  "gaussian_blur": _blur_sigma}
 
 
 def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
@@ -235,15 +255,19 @@ def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
         return value < rules.noise_sigma_min
     if kind == "salt_pepper":
         return value is None or value < rules.salt_pepper_amount_min
+    if kind == "gaussian_blur":
+        return value is None or value < rules.blur_sigma_min
     return value is None or value > rules.quantization_levels_max   # quantization: no lattice, or too fine a one
 
 
 MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
             "gaussian_noise": ("sigma", "noise_sigma", AHN_NOISE_SIGMA),
             "quantization": ("levels", None, AHN_QUANTIZATION_LEVELS),
-            "salt_pepper": ("amount", None, AHN_SALT_PEPPER)}
+            "salt_pepper": ("amount", None, AHN_SALT_PEPPER),
+            "gaussian_blur": ("blur_sigma", None, AHN_BLUR_SIGMA)}
 #: how a finding's parameter is printed: its symbol and format
-PARAMETER_FORMAT = {"quality": ("q", ".0f"), "sigma": ("sigma", ".0f"), "levels": ("L", ".0f"), "amount": ("amount", ".3f")}
+PARAMETER_FORMAT = {"quality": ("q", ".0f"), "sigma": ("sigma", ".0f"), "levels": ("L", ".0f"), "amount": ("amount", ".3f"),
+                    "blur_sigma": ("sigma", ".1f")}
 
 
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,
@@ -310,7 +334,8 @@ def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[A
             pname, target, levels = MEASURED[t]
             where = [] if whole else boxes
             if t in PIXEL_MEASURED:    # read from the pixels (for quantization, no lattice is a reading too: None)
-                measured, value = (PIXEL_MEASURED[t](pixels, where or [(x0, y0, x1, y1)], rules)
+                others = [tuple(float(v) for v in r.box) for u, rs_u in boxes_by_type.items() if u != t for r in rs_u]
+                measured, value = (PIXEL_MEASURED[t](pixels, where or [(x0, y0, x1, y1)], rules, others)
                                    if pixels is not None else (False, None))
             else:
                 value = _mean_in(maps.get(target), where or [(x0, y0, x1, y1)])

@@ -9,7 +9,8 @@
   they show no JPEG history; :func:`estimate` takes it where it reads one.
 * :func:`read_value_levels`: how many levels a region's 8-bit values were quantized to (Ahn's quantization), or
   that they lie on no lattice; :func:`read_impulse_amount`: the share of its values salt and pepper replaced.
-* :func:`read_flat_noise`: the noise sigma of any spectrum (a camera's) from a photo's flattest patches.
+* :func:`read_flat_noise`: the noise sigma of any spectrum (a camera's) from a photo's flattest patches;
+  :func:`read_blur_sigma`: a Gaussian blur's sigma from the edges (re-blur gradient ratio).
 * :func:`interval_mean_accuracy`: Endo's Eq. 1.
 """
 from .api import estimate, get_estimator
@@ -20,6 +21,7 @@ from .jpeg_lattice import LatticeReading, read_jpeg_history
 from .qtables import TableQuality, quality_from_jpeg, quality_from_tables
 from .impulses import ImpulseReading, read_impulse_amount
 from .noise_flat import FlatNoiseReading, read_flat_noise
+from .blur_width import BlurReading, read_blur_sigma
 from .value_lattice import LevelsReading, read_value_levels
 from .targets import TARGETS, get_target
 
@@ -29,7 +31,7 @@ except ImportError:  # an older distortx without the registry: the modules above
     pass
 
 __all__ = [
-    "FlatNoiseReading", "ImpulseReading", "JPEG_INTERVALS", "LatticeReading", "LevelsReading", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
+    "BlurReading", "FlatNoiseReading", "ImpulseReading", "JPEG_INTERVALS", "LatticeReading", "LevelsReading", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
     "estimate", "get_estimator", "get_target", "interval_mean_accuracy", "interval_table", "load_estimator", "read_checkpoint_meta",
-    "quality_from_jpeg", "read_flat_noise", "quality_from_tables", "read_impulse_amount", "read_jpeg_history", "read_value_levels", "save_estimator", "shipped_weights",
+    "quality_from_jpeg", "read_blur_sigma", "read_flat_noise", "quality_from_tables", "read_impulse_amount", "read_jpeg_history", "read_value_levels", "save_estimator", "shipped_weights",
 ]

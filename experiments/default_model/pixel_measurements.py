@@ -1,20 +1,27 @@
-"""Check how the verdict measures quantization and salt-and-pepper findings from their pixels, on the VAL photos only.
+"""Check how the verdict measures quantization, salt-and-pepper and blur findings from their pixels, on the VAL photos only.
 
     python experiments/default_model/pixel_measurements.py [--model distortx/weights/ynet_dx_small.pt] [--out FILE]
     python experiments/default_model/pixel_measurements.py --summary FILE     # the tables again from a saved run
+    python experiments/default_model/pixel_measurements.py --fit-blur         # read_blur_sigma's GAIN (no model)
 
 The detector boxes flat or finely textured areas of clean JPEG photos as ``quantization`` (verdict_eval on the test
 photos: 13 of 109 photos saved at q90 4:4:4). Quantization is measurable: Ahn's quantized pixels hold nothing but
 the bin edges (distortx.estimation.value_lattice); so is salt and pepper, values at 0 and 255 among neighbours far
-from them (distortx.estimation.impulses). This collects every candidate of the two types the verdict would see on
+from them (distortx.estimation.impulses); so is a Gaussian blur, by the sigma its edges show
+(distortx.estimation.blur_width). This collects every candidate of the three types the verdict would see on
 the val photos (a box of the type scored >= the model's region threshold, or the classifier's top class at >= the
 rules' probability), with the 8-bit histogram of the pixels it covers and the salt-and-pepper amount read there:
   - clean: the val photos in verdict_eval's six JPEG histories (every candidate is false);
   - det: Ahn's basic detection protocol (det_basic.toml), a candidate right when one of its boxes covers a
-    quantized region with IoU >= 0.5;
+    region of its type with IoU >= 0.5;
   - det then q90 / q95: the same images saved as JPEG afterwards (a posterized photo as users would keep it);
-  - cls: Ahn's classification protocol (cls_test.toml), whole-image candidates, right when the image is quantized.
-Then, for quantization, for tolerances 0..2 and min_share 0.02..0.2, the share of each group read as a finding (at
+  - cls: Ahn's classification protocol (cls_test.toml), whole-image candidates, right when the image has the type.
+--fit-blur: the 300-px centre crops of the val photos blurred by distortx's gaussian_blur at Ahn's sigmas 1.5, 3, 6
+and as stored in verdict_eval's six JPEG histories; prints the median of truth / reading (read_blur_sigma's GAIN,
+with GAIN = 1 while fitting) and each group's readings after it.
+For Gaussian blur (the verdict's reading, other types' boxes left out), each group's sigmas, the share at or above
+VerdictRules.blur_sigma_min and, on the classification grid, how often the Ahn level read is the image's. Then, for
+quantization, for tolerances 0..2 and min_share 0.02..0.2, the share of each group read as a finding (at
 most VerdictRules.quantization_levels_max levels) is printed; the verdict's choice (VerdictRules.levels_tolerance,
 levels_min_share) is the one that keeps the most right candidates of det and cls and no clean one. For salt and
 pepper, each group's amounts and the share read at level >= 1 (VerdictRules.salt_pepper_amount_min).
@@ -53,7 +60,7 @@ def main() -> None:
     from distortx.data.stream import SynthesisStream
     from distortx.detection import box_iou
     from distortx.engine.inference.predict import Predictor
-    from distortx.estimation import read_impulse_amount
+    from distortx.estimation import read_blur_sigma, read_impulse_amount
     from distortx.estimation.value_lattice import region_histogram
     from distortx.io import IMAGE_EXTENSIONS, read_image, to_uint8_image
     from distortx.models.checkpoint import load_model
@@ -65,10 +72,10 @@ def main() -> None:
     predictor = Predictor(model, score_threshold=rules.region_score)
     rows = []
 
-    def candidates(x: torch.Tensor, group: str, truth=None, whole_truth=None) -> None:
+    def candidates(x: torch.Tensor, group: str, truth=None, whole_truth=None, whole_level=None) -> None:
         pred = predictor(x, group)
         top = max(pred.probabilities, key=lambda p: p[1])
-        for kind in ("quantization", "salt_pepper"):
+        for kind in ("quantization", "salt_pepper", "gaussian_blur"):
             boxes = [tuple(map(float, r.box)) for r in pred.regions if r.type == kind and r.score >= rules.region_score]
             named = top[0] == kind and top[1] >= rules.global_probability
             right = None if whole_truth is None else whole_truth == kind
@@ -79,7 +86,10 @@ def main() -> None:
                 where = boxes or []
                 rows.append({"group": group, "type": kind, "kind": "regions" if boxes else "whole image",
                              "right": right, "hist": region_histogram(x, where).tolist(),
-                             "amount": read_impulse_amount(x, where).amount})
+                             "amount": read_impulse_amount(x, where).amount,
+                             "blur": read_blur_sigma(x, where, exclude=[tuple(map(float, r.box)) for r in pred.regions
+                                                                        if r.type != kind and r.score >= rules.region_score]).sigma,
+                             "level": whole_level if right else None})
 
     files = sorted(f for f in Path(a.photos).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)[: a.limit or None]
     for f in files:
@@ -101,10 +111,10 @@ def main() -> None:
     for n, batch in enumerate(stream):
         if a.limit and n * 16 >= 4 * a.limit:
             break
-        for img, lab in zip(batch["images"], batch["labels"]):
+        for img, lab, level in zip(batch["images"], batch["labels"], batch["levels"]):
             k = int(lab) - int(stream.preset.include_reference)
             truth = "clean" if k < 0 else stream.preset.distortions[k]
-            candidates(to_uint8_image(img), "cls", whole_truth=truth)
+            candidates(to_uint8_image(img), "cls", whole_truth=truth, whole_level=int(level) + 1)  # levels: 0-based
     a.out.write_text(json.dumps({"model": a.model, "photos": len(files), "rows": rows}) + "\n")
     summarise(rows)
 
@@ -113,6 +123,19 @@ def summarise(rows) -> None:
     from distortx.estimation.value_lattice import read_levels_from_histogram
     from distortx.verdict import VerdictRules
 
+    blur = [r for r in rows if r.get("type") == "gaussian_blur"]
+    least_blur = VerdictRules().blur_sigma_min
+    for g, rt in sorted({(r["group"], r["right"]) for r in blur}, key=str):
+        a = [r["blur"] for r in blur if (r["group"], r["right"]) == (g, rt)]
+        read = [v for v in a if v is not None]
+        print(f"gaussian_blur {g} right={rt}: {len(a)} candidates, sigma "
+              + (f"{min(read):.2f} .. {max(read):.2f} (median {float(np.median(read)):.2f})" if read else "none read")
+              + f", at >= {least_blur}: {np.mean([v is not None and v >= least_blur for v in a]):.2f}")
+    from distortx.verdict import AHN_BLUR_SIGMA, ahn_level
+    graded = [r for r in blur if r["group"] == "cls" and r["right"] and r["blur"] is not None and r.get("level")]
+    if graded:
+        hits = [ahn_level(r["blur"], AHN_BLUR_SIGMA) == r["level"] for r in graded]
+        print(f"gaussian_blur cls, right whole-image findings: Ahn level read right {np.mean(hits):.3f} of {len(hits)}")
     sp = [r for r in rows if r.get("type") == "salt_pepper"]
     rows = [r for r in rows if r.get("type", "quantization") == "quantization"]
     least = VerdictRules().salt_pepper_amount_min
@@ -140,9 +163,39 @@ def summarise(rows) -> None:
             print(f"  {r['group']:>18} {r['kind']:>11} right={r['right']}: share {reading.share:.3f}, levels {reading.levels}")
 
 
+def fit_blur(photos: Path) -> None:
+    import distortx
+    from distortx.estimation import blur_width
+    from distortx.io import IMAGE_EXTENSIONS, read_image
+    from verdict_eval import jpeg_versions
+
+    blur_width.GAIN = 1.0
+    readings = {}
+    for i, f in enumerate(sorted(p for p in photos.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)):
+        img = read_image(f)
+        _, h, w = img.shape
+        s = min(300, h, w)
+        crop = img[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s].contiguous()
+        for name, x in jpeg_versions(crop).items():
+            readings.setdefault("clean " + name, []).append((0.0, blur_width.read_blur_sigma(x).sigma))
+        for sigma in (1.5, 3.0, 6.0):
+            x = distortx.distort(crop, "gaussian_blur", value=sigma, seed=i)
+            readings.setdefault(f"sigma {sigma}", []).append((sigma, blur_width.read_blur_sigma(x).sigma))
+    ratios = [t / r for k, v in readings.items() if k.startswith("sigma") for t, r in v if r]
+    gain = float(np.median(ratios))
+    print(f"GAIN = {gain:.3f} (median of truth / reading over {len(ratios)} blurred crops)")
+    for k, v in readings.items():
+        read = np.array([gain * r for _, r in v if r is not None])
+        print(f"  {k}: {len(v)} crops, {len(v) - len(read)} unread, sigma median {np.median(read):.2f}, "
+              f"5-95 % {np.percentile(read, 5):.2f} .. {np.percentile(read, 95):.2f}")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
-    if len(sys.argv) > 1 and sys.argv[1] == "--summary":
+    if len(sys.argv) > 1 and sys.argv[1] == "--fit-blur":
+        torch.set_num_threads(2)
+        fit_blur(HERE / "photos_v2" / "val")
+    elif len(sys.argv) > 1 and sys.argv[1] == "--summary":
         summarise(json.loads(Path(sys.argv[2]).read_text())["rows"])
     else:
         main()

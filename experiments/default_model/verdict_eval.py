@@ -12,7 +12,9 @@ Measured through `distortx.predict` (the user's path: tiling, the estimators, th
      own boxes (clean while a box >= region_score), and each finding right or wrong (its type is a distorted
      region's type and one of its boxes covers such a region with IoU >= 0.5);
   3. Ahn's classification protocol (cls_test.toml: 8 types x 3 levels + clean): the verdict's label (its
-     strongest finding, or clean) against the truth; a finding is right when its type is the image's type;
+     strongest finding, or clean) against the truth; a finding is right when its type is the image's type; for
+     the measured types (JPEG, noise, quantization, salt and pepper, Gaussian blur), how often the finding of the
+     image's type has the image's Ahn level;
   4. calibration: reliability diagram and expected calibration error (10 equal-width bins) of the findings'
      scores over 1-3 (every finding of 1 is wrong).
 Writes OUT/verdict.json and OUT/verdict_reliability.png.
@@ -128,11 +130,11 @@ def measure(model, rules, photos: Path, limit: int = 0):
             det["regions_found"] += len(found)
 
     # 3. Ahn classification
-    cls = {"images": 0, "label_right": 0, "clean_images": 0, "clean_right": 0}
+    cls = {"images": 0, "label_right": 0, "clean_images": 0, "clean_right": 0, "severity": {}}
     stream = SynthesisStream(str(HERE / "cls_test.toml"), images=str(photos), split=None, batch_size=16,
                              shuffle=False, seed=5)
     for batch in stream:
-        for img, lab in zip(batch["images"], batch["labels"]):
+        for img, lab, level in zip(batch["images"], batch["labels"], batch["levels"]):
             if limit and cls["images"] >= 4 * limit:
                 break
             k = int(lab) - int(stream.preset.include_reference)
@@ -140,6 +142,12 @@ def measure(model, rules, photos: Path, limit: int = 0):
             v = distortx.predict(img, model=model, rules=rules)[0].verdict
             cls["images"] += 1
             cls["label_right"] += v.label == truth
+            named = next((g for g in v.findings if g.type == truth), None)
+            if truth != "clean" and named is not None and named.level is not None:   # a measured type, found
+                sev = cls["severity"].setdefault(truth, {"found": 0, "level_right": 0, "below_level_1": 0})
+                sev["found"] += 1
+                sev["level_right"] += named.level == int(level) + 1   # the stream's levels count from 0
+                sev["below_level_1"] += named.level == 0
             if truth == "clean":
                 cls["clean_images"] += 1
                 cls["clean_right"] += v.clean
