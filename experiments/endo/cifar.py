@@ -2,6 +2,7 @@
 training the three compared classifiers."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -169,11 +170,17 @@ def epoch_pool(kind: str, target: Target, train_x: Tensor, train_y: Tensor, aug:
 
 
 def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor, cfg: ClassifierTraining,
-                     estimator: Optional[ParamEstimator] = None, log: Callable[[str], None] = print) -> Tuple[ParamAwareClassifier, dict]:
+                     estimator: Optional[ParamEstimator] = None, log: Callable[[str], None] = print,
+                     resume: Optional[dict] = None, on_checkpoint: Optional[Callable[[dict], None]] = None,
+                     checkpoint_seconds: float = 300.0) -> Tuple[ParamAwareClassifier, dict]:
     """Train one of Endo's three networks on (uint8) ``train_x`` on its device.
 
     kind: "org" (clean images, image only), "deg" (degraded images, image only), "est" (degraded images +
-    the frozen ``estimator``'s parameter; Endo's proposed network)."""
+    the frozen ``estimator``'s parameter; Endo's proposed network). Resumable: every ``checkpoint_seconds`` of
+    training ``on_checkpoint(state)`` gets the state (:func:`training_state`: weights, optimiser, step, the data
+    generator's state where the current epoch's pool was drawn and the place in it, torch's RNG); ``resume=state``
+    continues from it (the pool is drawn again from the saved generator state: the same images, on the same
+    machine bit for bit). A state of another network or another ``cfg`` is refused."""
     dev = train_x.device
     torch.manual_seed(cfg.seed)
     model = ParamAwareClassifier(num_classes=10, num_params=1 if kind == "est" else 0, param_scale=target.scale,
@@ -190,9 +197,24 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
     sched = BudgetSchedule(planned, cfg.lr, min(cfg.warmup, per_epoch), cfg.seconds, dev)
     g = torch.Generator().manual_seed(cfg.seed + {"org": 1, "deg": 2, "est": 3}[kind])
     aug = Augment()
-    step, pool, cursor = 0, None, 0
+    step, pool, cursor, pool_rng = 0, None, 0, None
+    if resume is not None:
+        if resume.get("kind") != kind or resume.get("config") != dataclasses.asdict(cfg):
+            raise ValueError(f"the resume state is of network {resume.get('kind')!r} with {resume.get('config')}, "
+                             f"not {kind!r} with {dataclasses.asdict(cfg)}")
+        missing, unexpected = model.load_state_dict(resume["model"], strict=False)
+        if unexpected or any(not k.startswith("estimator.") for k in missing):   # only the frozen estimator is left out
+            raise ValueError(f"the resume state does not fit the network: missing {missing}, unexpected {unexpected}")
+        opt.load_state_dict(resume["optimizer"])
+        step, cursor, pool_rng = int(resume["step"]), int(resume["cursor"]), resume["pool_rng"]
+        g.set_state(pool_rng)     # the current epoch's pool again: drawn from where it was drawn
+        pool = epoch_pool(kind, target, train_x, train_y, aug, g, model if kind == "est" else None, cfg.chunk, autocast)
+        torch.set_rng_state(resume["torch_rng"])
+        log(f"  {kind:>3} resumed at step {step}/{sched.steps}")
+    last_save = time.time()
     while not sched.done(step):
         if pool is None or cursor + cfg.batch_size > pool[0].shape[0]:
+            pool_rng = g.get_state()
             pool, cursor = epoch_pool(kind, target, train_x, train_y, aug, g, model if kind == "est" else None,
                                       cfg.chunk, autocast), 0
         x = pool[0][cursor: cursor + cfg.batch_size].float().div_(255.0)
@@ -213,9 +235,21 @@ def train_classifier(kind: str, target: Target, train_x: Tensor, train_y: Tensor
         step += 1
         if step % cfg.log_every == 0 or step == sched.steps:
             acc = float((logits.argmax(1) == y).float().mean())
-            log(f"  {kind:>3} step {step}/{sched.steps}  loss {float(loss):.3f}  batch acc {acc:.3f}  {sched.elapsed:.0f}s")
+            log(f"  {kind:>3} step {step}/{sched.steps}  loss {loss.item():.3f}  batch acc {acc:.3f}  {sched.elapsed:.0f}s")
+        if on_checkpoint is not None and time.time() - last_save >= checkpoint_seconds and not sched.done(step):
+            on_checkpoint(training_state(kind, cfg, model, opt, step, pool_rng, cursor))
+            last_save = time.time()
     model.eval()
     return model, {"steps": step, "epochs": round(step * cfg.batch_size / n, 2), "seconds": round(sched.elapsed, 1)}
+
+
+def training_state(kind: str, cfg: ClassifierTraining, model: ParamAwareClassifier, opt, step: int, pool_rng: Tensor,
+                   cursor: int) -> dict:
+    """What :func:`train_classifier` needs to continue: loadable with ``torch.load(..., weights_only=True)``. The
+    frozen estimator inside the "est" network is not saved (it is given again)."""
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith("estimator.")}
+    return {"kind": kind, "config": dataclasses.asdict(cfg), "model": weights, "optimizer": opt.state_dict(),
+            "step": step, "cursor": cursor, "pool_rng": pool_rng, "torch_rng": torch.get_rng_state()}
 
 
 @torch.no_grad()

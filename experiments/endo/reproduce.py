@@ -16,6 +16,14 @@ For each experiment (JPEG quality / Gaussian noise sigma):
    fig_accuracy_*.png, fig_estimator_*.png, the estimator weights (jpeg_quality.pt, noise_sigma.pt,
    loadable with weights_only=True) and log.txt.
 
+Over several sessions (a CPU run at the paper's widths takes hours): --resume FILE keeps, in one file, the
+training state of the network in training (every 5 minutes) and the test sweep of each finished one; the same
+command again continues where it stopped (one experiment per file, steps fixed by --cls-epochs):
+
+    python experiments/endo/reproduce.py --what jpeg --device cpu --threads 2 --cls-seconds 0 --cls-epochs 30 \
+        --cls-batch 128 --width 64 --values-step 5 --estimator-weights distortx/estimation/weights \
+        --seed 0 --out runs/table3_s0 --resume experiments/endo/table3/resume_s0.pt
+
 Sizing: with --device cuda the training phases run on wall-clock budgets (--est-seconds JPEG_S,NOISE_S,
 default 55,15; --cls-seconds, default 13, budgets the first classifier, Org, whose step count the other two
 then train for: equal steps, a fair comparison; the step count is re-planned from the measured time per
@@ -90,6 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--values-step", type=int, default=1,
                     help="evaluate every k-th q / sigma only (CPU runs; the interval means then average fewer values)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="one file (CPU runs over several sessions): each classifier's training state every few "
+                         "minutes and the test sweep of each finished one; run again with the same flags to continue")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (CPU runs)")
     for name, typ in (("est_steps", int), ("est_seconds", str), ("est_batch", int), ("est_width", int),
                       ("cls_epochs", float), ("cls_seconds", float), ("cls_batch", int), ("width", int),
@@ -193,11 +204,40 @@ def get_estimator(what: str, a, dev: torch.device, data: dict, log: Logger):
     return load_estimator(path, dev), {"loaded_from": str(path)}
 
 
+#: what a resume file must agree on with the run that continues it
+RESUME_KEYS = ("what", "seed", "cls_epochs", "cls_batch", "width", "train_limit", "test_limit", "values_step",
+               "estimator_weights", "plain_estimator")
+
+
+def resume_fingerprint(what: str, a) -> dict:
+    return {k: str(what if k == "what" else getattr(a, k)) for k in RESUME_KEYS}
+
+
+def read_resume(path: Path, what: str, a) -> dict:
+    """The resume file's state ({"fingerprint", "finished": {kind: {"info", "sweep"}}, "current": training state}),
+    empty when there is none; refused when it belongs to another run."""
+    if not path.is_file():
+        return {"fingerprint": resume_fingerprint(what, a), "finished": {}}
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != resume_fingerprint(what, a):
+        raise SystemExit(f"{path} belongs to another run: {state.get('fingerprint')} (this one: "
+                         f"{resume_fingerprint(what, a)}); give another --resume file")
+    return state
+
+
+def write_resume(path: Path, state: dict) -> None:
+    """Replace the resume file in one step (a half-written file never replaces a whole one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
 def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> dict:
+    if a.resume is not None:
+        return run_experiment_resumable(what, a, dev, data, log)
     target = get_target(EXPERIMENTS[what]["target"])
     timings = {}
-    ccfg = cifar.ClassifierTraining(epochs=a.cls_epochs, batch_size=a.cls_batch, width=a.width, seconds=a.cls_seconds,
-                                    seed=a.seed, log_every=max(1, min(200, int(a.cls_epochs * 20000 / a.cls_batch) // 4)))
+    ccfg = classifier_training(a)
     models, cls_info = {}, {}
     for kind in ("org", "deg", "est"):
         if kind == "est":  # the estimator is needed from here on (loaded late: it may still be training elsewhere)
@@ -221,7 +261,64 @@ def run_experiment(what: str, a, dev: torch.device, data: dict, log: Logger) -> 
     values = EXPERIMENTS[what]["values"][:: a.values_step]
     res = cifar.sweep(models, estimator, target, data["test_x"], data["test_y"], values, batch=a.eval_batch, known="est")
     timings["evaluation"] = round(time.time() - t, 1)
+    return finish_experiment(what, a, data, res, est_info, cls_info, timings, log)
 
+
+def classifier_training(a) -> "cifar.ClassifierTraining":
+    return cifar.ClassifierTraining(epochs=a.cls_epochs, batch_size=a.cls_batch, width=a.width, seconds=a.cls_seconds,
+                                    seed=a.seed, log_every=max(1, min(200, int(a.cls_epochs * 20000 / a.cls_batch) // 4)))
+
+
+def run_experiment_resumable(what: str, a, dev: torch.device, data: dict, log: Logger) -> dict:
+    """run_experiment over several sessions: each network is trained with its state saved to --resume every few
+    minutes, then swept over the test values at once (so the file holds one network's state and the finished
+    ones' accuracies, not their weights: ~19 MB at the paper's widths); a later run with the same flags continues
+    where the file stops. Steps are fixed by --cls-epochs (no wall-clock budget)."""
+    if a.cls_seconds is not None:
+        raise SystemExit("--resume needs a step count, not a time budget: give --cls-seconds 0 and --cls-epochs")
+    if a.what == "both":
+        raise SystemExit("--resume holds one experiment: give --what jpeg or --what noise")
+    target = get_target(EXPERIMENTS[what]["target"])
+    state = read_resume(a.resume, what, a)
+    ccfg = classifier_training(a)
+    values = EXPERIMENTS[what]["values"][:: a.values_step]
+    t = time.time()
+    estimator, est_info = get_estimator(what, a, dev, data, log)
+    timings = {"estimator": round(time.time() - t, 1)}
+    for kind in ("org", "deg", "est"):
+        if kind in state["finished"]:
+            log(f"[{what}] classifier {kind}: trained and swept before ({a.resume})")
+            continue
+        current = state.get("current") if (state.get("current") or {}).get("kind") == kind else None
+
+        def save(training: dict) -> None:
+            state["current"] = training
+            write_resume(a.resume, state)
+            log(f"  {kind:>3} state saved at step {training['step']} to {a.resume}")
+
+        t = time.time()
+        log(f"[{what}] training classifier {kind} ({paper.NETWORKS[what][('org', 'deg', 'est').index(kind)]})")
+        m, info = cifar.train_classifier(kind, target, data["train_x"], data["train_y"], ccfg,
+                                         estimator=estimator if kind == "est" else None, log=log, resume=current,
+                                         on_checkpoint=save)
+        log(f"[{what}] sweeping classifier {kind} over {data['test_x'].shape[0]} test images at {len(values)} values")
+        swept = cifar.sweep({kind: (m, kind == "est")}, estimator, target, data["test_x"], data["test_y"], values,
+                            batch=a.eval_batch, known="est" if kind == "est" else None)
+        info["seconds_this_session"] = round(time.time() - t, 1)
+        state["finished"][kind] = {"info": info, "sweep": swept}
+        state.pop("current", None)
+        write_resume(a.resume, state)
+    res = {"acc": {}, "est_mean": state["finished"]["est"]["sweep"]["est_mean"],
+           "est_sd": state["finished"]["est"]["sweep"]["est_sd"]}
+    for kind in ("org", "deg", "est"):
+        res["acc"].update(state["finished"][kind]["sweep"]["acc"])
+    cls_info = {kind: state["finished"][kind]["info"] for kind in ("org", "deg", "est")}
+    return finish_experiment(what, a, data, res, est_info, cls_info, timings, log)
+
+
+def finish_experiment(what: str, a, data: dict, res: dict, est_info: dict, cls_info: dict, timings: dict,
+                      log: Logger) -> dict:
+    """The baselines and the interval rows added to a sweep's results."""
     t = time.time()
     n_base = min(a.baseline_limit, data["test_x"].shape[0])
     try:
