@@ -37,8 +37,8 @@ from torch import Tensor
 
 from ..errors import ImageError
 
-#: patch side and stride; the surface fitted and removed per patch: 1 (a plane) or 2 (a quadratic)
-PATCH, STRIDE, SURFACE_ORDER = 8, 4, 1
+#: patch side and stride
+PATCH, STRIDE = 8, 4
 #: the quantile of the patches' residual variances that is read as the noise's (the flattest 0.2 %)
 QUANTILE = 0.002
 #: the share of the flattest patches whose residuals' lag-1 correlation says how correlated the noise is
@@ -64,8 +64,8 @@ MIN_SIDE, MAX_WINDOW = 64, 1024
 class FlatNoiseReading:
     """sigma: the noise S.D. on 0..255 (RMS over the channels); quantile_sigma: the square root of the flattest
     patches' residual variance (QUANTILE, averaged over the channels) before the gain; correlation: the lag-1
-    correlation of the flattest patches' residuals (0: white noise); channel_correlation: their correlation between
-    channels (1: one channel, or the same noise in all); gain: sigma / quantile_sigma; patches: how many were read."""
+    correlation of the flattest patches' residuals (0: white noise); gain: sigma / quantile_sigma; patches: how
+    many patches were read."""
 
     sigma: float
     quantile_sigma: float
@@ -75,13 +75,10 @@ class FlatNoiseReading:
 
 
 @lru_cache(maxsize=4)
-def _surface_residual(side: int, order: int) -> Tensor:
-    """Tensor[side^2, side^2]: the projection of a row-major patch onto what a fitted polynomial surface of
-    ``order`` (1: a + b y + c x; 2: also y^2, y x, x^2) leaves."""
+def _plane_residual(side: int) -> Tensor:
+    """Tensor[side^2, side^2]: the projection of a row-major patch onto what a fitted plane a + b y + c x leaves."""
     u = torch.arange(side, dtype=torch.float64) - (side - 1) / 2
-    y, x = u.repeat_interleave(side), u.repeat(side)
-    terms = [torch.ones_like(y), y, x] + ([y * y, y * x, x * x] if order >= 2 else [])
-    design = torch.stack(terms, 1)
+    design = torch.stack([torch.ones(side * side, dtype=torch.float64), u.repeat_interleave(side), u.repeat(side)], 1)
     return (torch.eye(side * side, dtype=torch.float64) - design @ torch.linalg.pinv(design)).float()
 
 
@@ -105,9 +102,8 @@ def flat_patch_statistics(x: Tensor) -> Tuple[float, float, int]:
     :func:`read_flat_noise`."""
     c = x.shape[0]
     patches = F.unfold(x[:, None], PATCH, stride=STRIDE)  # [C, side^2, n]
-    residual = torch.einsum("ij,cjn->cin", _surface_residual(PATCH, SURFACE_ORDER), patches)
-    terms = 3 if SURFACE_ORDER == 1 else 6
-    variance = (residual.square().sum(1) / (PATCH * PATCH - terms)).mean(0)
+    residual = torch.einsum("ij,cjn->cin", _plane_residual(PATCH), patches)
+    variance = (residual.square().sum(1) / (PATCH * PATCH - 3)).mean(0)      # 3 degrees of freedom go to the plane
     unclipped = ((patches.amin(1) > CLIP_LOW) & (patches.amax(1) < CLIP_HIGH)).all(0)
     # a photo almost all clipped: read what there is
     usable = unclipped.nonzero().flatten() if int(unclipped.sum()) >= 10 else torch.arange(variance.numel())
