@@ -31,6 +31,11 @@ def test_reads_inside_boxes_only():
     assert inside.sigma == pytest.approx(3.0, rel=0.2) and inside.edges >= 10
     assert read_blur_sigma(mixed).sigma < 1.0                         # most of the photo is sharp
     assert read_blur_sigma(mixed.float() / 255, [(80, 100, 200, 220)]).sigma == pytest.approx(inside.sigma, rel=1e-4)
+    # in a larger photo the box is read on its surroundings only, with the same result
+    large = torch.zeros(3, 900, 1200, dtype=torch.uint8)
+    large[:, 400:700, 500:800] = mixed
+    moved = read_blur_sigma(large, [(580, 500, 700, 620)])
+    assert moved.sigma == pytest.approx(inside.sigma, rel=1e-5) and moved.edges == inside.edges
 
 
 def test_flat_areas_are_not_read_and_bad_input_is_refused():

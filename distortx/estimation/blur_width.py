@@ -12,7 +12,7 @@ resizing left); Ahn's levels are 1.5 / 3 / 6.
 
 What it cannot do: read an area with fewer than ``MIN_EDGES`` edges (a flat sky: None); tell a blur from a photo
 that was never sharp (a defocused background reads as blurred); a JPEG after a strong blur adds block edges and
-reads lower (sigma 6 then q90: ~4.5).
+reads lower (sigma 6 then q90: ~4.9).
 """
 from __future__ import annotations
 
@@ -78,6 +78,16 @@ def read_blur_sigma(image: Tensor, boxes: Sequence[Sequence[float]] = (),
     if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3):
         shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
         raise ImageError(f"read_blur_sigma needs an image Tensor[C, H, W] with 1 or 3 channels, got {shape}")
+    _, h, w = image.shape
+    if boxes:   # read the boxes' surroundings only (a large photo's blur finding: not its 12 megapixels)
+        margin = BORDER + 3 * int(math.ceil(REBLUR_RANGE[1])) + BOX_INSET + 1
+        cy0 = max(0, min(int(b[1]) for b in boxes) - margin)
+        cx0 = max(0, min(int(b[0]) for b in boxes) - margin)
+        cy1 = min(h, max(int(math.ceil(b[3])) for b in boxes) + margin)
+        cx1 = min(w, max(int(math.ceil(b[2])) for b in boxes) + margin)
+        image = image[:, cy0:cy1, cx0:cx1]
+        boxes = [(b[0] - cx0, b[1] - cy0, b[2] - cx0, b[3] - cy0) for b in boxes]
+        exclude = [(b[0] - cx0, b[1] - cy0, b[2] - cx0, b[3] - cy0) for b in exclude]
     x = image.float().cpu()
     if image.is_floating_point():
         x = x * 255.0
