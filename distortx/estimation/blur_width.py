@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..corruptions.common import gaussian_filter  # scipy's gaussian_filter, edges repeated
 from ..errors import ImageError
 
 #: the share of the area's gradient values above which edges are taken, and the least gradient (grey levels per px)
@@ -45,16 +46,6 @@ class BlurReading:
     edges: int
 
 
-def _gaussian(x: Tensor, sigma: float) -> Tensor:
-    """Tensor[1, H, W] blurred by a separable Gaussian of S.D. ``sigma`` (edges repeated)."""
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=torch.float32)
-    w = torch.exp(-t * t / (2 * sigma * sigma))
-    w = w / w.sum()
-    y = F.conv2d(F.pad(x[None], (r, r, 0, 0), mode="replicate"), w.view(1, 1, 1, -1))
-    return F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), w.view(1, 1, -1, 1))[0]
-
-
 def _gradient(x: Tensor) -> Tensor:
     """Central-difference gradient magnitude of Tensor[1, H, W] (0 on the outer rows and columns)."""
     gx, gy = torch.zeros_like(x), torch.zeros_like(x)
@@ -64,7 +55,7 @@ def _gradient(x: Tensor) -> Tensor:
 
 
 def _read_once(grey: Tensor, edges: Tensor, sharp: Tensor, reblur: float) -> float:
-    again = _gradient(_gaussian(grey, reblur))[BORDER:-BORDER, BORDER:-BORDER]
+    again = _gradient(gaussian_filter(grey, reblur))[BORDER:-BORDER, BORDER:-BORDER]
     ratio = (sharp[edges] / again[edges].clamp_min(1e-6)).clamp_min(1.0 + 1e-4)
     return float((reblur / (ratio * ratio - 1).sqrt()).median())
 
