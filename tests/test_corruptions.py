@@ -499,6 +499,14 @@ def test_linear_sample_native_equals_the_torch_gathers(mode):
         ys = torch.rand(n, h + 3, w, generator=g) * (3 * h + 10) - (h + 5)
         xs = torch.rand(n, h + 3, w, generator=g) * (3 * w + 10) - (w + 5)
         assert torch.equal(linear_sample(x, ys, xs, mode), linear_sample(x, ys, xs, mode, native=False)), shape
+    # elastic transform's points: each pixel moved by a few px, so most blocks of 16 lie inside (the vector path),
+    # and rows of 37 points leave a tail; a point far outside and points on the last row / column fall back per block
+    n, c, h, w = 2, 3, 45, 37
+    x = torch.rand(n, c, h, w, generator=g)
+    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1) + torch.randn(n, h, w, generator=g) * 2
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w) + torch.randn(n, h, w, generator=g) * 2
+    ys[0, 5, 3], xs[1, 7, 20], ys[1, 9, 2] = -30.5, float(w - 1), float(h - 1)
+    assert torch.equal(linear_sample(x, ys, xs, mode), linear_sample(x, ys, xs, mode, native=False))
 
 
 def test_noise_statistics_on_flat_grey():
