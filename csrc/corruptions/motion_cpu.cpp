@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace distortx {
 namespace {
@@ -25,6 +29,35 @@ __attribute__((target_clones("fma", "default"))) void fma_shifted_row(float* __r
   for (int64_t j = hi; j < W; ++j) o[j] = std::fma(w, last, o[j]);
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+// One output row, every live tap at once (AVX-512): out[j] = fmaf(w[T-1], r_{T-1}[j - sx], ... fmaf(w[0], r_0[j - sx],
+// 0)), the taps' fused multiply-adds in order as fma_shifted_row makes them pass by pass, so the same bits, with 64
+// outputs held in four registers across all taps (one store per output instead of one per tap). rows[t] points at
+// column 0 of tap t's source row inside a copy padded by repeating its edges, far enough that every j - sx[t] of
+// the row is readable (no clamping here); the last block is masked.
+__attribute__((target("avx512f"))) void taps_row_avx512(float* __restrict o, const float* const* rows, const int64_t* sx,
+                                                        const float* w, int64_t T, int64_t W) {
+  for (int64_t j = 0; j < W; j += 64) {
+    const int64_t left = W - j;
+    const __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+    const __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+    const __mmask16 m2 = left >= 48 ? 0xFFFF : left <= 32 ? 0 : (__mmask16)((1u << (left - 32)) - 1);
+    const __mmask16 m3 = left >= 64 ? 0xFFFF : left <= 48 ? 0 : (__mmask16)((1u << (left - 48)) - 1);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* r = rows[t] + j - sx[t];
+      const __m512 wt = _mm512_set1_ps(w[t]);
+      a0 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m0, r), a0);
+      a1 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m1, r + 16), a1);
+      a2 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m2, r + 32), a2);
+      a3 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m3, r + 48), a3);
+    }
+    _mm512_mask_storeu_ps(o + j, m0, a0), _mm512_mask_storeu_ps(o + j + 16, m1, a1);
+    _mm512_mask_storeu_ps(o + j + 32, m2, a2), _mm512_mask_storeu_ps(o + j + 48, m3, a3);
+  }
+}
+#endif
+
 // x f32 [N, C, H, W]; w f32 [K]; dy, dx i64 [K, N] (shift of tap t for sample n); alive bool [K, N] -> f32.
 at::Tensor shift_taps_cpu(const at::Tensor& x_, const at::Tensor& w_, const at::Tensor& dy_, const at::Tensor& dx_,
                           const at::Tensor& alive_) {
@@ -36,13 +69,45 @@ at::Tensor shift_taps_cpu(const at::Tensor& x_, const at::Tensor& w_, const at::
   const at::Tensor alive = alive_.to(at::kCPU, at::kBool).contiguous();
   TORCH_CHECK(dy.dim() == 2 && dy.size(0) == K && dy.size(1) == N && dx.sizes() == dy.sizes() && alive.sizes() == dy.sizes(),
               "distortx.shift_taps: dy, dx and alive must be Tensor[K, N]");
-  at::Tensor out = at::zeros_like(x);
+  at::Tensor out = at::empty_like(x);  // every value written below (the pass-per-tap path zeroes it first)
   if (x.numel() == 0) return out;
   const float* in = x.data_ptr<float>();
   const float* wt = w.data_ptr<float>();
   const int64_t *DY = dy.data_ptr<int64_t>(), *DX = dx.data_ptr<int64_t>();
   const bool* A = alive.data_ptr<bool>();
   float* o = out.data_ptr<float>();
+#if defined(__GNUC__) && defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) {
+    at::parallel_for(0, N * C, 1, [&](int64_t a, int64_t b) {
+      std::vector<const float*> rows(K);
+      std::vector<int64_t> sx(K);
+      std::vector<float> padded;
+      for (int64_t p = a; p < b; ++p) {
+        const int64_t n = p / C;
+        int64_t T = 0, P = 0;
+        while (T < K && A[T * N + n]) sx[T] = DX[T * N + n], P = std::max(P, std::abs(sx[T])), ++T;
+        // the plane with P columns a side repeating its edge columns
+        const int64_t Wp = W + 2 * P;
+        padded.resize((size_t)(H * Wp));
+        const float* src = in + p * H * W;
+        for (int64_t y = 0; y < H; ++y) {
+          float* d = padded.data() + y * Wp;
+          std::fill(d, d + P, src[y * W]);
+          std::copy(src + y * W, src + y * W + W, d + P);
+          std::fill(d + P + W, d + Wp, src[y * W + W - 1]);
+        }
+        for (int64_t y = 0; y < H; ++y) {
+          for (int64_t t = 0; t < T; ++t)
+            rows[t] = padded.data() + std::clamp<int64_t>(y - DY[t * N + n], 0, H - 1) * Wp + P;
+          taps_row_avx512(o + p * H * W + y * W, rows.data(), sx.data(), wt, T, W);
+        }
+      }
+    });
+    return out;
+  }
+#endif
+  out.zero_();
   at::parallel_for(0, N * C, 1, [&](int64_t a, int64_t b) {
     for (int64_t p = a; p < b; ++p) {
       const int64_t n = p / C;

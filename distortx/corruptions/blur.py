@@ -100,7 +100,7 @@ def motion_blur(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     def one(x, s, idx):
         radius, sigma = _c("motion_blur", s)
         angle = per_sample(seed[idx], (1,), ANGLE)[:, 0] * 90.0 - 45.0
-        return shift_taps(x, motion_kernel(radius, sigma).to(x.device), angle).clamp(0, 1)
+        return shift_taps(x, motion_kernel(radius, sigma).to(x.device), angle).clamp_(0, 1)
     return by_severity(values[:, 0], images, one)
 
 
