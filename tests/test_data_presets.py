@@ -160,6 +160,43 @@ def test_visible_fractions():
     assert visible_fractions([(0, 0, 10, 10), (5, 0, 15, 10)], 20, 20) == [0.5, 1.0]
 
 
+def test_stacked_regions_distort_what_the_earlier_ones_left(tmp_path):
+    """overlap = "stack": each region is applied to the image the earlier ones left (an overlap carries both),
+    every region is labelled; "occlude" (Ahn's default here) computes each from the clean crop, later ones win."""
+    from distortx.data.synthesis import SampleRecipe
+    from distortx.data.targets import targets_from_recipe
+    from distortx.distortions.regions import Region
+
+    clean, _ = prepare_reference(EmbeddedSource(1, 48).load(0), 48, True)
+    x = clean.float() / 255
+    noise = Region("gaussian_noise", (0.02,), (4, 4, 30, 30), seed=3)
+    blur = Region("gaussian_blur", (2.0,), (20, 10, 44, 40), seed=4)
+    hidden = Region("jpeg", (10.0,), (22, 12, 40, 38), seed=5)        # inside blur's box: occluded if blur is later
+    rec = SampleRecipe(0, 0, "test", "regions", -1, (noise, hidden, blur))
+    stacked = render(x, [rec], "python", overlap="stack")[0]
+    want = apply_regions(apply_regions(apply_regions(x, [noise], impl="python"), [hidden], impl="python"), [blur],
+                         impl="python")
+    assert torch.allclose(stacked, want, atol=1e-6)
+    occluded = render(x, [rec], "python")[0]
+    assert torch.allclose(occluded, apply_regions(x, [noise, hidden, blur], impl="python"), atol=1e-6)
+    # the two differ where noise lies under the blur (blurred noise) and agree outside every box
+    overlap = (slice(None), slice(10, 30), slice(20, 30))
+    assert (stacked[overlap] - occluded[overlap]).abs().max() > 0.01
+    outside = ~region_mask([noise.box, blur.box], 48, 48)
+    assert torch.equal(stacked[:, outside], occluded[:, outside])
+    # labels: the JPEG region wholly under the later blur is dropped when occluded, kept when stacked
+    base = replace(distortx.get_preset("ahn-detection-basic"), crop=48)
+    occ = targets_from_recipe(Plan(base, 0, 1), rec)["regions"]
+    stk = targets_from_recipe(Plan(replace(base, overlap="stack"), 0, 1), rec)["regions"]
+    assert [r["visible"] for r in occ][1] == 0.0 and [r["visible"] for r in stk] == [1.0, 1.0, 1.0]
+    # the field is checked and read from TOML
+    with pytest.raises(DatasetError, match="overlap must be one of occlude, stack, got 'sideways'"):
+        replace(base, overlap="sideways").validate()
+    path = tmp_path / "stacked.toml"
+    path.write_text('extends = "ahn-detection-basic"\noverlap = "stack"\n')
+    assert load_preset_toml(path).overlap == "stack"
+
+
 def test_toml_preset(tmp_path):
     p = tmp_path / "mine.toml"
     p.write_text('extends = "ahn-detection-basic"\ncrop = 64\nper_image = 2\ndistortions = ["jpeg", "gaussian_blur"]\n'

@@ -222,7 +222,7 @@ def run_unit(job: _Job, ref: int, pool: Optional[cf.Executor] = None, collect: O
     with torch_threads(1 if job.device == "cpu" else None):
         # the CPU kernel's uint8 path renders uint8 crops directly (no float round trip); other devices in float
         clean = crop if job.device == "cpu" else crop.to(job.device).float().div_(255.0)
-        images = to_uint8_image(render(clean, recipes, job.impl)).cpu()
+        images = to_uint8_image(render(clean, recipes, job.impl, plan.preset.overlap)).cpu()
 
     if collect is not None:
         shard = shard_rel

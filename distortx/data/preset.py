@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..errors import DatasetError
 
+OVERLAPS = ("occlude", "stack")
 LEVEL_MODES = ("grid", "random", "variable")
 #: crop side bounds (8192: one image is 805 MB as float32; generation also checks the memory it needs)
 MIN_CROP, MAX_CROP = 8, 8192
@@ -27,6 +28,9 @@ class PresetSpec:
                  or "variable" (uniform between the set's min and max).
     crop:        square side of the centre crop (after resizing the shorter side to it when ``resize``).
     regions:     (min, max) region count per image for detection; ``region_ratio`` (lo, hi) side ratio.
+    overlap:     how overlapping regions combine: "occlude" (each region computed on the clean photo, later
+                 regions win: a side under a later region is not in the pixels) or "stack" (each region distorts
+                 the image as the earlier ones left it, so an overlap carries both).
     per_image:   images generated per reference image (detection / random modes).
     splits:      split name -> fraction, assigned by reference image (no leakage).
     """
@@ -41,6 +45,7 @@ class PresetSpec:
     resize: bool = True
     regions: Optional[tuple[int, int]] = None
     region_ratio: tuple[float, float] = (0.3, 0.7)
+    overlap: str = "occlude"
     per_image: int = 1
     splits: tuple[tuple[str, float], ...] = (("train", 0.6), ("val", 0.2), ("test", 0.2))
     description: str = ""
@@ -79,6 +84,8 @@ class PresetSpec:
             rlo, rhi = (float(v) for v in self.region_ratio)
             if not (0.0 < rlo <= rhi <= 1.0):
                 raise DatasetError(f"{who}: region_ratio must satisfy 0 < low <= high <= 1, got {tuple(self.region_ratio)}")
+        if self.overlap not in OVERLAPS:
+            raise DatasetError(f"{who}: overlap must be one of {', '.join(OVERLAPS)}, got {self.overlap!r}")
         if not self.splits:
             raise DatasetError(f"{who}: needs at least one split")
         names = [s for s, _ in self.splits]

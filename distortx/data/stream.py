@@ -200,7 +200,7 @@ class SynthesisStream(IterableDataset):
             return torch.empty(0, 3, self.preset.crop, self.preset.crop, device=self.device), []
         recipes = plan.recipes(ref)
         with torch_threads(1 if (self.deterministic and self.device == "cpu") else None):
-            out = render(crop.float().div(255.0), recipes, self.impl)
+            out = render(crop.float().div(255.0), recipes, self.impl, plan.preset.overlap)
             if self.quantize:
                 out = out.clamp_(0, 1).mul_(255.0).round_().div_(255.0)
         return out, recipes

@@ -30,7 +30,8 @@ Per sample (the papers' protocols):
   and the level per ``level_mode`` ("variable": uniform between the type's level-set min and max; "grid" or
   "random": one of the set's levels). Regions are applied with :func:`distortx.apply_regions` semantics
   (computed on the clean image, later boxes win); a box fully hidden by later boxes is still drawn and
-  applied but gets ``visible = 0`` (labels drop it).
+  applied but gets ``visible = 0`` (labels drop it). A preset with ``overlap = "stack"`` applies its regions one
+  after another instead (each on the image the earlier ones left; every region is labelled, ``visible = 1``).
 
 :func:`render` applies the recipes of a unit to its clean crop through ``distortx.ops.distort_batch`` (the
 semantics of ``apply_regions``): the fused native kernel with ``impl="auto"`` (when built) or ``"native"``, the
@@ -47,6 +48,7 @@ import torch
 from torch import Tensor
 
 from ..distortions.regions import Region, clip_box
+from ..errors import DatasetError
 from ..distortions.spec import Params
 from .preset import PresetSpec
 
@@ -310,16 +312,23 @@ def impl_label(impl: str, device: str) -> str:
     return resolve_path(resolve_impl(impl), "dataset rendering", torch.device(device), op="distort")
 
 
-def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "auto") -> Tensor:
+def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "auto", overlap: str = "occlude") -> Tensor:
     """Apply each recipe's regions to ``clean`` (float Tensor[3, H, W] on any device, or uint8 for the CPU kernel's
-    uint8 path) -> Tensor[B, 3, H, W] of its dtype, through :func:`distortx.ops.distort_batch` (= ``apply_regions``
-    per recipe) with ``impl``."""
+    uint8 path) -> Tensor[B, 3, H, W] of its dtype, through :func:`distortx.ops.distort_batch` with ``impl``:
+    ``overlap`` "occlude" = ``apply_regions`` per recipe (every region from the clean crop, later ones win);
+    "stack" = one pass per region, each distorting the image the earlier passes left."""
     from ..ops.fused import distort_batch
 
     B = len(recipes)
     C, H, W = clean.shape
     images = clean.unsqueeze(0).expand(B, C, H, W).contiguous()
-    return distort_batch(images, [list(r.regions) for r in recipes], impl=resolve_impl(impl))
+    if overlap == "occlude":
+        return distort_batch(images, [list(r.regions) for r in recipes], impl=resolve_impl(impl))
+    if overlap != "stack":
+        raise DatasetError(f"render: overlap must be 'occlude' or 'stack', got {overlap!r}")
+    for k in range(max((len(r.regions) for r in recipes), default=0)):
+        images = distort_batch(images, [list(r.regions[k:k + 1]) for r in recipes], impl=resolve_impl(impl))
+    return images
 
 
 @contextlib.contextmanager

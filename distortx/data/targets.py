@@ -17,13 +17,14 @@ def targets_from_recipe(plan, recipe) -> Dict[str, Any]:
     ``values`` (list, empty for the reference class), ``seed``.
     detection: ``regions``, a list in drawing order of ``type``, ``category_id``, ``level``, ``values``,
     ``box`` (x0, y0, x1, y1) pixels, ``seed`` and ``visible``: the fraction of the box not covered by later
-    boxes (0 = hidden: drawn, but left out of the targets).
+    boxes (0 = hidden: drawn, but left out of the targets; 1 for every region of an ``overlap = "stack"`` preset).
     """
     from .synthesis import visible_fractions
 
     if plan.preset.task == "detection":
         S = plan.preset.crop
-        vis = visible_fractions([r.box for r in recipe.regions], S, S)
+        vis = (visible_fractions([r.box for r in recipe.regions], S, S) if plan.preset.overlap == "occlude"
+               else [1.0] * len(recipe.regions))     # "stack": every region's distortion stays in its box
         return {"regions": [
             {"type": r.name, "category_id": plan.class_id(r.name), "level": r.level, "values": list(r.values),
              "box": list(r.box), "seed": r.seed, "visible": float(v)}

@@ -12,6 +12,11 @@ length under later boxes) and *hidden*, and measures on one split's photos:
    where the loss is: shown sides are the model's to fix, hidden ones can only be guessed.
 
     python experiments/default_model/hidden_sides.py --split val [--model distortx/weights/ynet_dx_small.pt]
+    python experiments/default_model/hidden_sides.py --split val --stack    # regions stacked, not occluding
+
+With ``--stack`` the images come from det_{basic,difficult}_stack.toml (``overlap = "stack"``: each region distorts
+the image the earlier ones left, so a side under a later region still shows, under both distortions); "hidden"
+then means "under a later region".
 
 Prints one line per protocol and setting and writes JSON (``--out``). ~3 min per protocol on one thread.
 """
@@ -83,12 +88,12 @@ def with_true_sides(det: Dict[str, torch.Tensor], gt: Dict[str, torch.Tensor], h
     return out
 
 
-def measure(model, protocol: str, photos: str, threads: int) -> Dict[str, object]:
+def measure(model, protocol: str, photos: str, threads: int, stack: bool = False) -> Dict[str, object]:
     from distortx.engine.evaluation.metrics.detection import DetectionMetrics, box_iou_numpy
     from distortx.engine.training.batches import BatchStream
     from distortx.engine.training.config import SourceConfig
 
-    src = SourceConfig(preset=str(HERE / f"det_{protocol}.toml"), batch_size=16)
+    src = SourceConfig(preset=str(HERE / f"det_{protocol}{'_stack' if stack else ''}.toml"), batch_size=16)
     stream = BatchStream("detection", src, model, photos, 0, "cpu", "all", shuffle=False, mix_units=1)
     dets: List[Dict[str, torch.Tensor]] = []
     gts: List[Dict[str, torch.Tensor]] = []
@@ -121,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--split", default="val", choices=("val", "test"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stack", action="store_true", help="overlapping regions stacked (det_*_stack.toml)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from distortx import load_default_model
@@ -130,10 +136,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = {}
     for protocol in ("basic", "difficult"):
         t0 = time.perf_counter()
-        rows[protocol] = measure(model, protocol, str(HERE / "photos_v2" / args.split), args.threads)
+        rows[protocol] = measure(model, protocol, str(HERE / "photos_v2" / args.split), args.threads, args.stack)
         print(protocol, json.dumps(rows[protocol]), f"({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"split": args.split, **rows}, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps({"split": args.split, "overlap": "stack" if args.stack else "occlude",
+                                              **rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
