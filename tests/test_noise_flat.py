@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import distortx
 from distortx.data.samples import load_sample
@@ -14,24 +13,12 @@ from distortx.estimation.noise_flat import CORRELATION_GAIN, correlation_gain
 from distortx.estimation.noise_pca import read_noise_level
 
 
-def blurred(field: torch.Tensor, sd: float) -> torch.Tensor:
-    """A noise field Tensor[C, H, W] blurred by a separable Gaussian of S.D. ``sd`` px, at its own S.D."""
-    if sd <= 0:
-        return field
-    rad = int(3 * sd) + 1
-    t = torch.arange(-rad, rad + 1, dtype=torch.float32)
-    w = torch.exp(-t * t / (2 * sd * sd))
-    f = F.conv2d(F.pad(field[:, None], (rad, rad, 0, 0), mode="reflect"), (w / w.norm()).view(1, 1, 1, -1))
-    f = F.conv2d(F.pad(f, (0, 0, rad, rad), mode="reflect"), (w / w.norm()).view(1, 1, -1, 1))[:, 0]
-    return f * (field.std() / f.std())
-
-
 def noisy(clean: torch.Tensor, sigma: float, spatial: float, sd: float, seed: int = 0):
     """(uint8 image, truth): ``clean`` with camera noise of RMS ``sigma`` (demosaic-like strength ``spatial``), its
     field blurred by ``sd`` px; truth = the S.D. of (noisy - clean), as real-noise benchmarks measure it."""
     x = clean.float()
-    field = camera_noise(x, sigma, torch.Generator().manual_seed(seed), spatial=spatial, level=None) - x
-    out = (x + blurred(field, sd)).round().clamp(0, 255).to(torch.uint8)
+    out = camera_noise(x, sigma, torch.Generator().manual_seed(seed), spatial=spatial, level=None, blur_sd=sd)
+    out = out.round().clamp(0, 255).to(torch.uint8)
     return out, float((out.float() - x).std())
 
 

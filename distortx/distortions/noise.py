@@ -163,11 +163,13 @@ def draw_uniform(gen: torch.Generator, lo: float, hi: float) -> float:
 
 def camera_noise(image: Tensor, sigma: float, gen: torch.Generator, shot: Optional[float] = None,
                  channel_corr: Optional[float] = None, spatial: Optional[float] = None,
-                 level: Optional[float] = 127.5) -> Tensor:
+                 level: Optional[float] = 127.5, blur_sd: float = 0.0) -> Tensor:
     """Sensor noise on float Tensor[C, H, W] in [0, 255]; returns the noisy image (not clamped).
 
     ``sigma``: the noise S.D. at grey ``level`` (0..255), or with ``level=None`` its RMS over the image. Unset
     shape parameters are drawn from ``gen``: shot U[0.3, 0.9], channel_corr U[0, 0.6], spatial U[0, 1].
+    ``blur_sd`` > 0: the noise further blurred by a separable Gaussian of that S.D. (px) and brought back to its
+    S.D., correlated over a few pixels as in-camera denoising leaves it (the noise readers' test fields).
     """
     shot = draw_uniform(gen, 0.3, 0.9) if shot is None else float(shot)
     rho = draw_uniform(gen, 0.0, 0.6) if channel_corr is None else float(channel_corr)
@@ -184,7 +186,21 @@ def camera_noise(image: Tensor, sigma: float, gen: torch.Generator, shot: Option
     ref = float(x.mean()) if level is None else float(level)
     var = float(sigma) ** 2
     a, b = shot * var / max(ref, 1e-3), (1.0 - shot) * var
-    return image + field.to(image.device) * (a * x + b).sqrt()
+    noise = field.to(image.device) * (a * x + b).sqrt()
+    return image + (blurred_field(noise, blur_sd) if blur_sd > 0 else noise)
+
+
+def blurred_field(field: Tensor, sd: float) -> Tensor:
+    """A noise field Tensor[C, H, W] blurred by a separable Gaussian of S.D. ``sd`` px (radius 3 sd + 1, unit-norm
+    taps, reflected edges), rescaled to the field's own S.D."""
+    rad = int(3 * sd) + 1
+    t = torch.arange(-rad, rad + 1, dtype=field.dtype, device=field.device)
+    w = torch.exp(-t * t / (2 * sd * sd))
+    w = w / w.norm()
+    f = torch.nn.functional.conv2d(torch.nn.functional.pad(field[:, None], (rad, rad, 0, 0), mode="reflect"),
+                                   w.view(1, 1, 1, -1))
+    f = torch.nn.functional.conv2d(torch.nn.functional.pad(f, (0, 0, rad, rad), mode="reflect"), w.view(1, 1, -1, 1))[:, 0]
+    return f * (field.std() / f.std())
 
 
 def camera_noise_ref(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
@@ -46,27 +45,12 @@ def jpeg(x: torch.Tensor, q: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).copy()).permute(2, 0, 1)
 
 
-def blur_field(field: torch.Tensor, sd: float) -> torch.Tensor:
-    """A noise field Tensor[C, H, W] blurred by a separable Gaussian of S.D. ``sd`` px, renormalised to its S.D."""
-    if sd <= 0:
-        return field
-    rad = int(3 * sd) + 1
-    t = torch.arange(-rad, rad + 1, dtype=torch.float32)
-    w = torch.exp(-t * t / (2 * sd * sd))
-    w = w / w.norm()
-    f = F.conv2d(F.pad(field[:, None], (rad, rad, 0, 0), mode="reflect"), w.view(1, 1, 1, -1))
-    f = F.conv2d(F.pad(f, (0, 0, rad, rad), mode="reflect"), w.view(1, 1, -1, 1))[:, 0]
-    return f * (field.std() / f.std())
-
-
 def correlated_camera_noise(clean: torch.Tensor, sigma: float, seed: int, sd: float, k=None) -> torch.Tensor:
     """uint8 Tensor[3, H, W]: ``clean`` with distortx's camera noise of RMS ``sigma``, its field blurred by ``sd``."""
     from distortx.distortions.noise import camera_noise
 
     gen = torch.Generator().manual_seed(seed)
-    x = clean.float()
-    field = camera_noise(x, sigma, gen, spatial=k, level=None) - x
-    return (x + blur_field(field, sd)).round().clamp(0, 255).to(torch.uint8)
+    return camera_noise(clean.float(), sigma, gen, spatial=k, level=None, blur_sd=sd).round().clamp(0, 255).to(torch.uint8)
 
 
 def photos(split: str, limit: int):
@@ -123,8 +107,7 @@ def fit(limit: int) -> None:
                 for level in (60.0, 120.0, 180.0):
                     for sigma in (2.0, 4.0, 8.0):
                         base = torch.full((channels, 256, 256), level)
-                        field = camera_noise(base, sigma, gen, spatial=k, level=None) - base
-                        img = (base + blur_field(field, sd)).round().clamp(0, 255)
+                        img = camera_noise(base, sigma, gen, spatial=k, level=None, blur_sd=sd).round().clamp(0, 255)
                         raw, rho, _ = statistics(img)
                         points.append((rho, float((img - base).std()) / raw))
                 designs.append(tuple(np.mean(points, axis=0)))   # one point per noise design (k, blur)
