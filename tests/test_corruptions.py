@@ -269,6 +269,35 @@ def test_uint8_conversions_in_cpp_give_the_torch_bytes(name, monkeypatch):
     assert expected.flatten().tolist() == [0, 0, 127, 254, 255, 255, 1, 255]   # 254.9999 + 0.001 rounds up
 
 
+def test_u8_to_unit_equals_torchs_division_in_every_layout():
+    """torch.ops.distortx.u8_to_unit: v / 255 as torch divides, for every byte value in every channel position of a
+    channels-last RGB image (its 16-pixel vector blocks and the tail), an NCHW one and a grey one."""
+    from distortx.corruptions.common import native_op
+
+    if not native_op("u8_to_unit"):
+        pytest.skip("native core not built")
+    values = torch.arange(256, dtype=torch.uint8)
+    hwc = torch.stack([values.roll(k) for k in range(3)], -1)[None]             # 256 pixels, each value in each channel
+    hwc = torch.cat([hwc, hwc[:, :37]], 1).view(1, 293, 1, 3)                    # 293 = 18 blocks of 16 + a tail of 5
+    for x in (hwc.permute(0, 3, 1, 2), hwc.permute(0, 3, 1, 2).contiguous(), hwc.permute(0, 3, 1, 2)[:, :1]):
+        assert torch.equal(torch.ops.distortx.u8_to_unit(x), x.float() / 255.0)
+
+
+def test_unit_to_u8_channels_last_equals_the_torch_expression():
+    """torch.ops.distortx.unit_to_u8 written channels last (RGB interleaved, 16-pixel vector blocks and a tail):
+    floor(clamp(x, 0, 1) * 255 + 0.001) of every value, out-of-range ones included, at its pixel and channel."""
+    from distortx.corruptions.common import native_op
+
+    if not native_op("unit_to_u8"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 7, 45, generator=g) * 1.4 - 0.2                      # 315 pixels: 19 blocks + 11
+    x[0, :, 0, :3] = torch.tensor([[0.0, 1.0, 254.9999 / 255], [1 / 255, 0.5, 7.0], [-1.0, 0.999, 0.25]])
+    want = torch.floor(x.clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+    got = torch.ops.distortx.unit_to_u8(x, True)
+    assert got.is_contiguous(memory_format=torch.channels_last) and torch.equal(got, want)
+
+
 @pytest.mark.parametrize("name", ["impulse_noise", "gaussian_noise", "speckle_noise", "shot_noise"])
 @pytest.mark.parametrize("native", [True, False])
 def test_noise_uint8_forms_equal_the_float_form(name, native, monkeypatch):

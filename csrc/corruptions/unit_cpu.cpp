@@ -51,10 +51,94 @@ __attribute__((target("avx512f"))) void truncate_avx512(const float* src, uint8_
   truncate_scalar(src, dst, i, n);
 }
 
+// Three float planes of n pixels -> a channels-last RGB row of bytes, each value truncated as truncate_scalar does.
+// AVX-512: 16 pixels at a time, each channel truncated in a register, then interleaved by two two-source permutes
+// per output vector (element e of the 48 is channel e % 3 of pixel e / 3) and packed to bytes.
+void interleave_scalar(const float* r, const float* g, const float* b, uint8_t* dst, int64_t i, int64_t n) {
+  for (; i < n; ++i) truncate_scalar(r + i, dst + 3 * i, 0, 1), truncate_scalar(g + i, dst + 3 * i + 1, 0, 1),
+                     truncate_scalar(b + i, dst + 3 * i + 2, 0, 1);
+}
+
+// floor(clamp(p[0..16), 0, 1) * 255 + 0.001) as int32 lanes (truncate_avx512's operations)
+__attribute__((target("avx512f"))) inline __m512i truncated16(const float* p) {
+  const __m512 y = _mm512_min_ps(_mm512_max_ps(_mm512_loadu_ps(p), _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+  return _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(y, _mm512_set1_ps(255.0f)), _mm512_set1_ps(0.001f)));
+}
+
+__attribute__((target("avx512f"))) void interleave_avx512(const float* r, const float* g, const float* b, uint8_t* dst,
+                                                          int64_t n) {
+  // output vector k, lane l: e = 16 k + l, channel c = e % 3, pixel j = e / 3; step 1 takes R (index j) or G
+  // (16 + j), step 2 keeps that (index l) or takes B (16 + j)
+  alignas(64) int32_t first[3][16], second[3][16];
+  for (int k = 0; k < 3; ++k)
+    for (int l = 0; l < 16; ++l) {
+      const int e = 16 * k + l, c = e % 3, j = e / 3;
+      first[k][l] = c == 1 ? 16 + j : j;
+      second[k][l] = c == 2 ? 16 + j : l;
+    }
+  __m512i f1[3], f2[3];
+  for (int k = 0; k < 3; ++k) f1[k] = _mm512_load_si512(first[k]), f2[k] = _mm512_load_si512(second[k]);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i vr = truncated16(r + i), vg = truncated16(g + i), vb = truncated16(b + i);
+    for (int k = 0; k < 3; ++k) {
+      const __m512i v = _mm512_permutex2var_epi32(_mm512_permutex2var_epi32(vr, f1[k], vg), f2[k], vb);
+      _mm_storeu_si128((__m128i*)(dst + 3 * i + 16 * k), _mm512_cvtepi32_epi8(v));
+    }
+  }
+  interleave_scalar(r, g, b, dst, i, n);
+}
+
+void interleave_rgb(const float* r, const float* g, const float* b, uint8_t* dst, int64_t n) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return interleave_avx512(r, g, b, dst, n);
+  interleave_scalar(r, g, b, dst, 0, n);
+}
+
 void truncate_row(const float* src, uint8_t* dst, int64_t n) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (avx512) return truncate_avx512(src, dst, n);
   truncate_scalar(src, dst, 0, n);
+}
+
+// A channels-last RGB row of n pixels -> three float planes of v / 255 (the table's quotients: a float32 division is
+// correctly rounded, so vdivps gives the same bits). AVX-512: 16 pixels (48 bytes) widened to floats, divided, and
+// split into channels by two two-source permutes per channel; the tail through the table.
+void split_rgb_scalar(const uint8_t* src, float* r, float* g, float* b, int64_t i, int64_t n) {
+  const float* t = quotients().data();
+  for (; i < n; ++i) r[i] = t[src[3 * i]], g[i] = t[src[3 * i + 1]], b[i] = t[src[3 * i + 2]];
+}
+
+__attribute__((target("avx512f"))) void split_rgb_avx512(const uint8_t* src, float* r, float* g, float* b, int64_t n) {
+  // channel c, lane j: element e = 3 j + c of the 48; e < 32 comes from the first two vectors (step 1), the rest
+  // from the third (step 2: index 16 + e - 32)
+  alignas(64) int32_t first[3][16], second[3][16];
+  for (int c = 0; c < 3; ++c)
+    for (int j = 0; j < 16; ++j) {
+      const int e = 3 * j + c;
+      first[c][j] = e < 32 ? e : 0;
+      second[c][j] = e < 32 ? j : 16 + e - 32;
+    }
+  const __m512 denom = _mm512_set1_ps(255.0f);
+  __m512i f1[3], f2[3];
+  for (int c = 0; c < 3; ++c) f1[c] = _mm512_load_si512(first[c]), f2[c] = _mm512_load_si512(second[c]);
+  float* out[3] = {r, g, b};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const uint8_t* p = src + 3 * i;
+    __m512 v[3];
+    for (int k = 0; k < 3; ++k)
+      v[k] = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p + 16 * k)))), denom);
+    for (int c = 0; c < 3; ++c)
+      _mm512_storeu_ps(out[c] + i, _mm512_permutex2var_ps(_mm512_permutex2var_ps(v[0], f1[c], v[1]), f2[c], v[2]));
+  }
+  split_rgb_scalar(src, r, g, b, i, n);
+}
+
+void split_rgb(const uint8_t* src, float* r, float* g, float* b, int64_t n) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return split_rgb_avx512(src, r, g, b, n);
+  split_rgb_scalar(src, r, g, b, 0, n);
 }
 
 at::Tensor u8_to_unit_cpu(const at::Tensor& images_in) {
@@ -73,8 +157,7 @@ at::Tensor u8_to_unit_cpu(const at::Tensor& images_in) {
       const uint8_t* src = p + n * C * plane;
       float* dst = q + n * C * plane;
       if (last && C == 3) {
-        float *r = dst, *g = dst + plane, *bl = dst + 2 * plane;
-        for (int64_t i = 0; i < plane; ++i) r[i] = t[src[3 * i]], g[i] = t[src[3 * i + 1]], bl[i] = t[src[3 * i + 2]];
+        split_rgb(src, dst, dst + plane, dst + 2 * plane, plane);
       } else if (last) {
         for (int64_t i = 0; i < plane; ++i)
           for (int64_t c = 0; c < C; ++c) dst[c * plane + i] = t[src[i * C + c]];
@@ -106,11 +189,12 @@ at::Tensor unit_to_u8_cpu(const at::Tensor& x_in, bool channels_last) {
         truncate_row(src, dst, C * plane);
         continue;
       }
-      truncate_row(src, planes.data(), C * plane);   // then interleaved
       if (C == 3) {
-        const uint8_t *r = planes.data(), *g = r + plane, *bl = g + plane;
-        for (int64_t i = 0; i < plane; ++i) dst[3 * i] = r[i], dst[3 * i + 1] = g[i], dst[3 * i + 2] = bl[i];
-      } else {
+        interleave_rgb(src, src + plane, src + 2 * plane, dst, plane);
+        continue;
+      }
+      truncate_row(src, planes.data(), C * plane);   // then interleaved
+      {
         for (int64_t i = 0; i < plane; ++i)
           for (int64_t c = 0; c < C; ++c) dst[i * C + c] = planes[c * plane + i];
       }
