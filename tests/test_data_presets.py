@@ -195,6 +195,10 @@ def test_stacked_regions_distort_what_the_earlier_ones_left(tmp_path):
     path = tmp_path / "stacked.toml"
     path.write_text('extends = "ahn-detection-basic"\noverlap = "stack"\n')
     assert load_preset_toml(path).overlap == "stack"
+    # manifests record it only when it is not the default, so datasets made before it existed still resume
+    from distortx.data.generate import _preset_record
+
+    assert "overlap" not in _preset_record(base) and _preset_record(replace(base, overlap="stack"))["overlap"] == "stack"
 
 
 def test_toml_preset(tmp_path):

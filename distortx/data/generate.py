@@ -47,6 +47,15 @@ CONFIG_KEYS = ("format", "distortx_version", "preset", "task", "seed", "count", 
                "sources", "references", "categories", "first_class_id")
 
 
+def _preset_record(preset: PresetSpec) -> Dict[str, Any]:
+    """The preset as the manifest records it: its fields, ``overlap`` only when not the default "occlude" (so a
+    dataset made before that field existed still resumes: its manifest matches)."""
+    record = dataclasses.asdict(preset)
+    if record.get("overlap") == "occlude":
+        del record["overlap"]
+    return record
+
+
 @dataclasses.dataclass
 class GenerateReport:
     """What a generation run did (``--json`` prints :meth:`to_dict`)."""
@@ -181,7 +190,7 @@ def build_config(preset: PresetSpec, plan: Plan, source: ImageSource, seed: int,
         categories.append(entry)
     config = {
         "format": writers.FORMAT, "distortx_version": __version__,
-        "preset": dataclasses.asdict(preset), "task": preset.task, "seed": int(seed),
+        "preset": _preset_record(preset), "task": preset.task, "seed": int(seed),
         "count": None if count is None else int(count), "per_image": plan.per_image,
         "device": device, "impl": impl_label(impl, device), "sources": source.describe(), "references": plan.n_refs,
         "categories": categories, "first_class_id": plan.class_offset,
