@@ -22,10 +22,12 @@ every threshold of it lives in :class:`VerdictRules`:
    inside the finding (:func:`distortx.estimation.read_value_levels`: Ahn's quantized pixels hold only the bin
    edges; none read up to 32 levels is below level 1); for salt and pepper the share of its values replaced by 0
    or 255 (:func:`distortx.estimation.read_impulse_amount`); for Gaussian blur the sigma its edges show
-   (:func:`distortx.estimation.read_blur_sigma`: a re-blur gradient ratio; a sharp photo reads ~0.5). A
-   whole-image JPEG, noise, quantization, salt and pepper or blur candidate measured below level 1 (quality above
-   ``jpeg_quality_max``, sigma below ``noise_sigma_min``, more levels than ``quantization_levels_max``, an amount
-   below ``salt_pepper_amount_min``, a blur below ``blur_sigma_min``) is dropped: the photo's history, reported as
+   (:func:`distortx.estimation.read_blur_sigma`: a re-blur gradient ratio; a sharp photo reads ~0.5); for 1/f
+   noise its strength f in the finding's flattest patches (:func:`distortx.estimation.read_fnoise_strength`; boxes
+   of at least 64 px a side, else not measured). A whole-image JPEG, noise, quantization, salt and pepper, blur or
+   1/f noise candidate measured below level 1 (quality above ``jpeg_quality_max``, sigma below
+   ``noise_sigma_min``, more levels than ``quantization_levels_max``, an amount below ``salt_pepper_amount_min``, a
+   blur below ``blur_sigma_min``, an f below ``fnoise_f_min``) is dropped: the photo's history, reported as
    a measurement (JPEG and noise; a photo's own sharpness is not reported). A regional one stays, at severity "below level 1": its boxes are
    confident, and a clean verdict beside them would contradict them (the estimator can also under-read a real
    region: Ahn's level-1 noise over a blurred region reads sigma 12-18). Other types have no measurement: their
@@ -58,6 +60,8 @@ AHN_QUANTIZATION_LEVELS = (16.0, 8.0, 4.0)
 AHN_SALT_PEPPER = (0.0125, 0.025, 0.05)
 #: Ahn's Gaussian blur S.D.s (pixels)
 AHN_BLUR_SIGMA = (1.5, 3.0, 6.0)
+#: Ahn's 1/f noise strengths f (the pink noise's S.D. is 0.0154 f on [0, 1])
+AHN_FNOISE_F = (2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class VerdictRules:
     levels_min_share: float = 0.05     # share of a finding's values on a lattice that reads as quantized
     salt_pepper_amount_min: float = 0.0088   # salt and pepper is a finding from this amount (Ahn level 1 = 0.0125)
     blur_sigma_min: float = 1.0        # Gaussian blur is a finding from this sigma read at its edges (Ahn level 1 = 1.5)
+    fnoise_f_min: float = 2.2          # 1/f noise is a finding from this f read in its flattest patches (Ahn level 1 = 2.5;
+                                       # val: 99 % of level-1 regions read more)
     resaved_difference: float = 10.0  # file tables vs pixels: a larger gap flags a re-saved JPEG
     score_slope: float = 1.0           # whole-image findings: score = sigmoid(slope * logit(evidence) + offset),
     score_offset: float = 0.0          # P(finding right), fitted on validation photos (1, 0: the evidence as it is)
@@ -241,10 +247,20 @@ def _blur_sigma(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: Verdict
     return sigma is not None, sigma
 
 
+def _fnoise_strength(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules,
+                     others: Sequence[Sequence[float]] = ()) -> Tuple[bool, Optional[float]]:
+    """(measured, value): Ahn's 1/f noise strength f read in the flattest patches of ``boxes``; not measured where
+    every box is smaller than the reader's 64 px a side."""
+    from .estimation import read_fnoise_strength
+
+    f = read_fnoise_strength(pixels, boxes)
+    return f is not None, f
+
+
 #: the types measured from the photo's pixels inside the finding (the whole image: its estimator window), each
 #: f(pixels, boxes, rules, other types' boxes) -> (measured, value)
 PIXEL_MEASURED = {"quantization": _quantization_levels, "salt_pepper": _salt_pepper_amount,
-                  "gaussian_blur": _blur_sigma}
+                  "gaussian_blur": _blur_sigma, "fnoise": _fnoise_strength}
 
 
 def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
@@ -257,6 +273,8 @@ def _too_mild(kind: str, value: Optional[float], rules: VerdictRules) -> bool:
         return value is None or value < rules.salt_pepper_amount_min
     if kind == "gaussian_blur":
         return value is None or value < rules.blur_sigma_min
+    if kind == "fnoise":
+        return value is None or value < rules.fnoise_f_min
     return value is None or value > rules.quantization_levels_max   # quantization: no lattice, or too fine a one
 
 
@@ -264,10 +282,11 @@ MEASURED = {"jpeg": ("quality", "jpeg_quality", AHN_JPEG_QUALITY),
             "gaussian_noise": ("sigma", "noise_sigma", AHN_NOISE_SIGMA),
             "quantization": ("levels", None, AHN_QUANTIZATION_LEVELS),
             "salt_pepper": ("amount", None, AHN_SALT_PEPPER),
-            "gaussian_blur": ("blur_sigma", None, AHN_BLUR_SIGMA)}
+            "gaussian_blur": ("blur_sigma", None, AHN_BLUR_SIGMA),
+            "fnoise": ("f", None, AHN_FNOISE_F)}
 #: how a finding's parameter is printed: its symbol and format
 PARAMETER_FORMAT = {"quality": ("q", ".0f"), "sigma": ("sigma", ".0f"), "levels": ("L", ".0f"), "amount": ("amount", ".3f"),
-                    "blur_sigma": ("sigma", ".1f")}
+                    "blur_sigma": ("sigma", ".1f"), "f": ("f", ".1f")}
 
 
 def make_verdict(probabilities: Sequence[Tuple[str, float]], regions: Sequence[Any], width: int, height: int,

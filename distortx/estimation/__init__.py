@@ -10,7 +10,8 @@
 * :func:`read_value_levels`: how many levels a region's 8-bit values were quantized to (Ahn's quantization), or
   that they lie on no lattice; :func:`read_impulse_amount`: the share of its values salt and pepper replaced.
 * :func:`read_flat_noise`: the noise sigma of any spectrum (a camera's) from a photo's flattest patches;
-  :func:`read_blur_sigma`: a Gaussian blur's sigma from the edges (re-blur gradient ratio).
+  :func:`read_blur_sigma`: a Gaussian blur's sigma from the edges (re-blur gradient ratio);
+  :func:`read_fnoise_strength`: Ahn's 1/f noise strength f from a region's flattest patches.
 * :func:`interval_mean_accuracy`: Endo's Eq. 1.
 """
 from .api import estimate, get_estimator
@@ -22,6 +23,7 @@ from .qtables import TableQuality, quality_from_jpeg, quality_from_tables
 from .impulses import ImpulseReading, read_impulse_amount
 from .noise_flat import FlatNoiseReading, read_flat_noise
 from .blur_width import BlurReading, read_blur_sigma
+from .pink_noise import read_fnoise_strength
 from .value_lattice import LevelsReading, read_value_levels
 from .targets import TARGETS, get_target
 
@@ -33,5 +35,5 @@ except ImportError:  # an older distortx without the registry: the modules above
 __all__ = [
     "BlurReading", "FlatNoiseReading", "ImpulseReading", "JPEG_INTERVALS", "LatticeReading", "LevelsReading", "NOISE_INTERVALS", "ParamAwareClassifier", "ParamEstimator", "TARGETS", "TableQuality",
     "estimate", "get_estimator", "get_target", "interval_mean_accuracy", "interval_table", "load_estimator", "read_checkpoint_meta",
-    "quality_from_jpeg", "read_blur_sigma", "read_flat_noise", "quality_from_tables", "read_impulse_amount", "read_jpeg_history", "read_value_levels", "save_estimator", "shipped_weights",
+    "quality_from_jpeg", "read_blur_sigma", "read_flat_noise", "read_fnoise_strength", "quality_from_tables", "read_impulse_amount", "read_jpeg_history", "read_value_levels", "save_estimator", "shipped_weights",
 ]

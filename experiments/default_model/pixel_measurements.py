@@ -3,6 +3,7 @@
     python experiments/default_model/pixel_measurements.py [--model distortx/weights/ynet_dx_small.pt] [--out FILE]
     python experiments/default_model/pixel_measurements.py --summary FILE     # the tables again from a saved run
     python experiments/default_model/pixel_measurements.py --fit-blur         # read_blur_sigma's GAIN (no model)
+    python experiments/default_model/pixel_measurements.py --fit-fnoise       # read_fnoise_strength's SIGMA_PER_F
 
 The detector boxes flat or finely textured areas of clean JPEG photos as ``quantization`` (verdict_eval on the test
 photos: 13 of 109 photos saved at q90 4:4:4). Quantization is measurable: Ahn's quantized pixels hold nothing but
@@ -19,6 +20,11 @@ rules' probability), with the 8-bit histogram of the pixels it covers and the sa
 --fit-blur: the 300-px centre crops of the val photos blurred by distortx's gaussian_blur at Ahn's sigmas 1.5, 3, 6
 and as stored in verdict_eval's six JPEG histories; prints the median of truth / reading (read_blur_sigma's GAIN,
 with GAIN = 1 while fitting) and each group's readings after it.
+--fit-fnoise: the same crops with Ahn's fnoise at f = 2.5, 5, 10, over the whole crop and in a centred 100-px
+region, and as stored in the six JPEG histories (the whole crop and the centred 100 px); prints the median of flat
+sigma / f (read_fnoise_strength's SIGMA_PER_F), the 1st percentile of level 1's readings after it (the verdict's
+fnoise_f_min, rounded down to 0.05: 99 % of level-1 regions stay findings), each group's f read after it, and the
+share of each group read at or above VerdictRules.fnoise_f_min.
 For Gaussian blur (the verdict's reading, other types' boxes left out), each group's sigmas, the share at or above
 VerdictRules.blur_sigma_min and, on the classification grid, how often the Ahn level read is the image's. Then, for
 quantization, for tolerances 0..2 and min_share 0.02..0.2, the share of each group read as a finding (at
@@ -190,11 +196,52 @@ def fit_blur(photos: Path) -> None:
               f"5-95 % {np.percentile(read, 5):.2f} .. {np.percentile(read, 95):.2f}")
 
 
+def fit_fnoise(photos: Path) -> None:
+    import distortx
+    from distortx.estimation import pink_noise
+    from distortx.io import IMAGE_EXTENSIONS, read_image
+    from distortx.verdict import VerdictRules
+    from verdict_eval import jpeg_versions
+
+    pink_noise.SIGMA_PER_F = 1.0
+    readings = {}
+    for i, f in enumerate(sorted(p for p in photos.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)):
+        img = read_image(f)
+        _, h, w = img.shape
+        s = min(300, h, w)
+        crop = img[:, (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s].contiguous()
+        c0 = (s - 100) // 2
+        box = [(c0, c0, c0 + 100, c0 + 100)]
+        for name, x in jpeg_versions(crop).items():
+            readings.setdefault("clean " + name + ", whole", []).append((0.0, pink_noise.read_fnoise_strength(x)))
+            readings.setdefault("clean " + name + ", 100 px", []).append((0.0, pink_noise.read_fnoise_strength(x, box)))
+        for fv in (2.5, 5.0, 10.0):
+            x = distortx.distort(crop, "fnoise", value=fv, seed=i)
+            readings.setdefault(f"f {fv}, whole", []).append((fv, pink_noise.read_fnoise_strength(x)))
+            region = crop.clone()
+            region[:, c0:c0 + 100, c0:c0 + 100] = x[:, c0:c0 + 100, c0:c0 + 100]
+            readings.setdefault(f"f {fv}, 100 px", []).append((fv, pink_noise.read_fnoise_strength(region, box)))
+    ratios = [r / t for k, v in readings.items() if k.startswith("f ") for t, r in v if r]
+    per_f = float(np.median(ratios))
+    floor = VerdictRules().fnoise_f_min
+    print(f"SIGMA_PER_F = {per_f:.3f} (median of flat sigma / f over {len(ratios)} crops and regions)")
+    level1 = np.array([r / per_f for k, v in readings.items() if k.startswith("f 2.5") for _, r in v if r])
+    print(f"1st percentile of level 1 (f 2.5) read: {np.percentile(level1, 1):.3f} (VerdictRules.fnoise_f_min: "
+          f"that, rounded down to 0.05)")
+    for k, v in readings.items():
+        read = np.array([r / per_f for _, r in v if r is not None])
+        print(f"  {k}: {len(read)} read, f median {np.median(read):.2f}, 5-95 % {np.percentile(read, 5):.2f} .. "
+              f"{np.percentile(read, 95):.2f}, at or above {floor}: {np.mean(read >= floor):.3f}")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
     if len(sys.argv) > 1 and sys.argv[1] == "--fit-blur":
         torch.set_num_threads(2)
         fit_blur(HERE / "photos_v2" / "val")
+    elif len(sys.argv) > 1 and sys.argv[1] == "--fit-fnoise":
+        torch.set_num_threads(1)
+        fit_fnoise(HERE / "photos_v2" / "val")
     elif len(sys.argv) > 1 and sys.argv[1] == "--summary":
         summarise(json.loads(Path(sys.argv[2]).read_text())["rows"])
     else:
