@@ -173,17 +173,23 @@ def _cached_bank_texture(k: int, side: int, device: str) -> Tensor:
     return frost_texture(torch.tensor([FROST_BANK_SEED + k], device=device), side, side)[0]
 
 
-def frost_drawn(seed: Tensor, h: int, w: int) -> Tensor:
-    """The drawn frost of each sample: a seeded crop of one of the bank's pictures, which are drawn at the image's
-    size rounded up to a power of two (the scale frost_texture gives an image of this size). Tensor[N, 3, H, W]."""
+def _bank_crops(seed: Tensor, h: int, w: int, device) -> List[Tensor]:
+    """Each sample's h x w crop (a view) of its bank picture, drawn at the image's size rounded up to a power of two
+    (the scale frost_texture gives an image of this size): Tensor[3, H, W] views, one per seed."""
     side = 1 << (max(h, w) - 1).bit_length()
     u = per_sample(seed, (3,), FLAKES).cpu()
-    out = torch.empty(seed.shape[0], 3, h, w, device=seed.device)
+    crops = []
     for i in range(seed.shape[0]):
         top, left = _crop_origin(u[i], side, side, h, w)
-        picture = frost_bank_texture(int(u[i, 0] * FROST_BANK) % FROST_BANK, side, seed.device)
-        out[i] = picture[:, top: top + h, left: left + w]
-    return out
+        picture = frost_bank_texture(int(u[i, 0] * FROST_BANK) % FROST_BANK, side, device)
+        crops.append(picture[:, top: top + h, left: left + w])
+    return crops
+
+
+def frost_drawn(seed: Tensor, h: int, w: int) -> Tensor:
+    """The drawn frost of each sample: a seeded crop of one of the bank's pictures. Tensor[N, 3, H, W]."""
+    return torch.stack(_bank_crops(seed, h, w, seed.device)) if seed.shape[0] else \
+        torch.empty(0, 3, h, w, device=seed.device)
 
 
 def frost_source() -> str:
@@ -210,14 +216,9 @@ def frost(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
 def _frost_drawn_blend(x: Tensor, seed: Tensor, keep: float, amount: float) -> Tensor:
     """keep * x + amount * (each sample's crop of its bank picture), clamped: frost's operations in its order, read
     from the bank picture in place (no copy of the crop, two temporaries instead of five). x float32 [N, 3, H, W]."""
-    n, _, h, w = x.shape
-    side = 1 << (max(h, w) - 1).bit_length()
-    u = per_sample(seed, (3,), FLAKES).cpu()
     out = torch.mul(x, keep)
-    for i in range(n):
-        top, left = _crop_origin(u[i], side, side, h, w)
-        picture = frost_bank_texture(int(u[i, 0] * FROST_BANK) % FROST_BANK, side, x.device)
-        out[i].add_(picture[:, top: top + h, left: left + w].mul(amount))
+    for o, crop in zip(out, _bank_crops(seed, x.shape[2], x.shape[3], x.device)):
+        o.add_(crop.mul(amount))
     return out.clamp_(0, 1)
 
 

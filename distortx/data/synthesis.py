@@ -50,7 +50,7 @@ from torch import Tensor
 from ..distortions.regions import Region, clip_box
 from ..errors import DatasetError
 from ..distortions.spec import Params
-from .preset import PresetSpec
+from .preset import OVERLAPS, PresetSpec
 
 REFERENCE_CLASS = "reference"
 _M64 = (1 << 64) - 1
@@ -322,12 +322,13 @@ def render(clean: Tensor, recipes: Sequence[SampleRecipe], impl: str = "auto", o
     B = len(recipes)
     C, H, W = clean.shape
     images = clean.unsqueeze(0).expand(B, C, H, W).contiguous()
+    impl = resolve_impl(impl)
+    if overlap not in OVERLAPS:
+        raise DatasetError(f"render: overlap must be one of {', '.join(OVERLAPS)}, got {overlap!r}")
     if overlap == "occlude":
-        return distort_batch(images, [list(r.regions) for r in recipes], impl=resolve_impl(impl))
-    if overlap != "stack":
-        raise DatasetError(f"render: overlap must be 'occlude' or 'stack', got {overlap!r}")
+        return distort_batch(images, [list(r.regions) for r in recipes], impl=impl)
     for k in range(max((len(r.regions) for r in recipes), default=0)):
-        images = distort_batch(images, [list(r.regions[k:k + 1]) for r in recipes], impl=resolve_impl(impl))
+        images = distort_batch(images, [list(r.regions[k:k + 1]) for r in recipes], impl=impl)
     return images
 
 
