@@ -88,6 +88,11 @@ TORCH_LIBRARY(distortx, m) {
   m.def("edge_distance(Tensor edges, int limit) -> Tensor");
   // zoom blur's x + sum of bilinear zooms: x f32 [N,C,H,W], source coordinates ay f32 [F,H], ax f32 [F,W] -> f32
   m.def("zoom_blur_sum(Tensor x, Tensor ay, Tensor ax) -> Tensor");
+  // clipped_zoom (snow's flakes): the one bilinear centre zoom, ay f32 [1,H], ax f32 [1,W] -> f32 [N,C,H,W]
+  m.def("zoom_sample(Tensor x, Tensor ay, Tensor ax) -> Tensor");
+  // snow's last step: clamp(keep x + (1 - keep) max(x, 1.5 grey(x) + 0.5) + L + L rotated 180, 0, 1) with
+  // L = round(255 streaks) / 255: x f32 [N,C,H,W] (C 1 or 3), streaks f32 [N,1,H,W] -> f32 [N,C,H,W]
+  m.def("snow_blend(Tensor x, Tensor streaks, float keep) -> Tensor");
   // bilinear sampling (map_coordinates order 1) with a border mode: x f32 [N,C,H,W], ys, xs f32 [N,H',W'] -> f32
   m.def("linear_sample(Tensor x, Tensor ys, Tensor xs, int mode) -> Tensor");
   // motion blur / snow: sum of taps w[t] * x shifted by (dy, dx)[t, n] with repeated edges while alive[t, n]

@@ -810,3 +810,42 @@ def test_poisson_table_and_running_sum_draw_the_same_counts():
     lam[0, 0, :2] = torch.tensor([0.0, -0.0], dtype=torch.float64)                # one row for both zeros
     u = torch.rand(2, 30, 30, generator=g, dtype=torch.float64)
     assert torch.equal(noise.poisson(lam, u), noise.poisson(lam, u, native=False))
+
+
+def test_clipped_zoom_native_equals_the_torch_gathers():
+    """torch.ops.distortx.zoom_sample (clipped_zoom: each source row interpolated once, then one lerp of two rows per
+    output row): linear_sample's bits at every snow zoom, odd, strip and 1-pixel images, values outside [0, 1]."""
+    from distortx.corruptions.common import clipped_zoom, native_op
+
+    if not native_op("zoom_sample"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 1, 64, 64), (1, 3, 37, 53), (1, 1, 1, 1), (2, 1, 3, 200)]:
+        x = torch.randn(shape, generator=g) * 0.3 + 0.1
+        for factor in (1.0, 1.5, 2.5, 3.0, 4.5):
+            ref = clipped_zoom(x, factor, native=False)
+            assert torch.equal(clipped_zoom(x, factor), ref), (shape, factor)
+    assert not torch.equal(clipped_zoom(x, 2.5), clipped_zoom(x, 3.0))
+
+
+def test_snow_native_blend_equals_the_torch_steps():
+    """snow with zoom_sample and snow_blend in C++ gives the torch steps' bits: colour and grey, odd sizes, every
+    severity, and the flakes really are there (the image changes by more than the brightening alone)."""
+    from distortx.corruptions.common import native_op
+    from distortx.corruptions.weather import snow
+
+    if not (native_op("snow_blend") and native_op("zoom_sample")):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 3, 64, 64), (1, 1, 48, 40), (2, 3, 37, 53), (1, 3, 1, 1)]:
+        x = torch.rand(shape, generator=g)
+        seed = torch.arange(shape[0]) + 7
+        for s in range(1, 6):
+            sev = torch.full((shape[0], 1), float(s))
+            out = snow(x, sev, seed)
+            assert torch.equal(out, snow(x, sev, seed, native=False)), (shape, s)
+    from distortx.corruptions.constants import IMAGENET_C
+
+    keep = IMAGENET_C["snow"][4][-1]                       # severity 5 on a flat 0.2 grey: brightened to 0.47
+    out = snow(torch.full((1, 3, 64, 64), 0.2), torch.full((1, 1), 5.0), torch.tensor([3]))
+    assert (out > keep * 0.2 + (1 - keep) * 0.8 + 2 / 255).float().mean() > 0.3 and out.max() == 1.0   # the flakes

@@ -27,17 +27,21 @@ def _c(name: str, s: int) -> tuple:
 
 
 # -- snow ---------------------------------------------------------------------------------------------------------
-def snow(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+def snow(images: Tensor, values: Tensor, seed: Tensor, native: bool = True) -> Tensor:
     """Flakes N(mean, SD) zoomed, thresholded, motion-blurred at U[-135, -45] degrees, rounded to 8 bits and added
-    twice (once rotated by 180 degrees) to the image brightened towards 1.5 grey + 0.5."""
+    twice (once rotated by 180 degrees) to the image brightened towards 1.5 grey + 0.5. ``native``: the zoom and
+    that last step in C++ on float32 CPU images (``zoom_sample``, ``snow_blend``: the same bits)."""
     def one(x, s, idx):
         mean, sd, zoom, threshold, radius, sigma, keep = _c("snow", s)
         n, c, h, w = x.shape
         layer = mean + sd * per_sample(seed[idx], (1, h, w), FLAKES, "normal")
-        layer = clipped_zoom(layer, zoom)
-        layer = torch.where(layer < threshold, torch.zeros_like(layer), layer).clamp(0, 1)
+        layer = clipped_zoom(layer, zoom, native=native)
+        layer = layer.masked_fill_(layer < threshold, 0.0).clamp_(0, 1)
         angle = per_sample(seed[idx], (1,), ANGLE)[:, 0] * 90.0 - 135.0
-        layer = shift_taps(layer, motion_kernel(radius, sigma).to(x.device), angle)
+        layer = shift_taps(layer, motion_kernel(radius, sigma).to(x.device), angle, native=native)
+        if (native and x.dtype == layer.dtype == torch.float32 and x.device.type == "cpu" and c in (1, 3)
+                and native_op("snow_blend")):
+            return torch.ops.distortx.snow_blend(x, layer, float(keep))
         layer = torch.round(layer * 255.0) / 255.0
         y = keep * x + (1 - keep) * torch.maximum(x, to_gray(x) * 1.5 + 0.5)
         return (y + layer + layer.flip(-1, -2)).clamp(0, 1)
