@@ -30,30 +30,48 @@ __attribute__((target_clones("fma", "default"))) void fma_shifted_row(float* __r
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-// One output row, every live tap at once (AVX-512): out[j] = fmaf(w[T-1], r_{T-1}[j - sx], ... fmaf(w[0], r_0[j - sx],
-// 0)), the taps' fused multiply-adds in order as fma_shifted_row makes them pass by pass, so the same bits, with 64
-// outputs held in four registers across all taps (one store per output instead of one per tap). rows[t] points at
-// column 0 of tap t's source row inside a copy padded by repeating its edges, far enough that every j - sx[t] of
-// the row is readable (no clamping here); the last block is masked.
+// R x 16 outputs of one row from column j, every live tap at once (AVX-512): out[j] = fmaf(w[T-1], r_{T-1}[j - sx],
+// ... fmaf(w[0], r_0[j - sx], 0)), the taps' fused multiply-adds in order as fma_shifted_row makes them pass by
+// pass, so the same bits, with the outputs held in R registers across all taps (one store per output instead of one
+// per tap). rows[t] points at column 0 of tap t's source row inside a copy padded by repeating its edges, far
+// enough that every j - sx[t] of the row is readable (no clamping here); the last register is masked by `last`.
+template <int R>
+__attribute__((target("avx512f"), always_inline)) inline void taps_block(float* __restrict o, const float* const* rows,
+                                                                         const int64_t* sx, const float* w, int64_t T,
+                                                                         int64_t j, __mmask16 last) {
+  __m512 acc[R];
+#pragma GCC unroll 8
+  for (int q = 0; q < R; ++q) acc[q] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < T; ++t) {
+    const float* r = rows[t] + j - sx[t];
+    const __m512 wt = _mm512_set1_ps(w[t]);
+#pragma GCC unroll 8
+    for (int q = 0; q < R - 1; ++q) acc[q] = _mm512_fmadd_ps(wt, _mm512_loadu_ps(r + 16 * q), acc[q]);
+    acc[R - 1] = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(last, r + 16 * (R - 1)), acc[R - 1]);
+  }
+#pragma GCC unroll 8
+  for (int q = 0; q < R - 1; ++q) _mm512_storeu_ps(o + j + 16 * q, acc[q]);
+  _mm512_mask_storeu_ps(o + j + 16 * (R - 1), last, acc[R - 1]);
+}
+
+// One output row: blocks of 128 outputs in eight registers (eight chains of fused multiply-adds in flight), then the
+// rest in as many registers as it needs (224 px: 128 + 96, no register wasted on columns past the row).
 __attribute__((target("avx512f"))) void taps_row_avx512(float* __restrict o, const float* const* rows, const int64_t* sx,
                                                         const float* w, int64_t T, int64_t W) {
-  for (int64_t j = 0; j < W; j += 64) {
-    const int64_t left = W - j;
-    const __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-    const __mmask16 m1 = left >= 32 ? 0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
-    const __mmask16 m2 = left >= 48 ? 0xFFFF : left <= 32 ? 0 : (__mmask16)((1u << (left - 32)) - 1);
-    const __mmask16 m3 = left >= 64 ? 0xFFFF : left <= 48 ? 0 : (__mmask16)((1u << (left - 48)) - 1);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t t = 0; t < T; ++t) {
-      const float* r = rows[t] + j - sx[t];
-      const __m512 wt = _mm512_set1_ps(w[t]);
-      a0 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m0, r), a0);
-      a1 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m1, r + 16), a1);
-      a2 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m2, r + 32), a2);
-      a3 = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m3, r + 48), a3);
-    }
-    _mm512_mask_storeu_ps(o + j, m0, a0), _mm512_mask_storeu_ps(o + j + 16, m1, a1);
-    _mm512_mask_storeu_ps(o + j + 32, m2, a2), _mm512_mask_storeu_ps(o + j + 48, m3, a3);
+  int64_t j = 0;
+  for (; j + 128 <= W; j += 128) taps_block<8>(o, rows, sx, w, T, j, 0xFFFF);
+  const int64_t left = W - j;
+  if (left == 0) return;
+  const __mmask16 last = left % 16 == 0 ? 0xFFFF : (__mmask16)((1u << (left % 16)) - 1);
+  switch ((left + 15) / 16) {
+    case 1: return taps_block<1>(o, rows, sx, w, T, j, last);
+    case 2: return taps_block<2>(o, rows, sx, w, T, j, last);
+    case 3: return taps_block<3>(o, rows, sx, w, T, j, last);
+    case 4: return taps_block<4>(o, rows, sx, w, T, j, last);
+    case 5: return taps_block<5>(o, rows, sx, w, T, j, last);
+    case 6: return taps_block<6>(o, rows, sx, w, T, j, last);
+    case 7: return taps_block<7>(o, rows, sx, w, T, j, last);
+    default: return taps_block<8>(o, rows, sx, w, T, j, last);
   }
 }
 #endif

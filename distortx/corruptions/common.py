@@ -10,6 +10,7 @@ import functools
 import math
 from typing import Callable, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -196,11 +197,11 @@ def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor, native: bool = True
     slice of it. ``native``: float32 CPU images through the same fused multiply-adds in C++ (motion_cpu.cpp)."""
     n, c, h, w = x.shape
     k = kernel.numel()
-    a = torch.deg2rad(angle_deg.to(torch.float64)).cpu()
-    i = torch.arange(k, dtype=torch.float64).view(-1, 1)
-    dy = (-torch.ceil(i * torch.sin(a).view(1, -1) - 0.5)).to(torch.int64)            # [K, N]
-    dx = (-torch.ceil(i * torch.cos(a).view(1, -1) - 0.5)).to(torch.int64)
-    alive = torch.cumprod(((dy.abs() < h) & (dx.abs() < w)).to(torch.int64), 0).bool()   # a tap and all before it
+    a = np.deg2rad(angle_deg.detach().to("cpu", torch.float64).numpy())   # the geometry of K x N taps in numpy:
+    i = np.arange(k, dtype=np.float64)[:, None]                            # small arrays, ~10 torch ops' overhead
+    dy = torch.from_numpy(-np.ceil(i * np.sin(a)[None, :] - 0.5).astype(np.int64))      # [K, N]
+    dx = torch.from_numpy(-np.ceil(i * np.cos(a)[None, :] - 0.5).astype(np.int64))
+    alive = torch.from_numpy(np.logical_and.accumulate((np.abs(dy.numpy()) < h) & (np.abs(dx.numpy()) < w), axis=0))
     if native and x.dtype == torch.float32 and x.device.type == "cpu" and native_op("shift_taps"):
         return torch.ops.distortx.shift_taps(x, kernel.detach().to("cpu", torch.float32).view(-1), dy, dx, alive)
     weights = kernel.detach().to("cpu", torch.float64).view(-1).tolist()
