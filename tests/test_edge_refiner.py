@@ -145,6 +145,12 @@ def test_a_model_with_a_refiner_refines_its_decoded_boxes_and_trains_it():
     assert "refine" in terms and terms["refine"] > 0
     total.backward()
     assert refiner.border.weight.grad is not None and refiner.border.weight.grad.abs().sum() > 0
+    # frozen (a training stage's `freeze`), its loss would have no gradient: it is not computed at all
+    refiner.requires_grad_(False)
+    refiner.loss = lambda *a, **k: pytest.fail("a frozen refiner's loss was computed")
+    total, terms = model.loss(model(torch.rand(2, 3, 64, 64)), {"targets": targets})
+    assert "refine" not in terms and {"loc", "conf"} <= set(terms)
+    total.backward()
 
 
 def test_boxes_that_meet_on_one_region_are_merged_and_low_scores_are_left_alone():

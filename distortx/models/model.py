@@ -141,8 +141,12 @@ class DistortxModel(nn.Module):
                 raise ParameterError(f"batch targets: {len(targets)} for {output.loc.shape[0]} images")
             head = self.heads["detection"]
             det = head.loss(output.loc, output.conf, output.priors, targets, output.image_size)
-            if getattr(head, "refiner", None) is not None and output.images is not None:
-                det["refine"] = head.refiner.loss(self._unit(output.images), targets)
+            refiner = getattr(head, "refiner", None)
+            # the refiner reads pixels and true boxes only: frozen, its loss has no gradient anywhere (a third of a
+            # detection step of the default model's stage 6 went there), so it is left out
+            if (refiner is not None and output.images is not None
+                    and any(p.requires_grad for p in refiner.parameters())):
+                det["refine"] = refiner.loss(self._unit(output.images), targets)
             terms.update(det)
             add("detection", sum(det.values()))
         if output.params is not None and batch.get("params") is not None:
