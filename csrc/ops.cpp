@@ -93,6 +93,8 @@ TORCH_LIBRARY(distortx, m) {
   // snow's last step: clamp(keep x + (1 - keep) max(x, 1.5 grey(x) + 0.5) + L + L rotated 180, 0, 1) with
   // L = round(255 streaks) / 255: x f32 [N,C,H,W] (C 1 or 3), streaks f32 [N,1,H,W] -> f32 [N,C,H,W]
   m.def("snow_blend(Tensor x, Tensor streaks, float keep) -> Tensor");
+  // the same on uint8 x (any layout) -> uint8 in x's layout, truncated as corrupt() truncates (same bytes)
+  m.def("snow_blend_u8(Tensor x, Tensor streaks, float keep) -> Tensor");
   // bilinear sampling (map_coordinates order 1) with a border mode: x f32 [N,C,H,W], ys, xs f32 [N,H',W'] -> f32
   m.def("linear_sample(Tensor x, Tensor ys, Tensor xs, int mode) -> Tensor");
   // motion blur / snow: sum of taps w[t] * x shifted by (dy, dx)[t, n] with repeated edges while alive[t, n]

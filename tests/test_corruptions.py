@@ -849,3 +849,33 @@ def test_snow_native_blend_equals_the_torch_steps():
     keep = IMAGENET_C["snow"][4][-1]                       # severity 5 on a flat 0.2 grey: brightened to 0.47
     out = snow(torch.full((1, 3, 64, 64), 0.2), torch.full((1, 1), 5.0), torch.tensor([3]))
     assert (out > keep * 0.2 + (1 - keep) * 0.8 + 2 / 255).float().mean() > 0.3 and out.max() == 1.0   # the flakes
+
+
+def test_snow_u8_gives_the_float_forms_bytes_in_both_layouts():
+    """snow's uint8 form (the flakes as in the float form, the image read and written by snow_blend_u8) gives the
+    bytes corrupt() made from the float form: NCHW and channels-last input, colour and grey, odd sizes, every
+    severity; the result keeps the input's layout."""
+    from distortx.corruptions import corrupt
+    from distortx.corruptions.common import native_op
+    from distortx.corruptions.weather import snow, snow_u8
+
+    if not native_op("snow_blend_u8"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 3, 64, 64), (1, 1, 48, 40), (2, 3, 37, 53), (1, 3, 1, 1)]:
+        x8 = (torch.rand(shape, generator=g) * 256).floor().to(torch.uint8)
+        seed = torch.arange(shape[0]) + 7
+        for s in range(1, 6):
+            sev = torch.full((shape[0], 1), float(s))
+            expected = torch.floor(snow(x8.float() / 255.0, sev, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+            assert torch.equal(snow_u8(x8, sev, seed), expected), (shape, s)
+            last = snow_u8(x8.contiguous(memory_format=torch.channels_last), sev, seed)
+            assert torch.equal(last, expected), (shape, s)
+            if shape[1] == 3:
+                assert last.is_contiguous(memory_format=torch.channels_last)
+    img = (torch.rand(40, 50, 3, generator=g) * 256).floor().to(torch.uint8).numpy()
+    out = corrupt(img, corruption_name="snow", severity=4, seed=3)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+    want = torch.floor(snow(x, torch.full((1, 1), 4.0), torch.tensor([3])).clamp(0, 1) * 255.0 + 1e-3)
+    assert out.shape == img.shape and (out != img).mean() > 0.5
+    assert np.array_equal(out, want[0].permute(1, 2, 0).to(torch.uint8).numpy())

@@ -15,6 +15,8 @@
 #include <cmath>
 #include <vector>
 
+#include "corruptions/unit.h"
+
 namespace distortx {
 namespace {
 
@@ -204,6 +206,39 @@ at::Tensor unit_to_u8_cpu(const at::Tensor& x_in, bool channels_last) {
 }
 
 }  // namespace
+
+void read_unit_row(const uint8_t* image, bool last, int64_t C, int64_t H, int64_t W, int64_t y, float* rows) {
+  const int64_t plane = H * W;
+  if (last && C == 3) return split_rgb(image + y * W * 3, rows, rows + W, rows + 2 * W, W);
+  const float* t = quotients().data();
+  for (int64_t c = 0; c < C; ++c) {
+    float* r = rows + c * W;
+    if (last) {
+      const uint8_t* src = image + y * W * C + c;
+      for (int64_t k = 0; k < W; ++k) r[k] = t[src[k * C]];
+    } else {
+      const uint8_t* src = image + c * plane + y * W;
+      for (int64_t k = 0; k < W; ++k) r[k] = t[src[k]];
+    }
+  }
+}
+
+void write_u8_row(const float* rows, bool last, int64_t C, int64_t H, int64_t W, int64_t y, uint8_t* image) {
+  const int64_t plane = H * W;
+  if (last && C == 3) return interleave_rgb(rows, rows + W, rows + 2 * W, image + y * W * 3, W);
+  if (!last) {
+    for (int64_t c = 0; c < C; ++c) truncate_row(rows + c * W, image + c * plane + y * W, W);
+    return;
+  }
+  uint8_t bytes[64];
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t k0 = 0; k0 < W; k0 += 64) {
+      const int64_t n = std::min<int64_t>(64, W - k0);
+      truncate_row(rows + c * W + k0, bytes, n);
+      for (int64_t k = 0; k < n; ++k) image[(y * W + k0 + k) * C + c] = bytes[k];
+    }
+}
+
 }  // namespace distortx
 
 TORCH_LIBRARY_IMPL(distortx, CPU, m) {

@@ -27,18 +27,24 @@ def _c(name: str, s: int) -> tuple:
 
 
 # -- snow ---------------------------------------------------------------------------------------------------------
+def _snow_streaks(seed: Tensor, s: int, n: int, h: int, w: int, device, native: bool) -> Tensor:
+    """Snow's flakes for one severity group: float32 Tensor[N, 1, H, W], motion-blurred, before their 8-bit rounding."""
+    mean, sd, zoom, threshold, radius, sigma, keep = _c("snow", s)
+    layer = mean + sd * per_sample(seed, (1, h, w), FLAKES, "normal")
+    layer = clipped_zoom(layer, zoom, native=native)
+    layer = layer.masked_fill_(layer < threshold, 0.0).clamp_(0, 1)
+    angle = per_sample(seed, (1,), ANGLE)[:, 0] * 90.0 - 135.0
+    return shift_taps(layer, motion_kernel(radius, sigma).to(device), angle, native=native)
+
+
 def snow(images: Tensor, values: Tensor, seed: Tensor, native: bool = True) -> Tensor:
     """Flakes N(mean, SD) zoomed, thresholded, motion-blurred at U[-135, -45] degrees, rounded to 8 bits and added
     twice (once rotated by 180 degrees) to the image brightened towards 1.5 grey + 0.5. ``native``: the zoom and
     that last step in C++ on float32 CPU images (``zoom_sample``, ``snow_blend``: the same bits)."""
     def one(x, s, idx):
-        mean, sd, zoom, threshold, radius, sigma, keep = _c("snow", s)
+        keep = _c("snow", s)[-1]
         n, c, h, w = x.shape
-        layer = mean + sd * per_sample(seed[idx], (1, h, w), FLAKES, "normal")
-        layer = clipped_zoom(layer, zoom, native=native)
-        layer = layer.masked_fill_(layer < threshold, 0.0).clamp_(0, 1)
-        angle = per_sample(seed[idx], (1,), ANGLE)[:, 0] * 90.0 - 135.0
-        layer = shift_taps(layer, motion_kernel(radius, sigma).to(x.device), angle, native=native)
+        layer = _snow_streaks(seed[idx], s, n, h, w, x.device, native)
         if (native and x.dtype == layer.dtype == torch.float32 and x.device.type == "cpu" and c in (1, 3)
                 and native_op("snow_blend")):
             return torch.ops.distortx.snow_blend(x, layer, float(keep))
@@ -46,6 +52,16 @@ def snow(images: Tensor, values: Tensor, seed: Tensor, native: bool = True) -> T
         y = keep * x + (1 - keep) * torch.maximum(x, to_gray(x) * 1.5 + 0.5)
         return (y + layer + layer.flip(-1, -2)).clamp(0, 1)
     return by_severity(values[:, 0], images, one)
+
+
+def snow_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`snow` on uint8 Tensor[N, C, H, W] -> uint8 truncated as corrupt() truncates the float form (the same
+    bytes): the flakes as there, the image read and written by one C++ pass (``snow_blend_u8``) with no float image."""
+    n, c, h, w = images.shape
+    if not (images.device.type == "cpu" and c in (1, 3) and native_op("snow_blend_u8")):
+        return torch.floor(snow(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+    return by_severity(values[:, 0], images, lambda x, s, idx: torch.ops.distortx.snow_blend_u8(
+        x, _snow_streaks(seed[idx], s, x.shape[0], h, w, x.device, True), float(_c("snow", s)[-1])))
 
 
 # -- fog ----------------------------------------------------------------------------------------------------------
