@@ -99,6 +99,8 @@ TORCH_LIBRARY(distortx, m) {
   m.def("linear_sample(Tensor x, Tensor ys, Tensor xs, int mode) -> Tensor");
   // motion blur / snow: sum of taps w[t] * x shifted by (dy, dx)[t, n] with repeated edges while alive[t, n]
   m.def("shift_taps(Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor alive) -> Tensor");
+  // motion blur's uint8 form: the same taps on u8 x (any layout, read as v / 255) -> u8 in x's layout, truncated
+  m.def("shift_taps_u8(Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor alive) -> Tensor");
 
   // ---- box ops (csrc/boxes/) -------------------------------------------------------------------------
   // boxes f32 [N,4] xyxy, scores f32 [N], idxs i64 [N] -> kept indices i64, sorted by (score desc, index asc)

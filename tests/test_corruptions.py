@@ -879,3 +879,32 @@ def test_snow_u8_gives_the_float_forms_bytes_in_both_layouts():
     want = torch.floor(snow(x, torch.full((1, 1), 4.0), torch.tensor([3])).clamp(0, 1) * 255.0 + 1e-3)
     assert out.shape == img.shape and (out != img).mean() > 0.5
     assert np.array_equal(out, want[0].permute(1, 2, 0).to(torch.uint8).numpy())
+
+
+def test_motion_blur_u8_gives_the_float_forms_bytes_in_both_layouts():
+    """motion blur's uint8 form (shift_taps_u8: planes read as v / 255, the taps as shift_taps sums them, rows written
+    truncated) gives the bytes corrupt() made from the float form: NCHW and channels last, colour and grey, widths
+    across the 128-wide blocks and their tails, 1-pixel images, every severity; the result keeps the layout."""
+    from distortx.corruptions import corrupt
+    from distortx.corruptions.blur import motion_blur, motion_blur_u8
+    from distortx.corruptions.common import native_op
+
+    if not native_op("shift_taps_u8"):
+        pytest.skip("native core not built")
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 3, 64, 64), (1, 1, 48, 40), (2, 3, 37, 131), (1, 3, 1, 1), (1, 3, 20, 300)]:
+        x8 = (torch.rand(shape, generator=g) * 256).floor().to(torch.uint8)
+        seed = torch.arange(shape[0]) + 5
+        for s in range(1, 6):
+            sev = torch.full((shape[0], 1), float(s))
+            expected = torch.floor(motion_blur(x8.float() / 255.0, sev, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+            assert torch.equal(motion_blur_u8(x8, sev, seed), expected), (shape, s)
+            last = motion_blur_u8(x8.contiguous(memory_format=torch.channels_last), sev, seed)
+            assert torch.equal(last, expected), (shape, s)
+            if shape[1] == 3 and shape[2] > 1:
+                assert last.is_contiguous(memory_format=torch.channels_last)
+    img = (torch.rand(40, 50, 3, generator=g) * 256).floor().to(torch.uint8).numpy()
+    out = corrupt(img, corruption_name="motion_blur", severity=5, seed=2)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+    want = torch.floor(motion_blur(x, torch.full((1, 1), 5.0), torch.tensor([2])).clamp(0, 1) * 255.0 + 1e-3)
+    assert (out != img).mean() > 0.5 and np.array_equal(out, want[0].permute(1, 2, 0).to(torch.uint8).numpy())

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "corruptions/unit.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -141,7 +143,89 @@ at::Tensor shift_taps_cpu(const at::Tensor& x_, const at::Tensor& w_, const at::
   return out;
 }
 
+// One output row from a padded plane without AVX-512: o[j] = fmaf(w[T-1], r_{T-1}[j - sx], ... fmaf(w[0], r_0[j - sx],
+// 0)), the same fused multiply-adds in the same order as taps_row_avx512 and fma_shifted_row, so the same bits.
+__attribute__((target_clones("fma", "default"))) void taps_row_scalar(float* __restrict o, const float* const* rows,
+                                                                      const int64_t* sx, const float* w, int64_t T,
+                                                                      int64_t W) {
+  for (int64_t j = 0; j < W; ++j) {
+    float a = 0.0f;
+    for (int64_t t = 0; t < T; ++t) a = std::fma(w[t], rows[t][j - sx[t]], a);
+    o[j] = a;
+  }
+}
+
+// motion blur's uint8 form: x u8 [N, C, H, W] (any layout) -> u8 in x's layout: each plane read as v / 255 into a
+// copy padded by repeating its edge columns, the taps as shift_taps sums them, each row written truncated as
+// unit_to_u8 writes it (the float form's clamp to [0, 1] included): the bytes corrupt() made from the float form.
+at::Tensor shift_taps_u8_cpu(const at::Tensor& x_, const at::Tensor& w_, const at::Tensor& dy_, const at::Tensor& dx_,
+                             const at::Tensor& alive_) {
+  TORCH_CHECK(x_.scalar_type() == at::kByte && x_.dim() == 4 && x_.device().is_cpu(),
+              "distortx.shift_taps_u8: x must be a uint8 CPU Tensor[N, C, H, W]");
+  const at::Tensor w = w_.to(at::kCPU, at::kFloat).contiguous();
+  const int64_t N = x_.size(0), C = x_.size(1), H = x_.size(2), W = x_.size(3), K = w.numel(), area = H * W;
+  const at::Tensor dy = dy_.to(at::kCPU, at::kLong).contiguous(), dx = dx_.to(at::kCPU, at::kLong).contiguous();
+  const at::Tensor alive = alive_.to(at::kCPU, at::kBool).contiguous();
+  TORCH_CHECK(dy.dim() == 2 && dy.size(0) == K && dy.size(1) == N && dx.sizes() == dy.sizes() && alive.sizes() == dy.sizes(),
+              "distortx.shift_taps_u8: dy, dx and alive must be Tensor[K, N]");
+  const bool last = C > 1 && x_.is_contiguous(at::MemoryFormat::ChannelsLast) && !x_.is_contiguous();
+  const at::Tensor x = last ? x_ : x_.contiguous();
+  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(last ? at::MemoryFormat::ChannelsLast
+                                                                        : at::MemoryFormat::Contiguous));
+  if (x.numel() == 0) return out;
+  const uint8_t* in = x.data_ptr<uint8_t>();
+  uint8_t* o = out.data_ptr<uint8_t>();
+  const float* wt = w.data_ptr<float>();
+  const int64_t *DY = dy.data_ptr<int64_t>(), *DX = dx.data_ptr<int64_t>();
+  const bool* A = alive.data_ptr<bool>();
+#if defined(__GNUC__) && defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+#else
+  static const bool avx512 = false;
+#endif
+  at::parallel_for(0, N, 1, [&](int64_t a, int64_t b) {
+    std::vector<const float*> rows((size_t)K);
+    std::vector<int64_t> sx((size_t)K);
+    std::vector<float> padded, line((size_t)(C * W)), result((size_t)(C * W));
+    for (int64_t n = a; n < b; ++n) {
+      int64_t T = 0, P = 0;
+      while (T < K && A[T * N + n]) sx[T] = DX[T * N + n], P = std::max(P, std::abs(sx[T])), ++T;
+      const int64_t Wp = W + 2 * P;
+      padded.resize((size_t)(C * H * Wp));
+      const uint8_t* image = in + n * C * area;
+      for (int64_t y = 0; y < H; ++y) {   // every plane padded by repeating its edge columns, as v / 255
+        read_unit_row(image, last, C, H, W, y, line.data());
+        for (int64_t c = 0; c < C; ++c) {
+          const float* src = line.data() + c * W;
+          float* d = padded.data() + (c * H + y) * Wp;
+          std::fill(d, d + P, src[0]);
+          std::copy(src, src + W, d + P);
+          std::fill(d + P + W, d + Wp, src[W - 1]);
+        }
+      }
+      for (int64_t y = 0; y < H; ++y) {
+        for (int64_t c = 0; c < C; ++c) {
+          for (int64_t t = 0; t < T; ++t)
+            rows[t] = padded.data() + (c * H + std::clamp<int64_t>(y - DY[t * N + n], 0, H - 1)) * Wp + P;
+#if defined(__GNUC__) && defined(__x86_64__)
+          if (avx512) {
+            taps_row_avx512(result.data() + c * W, rows.data(), sx.data(), wt, T, W);
+            continue;
+          }
+#endif
+          taps_row_scalar(result.data() + c * W, rows.data(), sx.data(), wt, T, W);
+        }
+        write_u8_row(result.data(), last, C, H, W, y, o + n * C * area);
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace
 }  // namespace distortx
 
-TORCH_LIBRARY_IMPL(distortx, CPU, m) { m.impl("shift_taps", &distortx::shift_taps_cpu); }
+TORCH_LIBRARY_IMPL(distortx, CPU, m) {
+  m.impl("shift_taps", &distortx::shift_taps_cpu);
+  m.impl("shift_taps_u8", &distortx::shift_taps_u8_cpu);
+}

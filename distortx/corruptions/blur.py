@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .common import (ANGLE, SHUFFLE, by_severity, clipped_zoom, conv_same, filter_axis, gaussian_filter, motion_kernel,
-                     native_op, per_sample, shift_taps, zoom_axes)
+                     native_op, per_sample, shift_taps, tap_shifts, zoom_axes)
 from .constants import IMAGENET_C
 
 
@@ -101,6 +101,23 @@ def motion_blur(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
         radius, sigma = _c("motion_blur", s)
         angle = per_sample(seed[idx], (1,), ANGLE)[:, 0] * 90.0 - 45.0
         return shift_taps(x, motion_kernel(radius, sigma).to(x.device), angle).clamp_(0, 1)
+    return by_severity(values[:, 0], images, one)
+
+
+def motion_blur_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`motion_blur` on uint8 Tensor[N, C, H, W] -> uint8 truncated as corrupt() truncates the float form (the
+    same bytes): on the CPU one C++ pass (``shift_taps_u8``) reads each plane as v / 255, sums the taps and writes the
+    rows truncated, with no float image."""
+    n, c, h, w = images.shape
+    if not (images.device.type == "cpu" and native_op("shift_taps_u8")):
+        return torch.floor(motion_blur(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+
+    def one(x, s, idx):
+        radius, sigma = _c("motion_blur", s)
+        kernel = motion_kernel(radius, sigma)
+        angle = per_sample(seed[idx], (1,), ANGLE)[:, 0] * 90.0 - 45.0
+        dy, dx, alive = tap_shifts(angle, kernel.numel(), h, w)
+        return torch.ops.distortx.shift_taps_u8(x, kernel.view(-1), dy, dx, alive)
     return by_severity(values[:, 0], images, one)
 
 

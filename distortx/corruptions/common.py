@@ -189,6 +189,18 @@ def conv_same(x: Tensor, kernel: Tensor, mode: str = "mirror", native: bool = Tr
     return out
 
 
+def tap_shifts(angle_deg: Tensor, k: int, h: int, w: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The shifts of :func:`shift_taps`' k taps along each angle: dy, dx int64 Tensor[K, N] (tap i moved i pixels
+    along the angle, rounded half down) and alive bool Tensor[K, N] (the tap and every one before it stay within
+    the H x W image). In numpy: small arrays, where torch spends ~10 ops' overhead."""
+    a = np.deg2rad(angle_deg.detach().to("cpu", torch.float64).numpy())
+    i = np.arange(k, dtype=np.float64)[:, None]
+    dy = -np.ceil(i * np.sin(a)[None, :] - 0.5).astype(np.int64)
+    dx = -np.ceil(i * np.cos(a)[None, :] - 0.5).astype(np.int64)
+    alive = np.logical_and.accumulate((np.abs(dy) < h) & (np.abs(dx) < w), axis=0)
+    return torch.from_numpy(dy), torch.from_numpy(dx), torch.from_numpy(alive)
+
+
 def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor, native: bool = True) -> Tensor:
     """ImageNet-C's motion blur: sum_i kernel[i] * x shifted by i pixels along ``angle_deg`` (per sample), edges
     repeated; taps stop where the shift leaves the image. x Tensor[N, C, H, W], angle Tensor[N].
@@ -197,11 +209,7 @@ def shift_taps(x: Tensor, kernel: Tensor, angle_deg: Tensor, native: bool = True
     slice of it. ``native``: float32 CPU images through the same fused multiply-adds in C++ (motion_cpu.cpp)."""
     n, c, h, w = x.shape
     k = kernel.numel()
-    a = np.deg2rad(angle_deg.detach().to("cpu", torch.float64).numpy())   # the geometry of K x N taps in numpy:
-    i = np.arange(k, dtype=np.float64)[:, None]                            # small arrays, ~10 torch ops' overhead
-    dy = torch.from_numpy(-np.ceil(i * np.sin(a)[None, :] - 0.5).astype(np.int64))      # [K, N]
-    dx = torch.from_numpy(-np.ceil(i * np.cos(a)[None, :] - 0.5).astype(np.int64))
-    alive = torch.from_numpy(np.logical_and.accumulate((np.abs(dy.numpy()) < h) & (np.abs(dx.numpy()) < w), axis=0))
+    dy, dx, alive = tap_shifts(angle_deg, k, h, w)
     if native and x.dtype == torch.float32 and x.device.type == "cpu" and native_op("shift_taps"):
         return torch.ops.distortx.shift_taps(x, kernel.detach().to("cpu", torch.float32).view(-1), dy, dx, alive)
     weights = kernel.detach().to("cpu", torch.float64).view(-1).tolist()

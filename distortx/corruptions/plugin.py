@@ -40,7 +40,8 @@ MODULES = {name: mod for mod in (noise, blur, weather, digital) for name in dir(
 UINT8 = {"contrast": digital.contrast_u8, "impulse_noise": noise.impulse_noise_u8,
          "gaussian_noise": noise.gaussian_noise_u8, "speckle_noise": noise.speckle_noise_u8,
          "shot_noise": noise.shot_noise_u8,
-         "jpeg_compression": digital.jpeg_compression_u8, "pixelate": digital.pixelate_u8, "snow": weather.snow_u8}
+         "jpeg_compression": digital.jpeg_compression_u8, "pixelate": digital.pixelate_u8, "snow": weather.snow_u8,
+         "motion_blur": blur.motion_blur_u8}
 
 
 @functools.lru_cache(maxsize=None)
