@@ -95,6 +95,9 @@ TORCH_LIBRARY(distortx, m) {
   m.def("snow_blend(Tensor x, Tensor streaks, float keep) -> Tensor");
   // the same on uint8 x (any layout) -> uint8 in x's layout, truncated as corrupt() truncates (same bytes)
   m.def("snow_blend_u8(Tensor x, Tensor streaks, float keep) -> Tensor");
+  // frost's blend on uint8 x [N,3,H,W] (any layout): clamp(keep x + amount crop) with each image's f32 [3,H,W] crop
+  // (a strided view of its bank picture) -> u8 in x's layout, truncated as corrupt() truncates (same bytes)
+  m.def("frost_blend_u8(Tensor x, Tensor[] crops, float keep, float amount) -> Tensor");
   // bilinear sampling (map_coordinates order 1) with a border mode: x f32 [N,C,H,W], ys, xs f32 [N,H',W'] -> f32
   m.def("linear_sample(Tensor x, Tensor ys, Tensor xs, int mode) -> Tensor");
   // motion blur / snow: sum of taps w[t] * x shifted by (dy, dx)[t, n] with repeated edges while alive[t, n]

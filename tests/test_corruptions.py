@@ -908,3 +908,30 @@ def test_motion_blur_u8_gives_the_float_forms_bytes_in_both_layouts():
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
     want = torch.floor(motion_blur(x, torch.full((1, 1), 5.0), torch.tensor([2])).clamp(0, 1) * 255.0 + 1e-3)
     assert (out != img).mean() > 0.5 and np.array_equal(out, want[0].permute(1, 2, 0).to(torch.uint8).numpy())
+
+
+def test_frost_u8_gives_the_float_forms_bytes_in_both_layouts(monkeypatch):
+    """frost's uint8 form (frost_blend_u8: each image blended with its bank crop read in place) gives the bytes
+    corrupt() made from the float form: NCHW and channels last, odd sizes, every severity; grey images and
+    photographs of frost take the float form."""
+    from distortx.corruptions import corrupt
+    from distortx.corruptions.common import native_op
+    from distortx.corruptions.weather import frost, frost_u8
+
+    if not native_op("frost_blend_u8"):
+        pytest.skip("native core not built")
+    monkeypatch.delenv("DISTORTX_FROST_DIR", raising=False)
+    g = torch.Generator().manual_seed(0)
+    for shape in [(2, 3, 64, 64), (1, 1, 48, 40), (2, 3, 37, 53), (1, 3, 1, 1)]:
+        x8 = (torch.rand(shape, generator=g) * 256).floor().to(torch.uint8)
+        seed = torch.arange(shape[0]) + 11
+        for s in range(1, 6):
+            sev = torch.full((shape[0], 1), float(s))
+            expected = torch.floor(frost(x8.float() / 255.0, sev, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+            assert torch.equal(frost_u8(x8, sev, seed), expected), (shape, s)
+            assert torch.equal(frost_u8(x8.contiguous(memory_format=torch.channels_last), sev, seed), expected)
+    img = (torch.rand(40, 50, 3, generator=g) * 256).floor().to(torch.uint8).numpy()
+    out = corrupt(img, corruption_name="frost", severity=3, seed=4)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+    want = torch.floor(frost(x, torch.full((1, 1), 3.0), torch.tensor([4])).clamp(0, 1) * 255.0 + 1e-3)
+    assert (out != img).mean() > 0.5 and np.array_equal(out, want[0].permute(1, 2, 0).to(torch.uint8).numpy())

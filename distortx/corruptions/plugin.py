@@ -41,7 +41,7 @@ UINT8 = {"contrast": digital.contrast_u8, "impulse_noise": noise.impulse_noise_u
          "gaussian_noise": noise.gaussian_noise_u8, "speckle_noise": noise.speckle_noise_u8,
          "shot_noise": noise.shot_noise_u8,
          "jpeg_compression": digital.jpeg_compression_u8, "pixelate": digital.pixelate_u8, "snow": weather.snow_u8,
-         "motion_blur": blur.motion_blur_u8}
+         "motion_blur": blur.motion_blur_u8, "frost": weather.frost_u8}
 
 
 @functools.lru_cache(maxsize=None)

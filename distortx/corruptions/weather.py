@@ -242,6 +242,20 @@ def _frost_drawn_blend(x: Tensor, seed: Tensor, keep: float, amount: float) -> T
     return out.clamp_(0, 1)
 
 
+def frost_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """:func:`frost` on uint8 Tensor[N, C, H, W] -> uint8 truncated as corrupt() truncates the float form (the same
+    bytes): with the drawn frost, one C++ pass (``frost_blend_u8``) blends each colour image with its crop of the bank
+    picture, read in place, with no float image; photographs of frost and grey images go through the float form."""
+    n, c, h, w = images.shape
+    if not (images.device.type == "cpu" and c == 3 and _frost_photos() is None and native_op("frost_blend_u8")):
+        return torch.floor(frost(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+
+    def one(x, s, idx):
+        keep, amount = _c("frost", s)
+        return torch.ops.distortx.frost_blend_u8(x, _bank_crops(seed[idx], h, w, x.device), float(keep), float(amount))
+    return by_severity(values[:, 0], images, one)
+
+
 # -- spatter ------------------------------------------------------------------------------------------------------
 #: OpenCV's tan(22.5 degrees) in its Canny's 15-bit fixed point
 _CANNY_SHIFT = 15
