@@ -21,7 +21,9 @@ every threshold of it lives in :class:`VerdictRules`:
    the half-way point to level 1); for quantization the levels its 8-bit values lie on, read from the pixels
    inside the finding (:func:`distortx.estimation.read_value_levels`: Ahn's quantized pixels hold only the bin
    edges; none read up to 32 levels is below level 1); for salt and pepper the share of its values replaced by 0
-   or 255 (:func:`distortx.estimation.read_impulse_amount`); for Gaussian blur the sigma its edges show
+   or 255 (:func:`distortx.estimation.read_impulse_amount`; none, i.e. below level 1, when its 255s lie among brighter
+   neighbours than its 0s by ``impulse_bias_max`` or more: strong noise clipped at 0 and 255, not impulses); for
+   Gaussian blur the sigma its edges show
    (:func:`distortx.estimation.read_blur_sigma`: a re-blur gradient ratio; a sharp photo reads ~0.5); for 1/f
    noise its strength f in the finding's flattest patches (:func:`distortx.estimation.read_fnoise_strength`; boxes
    of at least 64 px a side, else not measured). A whole-image JPEG, noise, quantization, salt and pepper, blur or
@@ -77,6 +79,9 @@ class VerdictRules:
     levels_tolerance: int = 0          # grey levels a value may lie off a bin edge and count as on it
     levels_min_share: float = 0.05     # share of a finding's values on a lattice that reads as quantized
     salt_pepper_amount_min: float = 0.0088   # salt and pepper is a finding from this amount (Ahn level 1 = 0.0125)
+    impulse_bias_max: float = 45.0     # 255s among neighbours brighter by this much than the 0s' (grey levels) are
+                                       # clipped noise, not impulses (val: right salt and pepper -3..37, Ahn's noise
+                                       # 53..136: half-way)
     blur_sigma_min: float = 1.0        # Gaussian blur is a finding from this sigma read at its edges (Ahn level 1 = 1.5)
     fnoise_f_min: float = 2.2          # 1/f noise is a finding from this f read in its flattest patches (Ahn level 1 = 2.5;
                                        # val: 99 % of level-1 regions read more)
@@ -229,11 +234,14 @@ def _quantization_levels(pixels: Tensor, boxes: Sequence[Sequence[float]], rules
 def _salt_pepper_amount(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules,
                         others: Sequence[Sequence[float]] = ()) -> Tuple[bool, Optional[float]]:
     """(measured, value): the share of the values inside ``boxes`` replaced by 0 or 255; not measured where too
-    few values can be read (a dark or bright area)."""
+    few values can be read (a dark or bright area); no amount (below level 1) where the 255s sit in brighter
+    surroundings than the 0s (strong noise clipped at 0 and 255)."""
     from .estimation import read_impulse_amount
 
-    amount = read_impulse_amount(pixels, boxes).amount
-    return amount is not None, amount
+    reading = read_impulse_amount(pixels, boxes)
+    if reading.amount is not None and reading.salt_bias is not None and reading.salt_bias >= rules.impulse_bias_max:
+        return True, None
+    return reading.amount is not None, reading.amount
 
 
 def _blur_sigma(pixels: Tensor, boxes: Sequence[Sequence[float]], rules: VerdictRules,

@@ -107,3 +107,21 @@ def test_a_clean_photo_has_no_impulses_and_a_box_reads_only_its_inside(photo):
     dark[:, ::7, ::5] = 255
     r = read_impulse_amount(dark)
     assert r.amount is None and r.eligible < 500
+
+
+def test_impulses_fall_anywhere_and_clipped_noise_where_the_photo_is_bright_or_dark():
+    """The reading's salt bias (neighbours' median at the 255s minus at the 0s) is near 0 for salt and pepper and
+    above 40 for Ahn's Gaussian noise at every level, on two embedded photos; None without both kinds of extreme."""
+    import torch
+
+    import distortx
+    from distortx.data.samples import load_sample
+    from distortx.estimation import read_impulse_amount
+
+    for name in ("chelsea", "astronaut"):
+        x = load_sample(name)[:, :256, :256].contiguous()
+        for amount in (0.0125, 0.05):
+            assert abs(read_impulse_amount(distortx.distort(x, "salt_pepper", value=amount, seed=1)).salt_bias) < 25, name
+        for variance in (0.0125, 0.025, 0.05):
+            assert read_impulse_amount(distortx.distort(x, "gaussian_noise", value=variance, seed=1)).salt_bias > 40, name
+    assert read_impulse_amount(torch.full((3, 64, 64), 128, dtype=torch.uint8)).salt_bias is None

@@ -162,6 +162,27 @@ def test_salt_and_pepper_is_measured_from_the_pixels():
     assert make_verdict(named, [], 300, 300, pixels=dark).findings[0].severity == "not measured"
 
 
+def test_strong_noise_clipped_at_0_and_255_is_not_salt_and_pepper():
+    """Ahn's Gaussian noise leaves values at 0 and 255 among eligible neighbours (as many as salt and pepper's level
+    1), but its 255s where the photo is bright and its 0s where it is dark: a whole-image salt-and-pepper candidate
+    on it is dropped, a box stays below level 1; real impulses keep their level."""
+    from distortx.data.samples import load_sample
+
+    x = load_sample("chelsea")[:, :300, :300].contiguous()
+    named = [("salt_pepper", 0.9), ("clean", 0.1)]
+    for variance in (0.0125, 0.025, 0.05):                      # Ahn's three noise levels
+        noisy = distortx.distort(x, "gaussian_noise", value=variance, seed=3)
+        assert make_verdict(named, [], 300, 300, pixels=noisy).clean, variance
+        boxed = make_verdict(CLEAN, [DetectedRegion("salt_pepper", 0.9, (50, 50, 250, 250))], 300, 300, pixels=noisy)
+        assert [(f.type, f.level, f.parameter) for f in boxed.findings] == [("salt_pepper", 0, None)]
+        # without the rule the same noise reads as impulses at a level >= 1 (what the rule is for)
+        loose = make_verdict(named, [], 300, 300, pixels=noisy, rules=VerdictRules(impulse_bias_max=1e9))
+        assert variance == 0.0125 or loose.findings[0].level >= 1
+    for amount, level in ((0.0125, 1), (0.05, 3)):
+        f = make_verdict(named, [], 300, 300, pixels=distortx.distort(x, "salt_pepper", value=amount, seed=4)).findings[0]
+        assert f.level == level, amount
+
+
 def test_rules_are_the_only_thresholds():
     regions = [DetectedRegion("fnoise", 0.45, (0, 0, 100, 100))]
     assert make_verdict(CLEAN, regions, 300, 300).clean
