@@ -22,10 +22,10 @@ at::Tensor frost_blend_u8_cpu(const at::Tensor& x_, at::TensorList crops, double
     TORCH_CHECK(c.scalar_type() == at::kFloat && c.dim() == 3 && c.size(0) == 3 && c.size(1) == H && c.size(2) == W &&
                     c.device().is_cpu(),
                 "distortx.frost_blend_u8: each crop must be a float32 CPU Tensor[3, H, W] of x's H, W");
-  const bool last = x_.is_contiguous(at::MemoryFormat::ChannelsLast) && !x_.is_contiguous();
-  const at::Tensor x = last ? x_ : x_.contiguous();
-  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(last ? at::MemoryFormat::ChannelsLast
-                                                                        : at::MemoryFormat::Contiguous));
+  const U8Batch batch = u8_batch(x_);
+  const at::Tensor& x = batch.x;
+  const bool last = batch.last;
+  at::Tensor out = empty_u8_like(batch);
   if (x.numel() == 0) return out;
   const float keep = (float)keep_, amount = (float)amount_;  // torch's float32 scalars
   const uint8_t* in = x.data_ptr<uint8_t>();

@@ -168,10 +168,10 @@ at::Tensor shift_taps_u8_cpu(const at::Tensor& x_, const at::Tensor& w_, const a
   const at::Tensor alive = alive_.to(at::kCPU, at::kBool).contiguous();
   TORCH_CHECK(dy.dim() == 2 && dy.size(0) == K && dy.size(1) == N && dx.sizes() == dy.sizes() && alive.sizes() == dy.sizes(),
               "distortx.shift_taps_u8: dy, dx and alive must be Tensor[K, N]");
-  const bool last = C > 1 && x_.is_contiguous(at::MemoryFormat::ChannelsLast) && !x_.is_contiguous();
-  const at::Tensor x = last ? x_ : x_.contiguous();
-  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(last ? at::MemoryFormat::ChannelsLast
-                                                                        : at::MemoryFormat::Contiguous));
+  const U8Batch batch = u8_batch(x_);
+  const at::Tensor& x = batch.x;
+  const bool last = batch.last;
+  at::Tensor out = empty_u8_like(batch);
   if (x.numel() == 0) return out;
   const uint8_t* in = x.data_ptr<uint8_t>();
   uint8_t* o = out.data_ptr<uint8_t>();

@@ -94,10 +94,11 @@ at::Tensor snow_blend_u8_cpu(const at::Tensor& x_, const at::Tensor& streaks_, d
   TORCH_CHECK(x_.scalar_type() == at::kByte, "distortx.snow_blend_u8: x must be uint8");
   check_streaks(x_, streaks_, "snow_blend_u8");
   const int64_t N = x_.size(0), C = x_.size(1), H = x_.size(2), W = x_.size(3), area = H * W;
-  const bool last = C > 1 && x_.is_contiguous(at::MemoryFormat::ChannelsLast) && !x_.is_contiguous();
-  const at::Tensor x = last ? x_ : x_.contiguous(), streaks = streaks_.contiguous();
-  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(last ? at::MemoryFormat::ChannelsLast
-                                                                        : at::MemoryFormat::Contiguous));
+  const U8Batch batch = u8_batch(x_);
+  const at::Tensor& x = batch.x;
+  const bool last = batch.last;
+  const at::Tensor streaks = streaks_.contiguous();
+  at::Tensor out = empty_u8_like(batch);
   if (x.numel() == 0) return out;
   const float keep = (float)keep_, rest = (float)(1.0 - keep_);
   const uint8_t* in = x.data_ptr<uint8_t>();

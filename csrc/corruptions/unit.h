@@ -2,9 +2,22 @@
 // the C++ passes that read and write uint8 directly instead of converting whole images before and after.
 #pragma once
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 
 namespace distortx {
+
+// A uint8 batch [N, C, H, W] as the row helpers read it: `last` when it is a channels-last view with C > 1 (a numpy
+// H x W x C image's layout, read in place), else made NCHW-contiguous.
+struct U8Batch {
+  at::Tensor x;
+  bool last;
+};
+U8Batch u8_batch(const at::Tensor& x);
+
+// An uninitialised uint8 batch of b's sizes in b's layout (a numpy image goes back without another copy).
+at::Tensor empty_u8_like(const U8Batch& b);
 
 // Row y of one uint8 image [C, H, W] (channels last when `last`: [H, W, C] in memory) as C float rows of W values
 // v / 255 (u8_to_unit's bits), rows[c * W + k].

@@ -147,8 +147,9 @@ at::Tensor u8_to_unit_cpu(const at::Tensor& images_in) {
   TORCH_CHECK(images_in.scalar_type() == at::kByte && images_in.dim() == 4 && images_in.device().is_cpu(),
               "distortx.u8_to_unit: images must be a uint8 CPU Tensor[N, C, H, W]");
   const int64_t N = images_in.size(0), C = images_in.size(1), plane = images_in.size(2) * images_in.size(3);
-  const bool last = C > 1 && images_in.is_contiguous(at::MemoryFormat::ChannelsLast) && !images_in.is_contiguous();
-  const at::Tensor images = last ? images_in : images_in.contiguous();
+  const U8Batch batch = u8_batch(images_in);
+  const at::Tensor& images = batch.x;
+  const bool last = batch.last;
   at::Tensor out = at::empty(images.sizes(), images.options().dtype(at::kFloat));
   if (images.numel() == 0) return out;
   const uint8_t* p = images.data_ptr<uint8_t>();
@@ -206,6 +207,16 @@ at::Tensor unit_to_u8_cpu(const at::Tensor& x_in, bool channels_last) {
 }
 
 }  // namespace
+
+U8Batch u8_batch(const at::Tensor& x) {
+  const bool last = x.size(1) > 1 && x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
+  return {last ? x : x.contiguous(), last};
+}
+
+at::Tensor empty_u8_like(const U8Batch& b) {
+  return at::empty(b.x.sizes(), b.x.options().dtype(at::kByte).memory_format(
+                                    b.last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+}
 
 void read_unit_row(const uint8_t* image, bool last, int64_t C, int64_t H, int64_t W, int64_t y, float* rows) {
   const int64_t plane = H * W;
