@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .common import (ANGLE, SHUFFLE, by_severity, clipped_zoom, conv_same, filter_axis, gaussian_filter, motion_kernel,
-                     native_op, per_sample, shift_taps, tap_shifts, zoom_axes)
+from .common import (ANGLE, SHUFFLE, by_severity, clipped_zoom, conv_same, filter_axis, float_form_u8, gaussian_filter,
+                     motion_kernel, native_op, per_sample, shift_taps, tap_shifts, zoom_axes)
 from .constants import IMAGENET_C
 
 
@@ -110,7 +110,7 @@ def motion_blur_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     rows truncated, with no float image."""
     n, c, h, w = images.shape
     if not (images.device.type == "cpu" and native_op("shift_taps_u8")):
-        return torch.floor(motion_blur(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+        return float_form_u8(motion_blur, images, values, seed)
 
     def one(x, s, idx):
         radius, sigma = _c("motion_blur", s)

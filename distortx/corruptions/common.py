@@ -46,6 +46,13 @@ def by_severity(severity: Tensor, images: Tensor, fn: Callable[[Tensor, int, Ten
     return out
 
 
+def float_form_u8(fn: Callable[[Tensor, Tensor, Tensor], Tensor], images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
+    """A corruption's float form on uint8 Tensor[N, C, H, W]: v / 255 in, the result truncated as corrupt() truncates
+    it (floor(clamp(y, 0, 1) * 255 + 0.001)) -> uint8. The fallback of the uint8 forms where their C++ pass is not
+    built or not on this device."""
+    return torch.floor(fn(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+
+
 def gaussian_kernel(sigma: float, truncate: float = 4.0, device=None) -> Tensor:
     """scipy.ndimage's gaussian: radius int(truncate * sigma + 0.5), weights exp(-x^2 / 2 sigma^2) / sum."""
     return _gaussian_kernel(float(sigma), float(truncate)).to(device)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .common import (ANGLE, FIELD_X, FLAKES, NOISE, PLASMA, by_severity, clipped_zoom, conv_same,
+from .common import (ANGLE, FIELD_X, FLAKES, NOISE, PLASMA, by_severity, clipped_zoom, conv_same, float_form_u8,
                      gaussian_filter, motion_kernel, native_op, per_sample, shift_taps, to_gray)
 from .constants import IMAGENET_C
 
@@ -59,7 +59,7 @@ def snow_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     bytes): the flakes as there, the image read and written by one C++ pass (``snow_blend_u8``) with no float image."""
     n, c, h, w = images.shape
     if not (images.device.type == "cpu" and c in (1, 3) and native_op("snow_blend_u8")):
-        return torch.floor(snow(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+        return float_form_u8(snow, images, values, seed)
     return by_severity(values[:, 0], images, lambda x, s, idx: torch.ops.distortx.snow_blend_u8(
         x, _snow_streaks(seed[idx], s, x.shape[0], h, w, x.device, True), float(_c("snow", s)[-1])))
 
@@ -248,7 +248,7 @@ def frost_u8(images: Tensor, values: Tensor, seed: Tensor) -> Tensor:
     picture, read in place, with no float image; photographs of frost and grey images go through the float form."""
     n, c, h, w = images.shape
     if not (images.device.type == "cpu" and c == 3 and _frost_photos() is None and native_op("frost_blend_u8")):
-        return torch.floor(frost(images.float() / 255.0, values, seed).clamp(0, 1) * 255.0 + 1e-3).to(torch.uint8)
+        return float_form_u8(frost, images, values, seed)
 
     def one(x, s, idx):
         keep, amount = _c("frost", s)
